@@ -1,0 +1,637 @@
+//! The `docker` CLI, driven through one `xshell::Shell` plus an environment override map.
+//!
+//! The override map exists for Minikube: `minikube docker-env` points the CLI at the
+//! cluster's daemon, and those variables must reach only our `docker` children, never the
+//! user's shell or other tools. Secrets reach containers only through the child process
+//! environment (`-e NAME` without a value), never through argv.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use xshell::{Cmd, Shell, cmd};
+
+use super::{ChildEnv, with_env};
+
+/// Label every object we create carries, so `down` and the tests can find all of them.
+pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
+/// Value of [`PART_OF_LABEL`].
+pub const PART_OF_VALUE: &str = "todo-app";
+/// Label naming the pipeline target (its identity string) that created an object.
+pub const TARGET_LABEL: &str = "dev.todo-app.target";
+/// Label holding the full content key an image was built from.
+pub const KEY_LABEL: &str = "dev.todo-app.key";
+/// Label holding the configuration digest a container was started with.
+pub const CONFIG_LABEL: &str = "dev.todo-app.config";
+
+// Go templates for `--format`, kept out of `cmd!` strings where braces are interpolation.
+const ID_FMT: &str = "{{.ID}}";
+const SERVER_VERSION_FMT: &str = "{{.Server.Version}}";
+const IMAGE_ID_FMT: &str = "{{.Id}}";
+const NAME_FMT: &str = "{{.Name}}";
+const NAMES_FMT: &str = "{{.Names}}";
+const IMAGE_LS_FMT: &str = "{{.Repository}}:{{.Tag}}\t{{.ID}}";
+
+/// The kinds of Docker objects we create and later list or remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `docker container`
+    Container,
+    /// `docker network`
+    Network,
+    /// `docker volume`
+    Volume,
+    /// `docker image`
+    Image,
+}
+
+impl ObjectKind {
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Container => "container",
+            Self::Network => "network",
+            Self::Volume => "volume",
+            Self::Image => "image",
+        }
+    }
+}
+
+/// What to build: everything except the context bytes, which the caller streams.
+#[derive(Debug, Clone, Default)]
+pub struct BuildSpec {
+    /// Path of the Dockerfile inside the streamed context tar.
+    pub dockerfile: String,
+    /// Full `name:tag` reference to apply.
+    pub tag: String,
+    /// `--build-arg` values (never secrets: they are recorded in the image history).
+    pub build_args: BTreeMap<String, String>,
+    /// `--target` stage, if any.
+    pub target_stage: Option<String>,
+    /// `--label` values.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A container to start with `docker run -d`.
+#[derive(Debug, Clone, Default)]
+pub struct RunSpec {
+    /// Container name.
+    pub name: String,
+    /// Image reference or ID.
+    pub image: String,
+    /// Network to attach to.
+    pub network: Option<String>,
+    /// DNS alias on that network.
+    pub network_alias: Option<String>,
+    /// Plain (non-secret) environment variables; these do appear in argv.
+    pub env: BTreeMap<String, String>,
+    /// Secret environment variables: passed as `-e NAME`, the value only in the child env.
+    pub secret_env: BTreeMap<String, String>,
+    /// `-p` publish specs, e.g. `127.0.0.1:3000:3000`.
+    pub publish: Vec<String>,
+    /// `-v` mount specs, e.g. `volume:/var/lib/postgresql/data`.
+    pub volumes: Vec<String>,
+    /// `--label` values.
+    pub labels: BTreeMap<String, String>,
+    /// `--health-cmd` (shell form) for images without a HEALTHCHECK.
+    pub health_cmd: Option<String>,
+    /// Extra arguments after the image (the container command).
+    pub command: Vec<String>,
+}
+
+/// The parts of `docker container inspect` the pipeline looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// Full container ID.
+    pub id: String,
+    /// Image ID (`sha256:...`) the container runs.
+    pub image_id: String,
+    /// `State.Status`: created, running, exited, ...
+    pub status: String,
+    /// `State.Health.Status` when the container has a health check.
+    pub health: Option<String>,
+    /// Exit code when not running.
+    pub exit_code: i64,
+    /// Container labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ContainerInfo {
+    /// Running, and healthy when it has a health check.
+    pub fn is_running(&self) -> bool {
+        self.status == "running"
+    }
+}
+
+/// The `docker` CLI bound to a shell and an environment override map.
+pub struct Docker<'a> {
+    sh: &'a Shell,
+    env: ChildEnv,
+}
+
+impl<'a> Docker<'a> {
+    /// A wrapper whose children get `env` on top of the Shell's environment.
+    pub fn new(sh: &'a Shell, env: ChildEnv) -> Self {
+        Self { sh, env }
+    }
+
+    /// The environment overrides (e.g. Minikube's docker-env) applied to every child.
+    pub fn env(&self) -> &ChildEnv {
+        &self.env
+    }
+
+    fn docker(&self, cmd: Cmd<'a>) -> Cmd<'a> {
+        with_env(cmd, &self.env).quiet()
+    }
+
+    /// Runs `cmd`, returning trimmed stdout, or an error carrying its stderr.
+    fn read(&self, cmd: Cmd<'a>, what: &str) -> Result<String> {
+        let cmd = self.docker(cmd).ignore_status();
+        let out = cmd.output().with_context(|| format!("{what}: could not run docker"))?;
+        if !out.status.success() {
+            bail!("{what}: {}", stderr_summary(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// The daemon's identity (`docker info` ID); it goes into image keys so that
+    /// switching daemons rebuilds instead of trusting a tag that lives elsewhere.
+    pub fn daemon_id(&self) -> Result<String> {
+        let sh = self.sh;
+        let id = self
+            .read(cmd!(sh, "docker info --format {ID_FMT}"), "docker info")
+            .context(
+                "the Docker daemon is not reachable; start it (e.g. `sudo systemctl start docker`) \
+                 or check DOCKER_HOST",
+            )?;
+        if id.is_empty() {
+            bail!("docker info returned an empty daemon ID");
+        }
+        Ok(id)
+    }
+
+    /// The daemon's server version, proving it answers.
+    pub fn server_version(&self) -> Result<String> {
+        let sh = self.sh;
+        self.read(
+            cmd!(sh, "docker version --format {SERVER_VERSION_FMT}"),
+            "docker version",
+        )
+        .context("the Docker daemon is not reachable; start it or check DOCKER_HOST")
+    }
+
+    /// The image ID behind `reference`, or `None` when the daemon does not have it.
+    pub fn image_id(&self, reference: &str) -> Result<Option<String>> {
+        let sh = self.sh;
+        let out = self
+            .docker(cmd!(
+                sh,
+                "docker image inspect --format {IMAGE_ID_FMT} {reference}"
+            ))
+            .ignore_status()
+            .output()
+            .context("docker image inspect: could not run docker")?;
+        if out.status.success() {
+            return Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()));
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("No such image") || err.contains("No such object") {
+            Ok(None)
+        } else {
+            bail!(
+                "docker image inspect {reference}: {}",
+                stderr_summary(&out.stderr)
+            )
+        }
+    }
+
+    /// Whether the daemon has `reference`.
+    pub fn image_exists(&self, reference: &str) -> Result<bool> {
+        Ok(self.image_id(reference)?.is_some())
+    }
+
+    /// Builds an image from a context tar streamed by `write_context` on the CLI's stdin
+    /// (`docker build -`), so the daemon receives exactly the files that were hashed.
+    /// `on_line` sees each line of build output. Returns the image ID.
+    pub fn build(
+        &self,
+        spec: &BuildSpec,
+        write_context: impl FnOnce(&mut dyn Write) -> Result<()> + Send,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<String> {
+        let sh = self.sh;
+        let mut args: Vec<String> = vec![
+            "-f".into(),
+            spec.dockerfile.clone(),
+            "-t".into(),
+            spec.tag.clone(),
+        ];
+        for (k, v) in &spec.build_args {
+            args.push("--build-arg".into());
+            args.push(format!("{k}={v}"));
+        }
+        if let Some(stage) = &spec.target_stage {
+            args.push("--target".into());
+            args.push(stage.clone());
+        }
+        for (k, v) in &spec.labels {
+            args.push("--label".into());
+            args.push(format!("{k}={v}"));
+        }
+        let mut command: Command = self.docker(cmd!(sh, "docker build {args...} -")).into();
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .context("docker build: could not run docker")?;
+        let stdin = child.stdin.take().context("docker build: no stdin pipe")?;
+        let stdout = child.stdout.take().context("docker build: no stdout pipe")?;
+        let stderr = child.stderr.take().context("docker build: no stderr pipe")?;
+
+        let (tail, writer_result) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || {
+                let mut stdin = std::io::BufWriter::new(stdin);
+                let res = write_context(&mut stdin);
+                // Dropping stdin closes the pipe so docker knows the context is complete.
+                let flushed = stdin.flush();
+                res.and(flushed.map_err(anyhow::Error::from))
+            });
+            let err_reader = scope.spawn(move || {
+                let mut s = String::new();
+                let _ = BufReader::new(stderr).read_to_string(&mut s);
+                s
+            });
+            let mut tail: Vec<String> = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                on_line(&line);
+                tail.push(line);
+                if tail.len() > 30 {
+                    tail.remove(0);
+                }
+            }
+            let err_text = err_reader.join().unwrap_or_default();
+            for line in err_text.lines() {
+                if !line.starts_with("DEPRECATED:") && !line.trim().is_empty() {
+                    on_line(line);
+                    tail.push(line.to_owned());
+                }
+            }
+            let writer_result = writer
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("context writer panicked")));
+            (tail, writer_result)
+        });
+        let status = child.wait().context("docker build: waiting for docker")?;
+        if !status.success() {
+            bail!(
+                "docker build of {} failed ({status}); last output:\n{}",
+                spec.tag,
+                tail.join("\n")
+            );
+        }
+        // A broken pipe after a successful build cannot happen; any other writer error means
+        // the context we hashed may not be what was sent.
+        writer_result.with_context(|| format!("streaming the build context of {}", spec.tag))?;
+        self.image_id(&spec.tag)?
+            .with_context(|| format!("docker build of {} succeeded but the tag is missing", spec.tag))
+    }
+
+    /// Removes images; missing ones are not an error.
+    pub fn image_rm(&self, references: &[String]) -> Result<()> {
+        if references.is_empty() {
+            return Ok(());
+        }
+        let sh = self.sh;
+        let out = self
+            .docker(cmd!(sh, "docker image rm --force {references...}"))
+            .ignore_status()
+            .output()
+            .context("docker image rm: could not run docker")?;
+        if !out.status.success() && !is_missing(&out.stderr) {
+            bail!("docker image rm: {}", stderr_summary(&out.stderr));
+        }
+        Ok(())
+    }
+
+    /// Creates a bridge network with labels, unless it exists.
+    pub fn network_create(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()> {
+        if self.exists(ObjectKind::Network, name)? {
+            return Ok(());
+        }
+        let sh = self.sh;
+        let label_args = label_args(labels);
+        self.read(
+            cmd!(sh, "docker network create {label_args...} {name}"),
+            &format!("docker network create {name}"),
+        )?;
+        Ok(())
+    }
+
+    /// Creates a named volume with labels (a no-op when it exists).
+    pub fn volume_create(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<()> {
+        if self.exists(ObjectKind::Volume, name)? {
+            return Ok(());
+        }
+        let sh = self.sh;
+        let label_args = label_args(labels);
+        self.read(
+            cmd!(sh, "docker volume create {label_args...} {name}"),
+            &format!("docker volume create {name}"),
+        )?;
+        Ok(())
+    }
+
+    /// Whether an object of `kind` named `name` exists.
+    pub fn exists(&self, kind: ObjectKind, name: &str) -> Result<bool> {
+        let sh = self.sh;
+        let noun = kind.noun();
+        let out = self
+            .docker(cmd!(sh, "docker {noun} inspect --format {NAME_FMT} {name}"))
+            .ignore_status()
+            .output()
+            .with_context(|| format!("docker {noun} inspect: could not run docker"))?;
+        if out.status.success() {
+            Ok(true)
+        } else if is_missing(&out.stderr) {
+            Ok(false)
+        } else {
+            bail!(
+                "docker {noun} inspect {name}: {}",
+                stderr_summary(&out.stderr)
+            )
+        }
+    }
+
+    /// Removes objects of one kind (containers forcibly, with their anonymous volumes);
+    /// missing objects are not an error.
+    pub fn remove(&self, kind: ObjectKind, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        if kind == ObjectKind::Image {
+            return self.image_rm(names);
+        }
+        let sh = self.sh;
+        let noun = kind.noun();
+        let force: &[&str] = match kind {
+            ObjectKind::Container => &["--force", "--volumes"],
+            ObjectKind::Volume => &["--force"],
+            _ => &[],
+        };
+        // One call per object so that one missing name does not hide the others' errors.
+        for name in names {
+            let out = self
+                .docker(cmd!(sh, "docker {noun} rm {force...} {name}"))
+                .ignore_status()
+                .output()
+                .with_context(|| format!("docker {noun} rm: could not run docker"))?;
+            if !out.status.success() && !is_missing(&out.stderr) {
+                bail!("docker {noun} rm {name}: {}", stderr_summary(&out.stderr));
+            }
+        }
+        Ok(())
+    }
+
+    /// Names (images: `repo:tag` references, or IDs for untagged ones) of our objects
+    /// of `kind` carrying every label in `labels`.
+    pub fn list(&self, kind: ObjectKind, labels: &BTreeMap<String, String>) -> Result<Vec<String>> {
+        let sh = self.sh;
+        let mut filters = Vec::new();
+        for (k, v) in labels {
+            filters.push("--filter".to_owned());
+            filters.push(format!("label={k}={v}"));
+        }
+        let out = match kind {
+            ObjectKind::Container => self.read(
+                cmd!(sh, "docker container ls --all {filters...} --format {NAMES_FMT}"),
+                "docker container ls",
+            )?,
+            ObjectKind::Network => self.read(
+                cmd!(sh, "docker network ls {filters...} --format {NAME_FMT}"),
+                "docker network ls",
+            )?,
+            ObjectKind::Volume => self.read(
+                cmd!(sh, "docker volume ls {filters...} --format {NAME_FMT}"),
+                "docker volume ls",
+            )?,
+            ObjectKind::Image => self.read(
+                cmd!(
+                    sh,
+                    "docker image ls {filters...} --format {IMAGE_LS_FMT}"
+                ),
+                "docker image ls",
+            )?,
+        };
+        let mut names: Vec<String> = out
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                if kind == ObjectKind::Image {
+                    let (reference, id) = l.split_once('\t').unwrap_or((l, l));
+                    if reference.contains("<none>") {
+                        id.to_owned()
+                    } else {
+                        reference.to_owned()
+                    }
+                } else {
+                    l.trim().to_owned()
+                }
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Starts a detached container. Secret values travel only in the child's environment.
+    pub fn run(&self, spec: &RunSpec) -> Result<String> {
+        let sh = self.sh;
+        let mut args: Vec<String> = vec!["--detach".into(), "--name".into(), spec.name.clone()];
+        if let Some(net) = &spec.network {
+            args.push("--network".into());
+            args.push(net.clone());
+        }
+        if let Some(alias) = &spec.network_alias {
+            args.push("--network-alias".into());
+            args.push(alias.clone());
+        }
+        for (k, v) in &spec.env {
+            args.push("--env".into());
+            args.push(format!("{k}={v}"));
+        }
+        for k in spec.secret_env.keys() {
+            // `-e NAME` without `=` makes the CLI copy the value from its own environment.
+            args.push("--env".into());
+            args.push(k.clone());
+        }
+        for p in &spec.publish {
+            args.push("--publish".into());
+            args.push(p.clone());
+        }
+        for v in &spec.volumes {
+            args.push("--volume".into());
+            args.push(v.clone());
+        }
+        args.extend(label_args(&spec.labels));
+        if let Some(hc) = &spec.health_cmd {
+            args.extend(
+                [
+                    "--health-cmd",
+                    hc,
+                    "--health-interval",
+                    "1s",
+                    "--health-timeout",
+                    "5s",
+                    "--health-retries",
+                    "60",
+                ]
+                .map(String::from),
+            );
+        }
+        args.push(spec.image.clone());
+        args.extend(spec.command.iter().cloned());
+        let cmd = cmd!(sh, "docker run {args...}").envs(&spec.secret_env);
+        self.read(cmd, &format!("docker run {}", spec.name))
+    }
+
+    /// `docker container inspect` of `name`, or `None` when it does not exist.
+    pub fn container_inspect(&self, name: &str) -> Result<Option<ContainerInfo>> {
+        let sh = self.sh;
+        let out = self
+            .docker(cmd!(sh, "docker container inspect {name}"))
+            .ignore_status()
+            .output()
+            .context("docker container inspect: could not run docker")?;
+        if !out.status.success() {
+            if is_missing(&out.stderr) {
+                return Ok(None);
+            }
+            bail!(
+                "docker container inspect {name}: {}",
+                stderr_summary(&out.stderr)
+            );
+        }
+        parse_container_inspect(&out.stdout)
+            .with_context(|| format!("parsing docker container inspect {name}"))
+    }
+
+    /// The host address a container port is published on (`docker port`), e.g. `127.0.0.1:49153`.
+    pub fn port(&self, name: &str, container_port: u16) -> Result<String> {
+        let sh = self.sh;
+        let port = format!("{container_port}/tcp");
+        let out = self.read(
+            cmd!(sh, "docker port {name} {port}"),
+            &format!("docker port {name} {port}"),
+        )?;
+        // One line per address family; prefer IPv4.
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("0.0.0.0") || l.starts_with("127."))
+            .or_else(|| out.lines().next())
+            .with_context(|| format!("container {name} publishes no {port}"))?;
+        Ok(line.replace("0.0.0.0", "127.0.0.1").trim().to_owned())
+    }
+
+    /// The last `lines` lines of a container's log (stdout and stderr merged).
+    pub fn logs_tail(&self, name: &str, lines: usize) -> Result<String> {
+        let sh = self.sh;
+        let n = lines.to_string();
+        let out = self
+            .docker(cmd!(sh, "docker logs --tail {n} {name}"))
+            .ignore_status()
+            .output()
+            .context("docker logs: could not run docker")?;
+        let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+        s.push_str(&String::from_utf8_lossy(&out.stderr));
+        Ok(s)
+    }
+}
+
+fn label_args(labels: &BTreeMap<String, String>) -> Vec<String> {
+    labels
+        .iter()
+        .flat_map(|(k, v)| ["--label".to_owned(), format!("{k}={v}")])
+        .collect()
+}
+
+fn is_missing(stderr: &[u8]) -> bool {
+    let s = String::from_utf8_lossy(stderr);
+    s.contains("No such") || s.contains("not found")
+}
+
+fn stderr_summary(stderr: &[u8]) -> String {
+    let s = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = s
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("DEPRECATED:"))
+        .collect();
+    let start = lines.len().saturating_sub(5);
+    let text = lines[start..].join("\n");
+    if text.is_empty() {
+        "failed with no output".to_owned()
+    } else {
+        text
+    }
+}
+
+fn parse_container_inspect(json: &[u8]) -> Result<Option<ContainerInfo>> {
+    let v: serde_json::Value = serde_json::from_slice(json)?;
+    let Some(c) = v.as_array().and_then(|a| a.first()) else {
+        return Ok(None);
+    };
+    let s = |p: &str| c.pointer(p).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+    let labels = c
+        .pointer("/Config/Labels")
+        .and_then(|l| l.as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(ContainerInfo {
+        id: s("/Id"),
+        image_id: s("/Image"),
+        status: s("/State/Status"),
+        health: c
+            .pointer("/State/Health/Status")
+            .and_then(|x| x.as_str())
+            .map(str::to_owned),
+        exit_code: c
+            .pointer("/State/ExitCode")
+            .and_then(|x| x.as_i64())
+            .unwrap_or(0),
+        labels,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn parses_container_inspect() {
+        let json = br#"[{"Id":"abc","Image":"sha256:def","State":{"Status":"running","ExitCode":0,
+            "Health":{"Status":"healthy"}},"Config":{"Labels":{"a":"b"}}}]"#;
+        let info = parse_container_inspect(json).unwrap().unwrap();
+        assert_eq!(info.id, "abc");
+        assert_eq!(info.image_id, "sha256:def");
+        assert!(info.is_running());
+        assert_eq!(info.health.as_deref(), Some("healthy"));
+        assert_eq!(info.labels.get("a").map(String::as_str), Some("b"));
+        assert_eq!(parse_container_inspect(b"[]").unwrap(), None);
+    }
+
+    #[test]
+    fn stderr_summary_drops_noise() {
+        assert_eq!(
+            stderr_summary(b"DEPRECATED: legacy\n\nError: boom\n"),
+            "Error: boom"
+        );
+        assert_eq!(stderr_summary(b""), "failed with no output");
+    }
+}
