@@ -1,0 +1,349 @@
+//! The `helm` CLI (v3.8+ or v4). Helm 4 renamed `--atomic` to `--rollback-on-failure` (and made
+//! `--wait` take a strategy, bare `--wait` meaning `watcher`), so the flag is chosen from the
+//! detected major version.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use xshell::{Shell, cmd};
+
+use super::{capture, checked, says_not_found};
+
+/// A parsed `helm version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HelmVersion {
+    /// Major version (3 or 4).
+    pub major: u32,
+    /// Minor version.
+    pub minor: u32,
+    /// Patch version.
+    pub patch: u32,
+}
+
+impl HelmVersion {
+    /// The oldest helm we support.
+    pub const MINIMUM: HelmVersion = HelmVersion {
+        major: 3,
+        minor: 8,
+        patch: 0,
+    };
+
+    /// Parses `v3.14.2`, `v4.1.4`, `v3.15.0-rc.1`, `v3.12.3+g3a31588`.
+    pub fn parse(text: &str) -> Result<HelmVersion> {
+        let t = text.trim();
+        let core = t
+            .strip_prefix('v')
+            .unwrap_or(t)
+            .split(['-', '+'])
+            .next()
+            .unwrap_or_default();
+        let mut parts = core.split('.').map(str::parse::<u32>);
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(Ok(major)), Some(Ok(minor)), Some(Ok(patch))) => Ok(HelmVersion {
+                major,
+                minor,
+                patch,
+            }),
+            _ => bail!("could not parse helm version {t:?} (expected vMAJOR.MINOR.PATCH)"),
+        }
+    }
+
+    /// True for v3.8+ and v4.
+    pub fn supported(&self) -> bool {
+        *self >= Self::MINIMUM && self.major <= 4
+    }
+
+    /// The flag that rolls a failed upgrade back.
+    pub fn rollback_flag(&self) -> &'static str {
+        if self.major >= 4 {
+            "--rollback-on-failure"
+        } else {
+            "--atomic"
+        }
+    }
+}
+
+impl std::fmt::Display for HelmVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "v{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// `helm version --template '{{.Version}}'`.
+pub fn version(sh: &Shell) -> Result<HelmVersion> {
+    let template = "{{.Version}}";
+    let out = checked(
+        cmd!(sh, "helm version --template {template}"),
+        "helm version",
+    )?;
+    HelmVersion::parse(&out.stdout)
+}
+
+/// Everything `helm upgrade --install` and `helm template` need.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// Release name.
+    pub name: String,
+    /// Chart directory.
+    pub chart: PathBuf,
+    /// Namespace.
+    pub namespace: String,
+    /// kube context.
+    pub context: String,
+    /// `-f` values files, in order.
+    pub values_files: Vec<PathBuf>,
+    /// `--set-string key=value` pairs (image tags, checksums: never secret values).
+    pub set: Vec<(String, String)>,
+}
+
+impl Release {
+    fn value_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for f in &self.values_files {
+            args.push("-f".to_owned());
+            args.push(f.display().to_string());
+        }
+        for (k, v) in &self.set {
+            args.push("--set-string".to_owned());
+            args.push(format!("{k}={v}"));
+        }
+        args
+    }
+
+    /// The argv after `helm` for `upgrade --install`.
+    pub fn upgrade_args(&self, version: HelmVersion, timeout: Duration) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "upgrade".into(),
+            "--install".into(),
+            self.name.clone(),
+            self.chart.display().to_string(),
+            "--namespace".into(),
+            self.namespace.clone(),
+            "--kube-context".into(),
+            self.context.clone(),
+            "--create-namespace".into(),
+            "--wait".into(),
+            "--timeout".into(),
+            format!("{}s", timeout.as_secs()),
+            version.rollback_flag().into(),
+        ];
+        args.extend(self.value_args());
+        args
+    }
+}
+
+/// `helm upgrade --install ... --wait --timeout T --atomic|--rollback-on-failure`.
+pub fn upgrade_install(
+    sh: &Shell,
+    release: &Release,
+    version: HelmVersion,
+    timeout: Duration,
+) -> Result<()> {
+    let args = release.upgrade_args(version, timeout);
+    checked(
+        cmd!(sh, "helm {args...}"),
+        &format!("helm upgrade --install {}", release.name),
+    )?;
+    Ok(())
+}
+
+/// `helm template RELEASE CHART -n NS [-f ...] [--set-string ...]`: the rendered manifests.
+pub fn template(sh: &Shell, release: &Release) -> Result<String> {
+    let (name, chart, ns) = (&release.name, &release.chart, &release.namespace);
+    let values = release.value_args();
+    let out = checked(
+        cmd!(
+            sh,
+            "helm template {name} {chart} --namespace {ns} {values...}"
+        ),
+        "helm template",
+    )?;
+    Ok(out.stdout)
+}
+
+/// A release's current state from `helm status -o json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseStatus {
+    /// Revision number.
+    pub revision: u64,
+    /// `deployed`, `failed`, `pending-upgrade`, ...
+    pub status: String,
+}
+
+#[derive(Deserialize)]
+struct RawStatus {
+    version: u64,
+    info: RawInfo,
+}
+
+#[derive(Deserialize)]
+struct RawInfo {
+    status: String,
+}
+
+/// Parses `helm status -o json`.
+pub fn parse_status(stdout: &str) -> Result<ReleaseStatus> {
+    let raw: RawStatus = serde_json::from_str(stdout.trim())
+        .context("`helm status -o json` printed unexpected output")?;
+    Ok(ReleaseStatus {
+        revision: raw.version,
+        status: raw.info.status,
+    })
+}
+
+/// `helm status RELEASE -n NS --kube-context C -o json`; `None` when there is no such release.
+pub fn status(
+    sh: &Shell,
+    context: &str,
+    namespace: &str,
+    release: &str,
+) -> Result<Option<ReleaseStatus>> {
+    let out = capture(
+        cmd!(
+            sh,
+            "helm status {release} --namespace {namespace} --kube-context {context} -o json"
+        ),
+        "helm status",
+    )?;
+    if !out.success() {
+        if says_not_found(&out.stderr) {
+            return Ok(None);
+        }
+        bail!("helm status {release} failed: {}", out.tail(5));
+    }
+    parse_status(&out.stdout).map(Some)
+}
+
+/// One entry of `helm history -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Revision {
+    /// Revision number.
+    pub revision: u64,
+    /// Status of that revision.
+    pub status: String,
+    /// Chart name-version.
+    #[serde(default)]
+    pub chart: String,
+    /// Helm's description (`Install complete`, `Upgrade "x" failed: ...`).
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `helm history RELEASE -o json`; empty when there is no such release.
+pub fn history(sh: &Shell, context: &str, namespace: &str, release: &str) -> Result<Vec<Revision>> {
+    let out = capture(
+        cmd!(
+            sh,
+            "helm history {release} --namespace {namespace} --kube-context {context} -o json"
+        ),
+        "helm history",
+    )?;
+    if !out.success() {
+        if says_not_found(&out.stderr) {
+            return Ok(Vec::new());
+        }
+        bail!("helm history {release} failed: {}", out.tail(5));
+    }
+    serde_json::from_str(out.stdout.trim())
+        .context("`helm history -o json` printed unexpected output")
+}
+
+/// `helm uninstall RELEASE --wait`; Ok(false) when there was nothing to uninstall. Checks with
+/// `helm status` first rather than `--ignore-not-found`, which older v3 releases lack.
+pub fn uninstall(sh: &Shell, context: &str, namespace: &str, release: &str) -> Result<bool> {
+    if status(sh, context, namespace, release)?.is_none() {
+        return Ok(false);
+    }
+    checked(
+        cmd!(
+            sh,
+            "helm uninstall {release} --namespace {namespace} --kube-context {context} --wait"
+        ),
+        "helm uninstall",
+    )?;
+    Ok(true)
+}
+
+/// The values file for a target, e.g. `values-dev.yaml` for Minikube, if the chart has it.
+pub fn values_file(chart: &Path, name: &str) -> Option<PathBuf> {
+    let p = chart.join(name);
+    p.is_file().then_some(p)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_and_gate() {
+        let v4 = HelmVersion::parse("v4.1.4").unwrap();
+        assert_eq!((v4.major, v4.minor, v4.patch), (4, 1, 4));
+        assert!(v4.supported());
+        assert_eq!(v4.rollback_flag(), "--rollback-on-failure");
+        let v3 = HelmVersion::parse("v3.14.2+g3a31588\n").unwrap();
+        assert!(v3.supported());
+        assert_eq!(v3.rollback_flag(), "--atomic");
+        assert!(!HelmVersion::parse("v3.7.9").unwrap().supported());
+        assert!(HelmVersion::parse("v3.15.0-rc.1").unwrap().supported());
+        assert!(HelmVersion::parse("v2").is_err());
+        assert!(HelmVersion::parse("").is_err());
+    }
+
+    #[test]
+    fn upgrade_argv_is_exact() {
+        let r = Release {
+            name: "todo-app".into(),
+            chart: "k8s/todo-app".into(),
+            namespace: "todo-app".into(),
+            context: "minikube".into(),
+            values_files: vec!["k8s/todo-app/values-dev.yaml".into()],
+            set: vec![("backend.image.tag".into(), "0123456789ab".into())],
+        };
+        let args = r.upgrade_args(
+            HelmVersion::parse("v3.9.0").unwrap(),
+            Duration::from_secs(300),
+        );
+        assert_eq!(
+            args.join(" "),
+            "upgrade --install todo-app k8s/todo-app --namespace todo-app --kube-context minikube \
+             --create-namespace --wait --timeout 300s --atomic -f k8s/todo-app/values-dev.yaml \
+             --set-string backend.image.tag=0123456789ab"
+        );
+        let args = r.upgrade_args(
+            HelmVersion::parse("v4.0.0").unwrap(),
+            Duration::from_secs(60),
+        );
+        assert!(args.contains(&"--rollback-on-failure".to_owned()));
+        assert!(!args.contains(&"--atomic".to_owned()));
+    }
+
+    #[test]
+    fn status_json() {
+        let s = parse_status(
+            r#"{"name":"todo-app","info":{"first_deployed":"2024-01-01T00:00:00Z","status":"deployed","description":"Upgrade complete"},"version":3,"namespace":"todo-app"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            ReleaseStatus {
+                revision: 3,
+                status: "deployed".into()
+            }
+        );
+        assert!(parse_status("Error").is_err());
+    }
+
+    #[test]
+    fn history_json() {
+        let h: Vec<Revision> = serde_json::from_str(
+            r#"[{"revision":1,"updated":"2024-01-01T00:00:00Z","status":"superseded","chart":"todo-app-0.1.0","app_version":"0.1.0","description":"Install complete"},
+                {"revision":2,"updated":"2024-01-01T00:00:00Z","status":"deployed","chart":"todo-app-0.1.0","app_version":"0.1.0","description":"Upgrade complete"}]"#,
+        )
+        .unwrap();
+        assert_eq!(h[1].revision, 2);
+        assert_eq!(h[1].status, "deployed");
+    }
+}

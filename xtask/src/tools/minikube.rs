@@ -1,0 +1,378 @@
+//! The `minikube` CLI: profile status and configuration, docker-env, ip, and in-cluster images.
+//!
+//! Output formats checked against minikube's source: `status -o json` marshals
+//! `cluster.Status{Name,Host,Kubelet,APIServer,Kubeconfig,Worker,...}` (one object for one node,
+//! an array for several) and exits non-zero when anything is not running; `profile list -o json`
+//! prints `{"invalid":[...],"valid":[{"Name","Status","Config":{"Driver","CPUs","Memory",
+//! "KubernetesConfig":{"ContainerRuntime",...}}}]}`; `docker-env --shell none` prints bare
+//! `KEY=value` lines (no quotes, no `export`, no usage hint).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use xshell::{Shell, cmd};
+
+use super::{ChildEnv, capture, checked};
+
+/// The state of one minikube profile as `minikube status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileState {
+    /// `minikube status` knows no such profile.
+    NotFound,
+    /// The control plane's component states.
+    Exists(NodeStatus),
+}
+
+/// One node's component states (`Running`, `Stopped`, `Configured`, `Misconfigured`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeStatus {
+    /// Node name (the profile name for the control plane).
+    pub name: String,
+    /// VM/container state.
+    pub host: String,
+    /// Kubelet state.
+    pub kubelet: String,
+    /// API server state (`Irrelevant` on workers).
+    #[serde(rename = "APIServer")]
+    pub api_server: String,
+    /// Whether kubectl's kubeconfig points at this profile.
+    pub kubeconfig: String,
+    /// True for worker nodes.
+    #[serde(default)]
+    pub worker: bool,
+}
+
+impl NodeStatus {
+    /// True when the host, kubelet and API server all run.
+    pub fn is_running(&self) -> bool {
+        self.host == "Running" && self.kubelet == "Running" && self.api_server == "Running"
+    }
+}
+
+/// A profile's configuration from `minikube profile list -o json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileConfig {
+    /// Profile name.
+    pub name: String,
+    /// Status column (`OK`, `Running`, `Stopped`, ...; differs between minikube versions).
+    pub status: String,
+    /// VM driver (`docker`, `kvm2`, `hyperkit`, ...).
+    pub driver: String,
+    /// Container runtime (`docker`, `containerd`, `cri-o`).
+    pub container_runtime: String,
+    /// CPUs given to the node.
+    pub cpus: u32,
+    /// Memory given to the node, in MB.
+    pub memory_mb: u64,
+}
+
+/// Where the profile's image store is reached from our side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageStore {
+    /// The profile runs Docker: build with the local docker CLI and this child environment.
+    DockerEnv(ChildEnv),
+    /// Another runtime: build with `minikube image build`.
+    MinikubeImageBuild,
+}
+
+/// Parses `minikube status -o json` (object or array) into the control plane's status.
+pub fn parse_status(stdout: &str) -> Result<NodeStatus> {
+    let value: serde_json::Value = serde_json::from_str(stdout.trim())
+        .with_context(|| format!("`minikube status -o json` printed no JSON: {stdout:?}"))?;
+    let nodes: Vec<NodeStatus> = if value.is_array() {
+        serde_json::from_value(value)?
+    } else {
+        vec![serde_json::from_value(value).context("unexpected `minikube status` JSON")?]
+    };
+    nodes
+        .into_iter()
+        .find(|n| !n.worker)
+        .context("`minikube status` listed no control-plane node")
+}
+
+/// `minikube -p PROFILE status -o json`; a non-zero exit only means "not all running".
+pub fn status(sh: &Shell, profile: &str) -> Result<ProfileState> {
+    let out = capture(
+        cmd!(sh, "minikube -p {profile} status -o json"),
+        "minikube status",
+    )?;
+    match parse_status(&out.stdout) {
+        Ok(node) => Ok(ProfileState::Exists(node)),
+        // With -o json minikube reports a missing profile as a JSON error event on stdout (exit 85).
+        Err(_) if super::says_not_found(&out.stdout) || super::says_not_found(&out.stderr) => {
+            Ok(ProfileState::NotFound)
+        }
+        Err(e) => Err(e.context(format!("minikube status -p {profile}: {}", out.tail(5)))),
+    }
+}
+
+/// `minikube version --short` → `v1.33.1`.
+pub fn version(sh: &Shell) -> Result<String> {
+    let out = checked(cmd!(sh, "minikube version --short"), "minikube version")?;
+    Ok(out.stdout.trim().to_owned())
+}
+
+#[derive(Deserialize)]
+struct ProfileList {
+    #[serde(default)]
+    valid: Vec<RawProfile>,
+    #[serde(default)]
+    invalid: Vec<RawProfile>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawProfile {
+    name: String,
+    #[serde(default)]
+    status: String,
+    config: Option<RawConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawConfig {
+    #[serde(default)]
+    driver: String,
+    #[serde(rename = "CPUs", default)]
+    cpus: u32,
+    #[serde(default)]
+    memory: u64,
+    kubernetes_config: Option<RawK8sConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawK8sConfig {
+    #[serde(default)]
+    container_runtime: String,
+}
+
+/// Parses `minikube profile list -o json` and picks `profile`; `None` when it is not valid.
+pub fn parse_profile_list(stdout: &str, profile: &str) -> Result<Option<ProfileConfig>> {
+    let list: ProfileList = serde_json::from_str(stdout.trim())
+        .with_context(|| "`minikube profile list -o json` printed unexpected output")?;
+    if list.invalid.iter().any(|p| p.name == profile) {
+        bail!(
+            "minikube profile {profile:?} is invalid; fix: minikube delete -p {profile} && minikube start -p {profile}"
+        );
+    }
+    Ok(list.valid.into_iter().find(|p| p.name == profile).map(|p| {
+        let cfg = p.config;
+        ProfileConfig {
+            name: p.name,
+            status: p.status,
+            driver: cfg.as_ref().map(|c| c.driver.clone()).unwrap_or_default(),
+            container_runtime: cfg
+                .as_ref()
+                .and_then(|c| c.kubernetes_config.as_ref())
+                .map(|k| k.container_runtime.clone())
+                .unwrap_or_default(),
+            cpus: cfg.as_ref().map_or(0, |c| c.cpus),
+            memory_mb: cfg.as_ref().map_or(0, |c| c.memory),
+        }
+    }))
+}
+
+/// `minikube profile list -o json`, narrowed to `profile`.
+pub fn profile_config(sh: &Shell, profile: &str) -> Result<Option<ProfileConfig>> {
+    let out = capture(
+        cmd!(sh, "minikube profile list -o json"),
+        "minikube profile list",
+    )?;
+    parse_profile_list(&out.stdout, profile)
+}
+
+/// Parses `docker-env --shell none` output: `KEY=value` per line.
+pub fn parse_docker_env(stdout: &str) -> Result<ChildEnv> {
+    let mut env = BTreeMap::new();
+    for line in stdout.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line.split_once('=').with_context(|| {
+            format!("unexpected line in `minikube docker-env` output: {line:?}")
+        })?;
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            bail!("unexpected variable name in `minikube docker-env` output: {key:?}");
+        }
+        env.insert(key.to_owned(), value.to_owned());
+    }
+    if !env.contains_key("DOCKER_HOST") {
+        bail!("`minikube docker-env` gave no DOCKER_HOST (output: {stdout:?})");
+    }
+    Ok(env)
+}
+
+/// `minikube -p PROFILE docker-env --shell none`: the environment that points a docker CLI at
+/// the profile's daemon. Returned for child processes only.
+pub fn docker_env(sh: &Shell, profile: &str) -> Result<ChildEnv> {
+    let out = checked(
+        cmd!(sh, "minikube -p {profile} docker-env --shell none"),
+        "minikube docker-env",
+    )?;
+    parse_docker_env(&out.stdout)
+}
+
+/// Chooses how images reach the profile: docker-env for the Docker runtime, else `image build`.
+pub fn image_store(sh: &Shell, profile: &str, container_runtime: &str) -> Result<ImageStore> {
+    if container_runtime.is_empty() || container_runtime == "docker" {
+        Ok(ImageStore::DockerEnv(docker_env(sh, profile)?))
+    } else {
+        Ok(ImageStore::MinikubeImageBuild)
+    }
+}
+
+/// `minikube -p PROFILE ip`, validated as an IP address.
+pub fn ip(sh: &Shell, profile: &str) -> Result<std::net::IpAddr> {
+    let out = checked(cmd!(sh, "minikube -p {profile} ip"), "minikube ip")?;
+    let text = out.stdout.trim();
+    text.parse()
+        .with_context(|| format!("`minikube -p {profile} ip` printed {text:?}, not an IP address"))
+}
+
+/// `minikube -p PROFILE image build -t TAG -f DOCKERFILE DIR` for non-Docker runtimes; the
+/// Dockerfile path is given relative to the context, as minikube copies the context first.
+pub fn image_build(
+    sh: &Shell,
+    profile: &str,
+    tag: &str,
+    dockerfile: &Path,
+    context_dir: &Path,
+) -> Result<()> {
+    let rel = dockerfile.strip_prefix(context_dir).with_context(|| {
+        format!(
+            "minikube image build needs the Dockerfile inside its context: {} is not under {}",
+            dockerfile.display(),
+            context_dir.display()
+        )
+    })?;
+    checked(
+        cmd!(
+            sh,
+            "minikube -p {profile} image build -t {tag} -f {rel} {context_dir}"
+        ),
+        &format!("minikube image build {tag}"),
+    )?;
+    Ok(())
+}
+
+/// Normalizes an image reference so `docker.io/library/x:t` and `x:t` compare equal.
+pub fn normalize_image(reference: &str) -> String {
+    let r = reference.trim();
+    let r = r.strip_prefix("docker.io/").unwrap_or(r);
+    r.strip_prefix("library/").unwrap_or(r).to_owned()
+}
+
+/// `minikube -p PROFILE image ls --format short`, normalized.
+pub fn image_ls(sh: &Shell, profile: &str) -> Result<Vec<String>> {
+    let out = checked(
+        cmd!(sh, "minikube -p {profile} image ls --format short"),
+        "minikube image ls",
+    )?;
+    Ok(out
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(normalize_image)
+        .collect())
+}
+
+/// `minikube -p PROFILE image rm TAG`.
+pub fn image_rm(sh: &Shell, profile: &str, tag: &str) -> Result<()> {
+    checked(
+        cmd!(sh, "minikube -p {profile} image rm {tag}"),
+        &format!("minikube image rm {tag}"),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_single_node_object() {
+        let s = parse_status(
+            r#"{"Name":"minikube","Host":"Running","Kubelet":"Running","APIServer":"Running","Kubeconfig":"Configured","Worker":false}"#,
+        )
+        .unwrap();
+        assert!(s.is_running());
+        assert_eq!(s.kubeconfig, "Configured");
+    }
+
+    #[test]
+    fn status_stopped_and_multi_node() {
+        let s = parse_status(
+            r#"[{"Name":"m02","Host":"Running","Kubelet":"Running","APIServer":"Irrelevant","Kubeconfig":"Irrelevant","Worker":true},
+                {"Name":"dev","Host":"Stopped","Kubelet":"Stopped","APIServer":"Stopped","Kubeconfig":"Stopped","Worker":false}]"#,
+        )
+        .unwrap();
+        assert_eq!(s.name, "dev");
+        assert!(!s.is_running());
+    }
+
+    #[test]
+    fn status_garbage_is_an_error() {
+        assert!(parse_status("").is_err());
+        assert!(parse_status("minikube\ntype: Control Plane").is_err());
+    }
+
+    #[test]
+    fn docker_env_none_shell_format() {
+        let env = parse_docker_env(
+            "DOCKER_TLS_VERIFY=1\nDOCKER_HOST=tcp://192.168.49.2:2376\nDOCKER_CERT_PATH=/home/u/.minikube/certs\nMINIKUBE_ACTIVE_DOCKERD=minikube\n",
+        )
+        .unwrap();
+        assert_eq!(env["DOCKER_HOST"], "tcp://192.168.49.2:2376");
+        assert_eq!(env["DOCKER_TLS_VERIFY"], "1");
+        assert_eq!(env["DOCKER_CERT_PATH"], "/home/u/.minikube/certs");
+        assert_eq!(env["MINIKUBE_ACTIVE_DOCKERD"], "minikube");
+        assert_eq!(env.len(), 4);
+    }
+
+    #[test]
+    fn docker_env_rejects_shell_syntax_and_missing_host() {
+        assert!(parse_docker_env("export DOCKER_HOST=\"tcp://x:1\"\n").is_err());
+        assert!(parse_docker_env("DOCKER_TLS_VERIFY=1\n").is_err());
+        assert!(parse_docker_env("garbage\n").is_err());
+    }
+
+    #[test]
+    fn profile_list_structure() {
+        let json = r#"{"invalid":[],"valid":[{"Name":"other","Status":"OK","Config":{"Driver":"kvm2","CPUs":4,"Memory":8192,"KubernetesConfig":{"ContainerRuntime":"containerd"}}},
+            {"Name":"minikube","Status":"Running","Config":{"Name":"minikube","Driver":"docker","CPUs":2,"Memory":4000,"KubernetesConfig":{"KubernetesVersion":"v1.30.0","ContainerRuntime":"docker"}}}]}"#;
+        let p = parse_profile_list(json, "minikube").unwrap().unwrap();
+        assert_eq!(
+            p,
+            ProfileConfig {
+                name: "minikube".into(),
+                status: "Running".into(),
+                driver: "docker".into(),
+                container_runtime: "docker".into(),
+                cpus: 2,
+                memory_mb: 4000
+            }
+        );
+        assert!(parse_profile_list(json, "absent").unwrap().is_none());
+        let invalid = r#"{"invalid":[{"Name":"bad","Status":"","Config":null}],"valid":[]}"#;
+        let err = parse_profile_list(invalid, "bad").unwrap_err().to_string();
+        assert!(err.contains("minikube delete -p bad"), "{err}");
+    }
+
+    #[test]
+    fn image_names_normalize() {
+        assert_eq!(
+            normalize_image("docker.io/library/todo-backend:abc"),
+            "todo-backend:abc"
+        );
+        assert_eq!(
+            normalize_image("registry.k8s.io/pause:3.9"),
+            "registry.k8s.io/pause:3.9"
+        );
+    }
+}
