@@ -1,0 +1,264 @@
+//! Configuration read from environment variables, validated once at start.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgConnectOptions;
+use tracing_subscriber::EnvFilter;
+
+/// Shortest accepted `JWT_SECRET`, in bytes (HS256 wants at least its 256-bit output size).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// How log lines are rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// The validated service configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Connection options parsed from `DATABASE_URL` (holds the database password).
+    pub database: PgConnectOptions,
+    /// HMAC key for HS256 tokens.
+    pub jwt_secret: Vec<u8>,
+    /// TCP port to listen on (all interfaces).
+    pub port: u16,
+    /// `tracing` filter directives, e.g. `info` or `todo_backend=debug,info`.
+    pub log_level: String,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Lifetime of issued tokens.
+    pub token_ttl: Duration,
+}
+
+// Hand-written so that neither the database password nor the JWT secret can reach a log line.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database", &"<redacted>")
+            .field("jwt_secret", &"<redacted>")
+            .field("port", &self.port)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .field("token_ttl", &self.token_ttl)
+            .finish()
+    }
+}
+
+/// A setting that is missing or invalid. The message names the variable and the fix, never
+/// the value (it may be a secret).
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: &'static str,
+    /// What is wrong and how to fix it.
+    pub problem: String,
+}
+
+fn invalid(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Reads the configuration through `get` (normally `std::env::var`), so tests can pass
+    /// values without touching the process environment. Empty values count as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+
+        let url = get("DATABASE_URL").ok_or_else(|| {
+            invalid(
+                "DATABASE_URL",
+                "is required; set it to postgres://USER:PASSWORD@HOST:5432/DB",
+            )
+        })?;
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid(
+                "DATABASE_URL",
+                "must start with postgres:// or postgresql:// (e.g. postgres://USER:PASSWORD@HOST:5432/DB)",
+            ));
+        }
+        // The parser's own error may quote the URL, which holds a password: replace it.
+        let database = PgConnectOptions::from_str(&url).map_err(|_| {
+            invalid(
+                "DATABASE_URL",
+                "is not a valid PostgreSQL URL; expected postgres://USER:PASSWORD@HOST:5432/DB",
+            )
+        })?;
+
+        let jwt_secret = get("JWT_SECRET")
+            .ok_or_else(|| {
+                invalid(
+                    "JWT_SECRET",
+                    "is required; generate one with `openssl rand -hex 32`",
+                )
+            })?
+            .into_bytes();
+        if jwt_secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(invalid(
+                "JWT_SECRET",
+                format!(
+                    "must be at least {MIN_JWT_SECRET_BYTES} bytes long (it has {}); generate one with `openssl rand -hex 32`",
+                    jwt_secret.len()
+                ),
+            ));
+        }
+
+        let port = match get("PORT") {
+            None => 8000,
+            Some(raw) => match raw.trim().parse::<u16>() {
+                Ok(p) if p > 0 => p,
+                _ => {
+                    return Err(invalid(
+                        "PORT",
+                        format!("must be a port number from 1 to 65535, got {raw:?}"),
+                    ));
+                }
+            },
+        };
+
+        let log_level = get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned());
+        if EnvFilter::try_new(&log_level).is_err() {
+            return Err(invalid(
+                "LOG_LEVEL",
+                format!(
+                    "{log_level:?} is not a valid level or filter; use error, warn, info, debug or trace"
+                ),
+            ));
+        }
+
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("must be json or text, got {other:?}"),
+                ));
+            }
+        };
+
+        let token_ttl = match get("TOKEN_TTL_SECONDS") {
+            None => Duration::from_secs(86_400),
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(s) if (1..=31_536_000).contains(&s) => Duration::from_secs(s),
+                _ => {
+                    return Err(invalid(
+                        "TOKEN_TTL_SECONDS",
+                        format!(
+                            "must be a whole number of seconds from 1 to 31536000, got {raw:?}"
+                        ),
+                    ));
+                }
+            },
+        };
+
+        Ok(Config {
+            database,
+            jwt_secret,
+            port,
+            log_level,
+            log_format,
+            token_ttl,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const URL: &str = "postgres://app:hunter2@db:5432/app";
+
+    #[test]
+    fn defaults_apply() {
+        let c = lookup(&[("DATABASE_URL", URL), ("JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(c.port, 8000);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.log_level, "info");
+        assert_eq!(c.token_ttl, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn each_bad_variable_is_named_without_its_value() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("JWT_SECRET", SECRET)], "DATABASE_URL"),
+            (
+                &[
+                    ("DATABASE_URL", "mysql://u:hunter2@h/d"),
+                    ("JWT_SECRET", SECRET),
+                ],
+                "DATABASE_URL",
+            ),
+            (&[("DATABASE_URL", URL)], "JWT_SECRET"),
+            (
+                &[("DATABASE_URL", URL), ("JWT_SECRET", "hunter2")],
+                "JWT_SECRET",
+            ),
+            (
+                &[("DATABASE_URL", URL), ("JWT_SECRET", SECRET), ("PORT", "0")],
+                "PORT",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("LOG_FORMAT", "xml"),
+                ],
+                "LOG_FORMAT",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("LOG_LEVEL", "loud["),
+                ],
+                "LOG_LEVEL",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("TOKEN_TTL_SECONDS", "-1"),
+                ],
+                "TOKEN_TTL_SECONDS",
+            ),
+        ];
+        for (pairs, var) in cases {
+            let err = lookup(pairs).unwrap_err();
+            assert_eq!(err.var, *var);
+            let text = err.to_string();
+            assert!(text.starts_with(var), "{text}");
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let c = lookup(&[("DATABASE_URL", URL), ("JWT_SECRET", SECRET)]).unwrap();
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains(SECRET),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! API errors and their JSON body `{"error":{"code","message"}}`; internals never leave here.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Every way a request can fail, mapped to one status and error code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed JSON, a bad query parameter or a bad path segment.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No valid bearer token, or wrong credentials.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Missing, or owned by someone else (deliberately indistinguishable).
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// Registration with an email that already has an account.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Well-formed JSON whose content breaks a rule; the message names the field.
+    #[error("{0}")]
+    Validation(String),
+    /// The request body exceeds the size limit.
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    /// The database cannot be reached right now.
+    #[error("the service is temporarily unavailable, try again shortly")]
+    NotReady,
+    /// Anything unexpected; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
+            ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// Shorthand for a 422 naming a field.
+    pub fn validation(msg: impl Into<String>) -> Self {
+        ApiError::Validation(msg.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        match &self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "request failed")
+            }
+            ApiError::NotReady => tracing::warn!("request failed: database unavailable"),
+            _ => {}
+        }
+        let body = json!({ "error": { "code": code, "message": self.to_string() } });
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            // Connection trouble is transient: say so instead of a bare 500.
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::NotReady
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => {
+                // serde's message names the field ("title: invalid type ..."), never internals.
+                ApiError::Validation(format!("invalid request body: {}", serde_source(&e)))
+            }
+            JsonRejection::JsonSyntaxError(_) => {
+                ApiError::BadRequest("request body is not valid JSON".into())
+            }
+            JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest(
+                "expected a JSON body with Content-Type: application/json".into(),
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            _ => ApiError::BadRequest("could not read the request body".into()),
+        }
+    }
+}
+
+fn serde_source(e: &dyn std::error::Error) -> String {
+    // axum wraps serde's error ("Failed to deserialize ...: <serde message>"); keep serde's part.
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(_: PathRejection) -> Self {
+        ApiError::BadRequest("the id in the path must be a valid identifier".into())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest(format!("invalid query string: {}", serde_source(&r)))
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError::Internal(e)
+    }
+}

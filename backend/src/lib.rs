@@ -1,0 +1,127 @@
+//! The todo service's HTTP API: accounts, per-user tasks, health and readiness, on PostgreSQL.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod logging;
+pub mod routes;
+pub mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::LatencyUnit;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::auth::TokenKeys;
+use crate::config::Config;
+
+/// Shared per-process state handed to every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Database pool (lazy: the process runs while the database is down).
+    pub pool: PgPool,
+    /// Token signing and verification.
+    pub tokens: TokenKeys,
+    /// Raised once migrations are applied; `/ready` is 503 until then.
+    pub migrated: Arc<AtomicBool>,
+    /// A hash of a random password, verified on logins for unknown emails so that response
+    /// time does not reveal which emails have accounts.
+    pub dummy_hash: Arc<str>,
+}
+
+/// The full application: routes plus request ids and request logs. Headers are never logged
+/// (they carry tokens), and only the path, not the query, is.
+pub fn app(state: AppState) -> Router {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request<Body>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+        })
+        .on_response(
+            DefaultOnResponse::new()
+                .level(Level::INFO)
+                .latency_unit(LatencyUnit::Millis),
+        )
+        // 503s from /ready while the database is away are expected, and 500s are already
+        // logged with their cause as errors: a warning is enough here.
+        .on_failure(
+            DefaultOnFailure::new()
+                .level(Level::WARN)
+                .latency_unit(LatencyUnit::Millis),
+        );
+    routes::router(state).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(trace)
+            .layer(PropagateRequestIdLayer::x_request_id()),
+    )
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish. Migrations run in the background, retried until the database accepts them.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let pool = db::lazy_pool(config.database.clone());
+    let migrated = Arc::new(AtomicBool::new(false));
+    let migrations = tokio::spawn(db::migrate_until_applied(pool.clone(), migrated.clone()));
+    let dummy_hash: Arc<str> = auth::hash_password(uuid::Uuid::new_v4().to_string())
+        .await
+        .map_err(|e| anyhow::anyhow!("preparing password hashing: {e}"))?
+        .into();
+    let state = AppState {
+        pool: pool.clone(),
+        tokens: TokenKeys::new(&config.jwt_secret, config.token_ttl),
+        migrated,
+        dummy_hash,
+    };
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
+    }
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    migrations.abort();
+    pool.close().await;
+    tracing::info!("shut down");
+    result.map_err(Into::into)
+}
+
+/// Completes on SIGTERM (what Kubernetes and Docker send) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,148 @@
+//! The caller's tasks.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, patch};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::db::tasks::{self, StatusFilter, Task};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::validate;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/tasks", get(list).post(create))
+        .route("/api/tasks/{id}", get(show).put(update).delete(remove))
+        .route("/api/tasks/{id}/complete", patch(complete))
+}
+
+const NOT_FOUND: ApiError = ApiError::NotFound("task not found");
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Vec<Task>>, ApiError> {
+    let filter = match q.status.as_deref() {
+        None => StatusFilter::All,
+        Some(s) => StatusFilter::parse(s).ok_or_else(|| {
+            ApiError::BadRequest("status must be one of all, pending, completed".into())
+        })?,
+    };
+    Ok(Json(tasks::list(&state.pool, user, filter).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTask {
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(body): ApiJson<NewTask>,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    let title = validate::title(&body.title)?;
+    let description = validate::description(body.description.as_deref())?;
+    let task = tasks::create(&state.pool, user, &title, description.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Task>, ApiError> {
+    tasks::get(&state.pool, user, id)
+        .await?
+        .map(Json)
+        .ok_or(NOT_FOUND)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskUpdate {
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    completed: Option<bool>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<TaskUpdate>,
+) -> Result<Json<Task>, ApiError> {
+    let title = validate::title(&body.title)?;
+    let description = validate::description(body.description.as_deref())?;
+    tasks::update(
+        &state.pool,
+        user,
+        id,
+        &title,
+        description.as_deref(),
+        body.completed,
+    )
+    .await?
+    .map(Json)
+    .ok_or(NOT_FOUND)
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    if tasks::delete(&state.pool, user, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(NOT_FOUND)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompleteBody {
+    completed: bool,
+}
+
+/// The body is optional: none means "mark done", `{"completed":false}` reopens.
+async fn complete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    body: Bytes,
+) -> Result<Json<Task>, ApiError> {
+    let completed = if body.iter().all(u8::is_ascii_whitespace) {
+        true
+    } else {
+        serde_json::from_slice::<CompleteBody>(&body)
+            .map_err(|e| {
+                if e.is_syntax() || e.is_eof() {
+                    ApiError::BadRequest("request body is not valid JSON".into())
+                } else {
+                    ApiError::validation(format!("invalid request body: {e}"))
+                }
+            })?
+            .completed
+    };
+    tasks::set_completed(&state.pool, user, id, completed)
+        .await?
+        .map(Json)
+        .ok_or(NOT_FOUND)
+}

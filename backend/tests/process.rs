@@ -1,0 +1,440 @@
+//! The real `todo-backend` binary: configuration errors, readiness across a database outage,
+//! graceful shutdown with a request in flight, and logs free of secrets.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{JWT_SECRET, PgServer, backend_bin, free_port, skip_or_fail, wait_for_ready_status};
+
+/// A running backend process whose stdout and stderr are collected.
+struct Backend {
+    child: Child,
+    port: u16,
+    output: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Backend {
+    fn start(env: &[(&str, &str)]) -> Backend {
+        let port = free_port();
+        let mut child = Command::new(backend_bin())
+            .env_clear()
+            .envs(env.iter().copied())
+            .env("PORT", port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        let streams: [Box<dyn Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for mut stream in streams {
+            let out = output.clone();
+            readers.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    out.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            }));
+        }
+        Backend {
+            child,
+            port,
+            output,
+            readers,
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_healthy(&mut self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("backend exited early ({status}): {}", self.output_text());
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("backend did not listen: {}", self.output_text());
+    }
+
+    fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit code and everything printed.
+    fn terminate(mut self) -> (Option<i32>, String) {
+        self.signal("TERM");
+        let code = wait_exit(&mut self.child, Duration::from_secs(15));
+        for r in self.readers.drain(..) {
+            r.join().unwrap();
+        }
+        (code, self.output_text())
+    }
+
+    fn output_text(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "process did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line_naming_the_variable_and_no_secret() {
+    const DB_SECRET: &str = "db-pass-s3cr3t-value";
+    const SHORT_JWT: &str = "jwt-s3cr3t-too-short";
+    let good_db = format!("postgres://app:{DB_SECRET}@127.0.0.1:1/app");
+    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        (vec![], "DATABASE_URL"),
+        (vec![("JWT_SECRET", JWT_SECRET.into())], "DATABASE_URL"),
+        (
+            vec![
+                ("DATABASE_URL", format!("mysql://app:{DB_SECRET}@db/app")),
+                ("JWT_SECRET", JWT_SECRET.into()),
+            ],
+            "DATABASE_URL",
+        ),
+        (
+            vec![
+                (
+                    "DATABASE_URL",
+                    format!("postgres://app:{DB_SECRET}@db:notaport/app"),
+                ),
+                ("JWT_SECRET", JWT_SECRET.into()),
+            ],
+            "DATABASE_URL",
+        ),
+        (vec![("DATABASE_URL", good_db.clone())], "JWT_SECRET"),
+        (
+            vec![
+                ("DATABASE_URL", good_db.clone()),
+                ("JWT_SECRET", SHORT_JWT.into()),
+            ],
+            "JWT_SECRET",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", good_db.clone()),
+                ("JWT_SECRET", JWT_SECRET.into()),
+                ("PORT", "eighty".into()),
+            ],
+            "PORT",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", good_db.clone()),
+                ("JWT_SECRET", JWT_SECRET.into()),
+                ("LOG_FORMAT", "xml".into()),
+            ],
+            "LOG_FORMAT",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", good_db.clone()),
+                ("JWT_SECRET", JWT_SECRET.into()),
+                ("LOG_LEVEL", "very=loud=please".into()),
+            ],
+            "LOG_LEVEL",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", good_db.clone()),
+                ("JWT_SECRET", JWT_SECRET.into()),
+                ("TOKEN_TTL_SECONDS", "0".into()),
+            ],
+            "TOKEN_TTL_SECONDS",
+        ),
+    ];
+    for (env, var) in cases {
+        let out = Command::new(backend_bin())
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "{var}: {text}");
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{var}: expected one line, got: {text}");
+        assert!(lines[0].contains(var), "{var}: {text}");
+        for secret in [DB_SECRET, SHORT_JWT, JWT_SECRET] {
+            assert!(!text.contains(secret), "{var}: secret leaked: {text}");
+        }
+        assert!(!text.contains("panicked"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn ready_turns_503_while_the_database_is_down_and_recovers_by_itself() {
+    let test = "ready_turns_503_while_the_database_is_down_and_recovers_by_itself";
+    // This test stops and starts its own server, so it never uses DATABASE_URL's.
+    let Some(mut pg) = PgServer::start_new(false) else {
+        skip_or_fail(
+            test,
+            "PostgreSQL server binaries not found",
+            "postgresql (initdb, pg_ctl)",
+        );
+        return;
+    };
+    pg.stop();
+    let db_url = pg.url("postgres");
+    let mut backend = Backend::start(&[("DATABASE_URL", &db_url), ("JWT_SECRET", JWT_SECRET)]);
+    backend.wait_healthy();
+    let http = reqwest::Client::new();
+    let base = backend.base();
+
+    // Started with the database down: alive, not ready.
+    let health = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let body = wait_for_ready_status(&http, &base, 503, Duration::from_secs(5)).await;
+    assert_eq!(
+        body,
+        json!({"status": "not_ready", "reason": "database unreachable"})
+    );
+
+    // The database appears: migrations get applied in the background and readiness follows.
+    pg.start();
+    wait_for_ready_status(&http, &base, 200, Duration::from_secs(30)).await;
+    let r = http
+        .post(format!("{base}/api/auth/register"))
+        .json(&json!({"email": "outage@example.com", "password": "long enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // It goes away again.
+    pg.stop();
+    let body = wait_for_ready_status(&http, &base, 503, Duration::from_secs(10)).await;
+    assert_eq!(body["reason"], "database unreachable");
+    let health = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let r = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"email": "outage@example.com", "password": "long enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_ready");
+
+    // And comes back: no restart of the backend needed.
+    pg.start();
+    wait_for_ready_status(&http, &base, 200, Duration::from_secs(30)).await;
+    let r = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"email": "outage@example.com", "password": "long enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (code, _) = backend.terminate();
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
+    let test = "sigterm_lets_an_in_flight_request_finish_then_exits_0";
+    let Some(db) = support::fresh_database(test).await else {
+        return;
+    };
+    let mut backend = Backend::start(&[("DATABASE_URL", &db), ("JWT_SECRET", JWT_SECRET)]);
+    backend.wait_healthy();
+    wait_for_ready_status(
+        &reqwest::Client::new(),
+        &backend.base(),
+        200,
+        Duration::from_secs(30),
+    )
+    .await;
+
+    let port = backend.port;
+    let body = r#"{"email":"inflight@example.com","password":"long enough"}"#;
+    let (first, rest) = body.split_at(20);
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        conn,
+        "POST /api/auth/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    )
+    .unwrap();
+    conn.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    backend.signal("TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        backend.child.try_wait().unwrap().is_none(),
+        "exited with a request still in flight"
+    );
+
+    conn.write_all(rest.as_bytes()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(response.contains("inflight@example.com"), "{response}");
+
+    let code = wait_exit(&mut backend.child, Duration::from_secs(15));
+    assert_eq!(code, Some(0), "{}", backend.output_text());
+    assert!(backend.output_text().contains("shutdown signal received"));
+}
+
+async fn secrets_stay_out_of_logs(test: &str, format: &str, level: &str) {
+    let Some(db) = support::fresh_database(test).await else {
+        return;
+    };
+    // Trust auth ignores the password, so it can be a marker that must never be printed.
+    let db_password = "db-password-marker-4417";
+    let db = db.replacen("postgres@", &format!("postgres:{db_password}@"), 1);
+    let password = "user-password-marker-8812";
+    let wrong_password = "wrong-password-marker-3390";
+    let mut backend = Backend::start(&[
+        ("DATABASE_URL", &db),
+        ("JWT_SECRET", JWT_SECRET),
+        ("LOG_FORMAT", format),
+        ("LOG_LEVEL", level),
+    ]);
+    backend.wait_healthy();
+    let http = reqwest::Client::new();
+    let base = backend.base();
+    wait_for_ready_status(&http, &base, 200, Duration::from_secs(30)).await;
+
+    let creds = json!({"email": "logs@example.com", "password": password});
+    let r = http
+        .post(format!("{base}/api/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let login: Value = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let r = http
+        .get(format!("{base}/api/me?probe=1"))
+        .bearer_auth(&token)
+        .header("x-request-id", "req-marker-77")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"email": "logs@example.com", "password": wrong_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(format!("{base}/api/tasks"))
+        .bearer_auth(format!("{token}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let (code, logs) = backend.terminate();
+    assert_eq!(code, Some(0));
+    assert!(
+        logs.contains("req-marker-77"),
+        "request id not logged:\n{logs}"
+    );
+    for secret in [
+        password,
+        wrong_password,
+        token.as_str(),
+        JWT_SECRET,
+        db_password,
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "{format}/{level}: secret in logs:\n{logs}"
+        );
+    }
+    // The signature part alone must not appear either.
+    let sig = token.rsplit('.').next().unwrap();
+    assert!(!logs.contains(sig));
+    assert!(!logs.to_lowercase().contains("bearer "), "{logs}");
+    if format == "json" {
+        for line in logs.lines().filter(|l| !l.is_empty()) {
+            let v: Value =
+                serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+            assert!(v["level"].is_string(), "{line}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn json_trace_logs_never_contain_passwords_or_tokens() {
+    secrets_stay_out_of_logs(
+        "json_trace_logs_never_contain_passwords_or_tokens",
+        "json",
+        "trace",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn text_debug_logs_never_contain_passwords_or_tokens() {
+    secrets_stay_out_of_logs(
+        "text_debug_logs_never_contain_passwords_or_tokens",
+        "text",
+        "debug",
+    )
+    .await;
+}
