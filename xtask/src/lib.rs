@@ -2,12 +2,14 @@
 
 pub mod cli;
 pub mod commands;
+pub mod context;
 pub mod diagnose;
 pub mod engine;
 pub mod error;
 pub mod kinds;
 pub mod render;
 pub mod secrets;
+pub mod smoke;
 pub mod target;
 pub mod tools;
 
