@@ -1,14 +1,23 @@
-//! `cargo xtask clean` (placeholder until its owner fills it in).
+//! `cargo xtask clean`: forget the recorded results of the target (nothing is deleted elsewhere).
 
 use xshell::Shell;
 
 use crate::engine::Session;
+use crate::engine::state::{self, Lock};
 
 /// Options of `cargo xtask clean`.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 /// Run `cargo xtask clean`.
-pub fn run(_sh: &Shell, _session: &Session, _args: &Args) -> anyhow::Result<()> {
-    anyhow::bail!("`cargo xtask clean` is not implemented yet")
+pub fn run(sh: &Shell, session: &Session, _args: &Args) -> anyhow::Result<()> {
+    let target = session.target(sh)?;
+    let dir = session.state_dir(target);
+    let _lock = Lock::acquire(&dir, &target.id(), session.opts.no_wait)?;
+    if state::forget(&dir)? {
+        eprintln!("forgot the recorded results of target `{}`; every task will run next time", target.id());
+    } else {
+        eprintln!("target `{}` has no recorded results", target.id());
+    }
+    Ok(())
 }

@@ -1,14 +1,52 @@
-//! `cargo xtask plan` (placeholder until its owner fills it in).
+//! `cargo xtask plan [TASK…]`: every selected task with `run` or `fresh` and the reason.
+
+use std::io::Write as _;
 
 use xshell::Shell;
 
-use crate::engine::Session;
+use crate::engine::state::State;
+use crate::engine::{self, Decision, Session};
+use crate::render::Paint;
 
 /// Options of `cargo xtask plan`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Tasks to plan, with their dependencies (default: all).
+    pub tasks: Vec<String>,
+    /// Plan as if `--force` were given to `run`.
+    #[arg(long)]
+    pub force: bool,
+}
 
 /// Run `cargo xtask plan`.
-pub fn run(_sh: &Shell, _session: &Session, _args: &Args) -> anyhow::Result<()> {
-    anyhow::bail!("`cargo xtask plan` is not implemented yet")
+pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
+    let graph = engine::load(session)?;
+    let selection = graph.select(&args.tasks)?;
+    let target = session.target(sh)?;
+    let state = State::load(&session.state_dir(target));
+    let plan = engine::plan_tasks(sh, session, &graph, target, &selection, &state, args.force)?;
+    let mut out = std::io::stdout().lock();
+    if session.opts.json {
+        for t in &plan.tasks {
+            let line = serde_json::json!({
+                "event": "plan",
+                "task": t.name,
+                "key": t.key,
+                "decision": if t.decision == Decision::Fresh { "fresh" } else { "run" },
+                "reason": t.decision.reason(),
+            });
+            writeln!(out, "{line}")?;
+        }
+        return Ok(());
+    }
+    let paint = Paint(crate::render::color_enabled(&std::io::stdout()));
+    let width = plan.tasks.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    for t in &plan.tasks {
+        let (word, reason) = match &t.decision {
+            Decision::Fresh => (paint.dim("fresh"), paint.dim(&t.key[..12])),
+            Decision::Run(r) => (paint.bold("run  "), r.clone()),
+        };
+        writeln!(out, "{word}  {:<width$}  {reason}", t.name)?;
+    }
+    Ok(())
 }

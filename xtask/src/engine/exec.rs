@@ -1,11 +1,23 @@
 //! The executor: runs planned tasks in parallel with the failure policy, records successes.
+//!
+//! Policy: a task starts when its dependencies succeeded or are fresh. After a failure or
+//! Ctrl-C no new task starts; running ones finish (Ctrl-C terminates their children). Each
+//! success is recorded at once (atomically), so a crash loses at most the running tasks.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use xshell::Shell;
 
-use super::Session;
-use crate::kinds::Outputs;
+use super::events::{Event, EventSink};
+use super::plan::{Decision, Plan};
+use super::state::{Lock, State};
+use super::{Graph, Session};
+use crate::error::Error;
+use crate::kinds::{Outputs, RunCx};
+use crate::target::Target;
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +39,190 @@ pub struct RunReport {
 
 /// Load the pipeline, resolve the target, take its lock, plan `names` (every task when empty)
 /// with their dependencies, run what is not fresh and render events. Errors when any task failed.
-pub fn run_tasks(_sh: &Shell, _session: &Session, _names: &[String], _opts: &RunOptions) -> anyhow::Result<RunReport> {
-    anyhow::bail!("the executor is being written")
+pub fn run_tasks(sh: &Shell, session: &Session, names: &[String], opts: &RunOptions) -> anyhow::Result<RunReport> {
+    let graph = super::load(session)?;
+    let selection = graph.select(names)?;
+    let target = session.target(sh)?.clone();
+    let dir = session.state_dir(&target);
+    let _lock = Lock::acquire(&dir, &target.id(), session.opts.no_wait)?;
+    install_ctrlc(session);
+    let mut state = State::load(&dir);
+    let plan = super::plan_tasks(sh, session, &graph, &target, &selection, &state, opts.force)?;
+    let sink = crate::render::for_run(session.opts.json);
+    execute(sh, session, &graph, &target, &plan, &mut state, &dir, sink.as_ref())
+}
+
+/// Ctrl-C sets the session's cancel flag; a second Ctrl-C exits at once (state is still valid:
+/// every write is atomic).
+fn install_ctrlc(session: &Session) {
+    let cancel = session.cancel.clone();
+    // Fails only when a handler is already installed (a second run in one process): keep it.
+    let _ = ctrlc::set_handler(move || {
+        if cancel.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("interrupted: stopping running tasks, starting no new ones (Ctrl-C again to exit now)");
+    });
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Pending,
+    Running,
+    Done,
+    Fresh,
+    Failed,
+}
+
+/// Run `plan`, recording each success in `state` (saved to `dir`) and emitting events to `sink`.
+#[allow(clippy::too_many_arguments)]
+pub fn execute(
+    sh: &Shell,
+    session: &Session,
+    graph: &Graph,
+    target: &Target,
+    plan: &Plan,
+    state: &mut State,
+    dir: &std::path::Path,
+    sink: &dyn EventSink,
+) -> anyhow::Result<RunReport> {
+    let started = Instant::now();
+    let jobs = session.jobs();
+    let n = plan.tasks.len();
+    let pos: BTreeMap<usize, usize> = plan.tasks.iter().enumerate().map(|(p, t)| (t.index, p)).collect();
+    let deps: Vec<Vec<usize>> = plan.tasks.iter().map(|t| graph.deps[t.index].iter().map(|d| pos[d]).collect()).collect();
+    let mut status = vec![Status::Pending; n];
+    let mut outputs: BTreeMap<String, Outputs> = BTreeMap::new();
+    let (mut ran, mut fresh, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    sink.emit(Event::Planned { tasks: plan.tasks.iter().map(|t| t.name.clone()).collect(), target: target.id() });
+
+    let cancel = &*session.cancel;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let (tx, rx) = mpsc::channel::<(usize, Duration, anyhow::Result<Outputs>)>();
+        let mut running = 0usize;
+        let mut stop = false;
+        loop {
+            stop |= cancel.load(Ordering::SeqCst);
+            // Dispatch everything ready, in topological order; fresh tasks complete at once.
+            let mut progressed = true;
+            while progressed && !stop {
+                progressed = false;
+                for p in 0..n {
+                    let ready = status[p] == Status::Pending
+                        && deps[p].iter().all(|&d| matches!(status[d], Status::Done | Status::Fresh));
+                    if !ready {
+                        continue;
+                    }
+                    let task = &plan.tasks[p];
+                    match &task.decision {
+                        Decision::Fresh => {
+                            status[p] = Status::Fresh;
+                            let recorded = state.tasks.get(&task.name).map(|r| r.outputs.clone()).unwrap_or_default();
+                            outputs.insert(task.name.clone(), recorded);
+                            fresh.push(task.name.clone());
+                            sink.emit(Event::Fresh { task: task.name.clone(), key: task.key.clone(), reason: "up to date".into() });
+                            progressed = true;
+                        }
+                        Decision::Run(reason) if running < jobs => {
+                            status[p] = Status::Running;
+                            running += 1;
+                            progressed = true;
+                            sink.emit(Event::Started { task: task.name.clone(), key: task.key.clone(), reason: reason.clone() });
+                            let dep_outputs: BTreeMap<String, Outputs> = graph
+                                .transitive_deps(task.index)
+                                .into_iter()
+                                .filter_map(|d| outputs.get(&graph.tasks[d].name).map(|o| (graph.tasks[d].name.clone(), o.clone())))
+                                .collect();
+                            let sh = sh.clone();
+                            let tx = tx.clone();
+                            let decl = &graph.tasks[task.index];
+                            scope.spawn(move || {
+                                let t0 = Instant::now();
+                                let cx = RunCx {
+                                    sh: &sh,
+                                    session,
+                                    target,
+                                    task: &decl.name,
+                                    key: &task.key,
+                                    deps: &dep_outputs,
+                                    cancel,
+                                    events: sink,
+                                };
+                                let result = decl.task.run(&cx);
+                                let _ = tx.send((p, t0.elapsed(), result));
+                            });
+                        }
+                        Decision::Run(_) => {}
+                    }
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((p, duration, result)) = rx.recv() else { break };
+            running -= 1;
+            let task = &plan.tasks[p];
+            let reason = task.decision.reason().to_string();
+            match result {
+                Ok(out) => {
+                    let mut record = task.record.clone();
+                    record.outputs = out.clone();
+                    record.recorded_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    state.tasks.insert(task.name.clone(), record);
+                    if let Err(e) = state.save(dir) {
+                        status[p] = Status::Failed;
+                        failed.push(task.name.clone());
+                        stop = true;
+                        sink.emit(Event::Failed {
+                            task: task.name.clone(),
+                            key: task.key.clone(),
+                            reason,
+                            duration,
+                            error: format!("succeeded but could not be recorded: {e:#}"),
+                        });
+                        continue;
+                    }
+                    status[p] = Status::Done;
+                    outputs.insert(task.name.clone(), out);
+                    ran.push(task.name.clone());
+                    sink.emit(Event::Finished { task: task.name.clone(), key: task.key.clone(), reason, duration });
+                }
+                Err(e) => {
+                    status[p] = Status::Failed;
+                    failed.push(task.name.clone());
+                    stop = true;
+                    sink.emit(Event::Failed {
+                        task: task.name.clone(),
+                        key: task.key.clone(),
+                        reason,
+                        duration,
+                        error: format!("{e:#}"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    })?;
+
+    let not_started: Vec<String> =
+        (0..n).filter(|&p| status[p] == Status::Pending).map(|p| plan.tasks[p].name.clone()).collect();
+    for task in &not_started {
+        sink.emit(Event::NotStarted { task: task.clone() });
+    }
+    let interrupted = cancel.load(Ordering::SeqCst);
+    sink.emit(Event::Summary {
+        ran: ran.clone(),
+        fresh: fresh.clone(),
+        failed: failed.clone(),
+        not_started,
+        duration: started.elapsed(),
+        interrupted,
+    });
+    if interrupted {
+        return Err(Error::Interrupted.into());
+    }
+    if !failed.is_empty() {
+        return Err(Error::TasksFailed { failed }.into());
+    }
+    Ok(RunReport { outputs, ran, fresh })
 }

@@ -1,9 +1,19 @@
-//! Which selected tasks run and why.
+//! Which selected tasks run and why: keys from hashes, compared with recorded results.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use xshell::Shell;
 
+use super::hash::{self, StatCache};
+use super::key::{self, ENGINE_KEY_VERSION, KeyInput};
+use super::state::{Record, State};
 use super::{Graph, Session};
+use crate::error::{Diagnostic, Error};
+use crate::kinds::{CheckCx, KeyCx};
 use crate::target::Target;
+
+/// How many changed paths a reason names before "+N more".
+const SHOWN_PATHS: usize = 3;
 
 /// Whether a task runs, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +24,17 @@ pub enum Decision {
     Run(String),
 }
 
-/// One selected task in the plan.
+impl Decision {
+    /// `fresh` or the reason it runs.
+    pub fn reason(&self) -> &str {
+        match self {
+            Decision::Fresh => "up to date",
+            Decision::Run(r) => r,
+        }
+    }
+}
+
+/// One selected task in the plan, with what gets recorded when it succeeds.
 #[derive(Debug, Clone)]
 pub struct PlannedTask {
     /// Graph index.
@@ -25,6 +45,8 @@ pub struct PlannedTask {
     pub key: String,
     /// Run or fresh.
     pub decision: Decision,
+    /// The record to store after success (outputs filled in then).
+    pub record: Record,
 }
 
 /// The selected tasks in topological order with their decisions.
@@ -34,14 +56,150 @@ pub struct Plan {
     pub tasks: Vec<PlannedTask>,
 }
 
-/// Compute keys and decisions for `selection` (graph indices in topological order).
+/// Compute keys and decisions for `selection` (graph indices in topological order, closed
+/// under dependencies) against the recorded `state`.
 pub fn plan_tasks(
-    _sh: &Shell,
-    _session: &Session,
-    _graph: &Graph,
-    _target: &Target,
-    _selection: &[usize],
-    _force: bool,
+    sh: &Shell,
+    session: &Session,
+    graph: &Graph,
+    target: &Target,
+    selection: &[usize],
+    state: &State,
+    force: bool,
 ) -> anyhow::Result<Plan> {
-    anyhow::bail!("the planner is being written")
+    let root = &session.root;
+    // 1. Files of every selected task; a pattern matching nothing is a declaration error.
+    let mut task_files: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    let mut diagnostics = Vec::new();
+    for &i in selection {
+        let decl = &graph.tasks[i];
+        let patterns: Vec<&str> = decl.inputs.iter().map(|(p, _)| p.as_str()).collect();
+        let (mut files, empty) = hash::expand(root, &patterns)?;
+        for e in empty {
+            let (pattern, span) = &decl.inputs[e];
+            diagnostics.push(Diagnostic::new(
+                format!("input `{pattern}` of task `{}` matches no file", decl.name),
+                Some(span.clone()),
+                "fix the pattern (relative to the project root) or remove it from `inputs`",
+            ));
+        }
+        let cx = KeyCx { sh, session, target, task: &decl.name };
+        files.extend(decl.task.extra_inputs(&cx)?);
+        task_files.insert(i, files);
+    }
+    if !diagnostics.is_empty() {
+        let path = session.pipeline_file();
+        let file = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        return Err(Error::Declaration { file, text, diagnostics }.into());
+    }
+    // 2. Digest the union once, in parallel.
+    let all: Vec<String> = task_files.values().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    let cache_path = session.xtask_dir().join("stat-cache");
+    let mut cache = StatCache::load(&cache_path);
+    let digests = hash::digest_files(root, &all, &mut cache, std::thread::available_parallelism().map_or(2, |n| n.get()))?;
+    if let Err(e) = cache.save(&cache_path) {
+        eprintln!("notice: cannot save the stat cache ({e:#}); the next run re-reads every input");
+    }
+    // 3. Keys in topological order, then decisions.
+    let mut keys: BTreeMap<usize, String> = BTreeMap::new();
+    let mut tasks = Vec::with_capacity(selection.len());
+    for &i in selection {
+        let decl = &graph.tasks[i];
+        let inputs: BTreeMap<String, String> =
+            task_files[&i].iter().map(|f| (f.clone(), digests.get(f).cloned().unwrap_or_default())).collect();
+        let deps: BTreeMap<String, String> =
+            graph.deps[i].iter().map(|&d| (graph.tasks[d].name.clone(), keys[&d].clone())).collect();
+        let material = decl.task.key_material(&KeyCx { sh, session, target, task: &decl.name })?;
+        let key = key::compute(&KeyInput {
+            engine: ENGINE_KEY_VERSION,
+            kind: decl.kind,
+            declaration: &decl.canonical,
+            inputs: &inputs,
+            deps: &deps,
+            material: &material,
+        });
+        keys.insert(i, key.clone());
+        let record = Record {
+            key: key.clone(),
+            declaration: key::digest_of(&(&decl.kind, &decl.canonical)),
+            engine: ENGINE_KEY_VERSION,
+            inputs,
+            deps,
+            material: material.iter().map(|(k, v)| (k.clone(), key::digest_of(v))).collect(),
+            outputs: Default::default(),
+            recorded_at: 0,
+        };
+        let decision = if force {
+            Decision::Run("forced".into())
+        } else if decl.task.always_run() {
+            Decision::Run("always runs".into())
+        } else {
+            match state.tasks.get(&decl.name) {
+                None => Decision::Run("no previous run".into()),
+                Some(old) if old.key == key => {
+                    let cx = CheckCx { sh, session, target, task: &decl.name, key: &key, outputs: &old.outputs };
+                    if decl.task.output_exists(&cx)? {
+                        Decision::Fresh
+                    } else {
+                        Decision::Run("output missing".into())
+                    }
+                }
+                Some(old) => Decision::Run(why_changed(old, &record)),
+            }
+        };
+        tasks.push(PlannedTask { index: i, name: decl.name.clone(), key, decision, record });
+    }
+    Ok(Plan { tasks })
+}
+
+/// The reasons a key changed, most fundamental first.
+pub fn why_changed(old: &Record, new: &Record) -> String {
+    let mut reasons = Vec::new();
+    if old.engine != new.engine {
+        reasons.push("engine version changed".to_string());
+    }
+    if old.declaration != new.declaration {
+        reasons.push("declaration changed".to_string());
+    }
+    let mut changed: Vec<&str> = new
+        .inputs
+        .iter()
+        .filter(|(p, d)| old.inputs.get(*p) != Some(*d))
+        .map(|(p, _)| p.as_str())
+        .chain(old.inputs.keys().filter(|p| !new.inputs.contains_key(*p)).map(String::as_str))
+        .collect();
+    changed.sort_unstable();
+    if !changed.is_empty() {
+        let shown: Vec<String> = changed.iter().take(SHOWN_PATHS).map(|p| format!("`{p}`")).collect();
+        let more = changed.len().saturating_sub(SHOWN_PATHS);
+        let more = if more > 0 { format!(" (+{more} more)") } else { String::new() };
+        reasons.push(format!("inputs changed: {}{more}", shown.join(", ")));
+    }
+    let deps: Vec<String> = new
+        .deps
+        .iter()
+        .filter(|(n, k)| old.deps.get(*n) != Some(*k))
+        .map(|(n, _)| n.clone())
+        .chain(old.deps.keys().filter(|n| !new.deps.contains_key(*n)).cloned())
+        .map(|n| format!("`{n}`"))
+        .collect();
+    if !deps.is_empty() {
+        reasons.push(format!("dependency changed: {}", deps.join(", ")));
+    }
+    let material: Vec<String> = new
+        .material
+        .iter()
+        .filter(|(n, v)| old.material.get(*n) != Some(*v))
+        .map(|(n, _)| format!("`{n}`"))
+        .chain(old.material.keys().filter(|n| !new.material.contains_key(*n)).map(|n| format!("`{n}`")))
+        .collect();
+    if !material.is_empty() {
+        reasons.push(format!("{} changed", material.join(", ")));
+    }
+    if reasons.is_empty() {
+        "key changed".to_string()
+    } else {
+        reasons.join("; ")
+    }
 }
