@@ -42,9 +42,11 @@ impl Target {
                 }
             }
         };
-        // PIPELINE HOOK: the pipeline engineer adds here the check that a Minikube profile is
-        // running (for `auto` and explicit `minikube`), failing with `minikube start -p PROFILE`
-        // instead of silently picking another target.
+        // PIPELINE HOOK: a Minikube profile must be running (for `auto` and explicit `minikube`):
+        // fail with `minikube start -p PROFILE` instead of silently picking another target.
+        if let Target::Minikube { profile, .. } = &target {
+            crate::tools::minikube::ensure_running(sh, profile)?;
+        }
         Ok(target)
     }
 
@@ -74,9 +76,19 @@ fn is_executable(path: &Path) -> bool {
 pub fn docker_env(_sh: &Shell, target: &Target) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     match target {
         Target::Docker { .. } => Ok(Default::default()),
-        // PIPELINE HOOK: parse `minikube -p PROFILE docker-env` here (tools/minikube.rs).
-        Target::Minikube { profile, .. } => anyhow::bail!(
-            "building into Minikube profile `{profile}` is not available yet; use `--target docker`"
-        ),
+        // PIPELINE HOOK: `minikube -p PROFILE docker-env --shell none`, parsed (tools/minikube.rs);
+        // only for the Docker runtime: other runtimes build with `minikube image build`.
+        Target::Minikube { profile, .. } => {
+            let runtime = crate::tools::minikube::profile_config(_sh, profile)?
+                .map(|p| p.container_runtime)
+                .unwrap_or_default();
+            match crate::tools::minikube::image_store(_sh, profile, &runtime)? {
+                crate::tools::minikube::ImageStore::DockerEnv(env) => Ok(env),
+                crate::tools::minikube::ImageStore::MinikubeImageBuild => anyhow::bail!(
+                    "Minikube profile `{profile}` runs `{runtime}`, not Docker: its images are built with \
+                     `minikube image build` (tools::minikube::image_build), not through docker-env"
+                ),
+            }
+        }
     }
 }

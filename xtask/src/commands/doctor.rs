@@ -1,4 +1,5 @@
-//! `cargo xtask doctor` (placeholder until its owner fills it in).
+//! `cargo xtask doctor`: check the environment of the chosen target and print a table of
+//! tool, version found, version required, status and fix. Exit 1 when anything blocks.
 
 use xshell::Shell;
 
@@ -9,6 +10,12 @@ use crate::engine::Session;
 pub struct Args {}
 
 /// Run `cargo xtask doctor`.
-pub fn run(_sh: &Shell, _session: &Session, _args: &Args) -> anyhow::Result<()> {
-    anyhow::bail!("`cargo xtask doctor` is not implemented yet")
+pub fn run(sh: &Shell, session: &Session, _args: &Args) -> anyhow::Result<()> {
+    check(sh, session)
+}
+
+/// The doctor as a step of other commands (`deploy` runs it first): prints the table, fails
+/// when a row blocks.
+pub fn check(sh: &Shell, session: &Session) -> anyhow::Result<()> {
+    crate::kinds::doctor::check_and_print(sh, &session.opts)
 }

@@ -2,6 +2,9 @@
 //! load time and then keys, checks and runs its tasks. Register new kinds in [`registry`].
 
 pub mod command;
+pub mod doctor;
+pub mod helm_release;
+pub mod k8s_secret;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -65,6 +68,9 @@ pub fn registry() -> Vec<&'static dyn TaskKind> {
     vec![
         &command::CommandKind,
         // Pipeline kinds: add one line each, e.g. `&docker_image::DockerImageKind,`.
+        &k8s_secret::K8sSecretKind,
+        &helm_release::HelmReleaseKind,
+        &doctor::DoctorKind,
     ]
 }
 

@@ -100,8 +100,8 @@ pub struct Inputs<'a> {
     pub prompt: &'a dyn Fn(&str) -> Result<String>,
     /// `target/xtask/<target-id>/generated-secrets.env`.
     pub generated_store: PathBuf,
-    /// Values of the Secret already deployed, if any.
-    pub existing: BTreeMap<String, SecretValue>,
+    /// Values of the Secret already deployed (asked only when a generated value is missing).
+    pub existing: &'a dyn Fn() -> Result<BTreeMap<String, SecretValue>>,
     /// The internal database for in-cluster mode.
     pub internal_db: InternalDb,
     /// External or auto.
@@ -136,6 +136,7 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<SecretSet> {
     let dotenv = dotenv::read(&inputs.dotenv)?;
     let stored = store::read_generated(&inputs.generated_store)?;
     let mut generated_now = BTreeMap::new();
+    let mut existing: Option<BTreeMap<String, SecretValue>> = None;
     let supplied = |key: &str| -> Option<Resolved> {
         if let Some(v) = (inputs.env)(key).filter(|v| !v.is_empty()) {
             return Some(Resolved {
@@ -158,7 +159,14 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<SecretSet> {
                 source: Source::Stored(inputs.generated_store.clone()),
             });
         }
-        if let Some(v) = inputs.existing.get(key).filter(|v| !v.is_empty()) {
+        if existing.is_none() {
+            existing = Some((inputs.existing)()?);
+        }
+        if let Some(v) = existing
+            .as_ref()
+            .and_then(|e| e.get(key))
+            .filter(|v| !v.is_empty())
+        {
             generated_now.insert(key.to_owned(), v.clone());
             return Ok(Resolved {
                 value: v.clone(),
@@ -257,6 +265,16 @@ pub fn validate_database_url(value: &SecretValue) -> Result<()> {
         bail!("it names no database; expected postgres://user:password@host:5432/database");
     }
     Ok(())
+}
+
+/// The DATABASE_URL without user, password or query (`postgres://host:port/db`): what the
+/// chart's `database.external.url` needs to open the backend's egress, safe to pass as a value.
+pub fn public_database_url(value: &SecretValue) -> Result<String> {
+    let url = url::Url::parse(value.expose())
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL does not parse as a URL ({e})"))?;
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port().unwrap_or(5432);
+    Ok(format!("{}://{host}:{port}{}", url.scheme(), url.path()))
 }
 
 /// Characters left as-is in userinfo: RFC 3986 unreserved.

@@ -38,13 +38,14 @@ impl Fixture {
 
     fn resolve_with(&self, prompt: &dyn Fn(&str) -> Result<String>) -> Result<SecretSet> {
         let env = |k: &str| self.env.get(k).cloned();
+        let existing = || Ok(self.existing.clone());
         resolve(&Inputs {
             env: &env,
             dotenv: self.dir.path().join(".env"),
             interactive: self.interactive,
             prompt,
             generated_store: self.dir.path().join("state/generated-secrets.env"),
-            existing: self.existing.clone(),
+            existing: &existing,
             internal_db: db(),
             mode: self.mode,
         })
@@ -241,4 +242,13 @@ fn rotating_a_value_changes_the_digest() {
     f.env.insert(LLM_API_KEY.into(), "sk-new".into());
     let b = f.resolve().unwrap().digest(&key);
     assert_ne!(a, b);
+}
+
+#[test]
+fn public_url_drops_credentials() {
+    let v = SecretValue::new("postgresql://u:s3cr3t@db.example.com/todo?sslmode=require");
+    assert_eq!(
+        public_database_url(&v).unwrap(),
+        "postgresql://db.example.com:5432/todo"
+    );
 }

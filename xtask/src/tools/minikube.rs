@@ -109,6 +109,26 @@ pub fn status(sh: &Shell, profile: &str) -> Result<ProfileState> {
     }
 }
 
+/// Fails, naming the command that fixes it, unless the profile exists and runs.
+pub fn ensure_running(sh: &Shell, profile: &str) -> Result<()> {
+    match status(sh, profile)? {
+        ProfileState::Exists(node) if node.is_running() => Ok(()),
+        ProfileState::Exists(node) => Err(crate::error::Error::Usage {
+            message: format!(
+                "Minikube profile `{profile}` is not running (host {}, kubelet {}, apiserver {})",
+                node.host, node.kubelet, node.api_server
+            ),
+            fix: format!("start it with `minikube start -p {profile}`"),
+        }
+        .into()),
+        ProfileState::NotFound => Err(crate::error::Error::Usage {
+            message: format!("Minikube profile `{profile}` does not exist"),
+            fix: format!("create it with `minikube start -p {profile} --cpus=2 --memory=4096`"),
+        }
+        .into()),
+    }
+}
+
 /// `minikube version --short` → `v1.33.1`.
 pub fn version(sh: &Shell) -> Result<String> {
     let out = checked(cmd!(sh, "minikube version --short"), "minikube version")?;

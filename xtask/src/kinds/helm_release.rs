@@ -1,0 +1,314 @@
+//! `kind = "helm-release"`: `helm upgrade --install` the chart with the content-hashed image
+//! tags and the Secret's keyed digest, waiting for the rollout and rolling back on failure.
+//!
+//! ```toml
+//! [tasks.release]
+//! kind = "helm-release"
+//! deps = ["backend-image", "frontend-image", "secrets"]
+//! inputs = ["k8s/todo-app"]
+//! chart = "k8s/todo-app"
+//! release = "todo-app"                          # optional, default "todo-app"
+//! values-file = "values-dev.yaml"               # optional, relative to the chart
+//! timeout-seconds = 300                         # optional
+//! images = { backend = "backend-image", frontend = "frontend-image" }  # values prefix -> image task
+//! secret-task = "secrets"                       # the k8s-secret task (its digest -> secretChecksum)
+//! ```
+//! While helm waits, the pods are polled: if the rollout fails, the diagnosis printed is of the
+//! failing pods as they were before the rollback replaced them. A no-op on the Docker target.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use xshell::{Shell, cmd};
+
+use super::k8s_secret::kube_of;
+use super::{CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
+use crate::diagnose::{self, Finding, FixContext};
+use crate::target::Target;
+use crate::tools::helm::{self, Release};
+use crate::tools::kubectl::Kube;
+
+/// The `helm-release` kind.
+#[derive(Debug)]
+pub struct HelmReleaseKind;
+
+/// One release task's settings.
+#[derive(Debug, Clone)]
+pub struct HelmRelease {
+    /// Chart directory, relative to the project root.
+    pub chart: String,
+    /// Release name.
+    pub release: String,
+    /// Values file inside the chart, for the Minikube target.
+    pub values_file: Option<String>,
+    /// `--timeout`.
+    pub timeout: Duration,
+    /// Values prefix (`backend`) → image task whose `image` output is `repo:tag`.
+    pub images: BTreeMap<String, String>,
+    /// The k8s-secret task.
+    pub secret_task: Option<String>,
+}
+
+impl TaskKind for HelmReleaseKind {
+    fn name(&self) -> &'static str {
+        "helm-release"
+    }
+
+    fn parse(&self, s: &mut Settings, cx: &LoadCx<'_>) -> Result<Box<dyn Task>, Diagnostic> {
+        let chart: String = s.require("chart", "\"k8s/todo-app\"")?;
+        if !cx.root.join(&chart).join("Chart.yaml").is_file() {
+            return Err(s.error(
+                "chart",
+                format!("`{chart}` is not a chart directory (no Chart.yaml)"),
+                "point `chart` at the directory holding Chart.yaml",
+            ));
+        }
+        let values_file: Option<String> = s.get("values-file")?;
+        if let Some(v) = &values_file
+            && !cx.root.join(&chart).join(v).is_file()
+        {
+            return Err(s.error(
+                "values-file",
+                format!("values file `{v}` not found in `{chart}`"),
+                "name a file inside the chart directory, e.g. \"values-dev.yaml\"",
+            ));
+        }
+        let timeout: u64 = s.get("timeout-seconds")?.unwrap_or(300);
+        if timeout == 0 {
+            return Err(s.error(
+                "timeout-seconds",
+                "a zero timeout cannot wait for a rollout",
+                "use e.g. 300",
+            ));
+        }
+        Ok(Box::new(HelmRelease {
+            chart,
+            release: s.get("release")?.unwrap_or_else(|| "todo-app".to_owned()),
+            values_file,
+            timeout: Duration::from_secs(timeout),
+            images: s.get("images")?.unwrap_or_default(),
+            secret_task: s.get("secret-task")?,
+        }))
+    }
+}
+
+/// The label every pod of the release carries.
+pub fn instance_selector(release: &str) -> String {
+    format!("app.kubernetes.io/instance={release}")
+}
+
+impl HelmRelease {
+    /// The `Release` for helm, with values from the dependencies' outputs.
+    pub fn helm_release(
+        &self,
+        root: &std::path::Path,
+        kube: &Kube,
+        deps: &BTreeMap<String, Outputs>,
+    ) -> Result<Release> {
+        let chart = root.join(&self.chart);
+        let mut set = Vec::new();
+        for (prefix, task) in &self.images {
+            let outputs = deps.get(task).with_context(|| {
+                format!("helm release needs the outputs of `{task}`; add it to `deps`")
+            })?;
+            let image = outputs
+                .get("image")
+                .with_context(|| format!("task `{task}` recorded no `image` output"))?;
+            let (repo, tag) = image
+                .rsplit_once(':')
+                .with_context(|| format!("image `{image}` of task `{task}` has no tag"))?;
+            set.push((format!("{prefix}.image.repository"), repo.to_owned()));
+            set.push((format!("{prefix}.image.tag"), tag.to_owned()));
+        }
+        if let Some(task) = &self.secret_task {
+            let outputs = deps.get(task).with_context(|| {
+                format!("helm release needs the outputs of `{task}`; add it to `deps`")
+            })?;
+            if let Some(digest) = outputs.get("digest") {
+                set.push(("secretChecksum".to_owned(), digest.clone()));
+            }
+            if outputs.get("external-db").map(String::as_str) == Some("true") {
+                set.push(("database.external.enabled".to_owned(), "true".to_owned()));
+                if let Some(url) = outputs.get("external-db-url") {
+                    set.push(("database.external.url".to_owned(), url.clone()));
+                }
+            }
+        }
+        Ok(Release {
+            name: self.release.clone(),
+            chart: chart.clone(),
+            namespace: kube.namespace.clone(),
+            context: kube.context.clone(),
+            values_files: self
+                .values_file
+                .iter()
+                .map(|v| chart.join(v))
+                .collect::<Vec<PathBuf>>(),
+            set,
+        })
+    }
+
+    fn fix_context(&self, target: &Target) -> FixContext {
+        let profile = match target {
+            Target::Minikube { profile, .. } => profile.clone(),
+            Target::Docker { .. } => String::new(),
+        };
+        FixContext {
+            profile,
+            values_file: format!(
+                "{}/{}",
+                self.chart,
+                self.values_file.as_deref().unwrap_or("values.yaml")
+            ),
+        }
+    }
+}
+
+/// Diagnoses the release's pods now (kubectl pods, events and logs).
+pub fn diagnose_now(
+    sh: &Shell,
+    kube: &Kube,
+    release: &str,
+    ctx: &FixContext,
+) -> Result<Vec<Finding>> {
+    let pods = kube.pods_json(sh, &instance_selector(release))?;
+    let events = kube.events_json(sh, None)?;
+    let mut logs = |pod: &str, container: &str, previous: bool| {
+        kube.logs(sh, pod, container, 20, previous).ok()
+    };
+    Ok(diagnose::diagnose(&pods, &events, ctx, &mut logs))
+}
+
+impl Task for HelmRelease {
+    fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
+        let mut m = BTreeMap::new();
+        match kube_of(cx.target) {
+            Some(kube) => {
+                m.insert("kube-context".into(), kube.context);
+                m.insert("namespace".into(), kube.namespace);
+            }
+            None => {
+                m.insert("target".into(), "docker (no Helm release)".into());
+            }
+        }
+        Ok(m)
+    }
+
+    fn output_exists(&self, cx: &CheckCx<'_>) -> Result<bool> {
+        let Some(kube) = kube_of(cx.target) else {
+            return Ok(true);
+        };
+        let recorded: Option<u64> = cx.outputs.get("revision").and_then(|r| r.parse().ok());
+        let Some(status) = helm::status(cx.sh, &kube.context, &kube.namespace, &self.release)?
+        else {
+            return Ok(false);
+        };
+        Ok(status.status == "deployed" && Some(status.revision) == recorded)
+    }
+
+    fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
+        let mut outputs = Outputs::new();
+        let Some(kube) = kube_of(cx.target) else {
+            cx.log("the Docker target runs containers instead of a Helm release; nothing to do");
+            outputs.insert("skipped".into(), "docker".into());
+            return Ok(outputs);
+        };
+        let version = helm::version(cx.sh)?;
+        if !version.supported() {
+            bail!(
+                "helm {version} is not supported; install helm v3.8+ or v4 (https://helm.sh/docs/intro/install/)"
+            );
+        }
+        let release = self.helm_release(&cx.session.root, &kube, cx.deps)?;
+        let args = release.upgrade_args(version, self.timeout);
+        let fix = self.fix_context(cx.target);
+
+        // Poll the pods while helm waits: after a failed rollout, helm's rollback replaces the
+        // failing pods, so they must be diagnosed before that happens.
+        let stop = Arc::new(AtomicBool::new(false));
+        let latest: Arc<Mutex<Vec<Finding>>> = Arc::default();
+        let poller = {
+            let (sh, kube, stop, latest) =
+                (cx.sh.clone(), kube.clone(), stop.clone(), latest.clone());
+            let (name, fix) = (self.release.clone(), fix.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    if let Ok(findings) = diagnose_now(&sh, &kube, &name, &fix)
+                        && !findings.is_empty()
+                        && let Ok(mut l) = latest.lock()
+                    {
+                        *l = findings;
+                    }
+                    for _ in 0..10 {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })
+        };
+        let result = cx.run(cmd!(cx.sh, "helm {args...}"));
+        stop.store(true, Ordering::SeqCst);
+        let _ = poller.join();
+        if let Err(err) = result {
+            let mut findings = latest.lock().map(|l| l.clone()).unwrap_or_default();
+            if findings.is_empty() {
+                findings = diagnose_now(cx.sh, &kube, &self.release, &fix).unwrap_or_default();
+            }
+            let text = diagnose::render(&findings);
+            for line in text.lines() {
+                cx.log(line.to_owned());
+            }
+            return Err(err.context(format!(
+                "the rollout of release `{}` failed; diagnosis:\n{text}",
+                self.release
+            )));
+        }
+        let status = helm::status(cx.sh, &kube.context, &kube.namespace, &self.release)?
+            .context("helm reported success but `helm status` finds no release")?;
+        outputs.insert("release".into(), self.release.clone());
+        outputs.insert("revision".into(), status.revision.to_string());
+        outputs.insert("namespace".into(), kube.namespace.clone());
+        outputs.insert("context".into(), kube.context.clone());
+        for (k, v) in &release.set {
+            if k.ends_with(".image.tag") || k.ends_with(".image.repository") {
+                outputs.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(outputs)
+    }
+}
+
+/// Tears the Minikube deployment down in order: helm uninstall, our Secret, then the namespace
+/// only if we created it. Idempotent. Returns what was done, one line each.
+pub fn teardown(sh: &Shell, kube: &Kube, release: &str, secret: &str) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    if helm::uninstall(sh, &kube.context, &kube.namespace, release)? {
+        done.push(format!("helm release `{release}` uninstalled"));
+    } else {
+        done.push(format!("helm release `{release}`: not installed"));
+    }
+    if kube.namespace_state(sh)? == crate::tools::kubectl::NamespaceState::Absent {
+        done.push(format!("namespace `{}`: absent", kube.namespace));
+        return Ok(done);
+    }
+    kube.delete_secret(sh, secret)?;
+    done.push(format!("Secret `{secret}` deleted"));
+    if kube.delete_namespace_if_ours(sh)? {
+        done.push(format!(
+            "namespace `{}` deleted (created by xtask)",
+            kube.namespace
+        ));
+    } else {
+        done.push(format!(
+            "namespace `{}` kept (not created by xtask)",
+            kube.namespace
+        ));
+    }
+    Ok(done)
+}
