@@ -1,0 +1,132 @@
+//! The router, its middleware stack, and the server loop with graceful shutdown.
+
+use std::future::Future;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::LatencyUnit;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::backend::BackendClient;
+use crate::config::Config;
+use crate::handlers::{PageCtx, auth, chat, health, tasks};
+use crate::views::ErrorPage;
+use crate::{csrf, flash, security, static_files};
+
+/// Shared by all handlers; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Client for the backend API.
+    pub backend: BackendClient,
+    /// Whether cookies carry the `Secure` flag.
+    pub cookie_secure: bool,
+}
+
+impl AppState {
+    /// Builds the state from configuration.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            backend: BackendClient::new(&config.backend_url)?,
+            cookie_secure: config.cookie_secure,
+        })
+    }
+}
+
+async fn not_found(ctx: PageCtx) -> Response {
+    ErrorPage::new(
+        &ctx.csrf,
+        "Page not found",
+        "There is nothing at this address. It may have moved, or the link may be mistyped.",
+    )
+    .respond(StatusCode::NOT_FOUND)
+}
+
+/// The whole application: pages (with CSRF and flash handling), probes and static files.
+pub fn router(state: AppState) -> Router {
+    let pages = Router::new()
+        .route("/", get(tasks::index))
+        .route("/signin", get(auth::signin_page).post(auth::signin))
+        .route("/signup", get(auth::signup_page).post(auth::signup))
+        .route("/signout", post(auth::signout))
+        .route("/tasks", get(tasks::list).post(tasks::create))
+        .route("/tasks/{id}", post(tasks::update))
+        .route("/tasks/{id}/edit", get(tasks::edit_page))
+        .route("/tasks/{id}/complete", post(tasks::complete))
+        .route("/tasks/{id}/delete", post(tasks::delete))
+        .route("/chat", post(chat::send))
+        .route("/chat/new", post(chat::new_chat))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            flash::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            csrf::middleware,
+        ));
+
+    // Probes and assets stay outside the CSRF layer so they never set cookies.
+    let plain = Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/static/app.css", get(static_files::css))
+        .route("/static/app.js", get(static_files::js))
+        .route("/favicon.svg", get(static_files::icon));
+
+    let [csp, nosniff, frame, referrer, cache] = security::layers();
+    plain.merge(pages).with_state(state).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(
+                // Only method, path, status and latency are logged: never headers (cookies,
+                // tokens) or bodies (passwords).
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request<Body>| {
+                        let id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            method = %req.method(),
+                            path = req.uri().path(),
+                            request_id = id,
+                        )
+                    })
+                    .on_request(())
+                    .on_response(
+                        DefaultOnResponse::new()
+                            .level(Level::INFO)
+                            .latency_unit(LatencyUnit::Millis),
+                    ),
+            )
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(csp)
+            .layer(nosniff)
+            .layer(frame)
+            .layer(referrer)
+            .layer(cache),
+    )
+}
+
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = router(AppState::new(config)?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

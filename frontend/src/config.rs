@@ -1,0 +1,216 @@
+//! Configuration read from environment variables, validated up front so a bad value stops the
+//! process with one clear line instead of failing later on a request.
+
+use std::fmt;
+
+use url::Url;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Everything the frontend needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL of the backend API, e.g. `http://localhost:8000`.
+    pub backend_url: Url,
+    /// TCP port to listen on (all interfaces).
+    pub port: u16,
+    /// Whether cookies get the `Secure` flag (set when served over HTTPS).
+    pub cookie_secure: bool,
+    /// `tracing` filter directive, e.g. `info` or `todo_frontend=debug`.
+    pub log_level: String,
+    /// Log line format.
+    pub log_format: LogFormat,
+}
+
+/// A configuration variable that is present but unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong and how to fix it (never echoes a value that could hold credentials).
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests can pass values without touching the
+    /// process environment. Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let backend_url = parse_backend_url(get("BACKEND_URL").as_deref())?;
+        let port = match get("PORT") {
+            None => 3000,
+            Some(raw) => match raw.trim().parse::<u16>() {
+                Ok(p) if p > 0 => p,
+                _ => {
+                    return Err(ConfigError {
+                        variable: "PORT",
+                        problem: format!(
+                            "{raw:?} is not a port number; use 1-65535 (default 3000)"
+                        ),
+                    });
+                }
+            },
+        };
+        let cookie_secure = match get("COOKIE_SECURE").map(|v| v.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => true,
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no") => false,
+            Some(v) => {
+                return Err(ConfigError {
+                    variable: "COOKIE_SECURE",
+                    problem: format!("{v:?} is not a boolean; use true or false (default false)"),
+                });
+            }
+        };
+        let log_level = get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            return Err(ConfigError {
+                variable: "LOG_LEVEL",
+                problem: format!(
+                    "{log_level:?} is not a log filter; use error, warn, info, debug or trace (default info)"
+                ),
+            });
+        }
+        let log_format = match get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
+            None => LogFormat::Text,
+            Some(v) if v == "text" => LogFormat::Text,
+            Some(v) if v == "json" => LogFormat::Json,
+            Some(v) => {
+                return Err(ConfigError {
+                    variable: "LOG_FORMAT",
+                    problem: format!("{v:?} is not a log format; use json or text (default text)"),
+                });
+            }
+        };
+        Ok(Self {
+            backend_url,
+            port,
+            cookie_secure,
+            log_level,
+            log_format,
+        })
+    }
+}
+
+fn parse_backend_url(raw: Option<&str>) -> Result<Url, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Url::parse("http://localhost:8000").expect("the default URL is valid"));
+    };
+    // The value is not echoed: a URL may carry credentials in its user-info part.
+    let err = |problem: &str| ConfigError {
+        variable: "BACKEND_URL",
+        problem: problem.to_owned(),
+    };
+    let url = Url::parse(raw.trim()).map_err(|e| {
+        err(&format!(
+            "not a URL ({e}); use e.g. http://todo-backend:8000"
+        ))
+    })?;
+    match url.scheme() {
+        "http" => {}
+        "https" => {
+            return Err(err(
+                "https is not supported by this build; use the backend's in-cluster http:// address",
+            ));
+        }
+        _ => {
+            return Err(err(
+                "must start with http://, e.g. http://todo-backend:8000",
+            ));
+        }
+    }
+    if url.host_str().is_none() {
+        return Err(err("has no host; use e.g. http://todo-backend:8000"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(err("must not contain a query or fragment"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.backend_url.as_str(), "http://localhost:8000/");
+        assert_eq!(c.port, 3000);
+        assert!(!c.cookie_secure);
+        assert_eq!(c.log_level, "info");
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = with(&[
+            ("BACKEND_URL", "http://api:9000/base"),
+            ("PORT", "8080"),
+            ("COOKIE_SECURE", "TRUE"),
+            ("LOG_LEVEL", "debug"),
+            ("LOG_FORMAT", "json"),
+        ])
+        .unwrap();
+        assert_eq!(c.backend_url.as_str(), "http://api:9000/base");
+        assert_eq!(c.port, 8080);
+        assert!(c.cookie_secure);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("PORT", "http"),
+            ("PORT", "0"),
+            ("PORT", "70000"),
+            ("COOKIE_SECURE", "maybe"),
+            ("LOG_FORMAT", "xml"),
+            ("LOG_LEVEL", "info,[[["),
+            ("BACKEND_URL", "not a url"),
+            ("BACKEND_URL", "ftp://x"),
+            ("BACKEND_URL", "https://x"),
+        ] {
+            let e = with(&[(var, value)]).unwrap_err();
+            assert_eq!(e.variable, var, "{var}={value}");
+            assert!(e.to_string().starts_with(&format!("invalid {var}: ")));
+        }
+    }
+
+    #[test]
+    fn backend_url_credentials_are_not_echoed() {
+        let e = with(&[("BACKEND_URL", "ftp://user:hunter2secret@host")]).unwrap_err();
+        assert!(!e.to_string().contains("hunter2secret"), "{e}");
+    }
+}

@@ -1,0 +1,69 @@
+//! Request handlers, one module per area of the site.
+
+pub mod auth;
+pub mod chat;
+pub mod health;
+pub mod tasks;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+
+use crate::app::AppState;
+use crate::csrf::CsrfToken;
+use crate::flash::{Flash, IncomingFlash};
+use crate::session::{self, SESSION_COOKIE};
+use crate::views::{Filter, PageBase};
+
+/// Per-request page data the middlewares prepared: CSRF token and pending flash message.
+#[derive(Debug, Clone)]
+pub struct PageCtx {
+    /// Token for this visitor's forms.
+    pub csrf: String,
+    /// Message left by the previous request.
+    pub flash: Option<Flash>,
+}
+
+impl PageCtx {
+    /// Layout data for a page, with the signed-in email if known.
+    pub fn base(&self, email: Option<String>) -> PageBase {
+        PageBase {
+            csrf: self.csrf.clone(),
+            flash: self.flash.clone(),
+            email,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageCtx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            csrf: parts
+                .extensions
+                .get::<CsrfToken>()
+                .map(|t| t.0.clone())
+                .unwrap_or_default(),
+            flash: parts
+                .extensions
+                .get::<IncomingFlash>()
+                .and_then(|f| f.0.clone()),
+        })
+    }
+}
+
+/// Where to go back to after a task form: the list with the filter the visitor was on.
+pub fn back_to_list(status: Option<&str>) -> Redirect {
+    let filter = Filter::parse(status).unwrap_or(Filter::All);
+    Redirect::to(&format!("/tasks?status={}", filter.as_str()))
+}
+
+/// The backend rejected the token: forget it and ask the visitor to sign in again.
+pub fn session_expired(state: &AppState, jar: CookieJar) -> Response {
+    let jar = jar.remove(session::removal(SESSION_COOKIE, state.cookie_secure));
+    let jar = Flash::error("Your session has expired. Please sign in again.")
+        .set(jar, state.cookie_secure);
+    (jar, Redirect::to("/signin")).into_response()
+}

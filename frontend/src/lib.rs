@@ -1,0 +1,15 @@
+//! Todo service web UI: an axum server that renders HTML with askama templates and talks to the
+//! backend's JSON API over HTTP. The binary in `main.rs` only reads configuration and calls
+//! [`app::serve`]; tests run the same server in-process.
+
+pub mod app;
+pub mod backend;
+pub mod config;
+pub mod csrf;
+pub mod flash;
+pub mod handlers;
+pub mod logging;
+pub mod security;
+pub mod session;
+pub mod static_files;
+pub mod views;

@@ -1,0 +1,594 @@
+//! Test harness: a throwaway PostgreSQL cluster, a real `todo-backend` process, the frontend
+//! in-process or as a real process, and a cookie-keeping HTTP client that fills in CSRF fields.
+#![allow(dead_code, clippy::unwrap_used)]
+
+pub mod prereq;
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use todo_frontend::config::{Config, LogFormat};
+
+/// A free TCP port on 127.0.0.1 (released again; the caller binds it soon after).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Directory holding the PostgreSQL server binaries, if installed.
+pub fn postgres_bin_dir() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+    });
+    if let Some(dir) = on_path {
+        // Resolve symlinks so createdb (which may not be linked) is found next to initdb.
+        let real = std::fs::canonicalize(dir.join("initdb")).ok()?;
+        return real.parent().map(Path::to_path_buf);
+    }
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|d| d.join("initdb").is_file())
+        .collect();
+    candidates.sort();
+    candidates.pop()
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A throwaway PostgreSQL cluster in a temporary directory; stopped on drop, and by a watchdog
+/// if the test process dies without dropping it.
+pub struct PgCluster {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub port: u16,
+    as_postgres_user: bool,
+}
+
+impl PgCluster {
+    fn command(&self, program: &str) -> Command {
+        let exe = self.bin.join(program);
+        if self.as_postgres_user {
+            // initdb and postgres refuse to run as root.
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    /// Starts a cluster; `None` when PostgreSQL is not installed.
+    pub fn start() -> Option<Self> {
+        let bin = postgres_bin_dir()?;
+        let as_postgres_user = running_as_root();
+        let dir = tempfile::Builder::new()
+            .prefix("todo-fe-pg")
+            .tempdir()
+            .unwrap();
+        if as_postgres_user {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown of the PostgreSQL temp dir failed");
+        }
+        let port = free_port();
+        let mut cluster = Self {
+            dir,
+            bin,
+            port,
+            as_postgres_user,
+        };
+        let data = cluster.dir.path().join("data");
+        let out = cluster
+            .command("initdb")
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            cluster.dir.path().display()
+        );
+        let out = cluster
+            .command("pg_ctl")
+            .args(["-w", "-t", "60", "-D"])
+            .arg(&data)
+            .args(["-l"])
+            .arg(cluster.dir.path().join("pg.log"))
+            .args(["-o", &opts, "start"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(cluster.dir.path().join("pg.log")).unwrap_or_default()
+        );
+        cluster.spawn_watchdog(&data);
+        cluster.port = port;
+        Some(cluster)
+    }
+
+    // A static cluster is never dropped; this sh loop stops the server once the test process
+    // is gone.
+    fn spawn_watchdog(&self, data: &Path) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let stop = if self.as_postgres_user {
+            format!(
+                "runuser -u postgres -- {} -D {} -m immediate stop",
+                pg_ctl.display(),
+                data.display()
+            )
+        } else {
+            format!(
+                "{} -D {} -m immediate stop",
+                pg_ctl.display(),
+                data.display()
+            )
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1",
+            pid = std::process::id()
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+    }
+
+    /// Creates a fresh database and returns its URL.
+    pub fn create_database(&self, name: &str) -> String {
+        let out = self
+            .command("createdb")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                name,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "createdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D"])
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+/// One cluster shared by all tests of a test binary (each backend gets its own database).
+pub fn shared_cluster() -> Option<&'static PgCluster> {
+    static CLUSTER: OnceLock<Option<PgCluster>> = OnceLock::new();
+    CLUSTER.get_or_init(PgCluster::start).as_ref()
+}
+
+/// Workspace root (the frontend crate's parent).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Builds `todo-backend` once per test binary (into the same target dir) and returns its path,
+/// or the build failure.
+pub fn backend_binary() -> Result<PathBuf, String> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "todo-backend",
+                "--message-format=json",
+            ])
+            .current_dir(workspace_root())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !out.status.success() {
+            return Err("cargo build -p todo-backend failed (see above)".to_owned());
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"]["name"] == "todo-backend")
+            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .ok_or_else(|| "cargo did not report a todo-backend executable".to_owned())
+    })
+    .clone()
+}
+
+/// A running `todo-backend` process on its own database; killed on drop.
+pub struct Backend {
+    child: Option<Child>,
+    pub url: String,
+    pub port: u16,
+    database_url: String,
+    log: PathBuf,
+    _logdir: tempfile::TempDir,
+}
+
+static DB_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl Backend {
+    /// Starts a backend with a fresh database and waits until it answers `/health`.
+    pub fn start(cluster: &PgCluster) -> Self {
+        let n = DB_COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let db = format!("fe_{}_{n}", std::process::id());
+        let database_url = cluster.create_database(&db);
+        let logdir = tempfile::tempdir().unwrap();
+        let mut backend = Self {
+            child: None,
+            url: String::new(),
+            port: 0,
+            database_url,
+            log: logdir.path().join("backend.log"),
+            _logdir: logdir,
+        };
+        backend.spawn();
+        backend
+    }
+
+    fn spawn(&mut self) {
+        let bin = backend_binary().unwrap_or_else(|e| panic!("{e}"));
+        let port = if self.port == 0 {
+            free_port()
+        } else {
+            self.port
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(bin)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &self.database_url)
+            .env("JWT_SECRET", "frontend-tests-jwt-secret-0123456789abcdef")
+            .env("PORT", port.to_string())
+            .env("LOG_LEVEL", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.port = port;
+        self.url = format!("http://127.0.0.1:{port}");
+        self.wait_healthy();
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let health = format!("{}/health", self.url);
+        loop {
+            if probe::http_ok(&health) {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "todo-backend exited ({status}) before becoming healthy:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "todo-backend not healthy after 60 s:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the process (the port stays reserved for [`Backend::restart`]).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again on the same port and database.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Everything the backend logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Minimal blocking HTTP probe, so blocking harness code needs no async runtime.
+pub mod probe {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// Whether `GET url` answers 200 (`url` is `http://host:port/path`).
+    pub fn http_ok(url: &str) -> bool {
+        let rest = url.trim_start_matches("http://");
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let Ok(mut s) = TcpStream::connect(host) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        if write!(
+            s,
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .is_err()
+        {
+            return false;
+        }
+        let mut buf = String::new();
+        let _ = s.read_to_string(&mut buf);
+        buf.starts_with("HTTP/1.1 200")
+    }
+}
+
+/// Frontend configuration pointing at `backend_url`.
+pub fn frontend_config(backend_url: &str, cookie_secure: bool) -> Config {
+    Config {
+        backend_url: backend_url.parse().unwrap(),
+        port: 0,
+        cookie_secure,
+        log_level: "info".to_owned(),
+        log_format: LogFormat::Text,
+    }
+}
+
+/// The frontend served in-process on a free port; stops when dropped.
+pub struct Frontend {
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Frontend {
+    /// Serves the frontend for `backend_url` on the current tokio runtime.
+    pub async fn start(backend_url: &str, cookie_secure: bool) -> Self {
+        let config = frontend_config(backend_url, cookie_secure);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            todo_frontend::app::serve(&config, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            url,
+            stop: Some(tx),
+        }
+    }
+}
+
+impl Drop for Frontend {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Everything a web test needs: a cluster, a backend on its own database, the frontend.
+pub struct Stack {
+    pub backend: Backend,
+    pub frontend: Frontend,
+}
+
+/// Starts the full stack, or skips (returns `None`) / fails under CI when PostgreSQL is absent.
+pub async fn stack(test: &str, cookie_secure: bool) -> Option<Stack> {
+    if postgres_bin_dir().is_none() {
+        prereq::missing(
+            test,
+            "PostgreSQL server binaries (initdb, pg_ctl)",
+            "run ../shared/ci/provision.sh postgres, or apt-get install postgresql",
+        );
+        return None;
+    }
+    let backend = tokio::task::spawn_blocking(|| {
+        let cluster = shared_cluster().expect("PostgreSQL cluster failed to start");
+        Backend::start(cluster)
+    })
+    .await
+    .unwrap();
+    let frontend = Frontend::start(&backend.url, cookie_secure).await;
+    Some(Stack { backend, frontend })
+}
+
+/// A browser-like client: keeps cookies, follows redirects, and reads CSRF fields from pages.
+#[derive(Clone)]
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub jar: Arc<reqwest::cookie::Jar>,
+}
+
+/// A fetched page.
+pub struct Page {
+    pub status: u16,
+    pub url: String,
+    pub html: String,
+}
+
+impl Page {
+    /// The value of the first hidden CSRF field on the page.
+    pub fn csrf(&self) -> String {
+        hidden_field(&self.html, "csrf_token")
+            .unwrap_or_else(|| panic!("no csrf_token field on {}:\n{}", self.url, self.html))
+    }
+
+    /// Asserts the page shows `text` (HTML-escaped as the templates do).
+    #[track_caller]
+    pub fn assert_shows(&self, text: &str) {
+        let escaped = text
+            .replace('&', "&#38;")
+            .replace('<', "&#60;")
+            .replace('>', "&#62;")
+            .replace('"', "&#34;")
+            .replace('\'', "&#39;");
+        assert!(
+            self.html.contains(&escaped),
+            "expected {text:?} on {} (status {}):\n{}",
+            self.url,
+            self.status,
+            self.html
+        );
+    }
+}
+
+/// Value of the first `<input ... name="NAME" value="...">` in `html`.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = html.find(&needle)? + needle.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+impl Browser {
+    /// A fresh browser with an empty cookie jar.
+    pub fn new(base: &str) -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            http,
+            base: base.to_owned(),
+            jar,
+        }
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> Page {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        Self::page(res).await
+    }
+
+    async fn page(res: reqwest::Response) -> Page {
+        let status = res.status().as_u16();
+        let url = res.url().to_string();
+        let html = res.text().await.unwrap();
+        Page { status, url, html }
+    }
+
+    /// POSTs a form with `fields` plus the CSRF token taken from `from` (a page's CSRF field).
+    pub async fn submit(&self, from: &Page, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = from.csrf();
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// POSTs exactly `fields`, with no CSRF token added.
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        Self::page(res).await
+    }
+
+    /// The value of cookie `name` as the browser would send it, if set.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url = self.base.parse().unwrap();
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_owned))
+    }
+
+    /// Signs up a new account (which also signs in) and returns the task page.
+    pub async fn sign_up(&self, email: &str, password: &str) -> Page {
+        let form = self.get("/signup").await;
+        self.submit(
+            &form,
+            "/signup",
+            &[
+                ("email", email),
+                ("password", password),
+                ("password_confirm", password),
+            ],
+        )
+        .await
+    }
+}
+
+/// A unique email for one test run.
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
