@@ -14,8 +14,6 @@
 //! files are ordinary files), because the classic builder ignores per-Dockerfile ignore files;
 //! [`write_tar`] then makes the classic builder receive exactly our list anyway.
 
-#![allow(dead_code)] // Until the engine's docker-image kind calls into this module.
-
 pub mod dockerignore;
 
 use std::collections::BTreeSet;
