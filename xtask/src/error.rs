@@ -18,8 +18,16 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A diagnostic at `span` with a fix.
-    pub fn new(message: impl Into<String>, span: Option<Range<usize>>, fix: impl Into<String>) -> Self {
-        Diagnostic { message: message.into(), span, fix: fix.into() }
+    pub fn new(
+        message: impl Into<String>,
+        span: Option<Range<usize>>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            message: message.into(),
+            span,
+            fix: fix.into(),
+        }
     }
 }
 
@@ -85,10 +93,18 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
 
 /// The text shown for `err` (the single place errors are formatted).
 pub fn render(err: &anyhow::Error, color: bool) -> String {
-    let label = if color { "\x1b[1;31merror\x1b[0m" } else { "error" };
+    let label = if color {
+        "\x1b[1;31merror\x1b[0m"
+    } else {
+        "error"
+    };
     let mut out = String::new();
     match err.downcast_ref::<Error>() {
-        Some(Error::Declaration { file, text, diagnostics }) => {
+        Some(Error::Declaration {
+            file,
+            text,
+            diagnostics,
+        }) => {
             let name = file.display().to_string();
             for diag in diagnostics {
                 out.push_str(&render_diagnostic(label, &name, text, diag));
@@ -104,7 +120,10 @@ pub fn render(err: &anyhow::Error, color: bool) -> String {
             let _ = writeln!(out, "{label}: {message}\n  = fix: {fix}");
         }
         Some(Error::Locked { .. }) => {
-            let _ = writeln!(out, "{label}: {err}\n  = fix: wait for it to finish, or drop `--no-wait` to wait");
+            let _ = writeln!(
+                out,
+                "{label}: {err}\n  = fix: wait for it to finish, or drop `--no-wait` to wait"
+            );
         }
         Some(Error::TasksFailed { .. } | Error::Interrupted) => {
             let _ = writeln!(out, "{label}: {err}");
@@ -131,7 +150,11 @@ pub fn render_diagnostic(label: &str, file: &str, text: &str, diag: &Diagnostic)
         let _ = writeln!(out, "{gutter}--> {file}:{line_no}:{col}");
         let _ = writeln!(out, "{gutter} |");
         let _ = writeln!(out, "{line_no} | {line}");
-        let pad: String = line.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+        let pad: String = line
+            .chars()
+            .take(col - 1)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
         let _ = writeln!(out, "{gutter} | {pad}{}", "^".repeat(width));
         let _ = writeln!(out, "{gutter} = fix: {}", diag.fix);
     } else {
@@ -148,5 +171,9 @@ fn locate(text: &str, offset: usize) -> (usize, usize, &str) {
     let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
     let line_no = text[..line_start].matches('\n').count() + 1;
     let col = text[line_start..offset].chars().count() + 1;
-    (line_no, col, text[line_start..line_end].trim_end_matches('\r'))
+    (
+        line_no,
+        col,
+        text[line_start..line_end].trim_end_matches('\r'),
+    )
 }

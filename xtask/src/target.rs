@@ -26,7 +26,10 @@ pub enum Target {
 impl Target {
     /// Resolve `--target`: `auto` is Minikube when `minikube` is on PATH, else Docker (said in one line).
     pub fn resolve(sh: &Shell, opts: &GlobalOpts) -> anyhow::Result<Target> {
-        let minikube = || Target::Minikube { profile: opts.profile.clone(), namespace: opts.namespace.clone() };
+        let minikube = || Target::Minikube {
+            profile: opts.profile.clone(),
+            namespace: opts.namespace.clone(),
+        };
         let target = match opts.target {
             TargetChoice::Minikube => minikube(),
             TargetChoice::Docker => Target::Docker { port: opts.port },
@@ -64,16 +67,22 @@ impl Target {
 /// The first executable named `name` on the shell's PATH.
 pub fn find_on_path(sh: &Shell, name: &str) -> Option<PathBuf> {
     let path = sh.var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Environment that points `docker` child processes at the target's daemon.
-pub fn docker_env(_sh: &Shell, target: &Target) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+pub fn docker_env(
+    _sh: &Shell,
+    target: &Target,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     match target {
         Target::Docker { .. } => Ok(Default::default()),
         // PIPELINE HOOK: `minikube -p PROFILE docker-env --shell none`, parsed (tools/minikube.rs);

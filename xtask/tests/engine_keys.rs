@@ -28,18 +28,32 @@ fn keys(root: &Path) -> BTreeMap<String, String> {
     let graph = engine::load(&session).unwrap();
     let selection = graph.select(&[]).unwrap();
     let target = Target::Docker { port: 3000 };
-    let plan = engine::plan_tasks(&sh, &session, &graph, &target, &selection, &State::default(), false).unwrap();
+    let plan = engine::plan_tasks(
+        &sh,
+        &session,
+        &graph,
+        &target,
+        &selection,
+        &State::default(),
+        false,
+    )
+    .unwrap();
     plan.tasks.into_iter().map(|t| (t.name, t.key)).collect()
 }
 
 const ONE: &str = "[tasks.t]\nkind = \"command\"\ninputs = [\"src\"]\nrun = [\"true\"]\n";
 
 fn file_set() -> impl Strategy<Value = BTreeMap<String, Vec<u8>>> {
-    prop::collection::btree_map("[a-z]{1,6}(/[a-z]{1,6})?", prop::collection::vec(any::<u8>(), 0..64), 1..8)
-        // `a` and `a/b` cannot both exist.
-        .prop_filter("file and directory with one name", |m| {
-            !m.keys().any(|k| m.keys().any(|o| o.starts_with(&format!("{k}/"))))
-        })
+    prop::collection::btree_map(
+        "[a-z]{1,6}(/[a-z]{1,6})?",
+        prop::collection::vec(any::<u8>(), 0..64),
+        1..8,
+    )
+    // `a` and `a/b` cannot both exist.
+    .prop_filter("file and directory with one name", |m| {
+        !m.keys()
+            .any(|k| m.keys().any(|o| o.starts_with(&format!("{k}/"))))
+    })
 }
 
 proptest! {
@@ -140,7 +154,9 @@ fn dependency_key_change_propagates_transitively() {
 
 #[test]
 fn excluded_files_are_not_inputs() {
-    let p = Project::new("[tasks.t]\nkind = \"command\"\ninputs = [\"src\", \"!src/skip/**\", \"!**/*.md\"]\nrun = [\"true\"]\n");
+    let p = Project::new(
+        "[tasks.t]\nkind = \"command\"\ninputs = [\"src\", \"!src/skip/**\", \"!**/*.md\"]\nrun = [\"true\"]\n",
+    );
     p.write("src/a.rs", "a");
     p.write("src/skip/b.rs", "b");
     p.write("src/deep/README.md", "r");
@@ -155,7 +171,12 @@ fn excluded_files_are_not_inputs() {
 
 /// Write a stat cache claiming `digest` for `rel` with its current stat, and date the cache
 /// file `written`.
-fn forge_cache(root: &Path, rel: &str, digest: &str, written: std::time::SystemTime) -> std::path::PathBuf {
+fn forge_cache(
+    root: &Path,
+    rel: &str,
+    digest: &str,
+    written: std::time::SystemTime,
+) -> std::path::PathBuf {
     let m = std::fs::symlink_metadata(root.join(rel)).unwrap();
     let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
     let path = root.join("stat-cache");
@@ -171,7 +192,12 @@ fn forge_cache(root: &Path, rel: &str, digest: &str, written: std::time::SystemT
         ),
     )
     .unwrap();
-    File::options().write(true).open(&path).unwrap().set_modified(written).unwrap();
+    File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(written)
+        .unwrap();
     path
 }
 
@@ -183,19 +209,28 @@ const HELLO: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938
 fn racy_entry_written_in_the_same_tick_is_rehashed() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f"), "hello").unwrap();
-    let mtime = std::fs::metadata(dir.path().join("f")).unwrap().modified().unwrap();
+    let mtime = std::fs::metadata(dir.path().join("f"))
+        .unwrap()
+        .modified()
+        .unwrap();
     let files = vec!["f".to_string()];
 
     // Cache written in the same clock tick as the file: not trusted, the real digest wins.
     let cache_path = forge_cache(dir.path(), "f", BOGUS, mtime);
     let mut cache = StatCache::load(&cache_path);
-    assert_eq!(digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"], HELLO);
+    assert_eq!(
+        digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"],
+        HELLO
+    );
 
     // Control: the same entry in a cache written later is trusted (so the rule above is what
     // protected us, not a cache miss).
     let cache_path = forge_cache(dir.path(), "f", BOGUS, mtime + Duration::from_secs(5));
     let mut cache = StatCache::load(&cache_path);
-    assert_eq!(digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"], BOGUS);
+    assert_eq!(
+        digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"],
+        BOGUS
+    );
 }
 
 #[test]
@@ -207,28 +242,55 @@ fn rewrite_with_same_size_and_mtime_is_detected() {
     let files = vec!["f".to_string()];
     let cache_path = dir.path().join("cache");
     let mut cache = StatCache::load(&cache_path);
-    assert_eq!(digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"], HELLO);
+    assert_eq!(
+        digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"],
+        HELLO
+    );
     cache.save(&cache_path).unwrap();
     // Make the entry settled (cache clearly newer than the file), as after a real pause.
-    File::options().write(true).open(&cache_path).unwrap().set_modified(mtime + Duration::from_secs(5)).unwrap();
+    File::options()
+        .write(true)
+        .open(&cache_path)
+        .unwrap()
+        .set_modified(mtime + Duration::from_secs(5))
+        .unwrap();
     let mut cache = StatCache::load(&cache_path);
-    assert_eq!(digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"], HELLO, "served from cache");
+    assert_eq!(
+        digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"],
+        HELLO,
+        "served from cache"
+    );
 
     // Same size, mtime set back: only ctime (and content) differ.
     std::fs::write(&f, "jello").unwrap();
-    File::options().write(true).open(&f).unwrap().set_modified(mtime).unwrap();
+    File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
     let mut cache = StatCache::load(&cache_path);
     let d = digest_files(dir.path(), &files, &mut cache, 2).unwrap();
-    assert_ne!(d["f"], HELLO, "stale digest after a same-size same-mtime rewrite");
+    assert_ne!(
+        d["f"], HELLO,
+        "stale digest after a same-size same-mtime rewrite"
+    );
 }
 
 #[test]
 fn corrupt_stat_cache_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f"), "hello").unwrap();
-    std::fs::write(dir.path().join("cache"), "xtask-stat-cache 1\nf\tnot-a-number\n").unwrap();
+    std::fs::write(
+        dir.path().join("cache"),
+        "xtask-stat-cache 1\nf\tnot-a-number\n",
+    )
+    .unwrap();
     let mut cache = StatCache::load(&dir.path().join("cache"));
-    assert_eq!(digest_files(dir.path(), &["f".to_string()], &mut cache, 2).unwrap()["f"], HELLO);
+    assert_eq!(
+        digest_files(dir.path(), &["f".to_string()], &mut cache, 2).unwrap()["f"],
+        HELLO
+    );
 }
 
 #[test]
@@ -239,7 +301,13 @@ fn executable_bit_is_part_of_the_digest() {
     std::fs::write(&f, "hello").unwrap();
     let mut cache = StatCache::default();
     let files = vec!["f".to_string()];
-    assert_eq!(digest_files(dir.path(), &files, &mut cache, 1).unwrap()["f"], HELLO);
+    assert_eq!(
+        digest_files(dir.path(), &files, &mut cache, 1).unwrap()["f"],
+        HELLO
+    );
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(digest_files(dir.path(), &files, &mut cache, 1).unwrap()["f"], format!("{HELLO}+x"));
+    assert_eq!(
+        digest_files(dir.path(), &files, &mut cache, 1).unwrap()["f"],
+        format!("{HELLO}+x")
+    );
 }

@@ -62,7 +62,10 @@ fn reason_input_added_and_removed_with_first_paths_only() {
     }
     std::fs::remove_file(p.path("src/a.txt")).unwrap();
     let run = p.run_json(&["gen"]).ok();
-    assert_eq!(run.reason_of("gen"), "inputs changed: `src/a.txt`, `src/new0.txt`, `src/new1.txt` (+3 more)");
+    assert_eq!(
+        run.reason_of("gen"),
+        "inputs changed: `src/a.txt`, `src/new0.txt`, `src/new1.txt` (+3 more)"
+    );
 }
 
 #[test]
@@ -71,7 +74,10 @@ fn reason_executable_bit_changed() {
     let p = two();
     p.run_json(&["gen"]).ok();
     std::fs::set_permissions(p.path("src/a.txt"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(p.run_json(&["gen"]).ok().reason_of("gen"), "inputs changed: `src/a.txt`");
+    assert_eq!(
+        p.run_json(&["gen"]).ok().reason_of("gen"),
+        "inputs changed: `src/a.txt`"
+    );
 }
 
 #[test]
@@ -105,7 +111,10 @@ inputs = ["src"]
 kind = "command"
 "#,
     );
-    assert_eq!(p.run_json(&["use"]).ok().tasks_with("fresh"), ["gen", "use"]);
+    assert_eq!(
+        p.run_json(&["use"]).ok().tasks_with("fresh"),
+        ["gen", "use"]
+    );
 }
 
 #[test]
@@ -115,7 +124,11 @@ fn reason_output_missing() {
     std::fs::remove_file(p.path("out.txt")).unwrap();
     let run = p.run_json(&["use"]).ok();
     assert_eq!(run.reason_of("gen"), "output missing");
-    assert_eq!(run.tasks_with("fresh"), ["use"], "same key for `use`: it stays fresh");
+    assert_eq!(
+        run.tasks_with("fresh"),
+        ["use"],
+        "same key for `use`: it stays fresh"
+    );
     assert!(p.path("out.txt").exists());
 }
 
@@ -129,15 +142,26 @@ fn reason_forced_and_plan_command() {
     p.write("src/a.txt", "changed\n");
     let plan = p.xtask(&["plan"]).ok();
     let lines: Vec<&str> = plan.stdout.lines().collect();
-    assert_eq!(lines, ["run    gen  inputs changed: `src/a.txt`", "run    use  dependency changed: `gen`"]);
+    assert_eq!(
+        lines,
+        [
+            "run    gen  inputs changed: `src/a.txt`",
+            "run    use  dependency changed: `gen`"
+        ]
+    );
     assert_eq!(p.read("log"), "gen\nuse\ngen\nuse\n", "plan runs nothing");
 }
 
 #[test]
 fn always_tasks_never_fresh() {
-    let p = Project::new("[tasks.check]\nkind = \"command\"\nalways = true\nrun = [\"sh\", \"-c\", \"echo x >> log\"]\n");
+    let p = Project::new(
+        "[tasks.check]\nkind = \"command\"\nalways = true\nrun = [\"sh\", \"-c\", \"echo x >> log\"]\n",
+    );
     p.run_json(&["check"]).ok();
-    assert_eq!(p.run_json(&["check"]).ok().reason_of("check"), "always runs");
+    assert_eq!(
+        p.run_json(&["check"]).ok().reason_of("check"),
+        "always runs"
+    );
     assert_eq!(p.read("log"), "x\nx\n");
 }
 
@@ -146,7 +170,10 @@ fn clean_forgets_results() {
     let p = two();
     p.run_json(&["use"]).ok();
     p.xtask(&["clean"]).ok();
-    assert_eq!(p.run_json(&["use"]).ok().reason_of("gen"), "no previous run");
+    assert_eq!(
+        p.run_json(&["use"]).ok().reason_of("gen"),
+        "no previous run"
+    );
 }
 
 #[test]
@@ -155,13 +182,24 @@ fn corrupt_state_is_discarded_with_a_notice() {
     p.run_json(&["use"]).ok();
     std::fs::write(p.state_file(), "{ not json").unwrap();
     let run = p.run_json(&["use"]).ok();
-    assert!(run.stderr.contains("notice: discarding corrupt"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("notice: discarding corrupt"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.reason_of("gen"), "no previous run");
     // And an older layout version.
     std::fs::write(p.state_file(), r#"{"version": 0, "tasks": {}}"#).unwrap();
     let run = p.run_json(&["use"]).ok();
-    assert!(run.stderr.contains("written by another xtask version"), "{}", run.stderr);
-    assert_eq!(p.run_json(&["use"]).ok().tasks_with("fresh"), ["gen", "use"]);
+    assert!(
+        run.stderr.contains("written by another xtask version"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        p.run_json(&["use"]).ok().tasks_with("fresh"),
+        ["gen", "use"]
+    );
 }
 
 #[test]
@@ -197,17 +235,40 @@ run = ["sh", "-c", "echo child >> log"]
     let mut never = run.tasks_with("not_started");
     never.sort();
     assert_eq!(never, ["after", "child"]);
-    let summary = run.events().into_iter().find(|e| e["event"] == "summary").unwrap();
+    let summary = run
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "summary")
+        .unwrap();
     assert_eq!(summary["failed"], serde_json::json!(["bad"]));
     assert_eq!(summary["ran"], serde_json::json!(["slow"]));
-    let failed = run.events().into_iter().find(|e| e["event"] == "failed").unwrap();
-    assert!(failed["error"].as_str().unwrap().contains("exit status: 3"), "{failed}");
+    let failed = run
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "failed")
+        .unwrap();
+    assert!(
+        failed["error"].as_str().unwrap().contains("exit status: 3"),
+        "{failed}"
+    );
     assert_eq!(p.read("log"), "slow\n");
-    assert!(run.stderr.contains("error: 1 task(s) failed: `bad`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: 1 task(s) failed: `bad`"),
+        "{}",
+        run.stderr
+    );
     // `slow` was recorded: next time it is fresh and `after` runs.
-    std::fs::write(p.path("xtask/pipeline.toml"), p.read("xtask/pipeline.toml").replace("exit 3", "exit 0")).unwrap();
+    std::fs::write(
+        p.path("xtask/pipeline.toml"),
+        p.read("xtask/pipeline.toml").replace("exit 3", "exit 0"),
+    )
+    .unwrap();
     let next = p.run_json(&["after", "child"]).ok();
-    assert!(next.tasks_with("fresh").contains(&"slow".to_string()), "{}", next.stdout);
+    assert!(
+        next.tasks_with("fresh").contains(&"slow".to_string()),
+        "{}",
+        next.stdout
+    );
 }
 
 #[test]
@@ -225,12 +286,20 @@ fn independent_tasks_run_in_parallel() {
     ));
     let run = p.xtask(&["-j", "2", "--json", "run", "all"]).ok();
     let started = run.tasks_with("started");
-    assert_eq!(started.last().unwrap(), "all", "`all` starts after both dependencies");
+    assert_eq!(
+        started.last().unwrap(),
+        "all",
+        "`all` starts after both dependencies"
+    );
 }
 
 #[test]
 fn jobs_one_runs_one_at_a_time() {
-    let body = |me: &str| format!(r#"run = ["sh", "-c", "[ ! -e busy ] || exit 9; touch busy; sleep 0.2; rm busy; echo {me} >> log"]"#);
+    let body = |me: &str| {
+        format!(
+            r#"run = ["sh", "-c", "[ ! -e busy ] || exit 9; touch busy; sleep 0.2; rm busy; echo {me} >> log"]"#
+        )
+    };
     let p = Project::new(&format!(
         "[tasks.a]\nkind = \"command\"\n{}\n\n[tasks.b]\nkind = \"command\"\n{}\n\n[tasks.c]\nkind = \"command\"\n{}\n",
         body("a"),
@@ -246,7 +315,10 @@ fn json_events_have_key_reason_and_duration() {
     let p = two();
     let run = p.run_json(&["use"]).ok();
     let events = run.events();
-    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds.first(), Some(&"planned"));
     assert_eq!(kinds.last(), Some(&"summary"));
     for e in events.iter().filter(|e| e["event"] == "finished") {
@@ -254,12 +326,25 @@ fn json_events_have_key_reason_and_duration() {
         assert!(e["reason"].is_string());
         assert!(e["duration_ms"].is_u64());
     }
-    let started_gen = events.iter().position(|e| e["event"] == "started" && e["task"] == "gen").unwrap();
-    let finished_gen = events.iter().position(|e| e["event"] == "finished" && e["task"] == "gen").unwrap();
-    let started_use = events.iter().position(|e| e["event"] == "started" && e["task"] == "use").unwrap();
+    let started_gen = events
+        .iter()
+        .position(|e| e["event"] == "started" && e["task"] == "gen")
+        .unwrap();
+    let finished_gen = events
+        .iter()
+        .position(|e| e["event"] == "finished" && e["task"] == "gen")
+        .unwrap();
+    let started_use = events
+        .iter()
+        .position(|e| e["event"] == "started" && e["task"] == "use")
+        .unwrap();
     assert!(started_gen < finished_gen && finished_gen < started_use);
     let fresh = p.run_json(&["use"]).ok();
-    let f = fresh.events().into_iter().find(|e| e["event"] == "fresh").unwrap();
+    let f = fresh
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "fresh")
+        .unwrap();
     assert_eq!(f["key"].as_str().unwrap().len(), 64);
 }
 
@@ -267,10 +352,22 @@ fn json_events_have_key_reason_and_duration() {
 fn plain_lines_when_not_a_terminal() {
     let p = two();
     let run = p.xtask(&["run", "use"]).ok();
-    let line = run.stderr.lines().find(|l| l.contains("gen started")).unwrap();
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("gen started"))
+        .unwrap();
     // `HH:MM:SS.mmm gen started (no previous run)`
-    assert!(line.as_bytes()[2] == b':' && line.as_bytes()[8] == b'.', "{line}");
-    assert!(run.stderr.contains("ok: 2 ran, 0 fresh, 0 failed, 0 never started"), "{}", run.stderr);
+    assert!(
+        line.as_bytes()[2] == b':' && line.as_bytes()[8] == b'.',
+        "{line}"
+    );
+    assert!(
+        run.stderr
+            .contains("ok: 2 ran, 0 fresh, 0 failed, 0 never started"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains('\x1b'), "NO_COLOR: no escape codes");
 }
 
@@ -289,7 +386,11 @@ run = ["sh", "-c", "touch slow.started; while [ ! -e release ]; do sleep 0.05; d
 fn wait_for(path: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !path.exists() {
-        assert!(Instant::now() < deadline, "timed out waiting for {}", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {}",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -297,21 +398,47 @@ fn wait_for(path: &std::path::Path) {
 #[test]
 fn lock_second_run_fails_with_no_wait_and_waits_without() {
     let p = Project::new(SLOW);
-    let mut first = p.command(&["run", "slow"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut first = p
+        .command(&["run", "slow"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for(&p.path("slow.started"));
     let blocked = p.xtask(&["--no-wait", "run", "slow"]);
     assert_eq!(blocked.code, Some(3), "{}", blocked.stderr);
-    assert!(blocked.stderr.contains("another xtask run holds the lock of target `docker`"), "{}", blocked.stderr);
-    assert!(blocked.stderr.contains("fix: wait for it to finish"), "{}", blocked.stderr);
+    assert!(
+        blocked
+            .stderr
+            .contains("another xtask run holds the lock of target `docker`"),
+        "{}",
+        blocked.stderr
+    );
+    assert!(
+        blocked.stderr.contains("fix: wait for it to finish"),
+        "{}",
+        blocked.stderr
+    );
 
-    let mut waiting = p.command(&["--json", "run", "slow"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut waiting = p
+        .command(&["--json", "run", "slow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    assert!(waiting.try_wait().unwrap().is_none(), "second run must wait for the lock");
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "second run must wait for the lock"
+    );
     std::fs::write(p.path("release"), "").unwrap();
     assert!(first.wait().unwrap().success());
     let out = waiting.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("waiting for another xtask run on target `docker`"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("waiting for another xtask run on target `docker`")
+    );
     // It ran after the first finished, so it found both tasks fresh.
     assert!(!String::from_utf8_lossy(&out.stdout).contains("\"started\""));
     assert_eq!(p.read("log"), "quick\nslow\n");
@@ -320,28 +447,45 @@ fn lock_second_run_fails_with_no_wait_and_waits_without() {
 #[test]
 fn sigkill_midway_then_next_run_is_correct() {
     let p = Project::new(SLOW);
-    let mut run = p.command(&["run", "slow"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut run = p
+        .command(&["run", "slow"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for(&p.path("slow.started"));
     run.kill().unwrap(); // SIGKILL: no handler runs.
     run.wait().unwrap();
     // The orphaned child of the killed run may still wait for `release`; let it finish now.
     std::fs::write(p.path("release"), "").unwrap();
     // State is valid JSON recording `quick` only; the lock died with the process.
-    let state: serde_json::Value = serde_json::from_str(&p.read("target/xtask/docker/state.json")).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&p.read("target/xtask/docker/state.json")).unwrap();
     assert!(state["tasks"]["quick"].is_object());
     assert!(state["tasks"]["slow"].is_null());
     let next = p.xtask(&["--no-wait", "--json", "run", "slow"]).ok();
     assert_eq!(next.tasks_with("fresh"), ["quick"]);
     assert_eq!(next.reason_of("slow"), "no previous run");
-    assert_eq!(p.run_json(&["slow"]).ok().tasks_with("fresh"), ["quick", "slow"]);
+    assert_eq!(
+        p.run_json(&["slow"]).ok().tasks_with("fresh"),
+        ["quick", "slow"]
+    );
 }
 
 #[test]
 fn ctrl_c_terminates_children_and_leaves_state_valid() {
     let p = Project::new(SLOW);
-    let mut run = p.command(&["--json", "run", "slow"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut run = p
+        .command(&["--json", "run", "slow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for(&p.path("slow.started"));
-    let status = std::process::Command::new("kill").args(["-INT", &run.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     while run.try_wait().unwrap().is_none() {

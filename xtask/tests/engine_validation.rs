@@ -8,9 +8,21 @@ use support::Project;
 /// Run `plan` on `pipeline` and return stderr, asserting exit code 2 and that nothing ran.
 fn rejected(project: &Project) -> String {
     let run = project.xtask(&["run", "a"]);
-    assert_eq!(run.code, Some(2), "expected exit code 2, got {:?}:\n{}", run.code, run.stderr);
-    assert!(!project.path("ran").exists(), "a task ran despite an invalid declaration");
-    assert!(!project.state_file().exists(), "state was written despite an invalid declaration");
+    assert_eq!(
+        run.code,
+        Some(2),
+        "expected exit code 2, got {:?}:\n{}",
+        run.code,
+        run.stderr
+    );
+    assert!(
+        !project.path("ran").exists(),
+        "a task ran despite an invalid declaration"
+    );
+    assert!(
+        !project.state_file().exists(),
+        "state was written despite an invalid declaration"
+    );
     run.stderr
 }
 
@@ -26,12 +38,17 @@ error: unknown kind `comand` in task `a`
   |        ^^^^^^^^
   = fix: use one of: `command`";
     assert!(err.starts_with(expected), "got:\n{err}");
-    assert!(err.ends_with("error: `xtask/pipeline.toml` has 1 problem; nothing was run\n"), "got:\n{err}");
+    assert!(
+        err.ends_with("error: `xtask/pipeline.toml` has 1 problem; nothing was run\n"),
+        "got:\n{err}"
+    );
 }
 
 #[test]
 fn unknown_field() {
-    let p = Project::new("[tasks.a]\nkind = \"command\"\nrun = [\"touch\", \"ran\"]\ncolour = \"red\"\n");
+    let p = Project::new(
+        "[tasks.a]\nkind = \"command\"\nrun = [\"touch\", \"ran\"]\ncolour = \"red\"\n",
+    );
     assert_eq!(
         rejected(&p),
         "\
@@ -67,7 +84,9 @@ error: `xtask/pipeline.toml` has 1 problem; nothing was run
 
 #[test]
 fn duplicate_task_name() {
-    let p = Project::new("[tasks.a]\nkind = \"command\"\nrun = [\"true\"]\n\n[tasks.a]\nkind = \"command\"\nrun = [\"touch\", \"ran\"]\n");
+    let p = Project::new(
+        "[tasks.a]\nkind = \"command\"\nrun = [\"true\"]\n\n[tasks.a]\nkind = \"command\"\nrun = [\"touch\", \"ran\"]\n",
+    );
     assert_eq!(
         rejected(&p),
         "\
@@ -105,14 +124,20 @@ error: `xtask/pipeline.toml` has 1 problem; nothing was run
 
 #[test]
 fn self_dependency_is_a_cycle() {
-    let p = Project::new("[tasks.a]\nkind = \"command\"\ndeps = [\"a\"]\nrun = [\"touch\", \"ran\"]\n");
+    let p =
+        Project::new("[tasks.a]\nkind = \"command\"\ndeps = [\"a\"]\nrun = [\"touch\", \"ran\"]\n");
     let err = rejected(&p);
-    assert!(err.starts_with("error: dependency cycle: `a` -> `a`\n --> xtask/pipeline.toml:3:9\n"), "got:\n{err}");
+    assert!(
+        err.starts_with("error: dependency cycle: `a` -> `a`\n --> xtask/pipeline.toml:3:9\n"),
+        "got:\n{err}"
+    );
 }
 
 #[test]
 fn missing_input_path() {
-    let p = Project::new("[tasks.a]\nkind = \"command\"\ninputs = [\"src/missing.rs\"]\nrun = [\"touch\", \"ran\"]\n");
+    let p = Project::new(
+        "[tasks.a]\nkind = \"command\"\ninputs = [\"src/missing.rs\"]\nrun = [\"touch\", \"ran\"]\n",
+    );
     assert_eq!(
         rejected(&p),
         "\
@@ -129,7 +154,9 @@ error: `xtask/pipeline.toml` has 1 problem; nothing was run
 
 #[test]
 fn glob_matching_no_file() {
-    let p = Project::new("[tasks.a]\nkind = \"command\"\ninputs = [\"src/x.txt\", \"src/*.rs\"]\nrun = [\"touch\", \"ran\"]\n");
+    let p = Project::new(
+        "[tasks.a]\nkind = \"command\"\ninputs = [\"src/x.txt\", \"src/*.rs\"]\nrun = [\"touch\", \"ran\"]\n",
+    );
     p.write("src/x.txt", "x");
     assert_eq!(
         rejected(&p),
@@ -188,9 +215,18 @@ fn wrong_type() {
 fn syntax_error() {
     let p = Project::new("[tasks.a]\nkind = \"command\"\nrun = [\"true\"\n");
     let err = rejected(&p);
-    assert!(err.starts_with("error: cannot parse pipeline: "), "got:\n{err}");
-    assert!(err.contains(" --> xtask/pipeline.toml:4:1\n"), "got:\n{err}");
-    assert!(err.contains("= fix: correct the TOML syntax at this position"), "got:\n{err}");
+    assert!(
+        err.starts_with("error: cannot parse pipeline: "),
+        "got:\n{err}"
+    );
+    assert!(
+        err.contains(" --> xtask/pipeline.toml:4:1\n"),
+        "got:\n{err}"
+    );
+    assert!(
+        err.contains("= fix: correct the TOML syntax at this position"),
+        "got:\n{err}"
+    );
 }
 
 #[test]

@@ -15,7 +15,10 @@ pub fn run(sh: &Shell, session: &Session, _args: &Args) -> anyhow::Result<()> {
     let dir = session.state_dir(target);
     let _lock = Lock::acquire(&dir, &target.id(), session.opts.no_wait)?;
     if state::forget(&dir)? {
-        eprintln!("forgot the recorded results of target `{}`; every task will run next time", target.id());
+        eprintln!(
+            "forgot the recorded results of target `{}`; every task will run next time",
+            target.id()
+        );
     } else {
         eprintln!("target `{}` has no recorded results", target.id());
     }

@@ -18,16 +18,27 @@ pub fn run(sh: &Shell, _session: &Session, _args: &Args) -> anyhow::Result<()> {
     // The child inherits our environment, so `CI=true` reaches tests that must then not skip.
     let steps: [(&str, xshell::Cmd<'_>); 3] = [
         ("format", cmd!(sh, "cargo fmt --all --check")),
-        ("clippy", cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings")),
+        (
+            "clippy",
+            cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings"),
+        ),
         ("tests", cmd!(sh, "cargo test --workspace")),
     ];
-    let fixes = ["run `cargo fmt --all`", "fix the warnings above", "fix the failing tests above"];
+    let fixes = [
+        "run `cargo fmt --all`",
+        "fix the warnings above",
+        "fix the failing tests above",
+    ];
     for ((name, step), fix) in steps.into_iter().zip(fixes) {
         eprintln!("==> {name}");
         let t0 = Instant::now();
-        step.run().with_context(|| format!("step `{name}` failed; {fix}"))?;
+        step.run()
+            .with_context(|| format!("step `{name}` failed; {fix}"))?;
         eprintln!("==> {name} passed in {}", human(t0.elapsed()));
     }
-    eprintln!("test: format, clippy and tests passed in {}", human(started.elapsed()));
+    eprintln!(
+        "test: format, clippy and tests passed in {}",
+        human(started.elapsed())
+    );
     Ok(())
 }

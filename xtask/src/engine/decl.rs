@@ -64,7 +64,9 @@ impl From<&toml::Value> for Canon {
             toml::Value::Boolean(b) => Canon::Bool(*b),
             toml::Value::Datetime(d) => Canon::Datetime(d.to_string()),
             toml::Value::Array(a) => Canon::Array(a.iter().map(Canon::from).collect()),
-            toml::Value::Table(t) => Canon::Table(t.iter().map(|(k, v)| (k.clone(), Canon::from(v))).collect()),
+            toml::Value::Table(t) => {
+                Canon::Table(t.iter().map(|(k, v)| (k.clone(), Canon::from(v))).collect())
+            }
         }
     }
 }
@@ -88,7 +90,14 @@ pub fn parse(root: &Path, text: &str) -> Result<Vec<TaskDecl>, Vec<Diagnostic>> 
         let name_span = name.span();
         let name = name.into_inner();
         let table_span = table.span();
-        match parse_task(root, text, &name, name_span.clone(), table_span, table.into_inner()) {
+        match parse_task(
+            root,
+            text,
+            &name,
+            name_span.clone(),
+            table_span,
+            table.into_inner(),
+        ) {
             Ok(task) => tasks.push(task),
             Err(mut d) => diags.append(&mut d),
         }
@@ -115,7 +124,9 @@ fn toml_error(e: &toml::de::Error) -> Diagnostic {
 
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
@@ -146,11 +157,24 @@ fn parse_task(
         .map(|(k, v)| {
             let key_span = k.span();
             let value_span = v.span();
-            (k.into_inner(), Field { key_span, value_span, value: v.into_inner() })
+            (
+                k.into_inner(),
+                Field {
+                    key_span,
+                    value_span,
+                    value: v.into_inner(),
+                },
+            )
         })
         .collect();
 
-    let kind_names = || kinds::registry().iter().map(|k| format!("`{}`", k.name())).collect::<Vec<_>>().join(", ");
+    let kind_names = || {
+        kinds::registry()
+            .iter()
+            .map(|k| format!("`{}`", k.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let kind: Option<&'static dyn TaskKind> = match fields.remove("kind") {
         None => {
             diags.push(Diagnostic::new(
@@ -160,7 +184,11 @@ fn parse_task(
             ));
             None
         }
-        Some(Field { value: toml::Value::String(k), value_span, .. }) => match kinds::find(&k) {
+        Some(Field {
+            value: toml::Value::String(k),
+            value_span,
+            ..
+        }) => match kinds::find(&k) {
             Some(kind) => Some(kind),
             None => {
                 diags.push(Diagnostic::new(
@@ -193,7 +221,10 @@ fn parse_task(
     }
     let description = match fields.remove("description") {
         None => None,
-        Some(Field { value: toml::Value::String(s), .. }) => Some(s),
+        Some(Field {
+            value: toml::Value::String(s),
+            ..
+        }) => Some(s),
         Some(Field { value_span, .. }) => {
             diags.push(Diagnostic::new(
                 format!("`description` of task `{name}` must be a string"),
@@ -252,7 +283,10 @@ fn check_input(root: &Path, pattern: &str) -> Option<String> {
     if literal.is_empty() || path.symlink_metadata().is_ok() {
         None
     } else {
-        Some(format!("does not exist (`{}` not found)", if literal.is_empty() { "." } else { &literal }))
+        Some(format!(
+            "does not exist (`{}` not found)",
+            if literal.is_empty() { "." } else { &literal }
+        ))
     }
 }
 
@@ -263,7 +297,10 @@ fn string_list(
     value: Option<Field>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<(String, Range<usize>)> {
-    let Some(Field { value, value_span, .. }) = value else {
+    let Some(Field {
+        value, value_span, ..
+    }) = value
+    else {
         return Vec::new();
     };
     let bad = |span| {
@@ -335,15 +372,26 @@ impl Settings {
         };
         T::deserialize(field.value.clone()).map(Some).map_err(|e| {
             Diagnostic::new(
-                format!("invalid `{key}` in task `{}`: {}", self.task, e.message().trim()),
+                format!(
+                    "invalid `{key}` in task `{}`: {}",
+                    self.task,
+                    e.message().trim()
+                ),
                 Some(field.value_span.clone()),
-                format!("see the fields of kind `{}` in xtask/pipeline.toml's header comment", self.kind),
+                format!(
+                    "see the fields of kind `{}` in xtask/pipeline.toml's header comment",
+                    self.kind
+                ),
             )
         })
     }
 
     /// The required field `key`; when missing, the fix shows `key = example`.
-    pub fn require<T: DeserializeOwned>(&mut self, key: &str, example: &str) -> Result<T, Diagnostic> {
+    pub fn require<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        example: &str,
+    ) -> Result<T, Diagnostic> {
         self.get(key)?.ok_or_else(|| {
             Diagnostic::new(
                 format!("task `{}` of kind `{}` needs `{key}`", self.task, self.kind),
@@ -355,8 +403,16 @@ impl Settings {
 
     /// A diagnostic pointing at the value of `key` (or the task header when absent), for
     /// validation a kind does itself (a file that must exist, a value out of range).
-    pub fn error(&self, key: &str, message: impl Into<String>, fix: impl Into<String>) -> Diagnostic {
-        let span = self.fields.get(key).map_or(self.header.clone(), |f| f.value_span.clone());
+    pub fn error(
+        &self,
+        key: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Diagnostic {
+        let span = self
+            .fields
+            .get(key)
+            .map_or(self.header.clone(), |f| f.value_span.clone());
         Diagnostic::new(message, Some(span), fix)
     }
 
@@ -374,11 +430,18 @@ impl Settings {
             .filter(|(k, _)| !self.asked.contains(*k))
             .map(|(k, f)| {
                 Diagnostic::new(
-                    format!("unknown field `{k}` in task `{}` of kind `{}`", self.task, self.kind),
+                    format!(
+                        "unknown field `{k}` in task `{}` of kind `{}`",
+                        self.task, self.kind
+                    ),
                     Some(f.key_span.clone()),
                     format!(
                         "remove it or use one of: {}",
-                        known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                        known
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })

@@ -39,7 +39,12 @@ pub struct RunReport {
 
 /// Load the pipeline, resolve the target, take its lock, plan `names` (every task when empty)
 /// with their dependencies, run what is not fresh and render events. Errors when any task failed.
-pub fn run_tasks(sh: &Shell, session: &Session, names: &[String], opts: &RunOptions) -> anyhow::Result<RunReport> {
+pub fn run_tasks(
+    sh: &Shell,
+    session: &Session,
+    names: &[String],
+    opts: &RunOptions,
+) -> anyhow::Result<RunReport> {
     let graph = super::load(session)?;
     let selection = graph.select(names)?;
     let target = session.target(sh)?.clone();
@@ -49,7 +54,16 @@ pub fn run_tasks(sh: &Shell, session: &Session, names: &[String], opts: &RunOpti
     let mut state = State::load(&dir);
     let plan = super::plan_tasks(sh, session, &graph, &target, &selection, &state, opts.force)?;
     let sink = crate::render::for_run(session.opts.json);
-    execute(sh, session, &graph, &target, &plan, &mut state, &dir, sink.as_ref())
+    execute(
+        sh,
+        session,
+        &graph,
+        &target,
+        &plan,
+        &mut state,
+        &dir,
+        sink.as_ref(),
+    )
 }
 
 /// Ctrl-C sets the session's cancel flag; a second Ctrl-C exits at once (state is still valid:
@@ -61,7 +75,9 @@ fn install_ctrlc(session: &Session) {
         if cancel.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("interrupted: stopping running tasks, starting no new ones (Ctrl-C again to exit now)");
+        eprintln!(
+            "interrupted: stopping running tasks, starting no new ones (Ctrl-C again to exit now)"
+        );
     });
 }
 
@@ -89,12 +105,24 @@ pub fn execute(
     let started = Instant::now();
     let jobs = session.jobs();
     let n = plan.tasks.len();
-    let pos: BTreeMap<usize, usize> = plan.tasks.iter().enumerate().map(|(p, t)| (t.index, p)).collect();
-    let deps: Vec<Vec<usize>> = plan.tasks.iter().map(|t| graph.deps[t.index].iter().map(|d| pos[d]).collect()).collect();
+    let pos: BTreeMap<usize, usize> = plan
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(p, t)| (t.index, p))
+        .collect();
+    let deps: Vec<Vec<usize>> = plan
+        .tasks
+        .iter()
+        .map(|t| graph.deps[t.index].iter().map(|d| pos[d]).collect())
+        .collect();
     let mut status = vec![Status::Pending; n];
     let mut outputs: BTreeMap<String, Outputs> = BTreeMap::new();
     let (mut ran, mut fresh, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    sink.emit(Event::Planned { tasks: plan.tasks.iter().map(|t| t.name.clone()).collect(), target: target.id() });
+    sink.emit(Event::Planned {
+        tasks: plan.tasks.iter().map(|t| t.name.clone()).collect(),
+        target: target.id(),
+    });
 
     let cancel = &*session.cancel;
     std::thread::scope(|scope| -> anyhow::Result<()> {
@@ -109,7 +137,9 @@ pub fn execute(
                 progressed = false;
                 for p in 0..n {
                     let ready = status[p] == Status::Pending
-                        && deps[p].iter().all(|&d| matches!(status[d], Status::Done | Status::Fresh));
+                        && deps[p]
+                            .iter()
+                            .all(|&d| matches!(status[d], Status::Done | Status::Fresh));
                     if !ready {
                         continue;
                     }
@@ -117,21 +147,37 @@ pub fn execute(
                     match &task.decision {
                         Decision::Fresh => {
                             status[p] = Status::Fresh;
-                            let recorded = state.tasks.get(&task.name).map(|r| r.outputs.clone()).unwrap_or_default();
+                            let recorded = state
+                                .tasks
+                                .get(&task.name)
+                                .map(|r| r.outputs.clone())
+                                .unwrap_or_default();
                             outputs.insert(task.name.clone(), recorded);
                             fresh.push(task.name.clone());
-                            sink.emit(Event::Fresh { task: task.name.clone(), key: task.key.clone(), reason: "up to date".into() });
+                            sink.emit(Event::Fresh {
+                                task: task.name.clone(),
+                                key: task.key.clone(),
+                                reason: "up to date".into(),
+                            });
                             progressed = true;
                         }
                         Decision::Run(reason) if running < jobs => {
                             status[p] = Status::Running;
                             running += 1;
                             progressed = true;
-                            sink.emit(Event::Started { task: task.name.clone(), key: task.key.clone(), reason: reason.clone() });
+                            sink.emit(Event::Started {
+                                task: task.name.clone(),
+                                key: task.key.clone(),
+                                reason: reason.clone(),
+                            });
                             let dep_outputs: BTreeMap<String, Outputs> = graph
                                 .transitive_deps(task.index)
                                 .into_iter()
-                                .filter_map(|d| outputs.get(&graph.tasks[d].name).map(|o| (graph.tasks[d].name.clone(), o.clone())))
+                                .filter_map(|d| {
+                                    outputs
+                                        .get(&graph.tasks[d].name)
+                                        .map(|o| (graph.tasks[d].name.clone(), o.clone()))
+                                })
                                 .collect();
                             let sh = sh.clone();
                             let tx = tx.clone();
@@ -159,7 +205,9 @@ pub fn execute(
             if running == 0 {
                 break;
             }
-            let Ok((p, duration, result)) = rx.recv() else { break };
+            let Ok((p, duration, result)) = rx.recv() else {
+                break;
+            };
             running -= 1;
             let task = &plan.tasks[p];
             let reason = task.decision.reason().to_string();
@@ -167,7 +215,9 @@ pub fn execute(
                 Ok(out) => {
                     let mut record = task.record.clone();
                     record.outputs = out.clone();
-                    record.recorded_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    record.recorded_at = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
                     state.tasks.insert(task.name.clone(), record);
                     if let Err(e) = state.save(dir) {
                         status[p] = Status::Failed;
@@ -185,7 +235,12 @@ pub fn execute(
                     status[p] = Status::Done;
                     outputs.insert(task.name.clone(), out);
                     ran.push(task.name.clone());
-                    sink.emit(Event::Finished { task: task.name.clone(), key: task.key.clone(), reason, duration });
+                    sink.emit(Event::Finished {
+                        task: task.name.clone(),
+                        key: task.key.clone(),
+                        reason,
+                        duration,
+                    });
                 }
                 Err(e) => {
                     status[p] = Status::Failed;
@@ -204,8 +259,10 @@ pub fn execute(
         Ok(())
     })?;
 
-    let not_started: Vec<String> =
-        (0..n).filter(|&p| status[p] == Status::Pending).map(|p| plan.tasks[p].name.clone()).collect();
+    let not_started: Vec<String> = (0..n)
+        .filter(|&p| status[p] == Status::Pending)
+        .map(|p| plan.tasks[p].name.clone())
+        .collect();
     for task in &not_started {
         sink.emit(Event::NotStarted { task: task.clone() });
     }
@@ -224,5 +281,9 @@ pub fn execute(
     if !failed.is_empty() {
         return Err(Error::TasksFailed { failed }.into());
     }
-    Ok(RunReport { outputs, ran, fresh })
+    Ok(RunReport {
+        outputs,
+        ran,
+        fresh,
+    })
 }

@@ -22,7 +22,11 @@ impl Graph {
     /// Resolve dependencies and reject unknown ones and cycles.
     pub fn build(mut tasks: Vec<TaskDecl>) -> Result<Graph, Vec<Diagnostic>> {
         tasks.sort_by(|a, b| a.name.cmp(&b.name));
-        let by_name: BTreeMap<String, usize> = tasks.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+        let by_name: BTreeMap<String, usize> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
         let mut diags = Vec::new();
         let mut deps = Vec::with_capacity(tasks.len());
         for task in &tasks {
@@ -36,8 +40,12 @@ impl Graph {
                         format!("unknown dependency `{dep}` of task `{}`", task.name),
                         Some(span.clone()),
                         match suggest(dep, by_name.keys()) {
-                            Some(s) => format!("did you mean `{s}`? Otherwise declare `[tasks.{dep}]`"),
-                            None => format!("declare `[tasks.{dep}]` or remove `{dep}` from `deps`"),
+                            Some(s) => {
+                                format!("did you mean `{s}`? Otherwise declare `[tasks.{dep}]`")
+                            }
+                            None => {
+                                format!("declare `[tasks.{dep}]` or remove `{dep}` from `deps`")
+                            }
                         },
                     )),
                 }
@@ -48,10 +56,17 @@ impl Graph {
             return Err(diags);
         }
         if let Some(cycle) = find_cycle(&deps) {
-            let names: Vec<String> = cycle.iter().map(|&i| format!("`{}`", tasks[i].name)).collect();
+            let names: Vec<String> = cycle
+                .iter()
+                .map(|&i| format!("`{}`", tasks[i].name))
+                .collect();
             let first = &tasks[cycle[0]];
             let next = &tasks[cycle[1]].name;
-            let span = first.deps.iter().find(|(d, _)| d == next).map(|(_, s)| s.clone());
+            let span = first
+                .deps
+                .iter()
+                .find(|(d, _)| d == next)
+                .map(|(_, s)| s.clone());
             return Err(vec![Diagnostic::new(
                 format!("dependency cycle: {}", names.join(" -> ")),
                 span.or(Some(first.name_span.clone())),
@@ -59,7 +74,12 @@ impl Graph {
             )]);
         }
         let topo = topo_order(&deps, &tasks);
-        Ok(Graph { tasks, deps, topo, by_name })
+        Ok(Graph {
+            tasks,
+            deps,
+            topo,
+            by_name,
+        })
     }
 
     /// Index of the task named `name`.
@@ -69,7 +89,11 @@ impl Graph {
 
     /// Names of the tasks of kind `kind`.
     pub fn tasks_of_kind(&self, kind: &str) -> Vec<String> {
-        self.tasks.iter().filter(|t| t.kind == kind).map(|t| t.name.clone()).collect()
+        self.tasks
+            .iter()
+            .filter(|t| t.kind == kind)
+            .map(|t| t.name.clone())
+            .collect()
     }
 
     /// The named tasks and everything they depend on, in topological order; every task when
@@ -95,7 +119,12 @@ impl Graph {
                 stack.extend(&self.deps[i]);
             }
         }
-        Ok(self.topo.iter().copied().filter(|i| wanted.contains(i)).collect())
+        Ok(self
+            .topo
+            .iter()
+            .copied()
+            .filter(|i| wanted.contains(i))
+            .collect())
     }
 
     /// Every task `i` depends on, directly or not.
@@ -115,11 +144,19 @@ impl Graph {
         let mut out = String::from("digraph pipeline {\n  rankdir=LR;\n  node [shape=box];\n");
         for &i in &self.topo {
             let t = &self.tasks[i];
-            let _ = writeln!(out, "  \"{}\" [label=\"{}\\n({})\"];", t.name, t.name, t.kind);
+            let _ = writeln!(
+                out,
+                "  \"{}\" [label=\"{}\\n({})\"];",
+                t.name, t.name, t.kind
+            );
         }
         for &i in &self.topo {
             for &d in &self.deps[i] {
-                let _ = writeln!(out, "  \"{}\" -> \"{}\";", self.tasks[i].name, self.tasks[d].name);
+                let _ = writeln!(
+                    out,
+                    "  \"{}\" -> \"{}\";",
+                    self.tasks[i].name, self.tasks[d].name
+                );
             }
         }
         out.push_str("}\n");
@@ -192,8 +229,10 @@ fn topo_order(deps: &[Vec<usize>], tasks: &[TaskDecl]) -> Vec<usize> {
             dependents[d].push(i);
         }
     }
-    let mut ready: BTreeSet<(&str, usize)> =
-        (0..deps.len()).filter(|&i| remaining[i] == 0).map(|i| (tasks[i].name.as_str(), i)).collect();
+    let mut ready: BTreeSet<(&str, usize)> = (0..deps.len())
+        .filter(|&i| remaining[i] == 0)
+        .map(|i| (tasks[i].name.as_str(), i))
+        .collect();
     let mut order = Vec::with_capacity(deps.len());
     while let Some((_, i)) = ready.pop_first() {
         order.push(i);
@@ -222,7 +261,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }

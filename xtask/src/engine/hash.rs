@@ -46,9 +46,9 @@ fn match_segments(pat: &[&str], segs: &[&str]) -> bool {
     match pat.split_first() {
         None => segs.is_empty(),
         Some((&"**", rest)) => (0..=segs.len()).any(|i| match_segments(rest, &segs[i..])),
-        Some((p, rest)) => {
-            segs.split_first().is_some_and(|(s, srest)| match_component(p.as_bytes(), s.as_bytes()) && match_segments(rest, srest))
-        }
+        Some((p, rest)) => segs.split_first().is_some_and(|(s, srest)| {
+            match_component(p.as_bytes(), s.as_bytes()) && match_segments(rest, srest)
+        }),
     }
 }
 
@@ -88,11 +88,16 @@ fn match_component(p: &[u8], s: &[u8]) -> bool {
 /// Expand input patterns into the sorted set of files they name. Returns, for each include
 /// pattern that matched nothing, its index (the caller turns it into a diagnostic).
 pub fn expand(root: &Path, patterns: &[&str]) -> anyhow::Result<(BTreeSet<String>, Vec<usize>)> {
-    let excludes: Vec<&str> = patterns.iter().filter_map(|p| p.strip_prefix('!')).collect();
+    let excludes: Vec<&str> = patterns
+        .iter()
+        .filter_map(|p| p.strip_prefix('!'))
+        .collect();
     let excluded = |rel: &str| excludes.iter().any(|e| glob_match(e, rel));
     // A directory is pruned when an exclude names it or everything under it (`dir/**`).
     let pruned = |rel: &str| {
-        excludes.iter().any(|e| glob_match(e, rel) || e.strip_suffix("/**").is_some_and(|d| glob_match(d, rel)))
+        excludes.iter().any(|e| {
+            glob_match(e, rel) || e.strip_suffix("/**").is_some_and(|d| glob_match(d, rel))
+        })
     };
     let mut files = BTreeSet::new();
     let mut empty = Vec::new();
@@ -103,7 +108,11 @@ pub fn expand(root: &Path, patterns: &[&str]) -> anyhow::Result<(BTreeSet<String
         let pattern = pattern.trim_end_matches('/');
         let literal = literal_prefix(pattern);
         let is_glob = literal != pattern;
-        let base = if literal.is_empty() { root.to_path_buf() } else { root.join(&literal) };
+        let base = if literal.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&literal)
+        };
         let mut matched = false;
         let meta = match base.symlink_metadata() {
             Ok(m) => m,
@@ -118,22 +127,27 @@ pub fn expand(root: &Path, patterns: &[&str]) -> anyhow::Result<(BTreeSet<String
                 matched = true;
             }
         } else {
-            let walker = walkdir::WalkDir::new(&base).follow_links(false).into_iter().filter_entry(|e| {
-                if e.depth() == 0 || !e.file_type().is_dir() {
-                    return true;
-                }
-                let name = e.file_name().to_string_lossy();
-                if ALWAYS_PRUNED.contains(&name.as_ref()) {
-                    return false;
-                }
-                rel_path(root, e.path()).is_none_or(|rel| !pruned(&rel))
-            });
+            let walker = walkdir::WalkDir::new(&base)
+                .follow_links(false)
+                .into_iter()
+                .filter_entry(|e| {
+                    if e.depth() == 0 || !e.file_type().is_dir() {
+                        return true;
+                    }
+                    let name = e.file_name().to_string_lossy();
+                    if ALWAYS_PRUNED.contains(&name.as_ref()) {
+                        return false;
+                    }
+                    rel_path(root, e.path()).is_none_or(|rel| !pruned(&rel))
+                });
             for entry in walker {
                 let entry = entry.with_context(|| format!("cannot walk `{}`", base.display()))?;
                 if entry.file_type().is_dir() {
                     continue;
                 }
-                let Some(rel) = rel_path(root, entry.path()) else { continue };
+                let Some(rel) = rel_path(root, entry.path()) else {
+                    continue;
+                };
                 if (!is_glob || glob_match(pattern, &rel)) && !excluded(&rel) {
                     files.insert(rel);
                     matched = true;
@@ -167,7 +181,13 @@ pub struct CacheEntry {
 
 fn stat_of(meta: &std::fs::Metadata) -> (u64, i128, i128, u64, u64) {
     let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-    (meta.size(), ns(meta.mtime(), meta.mtime_nsec()), ns(meta.ctime(), meta.ctime_nsec()), meta.ino(), meta.dev())
+    (
+        meta.size(),
+        ns(meta.mtime(), meta.mtime_nsec()),
+        ns(meta.ctime(), meta.ctime_nsec()),
+        meta.ino(),
+        meta.dev(),
+    )
 }
 
 /// Digests of file contents keyed by path, persisted between runs.
@@ -198,27 +218,37 @@ impl StatCache {
             let [p, size, mtime, ctime, ino, dev, sha] = f[..] else {
                 return StatCache::default();
             };
-            let parsed = (|| Some(CacheEntry {
-                size: size.parse().ok()?,
-                mtime: mtime.parse().ok()?,
-                ctime: ctime.parse().ok()?,
-                ino: ino.parse().ok()?,
-                dev: dev.parse().ok()?,
-                sha: sha.to_string(),
-            }))();
+            let parsed = (|| {
+                Some(CacheEntry {
+                    size: size.parse().ok()?,
+                    mtime: mtime.parse().ok()?,
+                    ctime: ctime.parse().ok()?,
+                    ino: ino.parse().ok()?,
+                    dev: dev.parse().ok()?,
+                    sha: sha.to_string(),
+                })
+            })();
             let Some(entry) = parsed else {
                 return StatCache::default();
             };
             entries.insert(p.to_string(), entry);
         }
-        StatCache { entries, written, dirty: false }
+        StatCache {
+            entries,
+            written,
+            dirty: false,
+        }
     }
 
     /// The cached digest for `path` if its stat is unchanged and it is not racy.
     fn lookup(&self, path: &str, meta: &std::fs::Metadata) -> Option<&str> {
         let entry = self.entries.get(path)?;
         let (size, mtime, ctime, ino, dev) = stat_of(meta);
-        let same = entry.size == size && entry.mtime == mtime && entry.ctime == ctime && entry.ino == ino && entry.dev == dev;
+        let same = entry.size == size
+            && entry.mtime == mtime
+            && entry.ctime == ctime
+            && entry.ino == ino
+            && entry.dev == dev;
         // Racy-git rule: a file modified in the same clock tick as the cache write may have
         // changed again after we hashed it without its stat changing.
         let settled = self.written.is_some_and(|w| mtime < w && ctime < w);
@@ -232,16 +262,23 @@ impl StatCache {
             return Ok(());
         }
         let dir = path.parent().context("stat cache path has no parent")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
         let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        let file = File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?;
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?;
         let mut w = BufWriter::new(file);
         writeln!(w, "{CACHE_HEADER}")?;
         for (p, e) in &self.entries {
-            writeln!(w, "{p}\t{}\t{}\t{}\t{}\t{}\t{}", e.size, e.mtime, e.ctime, e.ino, e.dev, e.sha)?;
+            writeln!(
+                w,
+                "{p}\t{}\t{}\t{}\t{}\t{}\t{}",
+                e.size, e.mtime, e.ctime, e.ino, e.dev, e.sha
+            )?;
         }
         w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot replace `{}`", path.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot replace `{}`", path.display()))?;
         Ok(())
     }
 }
@@ -250,7 +287,12 @@ impl StatCache {
 pub type FileDigest = String;
 
 /// Digest `files` (root-relative) with `jobs` threads, using and updating `cache`.
-pub fn digest_files(root: &Path, files: &[String], cache: &mut StatCache, jobs: usize) -> anyhow::Result<BTreeMap<String, FileDigest>> {
+pub fn digest_files(
+    root: &Path,
+    files: &[String],
+    cache: &mut StatCache,
+    jobs: usize,
+) -> anyhow::Result<BTreeMap<String, FileDigest>> {
     let next = AtomicUsize::new(0);
     let fresh: Mutex<Vec<(String, CacheEntry)>> = Mutex::new(Vec::new());
     let cache_ref = &*cache;
@@ -265,32 +307,58 @@ pub fn digest_files(root: &Path, files: &[String], cache: &mut StatCache, jobs: 
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(rel) = files.get(i) else { break };
                         let path = root.join(rel);
-                        let meta = path.symlink_metadata().with_context(|| format!("cannot stat input `{rel}`"))?;
+                        let meta = path
+                            .symlink_metadata()
+                            .with_context(|| format!("cannot stat input `{rel}`"))?;
                         let exec = meta.mode() & 0o111 != 0 && !meta.file_type().is_symlink();
                         let sha = match cache_ref.lookup(rel, &meta) {
                             Some(sha) => sha.to_string(),
                             None => {
                                 let sha = if meta.file_type().is_symlink() {
-                                    let target = std::fs::read_link(&path).with_context(|| format!("cannot read link `{rel}`"))?;
-                                    hex::encode(Sha256::digest(format!("symlink\0{}", target.display())))
+                                    let target = std::fs::read_link(&path)
+                                        .with_context(|| format!("cannot read link `{rel}`"))?;
+                                    hex::encode(Sha256::digest(format!(
+                                        "symlink\0{}",
+                                        target.display()
+                                    )))
                                 } else {
-                                    hash_file(&path, &mut buf).with_context(|| format!("cannot read input `{rel}`"))?
+                                    hash_file(&path, &mut buf)
+                                        .with_context(|| format!("cannot read input `{rel}`"))?
                                 };
                                 let (size, mtime, ctime, ino, dev) = stat_of(&meta);
-                                new_entries.push((rel.clone(), CacheEntry { size, mtime, ctime, ino, dev, sha: sha.clone() }));
+                                new_entries.push((
+                                    rel.clone(),
+                                    CacheEntry {
+                                        size,
+                                        mtime,
+                                        ctime,
+                                        ino,
+                                        dev,
+                                        sha: sha.clone(),
+                                    },
+                                ));
                                 sha
                             }
                         };
                         out.push((i, if exec { format!("{sha}+x") } else { sha }));
                     }
                     if !new_entries.is_empty() {
-                        fresh.lock().map_err(|_| anyhow::anyhow!("hash worker panicked"))?.append(&mut new_entries);
+                        fresh
+                            .lock()
+                            .map_err(|_| anyhow::anyhow!("hash worker panicked"))?
+                            .append(&mut new_entries);
                     }
                     Ok(out)
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("hash worker panicked")))).collect()
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("hash worker panicked")))
+            })
+            .collect()
     });
     let mut digests = BTreeMap::new();
     for r in results {
@@ -298,7 +366,9 @@ pub fn digest_files(root: &Path, files: &[String], cache: &mut StatCache, jobs: 
             digests.insert(files[i].clone(), d);
         }
     }
-    let fresh = fresh.into_inner().map_err(|_| anyhow::anyhow!("hash worker panicked"))?;
+    let fresh = fresh
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("hash worker panicked"))?;
     if !fresh.is_empty() {
         cache.dirty = true;
         cache.entries.extend(fresh);

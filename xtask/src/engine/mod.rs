@@ -62,7 +62,10 @@ impl Session {
     /// Environment for `docker` child processes so they talk to the target's daemon (Minikube's
     /// `docker-env`); empty for the local daemon. Computed once per run.
     pub fn docker_env(&self, sh: &Shell) -> anyhow::Result<BTreeMap<String, String>> {
-        let mut cached = self.docker_env.lock().map_err(|_| anyhow::anyhow!("docker-env cache poisoned"))?;
+        let mut cached = self
+            .docker_env
+            .lock()
+            .map_err(|_| anyhow::anyhow!("docker-env cache poisoned"))?;
         if let Some(env) = cached.as_ref() {
             return Ok(env.clone());
         }
@@ -98,10 +101,21 @@ impl Session {
 /// Load and validate `xtask/pipeline.toml` (exit code 2 with carets on any problem).
 pub fn load(session: &Session) -> anyhow::Result<Graph> {
     let path = session.pipeline_file();
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read `{}`; it declares the pipeline's tasks", path.display()))?;
-    let shown = path.strip_prefix(&session.root).unwrap_or(&path).to_path_buf();
-    let fail = |diagnostics| Error::Declaration { file: shown.clone(), text: text.clone(), diagnostics };
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read `{}`; it declares the pipeline's tasks",
+            path.display()
+        )
+    })?;
+    let shown = path
+        .strip_prefix(&session.root)
+        .unwrap_or(&path)
+        .to_path_buf();
+    let fail = |diagnostics| Error::Declaration {
+        file: shown.clone(),
+        text: text.clone(),
+        diagnostics,
+    };
     let tasks = decl::parse(&session.root, &text).map_err(fail)?;
     Ok(Graph::build(tasks).map_err(fail)?)
 }

@@ -83,7 +83,12 @@ pub fn plan_tasks(
                 "fix the pattern (relative to the project root) or remove it from `inputs`",
             ));
         }
-        let cx = KeyCx { sh, session, target, task: &decl.name };
+        let cx = KeyCx {
+            sh,
+            session,
+            target,
+            task: &decl.name,
+        };
         files.extend(decl.task.extra_inputs(&cx)?);
         task_files.insert(i, files);
     }
@@ -91,13 +96,29 @@ pub fn plan_tasks(
         let path = session.pipeline_file();
         let file = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        return Err(Error::Declaration { file, text, diagnostics }.into());
+        return Err(Error::Declaration {
+            file,
+            text,
+            diagnostics,
+        }
+        .into());
     }
     // 2. Digest the union once, in parallel.
-    let all: Vec<String> = task_files.values().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    let all: Vec<String> = task_files
+        .values()
+        .flatten()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let cache_path = session.xtask_dir().join("stat-cache");
     let mut cache = StatCache::load(&cache_path);
-    let digests = hash::digest_files(root, &all, &mut cache, std::thread::available_parallelism().map_or(2, |n| n.get()))?;
+    let digests = hash::digest_files(
+        root,
+        &all,
+        &mut cache,
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    )?;
     if let Err(e) = cache.save(&cache_path) {
         eprintln!("notice: cannot save the stat cache ({e:#}); the next run re-reads every input");
     }
@@ -106,11 +127,20 @@ pub fn plan_tasks(
     let mut tasks = Vec::with_capacity(selection.len());
     for &i in selection {
         let decl = &graph.tasks[i];
-        let inputs: BTreeMap<String, String> =
-            task_files[&i].iter().map(|f| (f.clone(), digests.get(f).cloned().unwrap_or_default())).collect();
-        let deps: BTreeMap<String, String> =
-            graph.deps[i].iter().map(|&d| (graph.tasks[d].name.clone(), keys[&d].clone())).collect();
-        let material = decl.task.key_material(&KeyCx { sh, session, target, task: &decl.name })?;
+        let inputs: BTreeMap<String, String> = task_files[&i]
+            .iter()
+            .map(|f| (f.clone(), digests.get(f).cloned().unwrap_or_default()))
+            .collect();
+        let deps: BTreeMap<String, String> = graph.deps[i]
+            .iter()
+            .map(|&d| (graph.tasks[d].name.clone(), keys[&d].clone()))
+            .collect();
+        let material = decl.task.key_material(&KeyCx {
+            sh,
+            session,
+            target,
+            task: &decl.name,
+        })?;
         let key = key::compute(&KeyInput {
             engine: ENGINE_KEY_VERSION,
             kind: decl.kind,
@@ -126,7 +156,10 @@ pub fn plan_tasks(
             engine: ENGINE_KEY_VERSION,
             inputs,
             deps,
-            material: material.iter().map(|(k, v)| (k.clone(), key::digest_of(v))).collect(),
+            material: material
+                .iter()
+                .map(|(k, v)| (k.clone(), key::digest_of(v)))
+                .collect(),
             outputs: Default::default(),
             recorded_at: 0,
         };
@@ -138,7 +171,14 @@ pub fn plan_tasks(
             match state.tasks.get(&decl.name) {
                 None => Decision::Run("no previous run".into()),
                 Some(old) if old.key == key => {
-                    let cx = CheckCx { sh, session, target, task: &decl.name, key: &key, outputs: &old.outputs };
+                    let cx = CheckCx {
+                        sh,
+                        session,
+                        target,
+                        task: &decl.name,
+                        key: &key,
+                        outputs: &old.outputs,
+                    };
                     if decl.task.output_exists(&cx)? {
                         Decision::Fresh
                     } else {
@@ -148,7 +188,13 @@ pub fn plan_tasks(
                 Some(old) => Decision::Run(why_changed(old, &record)),
             }
         };
-        tasks.push(PlannedTask { index: i, name: decl.name.clone(), key, decision, record });
+        tasks.push(PlannedTask {
+            index: i,
+            name: decl.name.clone(),
+            key,
+            decision,
+            record,
+        });
     }
     Ok(Plan { tasks })
 }
@@ -167,13 +213,26 @@ pub fn why_changed(old: &Record, new: &Record) -> String {
         .iter()
         .filter(|(p, d)| old.inputs.get(*p) != Some(*d))
         .map(|(p, _)| p.as_str())
-        .chain(old.inputs.keys().filter(|p| !new.inputs.contains_key(*p)).map(String::as_str))
+        .chain(
+            old.inputs
+                .keys()
+                .filter(|p| !new.inputs.contains_key(*p))
+                .map(String::as_str),
+        )
         .collect();
     changed.sort_unstable();
     if !changed.is_empty() {
-        let shown: Vec<String> = changed.iter().take(SHOWN_PATHS).map(|p| format!("`{p}`")).collect();
+        let shown: Vec<String> = changed
+            .iter()
+            .take(SHOWN_PATHS)
+            .map(|p| format!("`{p}`"))
+            .collect();
         let more = changed.len().saturating_sub(SHOWN_PATHS);
-        let more = if more > 0 { format!(" (+{more} more)") } else { String::new() };
+        let more = if more > 0 {
+            format!(" (+{more} more)")
+        } else {
+            String::new()
+        };
         reasons.push(format!("inputs changed: {}{more}", shown.join(", ")));
     }
     let deps: Vec<String> = new
@@ -181,7 +240,12 @@ pub fn why_changed(old: &Record, new: &Record) -> String {
         .iter()
         .filter(|(n, k)| old.deps.get(*n) != Some(*k))
         .map(|(n, _)| n.clone())
-        .chain(old.deps.keys().filter(|n| !new.deps.contains_key(*n)).cloned())
+        .chain(
+            old.deps
+                .keys()
+                .filter(|n| !new.deps.contains_key(*n))
+                .cloned(),
+        )
         .map(|n| format!("`{n}`"))
         .collect();
     if !deps.is_empty() {
@@ -192,7 +256,12 @@ pub fn why_changed(old: &Record, new: &Record) -> String {
         .iter()
         .filter(|(n, v)| old.material.get(*n) != Some(*v))
         .map(|(n, _)| format!("`{n}`"))
-        .chain(old.material.keys().filter(|n| !new.material.contains_key(*n)).map(|n| format!("`{n}`")))
+        .chain(
+            old.material
+                .keys()
+                .filter(|n| !new.material.contains_key(*n))
+                .map(|n| format!("`{n}`")),
+        )
         .collect();
     if !material.is_empty() {
         reasons.push(format!("{} changed", material.join(", ")));

@@ -54,7 +54,10 @@ impl State {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return State::empty(),
             Err(e) => {
-                eprintln!("notice: cannot read `{}` ({e}); every task will run", path.display());
+                eprintln!(
+                    "notice: cannot read `{}` ({e}); every task will run",
+                    path.display()
+                );
                 return State::empty();
             }
         };
@@ -75,24 +78,32 @@ impl State {
         match serde_json::from_str::<State>(&text) {
             Ok(state) => state,
             Err(e) => {
-                eprintln!("notice: discarding corrupt `{}` ({e}); every task will run", path.display());
+                eprintln!(
+                    "notice: discarding corrupt `{}` ({e}); every task will run",
+                    path.display()
+                );
                 State::empty()
             }
         }
     }
 
     fn empty() -> State {
-        State { version: STATE_VERSION, tasks: BTreeMap::new() }
+        State {
+            version: STATE_VERSION,
+            tasks: BTreeMap::new(),
+        }
     }
 
     /// Write the state atomically (temp file in the same directory, fsync, rename).
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
         let path = dir.join(STATE_FILE);
         let tmp = dir.join(format!("{STATE_FILE}.tmp.{}", std::process::id()));
         let json = serde_json::to_vec(self).context("serializing state")?;
         write_synced(&tmp, &json)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace `{}`", path.display()))?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("cannot replace `{}`", path.display()))?;
         Ok(())
     }
 }
@@ -100,8 +111,10 @@ impl State {
 fn write_synced(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut f = File::create(path).with_context(|| format!("cannot write `{}`", path.display()))?;
-    f.write_all(data).with_context(|| format!("cannot write `{}`", path.display()))?;
-    f.sync_all().with_context(|| format!("cannot sync `{}`", path.display()))?;
+    f.write_all(data)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    f.sync_all()
+        .with_context(|| format!("cannot sync `{}`", path.display()))?;
     Ok(())
 }
 
@@ -127,7 +140,8 @@ impl Lock {
     /// Take the lock of the target whose state lives in `dir`: wait with a message, or fail
     /// with [`Error::Locked`] when `no_wait`.
     pub fn acquire(dir: &Path, target: &str, no_wait: bool) -> anyhow::Result<Lock> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
         let path = dir.join(LOCK_FILE);
         let file = File::options()
             .create(true)
@@ -139,10 +153,18 @@ impl Lock {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 if no_wait {
-                    return Err(Error::Locked { target: target.to_string(), lock: path }.into());
+                    return Err(Error::Locked {
+                        target: target.to_string(),
+                        lock: path,
+                    }
+                    .into());
                 }
-                eprintln!("waiting for another xtask run on target `{target}` to finish (lock `{}`)", path.display());
-                file.lock().with_context(|| format!("cannot lock `{}`", path.display()))?;
+                eprintln!(
+                    "waiting for another xtask run on target `{target}` to finish (lock `{}`)",
+                    path.display()
+                );
+                file.lock()
+                    .with_context(|| format!("cannot lock `{}`", path.display()))?;
             }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("cannot lock `{}`", path.display()));

@@ -32,7 +32,11 @@ impl TaskKind for CommandKind {
         "command"
     }
 
-    fn parse(&self, settings: &mut Settings, _cx: &LoadCx<'_>) -> Result<Box<dyn Task>, Diagnostic> {
+    fn parse(
+        &self,
+        settings: &mut Settings,
+        _cx: &LoadCx<'_>,
+    ) -> Result<Box<dyn Task>, Diagnostic> {
         let argv: Vec<String> = settings.require("run", r#"["program", "arg"]"#)?;
         if argv.first().is_none_or(|p| p.is_empty()) {
             return Err(settings.error(
@@ -43,7 +47,11 @@ impl TaskKind for CommandKind {
         }
         let creates: Option<String> = settings.get("creates")?;
         let always = settings.get("always")?.unwrap_or(false);
-        Ok(Box::new(CommandTask { argv, creates, always }))
+        Ok(Box::new(CommandTask {
+            argv,
+            creates,
+            always,
+        }))
     }
 }
 
@@ -53,13 +61,18 @@ impl Task for CommandTask {
     }
 
     fn output_exists(&self, cx: &CheckCx<'_>) -> anyhow::Result<bool> {
-        Ok(self.creates.as_ref().is_none_or(|c| cx.session.root.join(c).exists()))
+        Ok(self
+            .creates
+            .as_ref()
+            .is_none_or(|c| cx.session.root.join(c).exists()))
     }
 
     fn run(&self, cx: &RunCx<'_>) -> anyhow::Result<Outputs> {
         let (program, args) = self.argv.split_first().context("empty `run`")?;
         let program = PathBuf::from(program);
-        let cmd = cmd!(cx.sh, "{program} {args...}").env("XTASK_TASK", cx.task).env("XTASK_KEY", cx.key);
+        let cmd = cmd!(cx.sh, "{program} {args...}")
+            .env("XTASK_TASK", cx.task)
+            .env("XTASK_KEY", cx.key);
         cx.run(cmd).with_context(|| format!("task `{}`", cx.task))?;
         let mut outputs = Outputs::new();
         if let Some(c) = &self.creates {

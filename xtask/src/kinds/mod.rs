@@ -2,9 +2,12 @@
 //! load time and then keys, checks and runs its tasks. Register new kinds in [`registry`].
 
 pub mod command;
+pub mod containers;
+pub mod docker_image;
 pub mod doctor;
 pub mod helm_release;
 pub mod k8s_secret;
+pub mod smoke;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,8 +19,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use xshell::Shell;
 
-pub use crate::engine::decl::Settings;
 use crate::engine::Session;
+pub use crate::engine::decl::Settings;
 use crate::engine::events::{Event, EventSink};
 pub use crate::error::Diagnostic;
 use crate::target::Target;
@@ -68,6 +71,9 @@ pub fn registry() -> Vec<&'static dyn TaskKind> {
     vec![
         &command::CommandKind,
         // Pipeline kinds: add one line each, e.g. `&docker_image::DockerImageKind,`.
+        &docker_image::DockerImageKind,
+        &containers::ContainersKind,
+        &smoke::SmokeKind,
         &k8s_secret::K8sSecretKind,
         &helm_release::HelmReleaseKind,
         &doctor::DoctorKind,
@@ -145,17 +151,25 @@ impl RunCx<'_> {
     /// The output `name` of dependency `task`, or an error naming what is missing.
     pub fn dep_output(&self, task: &str, name: &str) -> anyhow::Result<&str> {
         let outputs = self.deps.get(task).with_context(|| {
-            format!("task `{}` needs outputs of `{task}`; add `{task}` to its `deps`", self.task)
+            format!(
+                "task `{}` needs outputs of `{task}`; add `{task}` to its `deps`",
+                self.task
+            )
         })?;
-        outputs
-            .get(name)
-            .map(String::as_str)
-            .with_context(|| format!("task `{task}` recorded no output `{name}` (it has: {:?})", outputs.keys()))
+        outputs.get(name).map(String::as_str).with_context(|| {
+            format!(
+                "task `{task}` recorded no output `{name}` (it has: {:?})",
+                outputs.keys()
+            )
+        })
     }
 
     /// Emit a log line for this task.
     pub fn log(&self, line: impl Into<String>) {
-        self.events.emit(Event::Log { task: self.task.to_string(), line: line.into() });
+        self.events.emit(Event::Log {
+            task: self.task.to_string(),
+            line: line.into(),
+        });
     }
 
     /// Run a child process, streaming its stdout and stderr as log lines; terminated on Ctrl-C.
@@ -173,13 +187,25 @@ impl RunCx<'_> {
         self.spawn(cmd.into(), None, true)
     }
 
-    fn spawn(&self, mut cmd: Command, stdin: Option<&[u8]>, capture: bool) -> anyhow::Result<String> {
+    fn spawn(
+        &self,
+        mut cmd: Command,
+        stdin: Option<&[u8]>,
+        capture: bool,
+    ) -> anyhow::Result<String> {
         let shown = format!("{cmd:?}");
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().with_context(|| format!("cannot start {shown}"))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {shown}"))?;
         if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(data).with_context(|| format!("cannot write stdin of {shown}"))?;
+            pipe.write_all(data)
+                .with_context(|| format!("cannot write stdin of {shown}"))?;
         }
         let stdout = child.stdout.take().context("child stdout")?;
         let stderr = child.stderr.take().context("child stderr")?;
@@ -216,14 +242,18 @@ impl RunCx<'_> {
         }
         Ok(captured)
     }
-
 }
 
 /// Forward each line of `pipe` as a log event of `task`.
 fn stream(events: &dyn EventSink, task: &str, pipe: impl Read) {
     for line in BufReader::new(pipe).split(b'\n').map_while(Result::ok) {
-        let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
-        events.emit(Event::Log { task: task.to_string(), line });
+        let line = String::from_utf8_lossy(&line)
+            .trim_end_matches('\r')
+            .to_string();
+        events.emit(Event::Log {
+            task: task.to_string(),
+            line,
+        });
     }
 }
 
@@ -231,7 +261,10 @@ fn stream(events: &dyn EventSink, task: &str, pipe: impl Read) {
 fn terminate(child: &mut std::process::Child) {
     let pid = child.id().to_string();
     // `kill` the command: std offers only SIGKILL and unsafe code is forbidden.
-    let _ = Command::new("kill").args(["-TERM", &pid]).stderr(Stdio::null()).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid])
+        .stderr(Stdio::null())
+        .status();
     for _ in 0..50 {
         if matches!(child.try_wait(), Ok(Some(_))) {
             return;

@@ -50,9 +50,17 @@ impl EventSink for JsonLines {
 
 /// `HH:MM:SS.mmm` UTC wall-clock time, for plain lines.
 pub fn timestamp() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs() % 86_400;
-    format!("{:02}:{:02}:{:02}.{:03}", secs / 3600, secs / 60 % 60, secs % 60, now.subsec_millis())
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        now.subsec_millis()
+    )
 }
 
 /// `1.2s`, `850ms`, `2m03s`.
@@ -73,7 +81,11 @@ pub struct Paint(pub bool);
 
 impl Paint {
     fn wrap(self, code: &str, s: &str) -> String {
-        if self.0 { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
     /// Green.
     pub fn ok(self, s: &str) -> String {
@@ -108,9 +120,21 @@ pub fn summary_table(
     let mut rows: Vec<(String, String, String)> = Vec::new();
     let dur = |t: &String| durations.get(t).map(|d| human(*d)).unwrap_or_default();
     rows.extend(ran.iter().map(|t| (t.clone(), paint.ok("ran"), dur(t))));
-    rows.extend(fresh.iter().map(|t| (t.clone(), paint.dim("fresh"), String::new())));
-    rows.extend(failed.iter().map(|t| (t.clone(), paint.bad("FAILED"), dur(t))));
-    rows.extend(not_started.iter().map(|t| (t.clone(), paint.dim("never started"), String::new())));
+    rows.extend(
+        fresh
+            .iter()
+            .map(|t| (t.clone(), paint.dim("fresh"), String::new())),
+    );
+    rows.extend(
+        failed
+            .iter()
+            .map(|t| (t.clone(), paint.bad("FAILED"), dur(t))),
+    );
+    rows.extend(
+        not_started
+            .iter()
+            .map(|t| (t.clone(), paint.dim("never started"), String::new())),
+    );
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).max(4);
     let mut out = String::new();
     for (task, status, d) in rows {

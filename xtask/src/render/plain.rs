@@ -18,7 +18,10 @@ pub struct Lines {
 impl Lines {
     /// A line renderer, colored or not.
     pub fn new(color: bool) -> Lines {
-        Lines { paint: Paint(color), durations: Mutex::new(BTreeMap::new()) }
+        Lines {
+            paint: Paint(color),
+            durations: Mutex::new(BTreeMap::new()),
+        }
     }
 }
 
@@ -26,7 +29,9 @@ impl EventSink for Lines {
     fn emit(&self, event: Event) {
         let p = self.paint;
         let text = match event {
-            Event::Planned { tasks, target } => format!("plan: {} task(s) on target `{target}`", tasks.len()),
+            Event::Planned { tasks, target } => {
+                format!("plan: {} task(s) on target `{target}`", tasks.len())
+            }
             Event::Started { task, reason, .. } => format!("{} started ({reason})", p.bold(&task)),
             Event::Log { task, line } => format!("{} | {line}", p.dim(&task)),
             Event::Fresh { task, .. } => format!("{} {}", p.bold(&task), p.dim("fresh")),
@@ -34,18 +39,49 @@ impl EventSink for Lines {
                 if let Ok(mut d) = self.durations.lock() {
                     d.insert(task.clone(), duration);
                 }
-                format!("{} {} in {}", p.bold(&task), p.ok("finished"), human(duration))
+                format!(
+                    "{} {} in {}",
+                    p.bold(&task),
+                    p.ok("finished"),
+                    human(duration)
+                )
             }
-            Event::Failed { task, duration, error, .. } => {
+            Event::Failed {
+                task,
+                duration,
+                error,
+                ..
+            } => {
                 if let Ok(mut d) = self.durations.lock() {
                     d.insert(task.clone(), duration);
                 }
-                format!("{} {} after {}: {error}", p.bold(&task), p.bad("FAILED"), human(duration))
+                format!(
+                    "{} {} after {}: {error}",
+                    p.bold(&task),
+                    p.bad("FAILED"),
+                    human(duration)
+                )
             }
             Event::NotStarted { task } => format!("{} {}", p.bold(&task), p.dim("never started")),
-            Event::Summary { ran, fresh, failed, not_started, duration, interrupted } => {
+            Event::Summary {
+                ran,
+                fresh,
+                failed,
+                not_started,
+                duration,
+                interrupted,
+            } => {
                 let durations = self.durations.lock().map(|d| d.clone()).unwrap_or_default();
-                let table = summary_table(p, &durations, &ran, &fresh, &failed, &not_started, duration, interrupted);
+                let table = summary_table(
+                    p,
+                    &durations,
+                    &ran,
+                    &fresh,
+                    &failed,
+                    &not_started,
+                    duration,
+                    interrupted,
+                );
                 let mut err = std::io::stderr().lock();
                 let _ = write!(err, "{table}");
                 return;

@@ -30,7 +30,11 @@ struct Inner {
 impl Progress {
     /// A progress renderer on stderr.
     pub fn new(color: bool) -> Progress {
-        Progress { paint: Paint(color), multi: MultiProgress::new(), inner: Mutex::new(Inner::default()) }
+        Progress {
+            paint: Paint(color),
+            multi: MultiProgress::new(),
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     fn println(&self, line: &str) {
@@ -41,13 +45,21 @@ impl Progress {
 impl EventSink for Progress {
     fn emit(&self, event: Event) {
         let p = self.paint;
-        let Ok(mut inner) = self.inner.lock() else { return };
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
         match event {
             Event::Planned { .. } => {}
             Event::Started { task, reason, .. } => {
-                let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg} {elapsed:>4}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
-                let bar = self.multi.add(ProgressBar::new_spinner().with_style(style).with_prefix(task.clone()));
+                let style = ProgressStyle::with_template(
+                    "{spinner} {prefix:.bold} {wide_msg} {elapsed:>4}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                let bar = self.multi.add(
+                    ProgressBar::new_spinner()
+                        .with_style(style)
+                        .with_prefix(task.clone()),
+                );
                 bar.set_message(reason);
                 bar.enable_steady_tick(Duration::from_millis(100));
                 inner.bars.insert(task, bar);
@@ -62,7 +74,9 @@ impl EventSink for Progress {
                 }
                 tail.push_back(line);
             }
-            Event::Fresh { task, .. } => self.println(&format!("{} {task} {}", p.dim("·"), p.dim("fresh"))),
+            Event::Fresh { task, .. } => {
+                self.println(&format!("{} {task} {}", p.dim("·"), p.dim("fresh")))
+            }
             Event::Finished { task, duration, .. } => {
                 if let Some(bar) = inner.bars.remove(&task) {
                     bar.finish_and_clear();
@@ -70,23 +84,48 @@ impl EventSink for Progress {
                 inner.durations.insert(task.clone(), duration);
                 self.println(&format!("{} {task} {}", p.ok("✓"), p.dim(&human(duration))));
             }
-            Event::Failed { task, duration, error, .. } => {
+            Event::Failed {
+                task,
+                duration,
+                error,
+                ..
+            } => {
                 if let Some(bar) = inner.bars.remove(&task) {
                     bar.finish_and_clear();
                 }
                 inner.durations.insert(task.clone(), duration);
-                let mut text = format!("{} {task} failed after {}: {error}", p.bad("✗"), human(duration));
+                let mut text = format!(
+                    "{} {task} failed after {}: {error}",
+                    p.bad("✗"),
+                    human(duration)
+                );
                 for line in inner.tails.get(&task).into_iter().flatten() {
                     text.push_str(&format!("\n    {} {line}", p.dim("|")));
                 }
                 self.println(&text);
             }
             Event::NotStarted { .. } => {}
-            Event::Summary { ran, fresh, failed, not_started, duration, interrupted } => {
+            Event::Summary {
+                ran,
+                fresh,
+                failed,
+                not_started,
+                duration,
+                interrupted,
+            } => {
                 for bar in std::mem::take(&mut inner.bars).into_values() {
                     bar.finish_and_clear();
                 }
-                let table = summary_table(p, &inner.durations, &ran, &fresh, &failed, &not_started, duration, interrupted);
+                let table = summary_table(
+                    p,
+                    &inner.durations,
+                    &ran,
+                    &fresh,
+                    &failed,
+                    &not_started,
+                    duration,
+                    interrupted,
+                );
                 let _ = self.multi.clear();
                 eprint!("{table}");
             }

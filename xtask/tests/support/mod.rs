@@ -43,13 +43,22 @@ pub struct Run {
 impl Run {
     /// Assert success, showing both streams otherwise.
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, Some(0), "xtask failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "xtask failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     /// The JSON events on stdout (with `--json`).
     pub fn events(&self) -> Vec<serde_json::Value> {
-        self.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"))).collect()
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+            .collect()
     }
 
     /// Names of tasks with event `kind` (`started`, `fresh`, ...), in order.
@@ -113,15 +122,24 @@ impl Project {
     /// The real xtask binary rooted here on the Docker target, without colors or CI mode.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.arg("--root").arg(self.root()).args(["--target", "docker"]).args(args);
-        cmd.env("NO_COLOR", "1").env_remove("XTASK_TARGET").current_dir(self.root());
+        cmd.arg("--root")
+            .arg(self.root())
+            .args(["--target", "docker"])
+            .args(args);
+        cmd.env("NO_COLOR", "1")
+            .env_remove("XTASK_TARGET")
+            .current_dir(self.root());
         cmd.stdin(Stdio::null());
         cmd
     }
 
     /// Run xtask with `args` and collect its output.
     pub fn xtask(&self, args: &[&str]) -> Run {
-        let Output { status, stdout, stderr } = self.command(args).output().unwrap();
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = self.command(args).output().unwrap();
         Run {
             code: status.code(),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
