@@ -523,6 +523,9 @@ fn tar_has_exact_entries_modes_and_zero_mtimes() {
     write(&ctx, "x.tmp", b"t");
     link(&ctx, "l", "run.sh");
     mkdir(&ctx, "empty");
+    for f in [".dockerignore", "Dockerfile"] {
+        std::fs::set_permissions(ctx.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let files = context::list(&ctx, &ctx.join("Dockerfile")).unwrap();
     let mut tar_bytes = Vec::new();
     let plan = context::write_tar(&files, &mut tar_bytes).unwrap();
@@ -551,6 +554,10 @@ fn tar_has_exact_entries_modes_and_zero_mtimes() {
         }
         seen.push(path.trim_end_matches('/').to_string());
     }
+    assert_eq!(
+        files.manifest(),
+        "f .dockerignore 644\nf Dockerfile 644\nd empty\nl l -> run.sh\nf run.sh 750\n"
+    );
     let want: Vec<String> = files.entries.iter().map(|e| e.path.clone()).collect();
     assert_eq!(seen, want);
     assert!(!want.contains(&"x.tmp".to_string()));

@@ -183,6 +183,23 @@ impl ContextFiles {
             .map(|e| (e, self.context_dir.join(&e.path)))
     }
 
+    /// The layout as text, one line per entry in order: `d PATH`, `l PATH -> TARGET`,
+    /// `f PATH MODE` (octal). Add it to a cache key next to the file digests: empty
+    /// directories, symlinks and modes change the image but have no content to hash.
+    pub fn manifest(&self) -> String {
+        let mut out = String::new();
+        for e in &self.entries {
+            match &e.kind {
+                EntryKind::Dir => out.push_str(&format!("d {}\n", e.path)),
+                EntryKind::Symlink { target } => {
+                    out.push_str(&format!("l {} -> {}\n", e.path, target.to_string_lossy()))
+                }
+                EntryKind::File { mode, .. } => out.push_str(&format!("f {} {mode:o}\n", e.path)),
+            }
+        }
+        out
+    }
+
     /// Whether `path` is in the list.
     pub fn contains(&self, path: &str) -> bool {
         self.find(path).is_some()
