@@ -241,7 +241,7 @@ impl Task for HelmRelease {
                         && !findings.is_empty()
                         && let Ok(mut l) = latest.lock()
                     {
-                        *l = findings;
+                        *l = keep_logs(findings, &l);
                     }
                     for _ in 0..10 {
                         if stop.load(Ordering::SeqCst) {
@@ -282,6 +282,22 @@ impl Task for HelmRelease {
         }
         Ok(outputs)
     }
+}
+
+/// A poll racing the rollback may find a pod gone by the time its logs are asked for; keep the
+/// lines an earlier poll got for the same pod and container.
+fn keep_logs(mut new: Vec<Finding>, old: &[Finding]) -> Vec<Finding> {
+    for f in &mut new {
+        let missing = f.logs.as_deref().is_none_or(|l| l.starts_with("(no logs"));
+        if missing
+            && let Some(prev) = old
+                .iter()
+                .find(|o| o.pod == f.pod && o.container == f.container && o.logs.is_some())
+        {
+            f.logs.clone_from(&prev.logs);
+        }
+    }
+    new
 }
 
 /// Tears the Minikube deployment down in order: helm uninstall, our Secret, then the namespace

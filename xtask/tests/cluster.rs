@@ -1,0 +1,819 @@
+//! The Minikube target end to end against TEST DOUBLES of minikube, kubectl and helm
+//! (`tests/doubles/`), the REAL docker engine (images are really built, through a counting proxy
+//! socket that the minikube double hands out as its docker-env) and the REAL `helm template`
+//! (the double renders the chart with it before emulating the rollout).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{Value, json};
+
+const JWT_MARKER: &str = "MARKER-jwt-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c1e";
+const LLM_MARKER: &str = "MARKER-llm-4e6f8a0c2e4a6c8e";
+
+/// Prerequisites of these tests: docker daemon, helm, python3 with PyYAML. Skips (or fails
+/// under `CI=true`) naming what to install.
+fn prerequisites(test: &str) -> bool {
+    let checks: [(&str, &[&str], &str); 3] = [
+        (
+            "docker",
+            &["info", "--format", "{{.ServerVersion}}"],
+            "Docker and start its daemon (../shared/ci/provision.sh docker)",
+        ),
+        (
+            "helm",
+            &["version", "--short"],
+            "helm (../shared/ci/provision.sh helm)",
+        ),
+        (
+            "python3",
+            &["-c", "import yaml"],
+            "python3 with PyYAML (apt-get install python3-yaml)",
+        ),
+    ];
+    for (tool, args, install) in checks {
+        let ok = Command::new(tool)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let msg = format!("{test}: `{tool}` missing or not working; install {install}");
+            assert!(!support::in_ci(), "CI=true but {msg}");
+            eprintln!("SKIP: {msg}");
+            return false;
+        }
+    }
+    true
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A unix socket that forwards to the real docker daemon and counts connections: the
+/// minikube double's docker-env points here, so a count > 0 proves builds used docker-env.
+struct DockerProxy {
+    path: PathBuf,
+    connections: Arc<AtomicUsize>,
+}
+
+impl DockerProxy {
+    fn start(path: PathBuf) -> DockerProxy {
+        let listener = UnixListener::bind(&path).unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let count = connections.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                count.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let Ok(daemon) = UnixStream::connect("/var/run/docker.sock") else {
+                        return;
+                    };
+                    let (mut c_read, mut d_write) =
+                        (client.try_clone().unwrap(), daemon.try_clone().unwrap());
+                    let up = std::thread::spawn(move || {
+                        pump(&mut c_read, &mut d_write);
+                        let _ = d_write.shutdown(std::net::Shutdown::Write);
+                    });
+                    let (mut d_read, mut c_write) = (daemon, client);
+                    pump(&mut d_read, &mut c_write);
+                    let _ = c_write.shutdown(std::net::Shutdown::Write);
+                    let _ = up.join();
+                });
+            }
+        });
+        DockerProxy { path, connections }
+    }
+}
+
+fn pump(from: &mut UnixStream, to: &mut UnixStream) {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A project with a small app image, the real chart, and the doubles on PATH.
+struct Cluster {
+    project: support::Project,
+    bin: PathBuf,
+    state: PathBuf,
+    proxy: DockerProxy,
+    images: [String; 2],
+    env: Vec<(String, String)>,
+    target: &'static str,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Remove every image of ours this test built (any tag).
+        for repo in &self.images {
+            let out = Command::new("docker")
+                .args(["images", "--format", "{{.Repository}}:{{.Tag}}", repo])
+                .output()
+                .unwrap();
+            for tag in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = Command::new("docker")
+                    .args(["rmi", "-f", tag])
+                    .stdout(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+impl Cluster {
+    fn new(name: &str) -> Cluster {
+        let id = format!("xtc{}{}", std::process::id(), name);
+        let images = [format!("{id}-backend"), format!("{id}-frontend")];
+        let pipeline = format!(
+            r#"
+[tasks.backend-image]
+kind = "docker-image"
+image = "{b}"
+dockerfile = "app/Dockerfile"
+context = "app"
+build-args = {{ ROLE = "backend" }}
+
+[tasks.frontend-image]
+kind = "docker-image"
+image = "{f}"
+dockerfile = "app/Dockerfile"
+context = "app"
+build-args = {{ ROLE = "frontend" }}
+
+[tasks.secrets]
+kind = "k8s-secret"
+database-host = "todo-app-postgres"
+
+[tasks.release]
+kind = "helm-release"
+deps = ["backend-image", "frontend-image", "secrets"]
+inputs = ["k8s/todo-app"]
+chart = "k8s/todo-app"
+values-file = "values-dev.yaml"
+images = {{ backend = "backend-image", frontend = "frontend-image" }}
+secret-task = "secrets"
+"#,
+            b = images[0],
+            f = images[1]
+        );
+        let project = support::Project::new(&pipeline);
+        project.write(
+            "app/Dockerfile",
+            "FROM debian:bookworm-slim\nARG ROLE\nLABEL role=$ROLE\nCOPY hello.txt /hello.txt\n",
+        );
+        project.write("app/hello.txt", "hello\n");
+        copy_dir(
+            &repo_root().join("k8s/todo-app"),
+            &project.path("k8s/todo-app"),
+        );
+
+        let bin = project.path("double-bin");
+        let state = project.path("double-state");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&state).unwrap();
+        let doubles = repo_root().join("xtask/tests/doubles");
+        for tool in ["minikube", "kubectl", "helm"] {
+            std::os::unix::fs::symlink(doubles.join(format!("{tool}-double")), bin.join(tool))
+                .unwrap();
+        }
+        let proxy = DockerProxy::start(project.path("docker.sock"));
+        let c = Cluster {
+            project,
+            bin,
+            state,
+            proxy,
+            images,
+            env: Vec::new(),
+            target: "minikube",
+        };
+        c.write_state(&json!({
+            "minikube": {"version": "v1.33.1", "images": [], "profiles": {"minikube": {
+                "Host": "Running", "Kubelet": "Running", "APIServer": "Running", "Kubeconfig": "Configured",
+                "driver": "docker", "runtime": "docker", "cpus": 2, "memory": 4096, "ip": "192.168.49.2"}}},
+            "kube": {"current_context": "minikube", "contexts": {"minikube": {"reachable": true}}},
+            "helm_version": null,
+            "namespaces": {"default": {"labels": {}}, "kube-system": {"labels": {}}},
+            "secrets": {}, "releases": {}, "pods": {}, "events": [],
+            "knobs": {"fail": {}, "wait_seconds": 3.0,
+                      "docker_host": format!("unix://{}", c.proxy.path.display())}
+        }));
+        c
+    }
+
+    fn read_state(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.state.join("state.json")).unwrap())
+            .unwrap()
+    }
+
+    fn write_state(&self, v: &Value) {
+        std::fs::write(
+            self.state.join("state.json"),
+            serde_json::to_string_pretty(v).unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn edit_state(&self, f: impl FnOnce(&mut Value)) {
+        let mut s = self.read_state();
+        f(&mut s);
+        self.write_state(&s);
+    }
+
+    fn path_env(&self) -> std::ffi::OsString {
+        let mut paths = vec![self.bin.clone()];
+        paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
+        std::env::join_paths(paths).unwrap()
+    }
+
+    /// Runs the real xtask binary on the Minikube target with the doubles first on PATH.
+    fn xtask(&self, args: &[&str]) -> support::Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("--root")
+            .arg(self.project.root())
+            .args([
+                "--target",
+                self.target,
+                "--profile",
+                "minikube",
+                "--namespace",
+                "todo-app",
+            ])
+            .args(args)
+            .env("PATH", self.path_env())
+            .env("XTASK_DOUBLE_STATE", &self.state)
+            .env("NO_COLOR", "1")
+            .env("JWT_SECRET", JWT_MARKER)
+            .env("LLM_API_KEY", LLM_MARKER)
+            .env_remove("DATABASE_URL")
+            .env_remove("POSTGRES_PASSWORD")
+            .env_remove("XTASK_TARGET")
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH")
+            .current_dir(self.project.root())
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        support::Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs a double directly (as a test would poke the "cluster").
+    fn double(&self, tool: &str, args: &[&str]) -> std::process::Output {
+        Command::new(self.bin.join(tool))
+            .args(args)
+            .env("PATH", self.path_env())
+            .env("XTASK_DOUBLE_STATE", &self.state)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn calls(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state.join("calls.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn argv_lines(&self) -> Vec<String> {
+        self.calls()
+            .iter()
+            .map(|c| {
+                let argv: Vec<&str> = c["argv"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap())
+                    .collect();
+                format!("{} {}", c["tool"].as_str().unwrap(), argv.join(" "))
+            })
+            .collect()
+    }
+
+    fn clear_calls(&self) {
+        let _ = std::fs::remove_file(self.state.join("calls.jsonl"));
+    }
+}
+
+fn assert_no_marker(what: &str, text: &str) {
+    for m in [JWT_MARKER, LLM_MARKER] {
+        assert!(!text.contains(m), "secret marker found in {what}:\n{text}");
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p))
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out
+}
+
+fn task_set(run: &support::Run, kind: &str) -> BTreeSet<String> {
+    run.tasks_with(kind).into_iter().collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
+    if !prerequisites("minikube_deploy_calls_freshness_redo_secrets_and_teardown") {
+        return;
+    }
+    let c = Cluster::new("a");
+    let root = c.project.root().display().to_string();
+
+    // 1. Cold deploy.
+    let run = c.xtask(&["--json", "run", "release"]).ok();
+    assert_eq!(
+        task_set(&run, "finished"),
+        set(&["backend-image", "frontend-image", "secrets", "release"])
+    );
+    let argv = c.argv_lines();
+
+    // docker-env reached the docker builds (through the proxy) and none of the doubles.
+    assert!(
+        c.proxy.connections.load(Ordering::SeqCst) > 0,
+        "no docker call went through docker-env"
+    );
+    for call in c.calls() {
+        assert_eq!(
+            call["docker_env"],
+            json!({}),
+            "docker-env leaked into {call}"
+        );
+    }
+
+    // Exact helm and kubectl calls.
+    let upgrades: Vec<&String> = argv
+        .iter()
+        .filter(|l| l.starts_with("helm upgrade"))
+        .collect();
+    assert_eq!(upgrades.len(), 1, "{argv:#?}");
+    let state = c.read_state();
+    let rev = &state["releases"]["todo-app/todo-app"]["revisions"][0];
+    let set_values: Vec<String> = rev["set"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let tag_of = |prefix: &str| {
+        set_values
+            .iter()
+            .find_map(|s| s.strip_prefix(&format!("{prefix}.image.tag=")))
+            .unwrap()
+            .to_owned()
+    };
+    let (btag, ftag) = (tag_of("backend"), tag_of("frontend"));
+    assert_eq!(btag.len(), 12);
+    let checksum = set_values
+        .iter()
+        .find_map(|s| s.strip_prefix("secretChecksum="))
+        .unwrap()
+        .to_owned();
+    assert_eq!(checksum.len(), 64);
+    assert_eq!(
+        *upgrades[0],
+        format!(
+            "helm upgrade --install todo-app {root}/k8s/todo-app --namespace todo-app --kube-context minikube \
+             --create-namespace --wait --timeout 300s --rollback-on-failure -f {root}/k8s/todo-app/values-dev.yaml \
+             --set-string backend.image.repository={b} --set-string backend.image.tag={btag} \
+             --set-string frontend.image.repository={f} --set-string frontend.image.tag={ftag} \
+             --set-string secretChecksum={checksum}",
+            b = c.images[0],
+            f = c.images[1]
+        )
+    );
+    let applies: Vec<(String, bool)> = c
+        .calls()
+        .iter()
+        .filter(|c| {
+            c["tool"] == "kubectl" && c["argv"].as_array().unwrap().iter().any(|a| a == "apply")
+        })
+        .map(|c| {
+            (
+                c["argv"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                c["stdin"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        applies,
+        vec![
+            ("--context minikube --namespace todo-app apply --server-side --field-manager=xtask --force-conflicts -f -".to_owned(), true),
+            ("--context minikube --namespace todo-app apply --server-side --field-manager=xtask --force-conflicts -f -".to_owned(), true),
+        ],
+        "namespace then Secret, both on stdin"
+    );
+    for line in argv
+        .iter()
+        .filter(|l| l.starts_with("kubectl") && !l.contains("config current-context"))
+    {
+        assert!(
+            line.contains("--context minikube"),
+            "kubectl without --context: {line}"
+        );
+    }
+    // The namespace is ours, the Secret holds the values (digest annotation = checksum).
+    assert_eq!(
+        state["namespaces"]["todo-app"]["labels"]["app.kubernetes.io/managed-by"],
+        "xtask"
+    );
+    let secret = &state["secrets"]["todo-app/todo-app-secrets"];
+    assert_eq!(
+        secret["metadata"]["annotations"]["xtask.todo-app/secret-digest"],
+        checksum.as_str()
+    );
+    let keys: BTreeSet<&str> = secret["data"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "DATABASE_URL",
+            "JWT_SECRET",
+            "LLM_API_KEY",
+            "POSTGRES_PASSWORD"
+        ])
+    );
+    // Pods were created from the chart the real helm rendered, with our tags.
+    let pods: Vec<&Value> = state["pods"].as_object().unwrap().values().collect();
+    assert!(
+        pods.iter()
+            .any(|p| p["spec"]["containers"][0]["image"]
+                == format!("{}:{btag}", c.images[0]).as_str())
+    );
+
+    // No secret value in any argv, our output, the events, or target/xtask.
+    assert_no_marker("argv of tool calls", &argv.join("\n"));
+    assert_no_marker("stdout/events", &run.stdout);
+    assert_no_marker("stderr", &run.stderr);
+    for f in files_under(&c.project.path("target/xtask")) {
+        assert_no_marker(
+            &f.display().to_string(),
+            &String::from_utf8_lossy(&std::fs::read(&f).unwrap()),
+        );
+    }
+    // ...while the generated ones are stored privately for reuse.
+    let gen_file = c
+        .project
+        .path("target/xtask/minikube-minikube-todo-app/generated-secrets.env");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&gen_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // 2. Nothing changed: every task fresh, no helm upgrade, no apply.
+    c.clear_calls();
+    let run = c.xtask(&["--json", "run", "release"]).ok();
+    assert_eq!(
+        task_set(&run, "fresh"),
+        set(&["backend-image", "frontend-image", "secrets", "release"])
+    );
+    let argv = c.argv_lines();
+    assert!(
+        !argv
+            .iter()
+            .any(|l| l.contains("upgrade") || l.contains(" apply ")),
+        "{argv:#?}"
+    );
+
+    // 3. A deleted release is detected and redone; the images stay fresh.
+    assert!(
+        c.double(
+            "helm",
+            &[
+                "uninstall",
+                "todo-app",
+                "--namespace",
+                "todo-app",
+                "--kube-context",
+                "minikube"
+            ]
+        )
+        .status
+        .success()
+    );
+    let run = c.xtask(&["--json", "run", "release"]).ok();
+    assert_eq!(task_set(&run, "finished"), set(&["release"]));
+    assert!(
+        run.reason_of("release").contains("output missing"),
+        "{}",
+        run.reason_of("release")
+    );
+
+    // 4. A deleted image is detected and rebuilt (same content, same tag: the release stays fresh).
+    let out = Command::new("docker")
+        .args(["rmi", &format!("{}:{btag}", c.images[0])])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = c.xtask(&["--json", "run", "release"]).ok();
+    assert_eq!(task_set(&run, "finished"), set(&["backend-image"]));
+    assert!(task_set(&run, "fresh").contains("release"));
+
+    // 5. A rotated secret re-applies the Secret and rolls the release (new secretChecksum).
+    let mut c = c;
+    c.env
+        .push(("LLM_API_KEY".into(), "MARKER-llm-rotated-value".into()));
+    let run = c.xtask(&["--json", "run", "release"]).ok();
+    assert_eq!(task_set(&run, "finished"), set(&["secrets", "release"]));
+    let state = c.read_state();
+    let revs = state["releases"]["todo-app/todo-app"]["revisions"]
+        .as_array()
+        .unwrap();
+    let last_set = revs.last().unwrap()["set"].to_string();
+    assert!(
+        !last_set.contains(&checksum),
+        "secretChecksum did not change"
+    );
+
+    // 6. Teardown order: helm uninstall, then the Secret, then our namespace; idempotent.
+    c.clear_calls();
+    let sh = xshell::Shell::new().unwrap();
+    sh.set_var("PATH", c.path_env());
+    sh.set_var("XTASK_DOUBLE_STATE", &c.state);
+    let kube = xtask::tools::kubectl::Kube {
+        context: "minikube".into(),
+        namespace: "todo-app".into(),
+    };
+    let done =
+        xtask::kinds::helm_release::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+    assert_eq!(done.len(), 3, "{done:?}");
+    let mutating: Vec<String> = c
+        .argv_lines()
+        .into_iter()
+        .filter(|l| l.contains("uninstall") || l.contains(" delete "))
+        .collect();
+    assert_eq!(
+        mutating,
+        vec![
+            "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait".to_owned(),
+            "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found".to_owned(),
+            "kubectl --context minikube delete namespace todo-app --ignore-not-found --wait=true".to_owned(),
+        ]
+    );
+    let state = c.read_state();
+    assert!(state["namespaces"].get("todo-app").is_none());
+    assert!(state["releases"].as_object().unwrap().is_empty());
+    let again =
+        xtask::kinds::helm_release::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+    assert!(
+        again.iter().any(|l| l.contains("not installed")),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn foreign_namespace_is_kept_on_teardown() {
+    if !prerequisites("foreign_namespace_is_kept_on_teardown") {
+        return;
+    }
+    let c = Cluster::new("ns");
+    c.edit_state(|s| {
+        s["namespaces"]["todo-app"] = json!({"labels": {"team": "someone-else"}});
+    });
+    let sh = xshell::Shell::new().unwrap();
+    sh.set_var("PATH", c.path_env());
+    sh.set_var("XTASK_DOUBLE_STATE", &c.state);
+    let kube = xtask::tools::kubectl::Kube {
+        context: "minikube".into(),
+        namespace: "todo-app".into(),
+    };
+    let done =
+        xtask::kinds::helm_release::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+    assert!(done.iter().any(|l| l.contains("kept")), "{done:?}");
+    assert!(c.read_state()["namespaces"].get("todo-app").is_some());
+}
+
+#[test]
+fn failed_rollouts_are_diagnosed_per_reason() {
+    if !prerequisites("failed_rollouts_are_diagnosed_per_reason") {
+        return;
+    }
+    let mut c = Cluster::new("d");
+    c.xtask(&["--json", "run", "release"]).ok();
+    let cases = [
+        (
+            "crashloop",
+            vec![
+                "container backend: CrashLoopBackOff, last exit code 1 (Error)",
+                "| error: DATABASE_URL: connection refused",
+                "Warning BackOff",
+            ],
+        ),
+        (
+            "imagepull",
+            vec![
+                "container backend: ImagePullBackOff for image",
+                "cargo xtask build",
+            ],
+        ),
+        (
+            "unready",
+            vec![
+                "not ready: Readiness probe failed: HTTP probe failed with statuscode: 503",
+                "WARN readiness: database unreachable",
+                "/ready",
+            ],
+        ),
+        (
+            "unschedulable",
+            vec![
+                "Pending (unschedulable): 0/1 nodes are available: 1 Insufficient memory",
+                "minikube start -p minikube --cpus=2 --memory=4096",
+            ],
+        ),
+    ];
+    for (i, (mode, expected)) in cases.iter().enumerate() {
+        c.edit_state(|s| s["knobs"]["fail"] = json!({"backend": mode}));
+        // A new secret value forces a new rollout.
+        c.env
+            .push(("LLM_API_KEY".into(), format!("MARKER-llm-case-{i}")));
+        let run = c.xtask(&["run", "release"]);
+        assert_eq!(
+            run.code,
+            Some(1),
+            "{mode}: the rollout must fail\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        let text = format!("{}\n{}", run.stdout, run.stderr);
+        assert!(
+            text.contains("pod todo-app-backend-"),
+            "{mode}: no pod named:\n{text}"
+        );
+        for e in expected {
+            assert!(text.contains(e), "{mode}: expected `{e}` in:\n{text}");
+        }
+        // Rolled back: the last revision is deployed again (a rollback), the failed one recorded.
+        let state = c.read_state();
+        let revs = state["releases"]["todo-app/todo-app"]["revisions"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let n = revs.len();
+        assert_eq!(revs[n - 2]["status"], "failed", "{mode}");
+        assert_eq!(revs[n - 1]["status"], "deployed", "{mode}");
+        assert!(
+            revs[n - 1]["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("Rollback to"),
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn stopped_profile_fails_naming_the_start_command() {
+    if !prerequisites("stopped_profile_fails_naming_the_start_command") {
+        return;
+    }
+    let c = Cluster::new("s");
+    c.edit_state(|s| {
+        let p = &mut s["minikube"]["profiles"]["minikube"];
+        p["Host"] = json!("Stopped");
+        p["Kubelet"] = json!("Stopped");
+        p["APIServer"] = json!("Stopped");
+    });
+    let run = c.xtask(&["run", "release"]);
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("minikube start -p minikube"),
+        "{}",
+        run.stderr
+    );
+    assert!(!c.argv_lines().iter().any(|l| l.starts_with("helm upgrade")));
+
+    // `auto` picks Minikube because it is installed, and fails the same way.
+    let mut c = c;
+    c.target = "auto";
+    let auto = c.xtask(&["run", "release"]);
+    assert_eq!(auto.code, Some(2), "{}\n{}", auto.stdout, auto.stderr);
+    assert!(
+        auto.stderr.contains("minikube start -p minikube"),
+        "{}",
+        auto.stderr
+    );
+}
+
+#[test]
+fn doctor_table_names_fixes() {
+    if !prerequisites("doctor_table_names_fixes") {
+        return;
+    }
+    let c = Cluster::new("dr");
+    let ok = c.xtask(&["doctor"]);
+    assert_eq!(ok.code, Some(0), "{}\n{}", ok.stdout, ok.stderr);
+    for row in [
+        "profile minikube",
+        "CPUs",
+        "memory",
+        "kubectl context",
+        "API server",
+        "helm",
+        "minikube docker daemon",
+    ] {
+        assert!(
+            ok.stdout.contains(row),
+            "row `{row}` missing:\n{}",
+            ok.stdout
+        );
+    }
+    c.edit_state(|s| {
+        s["minikube"]["profiles"]["minikube"]["memory"] = json!(2048);
+        s["kube"]["current_context"] = json!("kind-other");
+        s["kube"]["contexts"]["kind-other"] = json!({"reachable": true});
+    });
+    let bad = c.xtask(&["doctor"]);
+    assert_eq!(bad.code, Some(1), "{}\n{}", bad.stdout, bad.stderr);
+    let mem = bad
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("memory"))
+        .unwrap();
+    assert!(
+        mem.contains("FAIL")
+            && mem.contains(
+                "minikube delete -p minikube && minikube start -p minikube --cpus=2 --memory=4096"
+            ),
+        "{mem}"
+    );
+    let ctx = bad
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("kubectl context"))
+        .unwrap();
+    assert!(
+        ctx.contains("kind-other") && ctx.contains("kubectl config use-context minikube"),
+        "{ctx}"
+    );
+}
