@@ -1,5 +1,6 @@
 //! One real browser: headless Chromium driven over WebDriver signs up on the real frontend
-//! (real backend, real PostgreSQL), adds a task and sees it listed.
+//! (real backend, real PostgreSQL), adds tasks through the form and the assistant panel, and
+//! sees them listed.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -173,6 +174,27 @@ async fn chromium_signs_up_adds_a_task_and_sees_it_listed() {
             .for_element(Locator::Css("li.task.done"))
             .await?;
 
+        // The assistant adds one through the chat panel; the list shows it after the reply.
+        client
+            .find(Locator::Css("input[name=message]"))
+            .await?
+            .send_keys("add call mom")
+            .await?;
+        client
+            .find(Locator::Css(".chat-form button"))
+            .await?
+            .click()
+            .await?;
+        client
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::XPath(
+                "//span[@class='task-title'][text()='call mom']",
+            ))
+            .await?;
+        let replies = client.find_all(Locator::Css(".msg-assistant")).await?;
+        assert!(!replies.is_empty());
+
         let titles: Vec<String> = {
             let mut out = Vec::new();
             for el in client.find_all(Locator::Css(".task-title")).await? {
@@ -183,6 +205,7 @@ async fn chromium_signs_up_adds_a_task_and_sees_it_listed() {
         assert_eq!(
             titles,
             [
+                "call mom",
                 "Buy oat milk",
                 "Book dentist appointment",
                 "Water the plants"
