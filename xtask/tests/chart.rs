@@ -916,6 +916,48 @@ fn chart_managed_secret_without_values_is_refused_naming_the_key() {
     assert_names(&err, &["/secret/jwtSecret"]);
 }
 
+#[test]
+fn llm_settings_without_their_partner_are_refused_naming_the_key() {
+    // The backend exits when LLM_BASE_URL, LLM_MODEL and LLM_API_KEY do not go together, so the
+    // chart refuses such values before a pod crash-loops.
+    let test = "llm_settings_without_their_partner_are_refused_naming_the_key";
+    let Some(err) = refused(test, &["backend.llm.baseUrl=https://api.openai.com/v1"]) else {
+        return;
+    };
+    assert_names(
+        &err,
+        &["backend.llm.model is required when backend.llm.baseUrl is set"],
+    );
+    let err = refused(test, &["backend.llm.model=gpt-4o-mini"]).unwrap();
+    assert_names(
+        &err,
+        &["backend.llm.baseUrl is required when backend.llm.model is set"],
+    );
+    let err = refused(
+        test,
+        &[
+            "secret.create=true",
+            "secret.postgresPassword=pw",
+            "secret.jwtSecret=0123456789abcdef0123456789abcdef",
+            "secret.llmApiKey=k",
+        ],
+    )
+    .unwrap();
+    assert_names(
+        &err,
+        &["backend.llm.baseUrl is required when secret.llmApiKey is set"],
+    );
+    let err = refused(
+        test,
+        &[
+            "backend.llm.baseUrl=ftp://llm.example/v1",
+            "backend.llm.model=m",
+        ],
+    )
+    .unwrap();
+    assert_names(&err, &["/backend/llm/baseUrl"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // What the manifests mean
 // ---------------------------------------------------------------------------------------------
@@ -1036,7 +1078,8 @@ fn pods_read_exactly_the_settings_and_secret_keys_the_apps_read() {
             "LOG_FORMAT",
             "TOKEN_TTL_SECONDS",
             "LLM_BASE_URL",
-            "LLM_MODEL"
+            "LLM_MODEL",
+            "LLM_TIMEOUT_SECONDS"
         ])
     );
 }
@@ -1344,6 +1387,17 @@ fn network_policies_allow_only_the_declared_paths() {
         "the LLM provider over https"
     );
     assert!(find(&ext, "NetworkPolicy", "todo-app-postgres").is_none());
+
+    // The LLM port comes from its URL when explicit.
+    let cs = objects(tools, rendered("chart-secret"));
+    let egress = policy(&cs, "todo-app-backend")["egress"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(egress.len(), 2);
+    assert_eq!(component(&egress[0]["to"][0]), "database");
+    assert_eq!(egress[1]["ports"][0]["port"], 11434);
+    assert!(egress[1]["to"].is_null());
 }
 
 #[test]

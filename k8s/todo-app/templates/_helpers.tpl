@@ -166,7 +166,7 @@ Call with (dict "secretEnv" true) for a workload that reads Secret keys as envir
 {{- define "todo-app.checkovSkips" -}}
 {{- /* Always would make the kubelet pull from a registry; our images exist only in the cluster's
        own Docker daemon (built there by `cargo xtask build`), so Always fails with ErrImagePull.
-       Tags are explicit and content-hashed, so IfNotPresent never runs a stale image. */}}
+       Tags are explicit and content-hashed, so IfNotPresent never runs a stale image. */ -}}
 checkov.io/skip1: CKV_K8S_15=IfNotPresent is required for images built into the cluster daemon; tags are immutable content hashes
 {{- /* Images built into the cluster's daemon were never pushed, so they have no registry digest;
        the content-hashed tag plays that role. */}}
@@ -193,6 +193,15 @@ Deployment, which every install renders.
 {{- end }}
 {{- if and .Values.secret.create (not .Values.database.external.enabled) (not .Values.secret.postgresPassword) }}
 {{- fail "secret.postgresPassword is required when secret.create is true and the database is in-cluster: set it, e.g. --set-file secret.postgresPassword=<file>" }}
+{{- end }}
+{{- if and .Values.backend.llm.baseUrl (not .Values.backend.llm.model) }}
+{{- fail "backend.llm.model is required when backend.llm.baseUrl is set (the backend refuses to start otherwise): set it, e.g. --set backend.llm.model=gpt-4o-mini" }}
+{{- end }}
+{{- if and .Values.backend.llm.model (not .Values.backend.llm.baseUrl) }}
+{{- fail "backend.llm.baseUrl is required when backend.llm.model is set (the backend refuses to start otherwise): set it, e.g. --set backend.llm.baseUrl=https://api.openai.com/v1, or unset backend.llm.model" }}
+{{- end }}
+{{- if and .Values.secret.create .Values.secret.llmApiKey (not .Values.backend.llm.baseUrl) }}
+{{- fail "backend.llm.baseUrl is required when secret.llmApiKey is set (the backend refuses a key without a provider): set backend.llm.baseUrl and backend.llm.model, or unset secret.llmApiKey" }}
 {{- end }}
 {{- if and .Values.secret.create (not .Values.secret.jwtSecret) }}
 {{- fail "secret.jwtSecret is required when secret.create is true: set at least 32 bytes, e.g. --set-file secret.jwtSecret=<file>" }}
