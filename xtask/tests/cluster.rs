@@ -541,6 +541,44 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
         "{argv:#?}"
     );
 
+    // `status` compares deployed tags with the tree; `secrets` finds nothing to do.
+    let status = c.xtask(&["status"]).ok();
+    assert!(
+        status
+            .stdout
+            .contains("release: todo-app revision 1 deployed"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains(&format!(
+            "{}:{btag} -> {}:{btag}  up to date",
+            c.images[0], c.images[0]
+        )),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("1/1 ready  Running"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("url: http://192.168.49.2:30000"),
+        "{}",
+        status.stdout
+    );
+    let secrets = c.xtask(&["secrets"]).ok();
+    assert!(secrets.stdout.contains("up to date"), "{}", secrets.stdout);
+    c.project.write("app/hello.txt", "changed\n");
+    let status = c.xtask(&["status"]).ok();
+    assert!(
+        status.stdout.contains("deploy would rebuild/roll it"),
+        "{}",
+        status.stdout
+    );
+    c.project.write("app/hello.txt", "hello\n");
+
     // 3. A deleted release is detected and redone; the images stay fresh.
     assert!(
         c.double(
