@@ -855,3 +855,48 @@ fn doctor_table_names_fixes() {
         "{ctx}"
     );
 }
+
+#[test]
+fn non_docker_runtime_builds_with_minikube_image_build() {
+    if !prerequisites("non_docker_runtime_builds_with_minikube_image_build") {
+        return;
+    }
+    let c = Cluster::new("cd");
+    c.edit_state(|s| s["minikube"]["profiles"]["minikube"]["runtime"] = json!("containerd"));
+    // `minikube image build` takes no build args (the docker-image kind refuses them there).
+    let pipeline = c.project.read("xtask/pipeline.toml");
+    let pipeline: String = pipeline
+        .lines()
+        .filter(|l| !l.starts_with("build-args"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    c.project.set_pipeline(&pipeline);
+    let run = c.xtask(&["--json", "run", "release"]).ok();
+    assert!(task_set(&run, "finished").contains("release"));
+    let argv = c.argv_lines();
+    assert!(!argv.iter().any(|l| l.contains("docker-env")), "{argv:#?}");
+    let builds: Vec<&String> = argv
+        .iter()
+        .filter(|l| l.contains(" image build "))
+        .collect();
+    assert_eq!(builds.len(), 2, "{argv:#?}");
+    assert!(
+        builds
+            .iter()
+            .all(|l| l.starts_with("minikube -p minikube image build -t xtc")
+                && l.contains(" -f Dockerfile ")),
+        "{builds:#?}"
+    );
+    // A second run confirms the images through `minikube image ls` and stays fresh.
+    c.clear_calls();
+    let run = c.xtask(&["--json", "run", "release"]).ok();
+    assert_eq!(
+        task_set(&run, "fresh"),
+        set(&["backend-image", "frontend-image", "secrets", "release"])
+    );
+    assert!(
+        c.argv_lines()
+            .iter()
+            .any(|l| l == "minikube -p minikube image ls --format short")
+    );
+}
