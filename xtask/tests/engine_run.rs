@@ -515,3 +515,51 @@ fn graph_formats() {
     assert!(mermaid.starts_with("flowchart LR\n"));
     assert!(mermaid.contains("t1 --> t0"), "{mermaid}");
 }
+
+#[test]
+fn same_size_rewrite_with_restored_mtime_reruns() {
+    let p = two();
+    p.run_json(&["gen"]).ok();
+    let path = p.path("src/a.txt");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::write(&path, "z\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let run = p.run_json(&["gen"]).ok();
+    assert_eq!(run.reason_of("gen"), "inputs changed: `src/a.txt`");
+    assert_eq!(p.read("out.txt"), "z\nb\n");
+}
+
+#[test]
+fn inputs_changed_at_or_after_the_scan_are_not_trusted_by_stat() {
+    let p = two();
+    let future = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let path = p.path("src/a.txt");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(future)
+        .unwrap();
+    p.run_json(&["gen"]).ok();
+    let state: serde_json::Value =
+        serde_json::from_str(&p.read("target/xtask/docker/state.json")).unwrap();
+    assert!(
+        state["tasks"]["gen"]["stat_sig"].is_null(),
+        "racy inputs must not get a stat signature"
+    );
+    // Still fresh by content.
+    assert_eq!(p.run_json(&["gen"]).ok().tasks_with("fresh"), ["gen"]);
+    std::fs::remove_file(p.path("src/b.txt")).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&p.read("target/xtask/docker/state.json")).unwrap();
+    assert!(state["tasks"]["gen"]["inputs"].is_string());
+    assert_eq!(
+        p.run_json(&["gen"]).ok().reason_of("gen"),
+        "inputs changed: `src/b.txt`"
+    );
+}

@@ -219,7 +219,12 @@ pub fn execute(
                         .duration_since(UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs());
                     state.tasks.insert(task.name.clone(), record);
-                    if let Err(e) = state.save(dir) {
+                    // Per-file digests first: the state must never point at a missing list.
+                    let saved = match &task.inputs {
+                        Some(inputs) => super::state::save_inputs(dir, &task.name, inputs),
+                        None => Ok(()),
+                    };
+                    if let Err(e) = saved.and_then(|()| state.save(dir)) {
                         status[p] = Status::Failed;
                         failed.push(task.name.clone());
                         stop = true;

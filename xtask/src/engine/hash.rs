@@ -283,6 +283,89 @@ impl StatCache {
     }
 }
 
+/// Stat every file in parallel and fold (path, size, mtime, ctime, inode, device, mode) of
+/// each into a signature. Also says whether every file is *settled*: changed strictly before
+/// `stamp` (the filesystem clock at scan start), the racy-git condition for trusting the
+/// signature later.
+pub fn stat_signature(
+    root: &Path,
+    files: &[String],
+    stamp: i128,
+    jobs: usize,
+) -> anyhow::Result<(String, bool)> {
+    let next = AtomicUsize::new(0);
+    let chunks: Vec<anyhow::Result<Vec<(usize, String, bool)>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..jobs.max(1))
+            .map(|_| {
+                s.spawn(|| -> anyhow::Result<Vec<(usize, String, bool)>> {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(rel) = files.get(i) else { break };
+                        let meta = root
+                            .join(rel)
+                            .symlink_metadata()
+                            .with_context(|| format!("cannot stat input `{rel}`"))?;
+                        let (size, mtime, ctime, ino, dev) = stat_of(&meta);
+                        let line = format!(
+                            "{rel}\0{size}\0{mtime}\0{ctime}\0{ino}\0{dev}\0{}\n",
+                            meta.mode()
+                        );
+                        out.push((i, line, mtime < stamp && ctime < stamp));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("stat worker panicked")))
+            })
+            .collect()
+    });
+    let mut lines = vec![String::new(); files.len()];
+    let mut settled = true;
+    for chunk in chunks {
+        for (i, line, ok) in chunk? {
+            lines[i] = line;
+            settled &= ok;
+        }
+    }
+    let mut hasher = Sha256::new();
+    for line in &lines {
+        hasher.update(line.as_bytes());
+    }
+    Ok((hex::encode(hasher.finalize()), settled))
+}
+
+/// The current time on the filesystem's clock (what it stamps as mtime), read back from a
+/// file we just wrote in `dir`. Kernel file timestamps come from a coarse clock that may lag
+/// the system clock, so comparing mtimes against `SystemTime::now()` would be unsound.
+pub fn fs_now(dir: &Path) -> anyhow::Result<i128> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let path = dir.join("clock");
+    std::fs::write(&path, std::process::id().to_string())
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    let meta = path
+        .metadata()
+        .with_context(|| format!("cannot stat `{}`", path.display()))?;
+    Ok(stat_of(&meta).1)
+}
+
+/// Digest of a whole input set: every (path, file digest) in sorted order.
+pub fn inputs_digest(inputs: &BTreeMap<String, FileDigest>) -> String {
+    let mut hasher = Sha256::new();
+    for (path, digest) in inputs {
+        hasher.update(path.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(digest.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
+}
+
 /// The digest of one file as keyed: content SHA-256 (hex) plus `+x` when executable.
 pub type FileDigest = String;
 

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::decl::Canon;
 
 /// Bumped when the key layout changes, so old records read as "engine version changed".
-pub const ENGINE_KEY_VERSION: u32 = 1;
+pub const ENGINE_KEY_VERSION: u32 = 2;
 
 /// Everything that goes into a key. Maps are BTreeMaps so order never depends on the source.
 #[derive(Debug, Serialize)]
@@ -20,8 +20,8 @@ pub struct KeyInput<'a> {
     pub kind: &'a str,
     /// Canonical declaration (all fields but `description`).
     pub declaration: &'a Canon,
-    /// Root-relative path → content digest (`+x` when executable).
-    pub inputs: &'a BTreeMap<String, String>,
+    /// Digest of every (root-relative path, content digest with `+x` when executable), sorted.
+    pub inputs: &'a str,
     /// Dependency name → its key (turborepo-style: folded in sorted order).
     pub deps: &'a BTreeMap<String, String>,
     /// Kind-supplied material (target identity, resolved settings).

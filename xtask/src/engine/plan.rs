@@ -47,6 +47,8 @@ pub struct PlannedTask {
     pub decision: Decision,
     /// The record to store after success (outputs filled in then).
     pub record: Record,
+    /// Per-file input digests when they were computed (not on the stat-signature fast path).
+    pub inputs: Option<BTreeMap<String, String>>,
 }
 
 /// The selected tasks in topological order with their decisions.
@@ -68,8 +70,11 @@ pub fn plan_tasks(
     force: bool,
 ) -> anyhow::Result<Plan> {
     let root = &session.root;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // The filesystem clock before any stat: files changed at or after it are not settled.
+    let stamp = hash::fs_now(&session.xtask_dir())?;
     // 1. Files of every selected task; a pattern matching nothing is a declaration error.
-    let mut task_files: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    let mut task_files: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut diagnostics = Vec::new();
     for &i in selection {
         let decl = &graph.tasks[i];
@@ -90,7 +95,7 @@ pub fn plan_tasks(
             task: &decl.name,
         };
         files.extend(decl.task.extra_inputs(&cx)?);
-        task_files.insert(i, files);
+        task_files.insert(i, files.into_iter().collect());
     }
     if !diagnostics.is_empty() {
         let path = session.pipeline_file();
@@ -103,34 +108,52 @@ pub fn plan_tasks(
         }
         .into());
     }
-    // 2. Digest the union once, in parallel.
-    let all: Vec<String> = task_files
-        .values()
-        .flatten()
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let cache_path = session.xtask_dir().join("stat-cache");
-    let mut cache = StatCache::load(&cache_path);
-    let digests = hash::digest_files(
-        root,
-        &all,
-        &mut cache,
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    )?;
-    if let Err(e) = cache.save(&cache_path) {
-        eprintln!("notice: cannot save the stat cache ({e:#}); the next run re-reads every input");
+    // 2. Stat signatures: a task whose signature matches its record keeps its inputs digest
+    //    without reading any file (git's index trick, with its racy-timestamp rule).
+    let mut sigs: BTreeMap<usize, (String, bool)> = BTreeMap::new();
+    let mut known: BTreeMap<usize, String> = BTreeMap::new();
+    for &i in selection {
+        let (sig, settled) = hash::stat_signature(root, &task_files[&i], stamp, threads)?;
+        let recorded = state.tasks.get(&graph.tasks[i].name);
+        if let Some(r) = recorded.filter(|r| r.stat_sig.as_deref() == Some(sig.as_str())) {
+            known.insert(i, r.inputs.clone());
+        }
+        sigs.insert(i, (sig, settled));
     }
-    // 3. Keys in topological order, then decisions.
+    // 3. Digest the files of the other tasks once, in parallel, through the stat cache.
+    let to_hash: BTreeSet<&String> = selection
+        .iter()
+        .filter(|i| !known.contains_key(i))
+        .flat_map(|i| task_files[i].iter())
+        .collect();
+    let mut digests = BTreeMap::new();
+    if !to_hash.is_empty() {
+        let all: Vec<String> = to_hash.into_iter().cloned().collect();
+        let cache_path = session.xtask_dir().join("stat-cache");
+        let mut cache = StatCache::load(&cache_path);
+        digests = hash::digest_files(root, &all, &mut cache, threads)?;
+        if let Err(e) = cache.save(&cache_path) {
+            eprintln!(
+                "notice: cannot save the stat cache ({e:#}); the next run re-reads every input"
+            );
+        }
+    }
+    // 4. Keys in topological order, then decisions.
     let mut keys: BTreeMap<usize, String> = BTreeMap::new();
     let mut tasks = Vec::with_capacity(selection.len());
     for &i in selection {
         let decl = &graph.tasks[i];
-        let inputs: BTreeMap<String, String> = task_files[&i]
-            .iter()
-            .map(|f| (f.clone(), digests.get(f).cloned().unwrap_or_default()))
-            .collect();
+        let per_file: Option<BTreeMap<String, String>> = (!known.contains_key(&i)).then(|| {
+            task_files[&i]
+                .iter()
+                .map(|f| (f.clone(), digests.get(f).cloned().unwrap_or_default()))
+                .collect()
+        });
+        let inputs = match (&per_file, known.get(&i)) {
+            (Some(map), _) => hash::inputs_digest(map),
+            (None, Some(d)) => d.clone(),
+            (None, None) => unreachable!("every task is hashed or known"),
+        };
         let deps: BTreeMap<String, String> = graph.deps[i]
             .iter()
             .map(|&d| (graph.tasks[d].name.clone(), keys[&d].clone()))
@@ -150,11 +173,13 @@ pub fn plan_tasks(
             material: &material,
         });
         keys.insert(i, key.clone());
+        let (sig, settled) = &sigs[&i];
         let record = Record {
             key: key.clone(),
             declaration: key::digest_of(&(&decl.kind, &decl.canonical)),
             engine: ENGINE_KEY_VERSION,
             inputs,
+            stat_sig: settled.then(|| sig.clone()),
             deps,
             material: material
                 .iter()
@@ -185,7 +210,17 @@ pub fn plan_tasks(
                         Decision::Run("output missing".into())
                     }
                 }
-                Some(old) => Decision::Run(why_changed(old, &record)),
+                Some(old) => {
+                    let old_inputs = (old.inputs != record.inputs)
+                        .then(|| super::state::load_inputs(&session.state_dir(target), &decl.name))
+                        .flatten();
+                    Decision::Run(why_changed(
+                        old,
+                        &record,
+                        old_inputs.as_ref(),
+                        per_file.as_ref(),
+                    ))
+                }
             }
         };
         tasks.push(PlannedTask {
@@ -194,13 +229,19 @@ pub fn plan_tasks(
             key,
             decision,
             record,
+            inputs: per_file,
         });
     }
     Ok(Plan { tasks })
 }
 
 /// The reasons a key changed, most fundamental first.
-pub fn why_changed(old: &Record, new: &Record) -> String {
+pub fn why_changed(
+    old: &Record,
+    new: &Record,
+    old_inputs: Option<&BTreeMap<String, String>>,
+    new_inputs: Option<&BTreeMap<String, String>>,
+) -> String {
     let mut reasons = Vec::new();
     if old.engine != new.engine {
         reasons.push("engine version changed".to_string());
@@ -208,32 +249,36 @@ pub fn why_changed(old: &Record, new: &Record) -> String {
     if old.declaration != new.declaration {
         reasons.push("declaration changed".to_string());
     }
-    let mut changed: Vec<&str> = new
-        .inputs
-        .iter()
-        .filter(|(p, d)| old.inputs.get(*p) != Some(*d))
-        .map(|(p, _)| p.as_str())
-        .chain(
-            old.inputs
-                .keys()
-                .filter(|p| !new.inputs.contains_key(*p))
-                .map(String::as_str),
-        )
-        .collect();
-    changed.sort_unstable();
-    if !changed.is_empty() {
-        let shown: Vec<String> = changed
-            .iter()
-            .take(SHOWN_PATHS)
-            .map(|p| format!("`{p}`"))
-            .collect();
-        let more = changed.len().saturating_sub(SHOWN_PATHS);
-        let more = if more > 0 {
-            format!(" (+{more} more)")
-        } else {
-            String::new()
-        };
-        reasons.push(format!("inputs changed: {}{more}", shown.join(", ")));
+    if old.inputs != new.inputs {
+        match (old_inputs, new_inputs) {
+            (Some(old_inputs), Some(new_inputs)) => {
+                let mut changed: Vec<&str> = new_inputs
+                    .iter()
+                    .filter(|(p, d)| old_inputs.get(*p) != Some(*d))
+                    .map(|(p, _)| p.as_str())
+                    .chain(
+                        old_inputs
+                            .keys()
+                            .filter(|p| !new_inputs.contains_key(*p))
+                            .map(String::as_str),
+                    )
+                    .collect();
+                changed.sort_unstable();
+                let shown: Vec<String> = changed
+                    .iter()
+                    .take(SHOWN_PATHS)
+                    .map(|p| format!("`{p}`"))
+                    .collect();
+                let more = changed.len().saturating_sub(SHOWN_PATHS);
+                let more = if more > 0 {
+                    format!(" (+{more} more)")
+                } else {
+                    String::new()
+                };
+                reasons.push(format!("inputs changed: {}{more}", shown.join(", ")));
+            }
+            _ => reasons.push("inputs changed".to_string()),
+        }
     }
     let deps: Vec<String> = new
         .deps

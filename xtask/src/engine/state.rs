@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::kinds::Outputs;
 
 /// Bumped when the state layout changes; older state is discarded with a notice.
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
 
 const STATE_FILE: &str = "state.json";
 const LOCK_FILE: &str = "lock";
@@ -25,8 +25,12 @@ pub struct Record {
     pub declaration: String,
     /// Engine key version.
     pub engine: u32,
-    /// Path → digest of every input file.
-    pub inputs: BTreeMap<String, String>,
+    /// Digest of the input set (per-file digests are in `inputs/<task>.json`, read only to
+    /// explain a change, so a no-op plan never loads them).
+    pub inputs: String,
+    /// Stat signature of the input set, when every file was settled (racy-git rule): equal
+    /// signature means equal inputs without reading a byte.
+    pub stat_sig: Option<String>,
     /// Dependency name → key.
     pub deps: BTreeMap<String, String>,
     /// Kind material name → digest of its value (values may be sensitive; only digests are kept).
@@ -108,6 +112,30 @@ impl State {
     }
 }
 
+/// Record the per-file digests of `task`'s inputs (atomically), to explain later changes.
+pub fn save_inputs(
+    dir: &Path,
+    task: &str,
+    inputs: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let dir = dir.join("inputs");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let path = dir.join(format!("{task}.json"));
+    let tmp = dir.join(format!("{task}.json.tmp.{}", std::process::id()));
+    write_synced(
+        &tmp,
+        &serde_json::to_vec(inputs).context("serializing inputs")?,
+    )?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace `{}`", path.display()))?;
+    Ok(())
+}
+
+/// The per-file digests recorded for `task`, if readable.
+pub fn load_inputs(dir: &Path, task: &str) -> Option<BTreeMap<String, String>> {
+    let text = std::fs::read(dir.join("inputs").join(format!("{task}.json"))).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
 fn write_synced(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut f = File::create(path).with_context(|| format!("cannot write `{}`", path.display()))?;
@@ -121,6 +149,7 @@ fn write_synced(path: &Path, data: &[u8]) -> anyhow::Result<()> {
 /// Forget every recorded result of the target whose state lives in `dir`.
 pub fn forget(dir: &Path) -> anyhow::Result<bool> {
     let path = dir.join(STATE_FILE);
+    let _ = std::fs::remove_dir_all(dir.join("inputs"));
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
