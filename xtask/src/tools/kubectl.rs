@@ -115,10 +115,13 @@ impl Kube {
             if says_not_found(&out.stderr) {
                 return Ok(None);
             }
-            bail!("kubectl get {kind} {name} failed: {}", out.tail(5));
+            // stderr only: stdout of `get secret` would be the Secret's data.
+            let err: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            bail!("kubectl get {kind} {name} failed: {}", err.join("\n"));
         }
+        // The JSON error never quotes the text: for a Secret it holds the values.
         let value = serde_json::from_str(&out.stdout)
-            .with_context(|| format!("kubectl get {kind} {name} printed no JSON"))?;
+            .map_err(|_| anyhow::anyhow!("kubectl get {kind} {name} printed no JSON"))?;
         Ok(Some(value))
     }
 
