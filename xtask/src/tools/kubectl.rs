@@ -116,7 +116,11 @@ impl Kube {
                 return Ok(None);
             }
             // stderr only: stdout of `get secret` would be the Secret's data.
-            let err: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            let err: Vec<&str> = out
+                .stderr
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
             bail!("kubectl get {kind} {name} failed: {}", err.join("\n"));
         }
         // The JSON error never quotes the text: for a Secret it holds the values.
