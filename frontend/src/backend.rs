@@ -253,9 +253,11 @@ impl BackendClient {
             req = req.json(body);
         }
         let res = req.send().await.map_err(|e| {
-            // The reqwest error names only the URL and the cause, never headers or bodies.
+            // Without the URL (it could carry user-info); reqwest errors never hold headers.
+            let cause = e.is_timeout();
+            let e = e.without_url();
             tracing::warn!(%method, path, error = %e, "backend call failed");
-            BackendError::Unavailable(if e.is_timeout() {
+            BackendError::Unavailable(if cause {
                 "timeout".to_owned()
             } else {
                 "connection failed".to_owned()
