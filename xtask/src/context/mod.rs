@@ -318,8 +318,9 @@ pub fn list(context_dir: &Path, dockerfile: &Path) -> Result<ContextFiles> {
         removed.retain(|p| user_matcher.matches_legacy(&dockerignore::go_clean(p)));
         sent.retain(|e| !removed.contains(&e.path));
     }
+    let present: std::collections::HashSet<String> = sent.iter().map(|e| e.path.clone()).collect();
     for dir in implied {
-        if !sent.iter().any(|e| e.path == dir) {
+        if !present.contains(&dir) {
             sent.push(Entry {
                 path: dir,
                 kind: EntryKind::Dir,
