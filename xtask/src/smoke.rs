@@ -272,7 +272,11 @@ impl Client {
         };
         let status = resp.status();
         let location = resp.header("location").map(str::to_owned);
-        let set_cookies = resp.all("set-cookie").into_iter().map(str::to_owned).collect();
+        let set_cookies = resp
+            .all("set-cookie")
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let body = resp.into_string().unwrap_or_default();
         Ok(Response {
             status,
@@ -392,9 +396,11 @@ impl Flow {
 
     fn sign_up(&mut self) -> Result<()> {
         self.visit(SIGNUP_PAGE)?;
-        let form = find_form(&self.page, |f| f.has_field("email") && f.action.contains("signup"))
-            .or_else(|| find_form(&self.page, |f| f.has_field("email")))
-            .ok_or_else(|| anyhow::anyhow!("no sign-up form with an email field on {SIGNUP_PAGE}"))?;
+        let form = find_form(&self.page, |f| {
+            f.has_field("email") && f.action.contains("signup")
+        })
+        .or_else(|| find_form(&self.page, |f| f.has_field("email")))
+        .ok_or_else(|| anyhow::anyhow!("no sign-up form with an email field on {SIGNUP_PAGE}"))?;
         let (email, password) = (self.email.clone(), self.password.clone());
         let mut fields = vec![("email", email.as_str()), ("password", password.as_str())];
         if form.has_field("password_confirm") {
@@ -414,8 +420,10 @@ impl Flow {
         // A fresh session proves the account works, not just the sign-up's cookie.
         self.cookies.clear();
         self.visit(LOGIN_PAGE)?;
-        let form = find_form(&self.page, |f| f.has_field("password") && f.has_field("email"))
-            .ok_or_else(|| anyhow::anyhow!("no sign-in form on {LOGIN_PAGE}"))?;
+        let form = find_form(&self.page, |f| {
+            f.has_field("password") && f.has_field("email")
+        })
+        .ok_or_else(|| anyhow::anyhow!("no sign-in form on {LOGIN_PAGE}"))?;
         let (email, password) = (self.email.clone(), self.password.clone());
         let status = self.submit(
             &form,
@@ -437,7 +445,10 @@ impl Flow {
         let title = self.title.clone();
         let status = self.submit(&form, &[("title", title.as_str())])?;
         if status >= 400 {
-            bail!("adding a task answered HTTP {status}: {}", page_error(&self.page));
+            bail!(
+                "adding a task answered HTTP {status}: {}",
+                page_error(&self.page)
+            );
         }
         Ok(())
     }
@@ -481,7 +492,10 @@ impl Flow {
             .ok_or_else(|| anyhow::anyhow!("no complete form next to the new task"))?;
         let status = self.submit(&form, &[])?;
         if status >= 400 {
-            bail!("completing answered HTTP {status}: {}", page_error(&self.page));
+            bail!(
+                "completing answered HTTP {status}: {}",
+                page_error(&self.page)
+            );
         }
         self.visit(&format!("{TASKS_PAGE}?status=completed"))?;
         if !self.page.contains(&self.title) {
@@ -503,7 +517,10 @@ impl Flow {
             .ok_or_else(|| anyhow::anyhow!("no delete form next to the task"))?;
         let status = self.submit(&form, &[])?;
         if status >= 400 {
-            bail!("deleting answered HTTP {status}: {}", page_error(&self.page));
+            bail!(
+                "deleting answered HTTP {status}: {}",
+                page_error(&self.page)
+            );
         }
         self.visit(TASKS_PAGE)?;
         if self.page.contains(&self.title) {
@@ -514,7 +531,7 @@ impl Flow {
 }
 
 const SIGNUP_PAGE: &str = "/signup";
-const LOGIN_PAGE: &str = "/login";
+const LOGIN_PAGE: &str = "/signin";
 const TASKS_PAGE: &str = "/tasks";
 
 fn nonce() -> String {

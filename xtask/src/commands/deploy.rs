@@ -1,14 +1,40 @@
-//! `cargo xtask deploy` (placeholder until its owner fills it in).
+//! `cargo xtask deploy`: doctor, then a walk of the graph up to the smoke test: images, secrets,
+//! the deployment of the target (Helm release or containers), smoke. Ends with the app's URL.
 
 use xshell::Shell;
 
-use crate::engine::Session;
+use crate::engine::{RunOptions, Session, run_tasks};
+
+/// The task whose dependencies make up a deployment.
+pub const FINAL_TASK: &str = "smoke";
 
 /// Options of `cargo xtask deploy`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Re-run every task even when its recorded result is current.
+    #[arg(long)]
+    pub force: bool,
+}
 
 /// Run `cargo xtask deploy`.
-pub fn run(_sh: &Shell, _session: &Session, _args: &Args) -> anyhow::Result<()> {
-    anyhow::bail!("`cargo xtask deploy` is not implemented yet")
+pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
+    super::doctor::check(sh, session)?;
+    let report = run_tasks(
+        sh,
+        session,
+        &[FINAL_TASK.to_owned()],
+        &RunOptions { force: args.force },
+    )?;
+    let url = report
+        .outputs
+        .values()
+        .filter_map(|o| o.get("url"))
+        .find(|u| u.starts_with("http"));
+    match (url, session.opts.json) {
+        (Some(url), false) => println!("The app is live at {url}"),
+        // Keep stdout pure JSON lines.
+        (Some(url), true) => println!("{}", serde_json::json!({ "event": "url", "url": url })),
+        (None, _) => eprintln!("deployed; no task recorded the app's URL"),
+    }
+    Ok(())
 }

@@ -1,14 +1,87 @@
-//! `cargo xtask smoke` (placeholder until its owner fills it in).
+//! `cargo xtask smoke`: the HTTP round trip against the live deployment, whatever the recorded
+//! state says; prints a table and fails on any failed check.
 
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
 use xshell::Shell;
 
 use crate::engine::Session;
+use crate::engine::state::State;
+use crate::kinds::smoke::docker_endpoints;
+use crate::smoke::{self, Endpoints, Options};
+use crate::target::Target;
+use crate::tools::docker::Docker;
 
 /// Options of `cargo xtask smoke`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Seconds to wait for /health and /ready to answer 200.
+    #[arg(long, default_value_t = 30)]
+    pub ready_timeout: u64,
+}
 
 /// Run `cargo xtask smoke`.
-pub fn run(_sh: &Shell, _session: &Session, _args: &Args) -> anyhow::Result<()> {
-    anyhow::bail!("`cargo xtask smoke` is not implemented yet")
+pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
+    let target = session.target(sh)?;
+    let endpoints = match target {
+        Target::Docker { port } => {
+            let docker = Docker::new(sh, session.docker_env(sh)?);
+            docker_endpoints(&docker, session, *port)?
+        }
+        Target::Minikube { .. } => {
+            let state = State::load(&session.state_dir(target));
+            let url = state
+                .tasks
+                .values()
+                .filter_map(|r| r.outputs.get("url"))
+                .find(|u| u.starts_with("http"))
+                .cloned()
+                .context(
+                    "no deployment recorded for this target; run `cargo xtask deploy` first",
+                )?;
+            Endpoints {
+                frontend: url.trim_end_matches('/').to_owned(),
+                backend: None,
+            }
+        }
+    };
+    let opts = Options {
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+        ..Options::default()
+    };
+    let report = smoke::run(&endpoints, &opts, |name| {
+        if !session.opts.json {
+            eprintln!("checking {name} ...");
+        }
+    });
+    if session.opts.json {
+        for c in &report.checks {
+            let (result, error) = match &c.outcome {
+                smoke::Outcome::Pass => ("pass", None),
+                smoke::Outcome::Fail(e) => ("fail", Some(e.as_str())),
+                smoke::Outcome::Skipped => ("skipped", None),
+            };
+            println!(
+                "{}",
+                serde_json::json!({"event": "check", "check": c.name, "result": result,
+                    "error": error, "duration_ms": c.elapsed.as_millis() as u64})
+            );
+        }
+    } else {
+        print!("{}", report.table());
+    }
+    if !report.passed() {
+        let failed = report
+            .checks
+            .iter()
+            .filter(|c| matches!(c.outcome, smoke::Outcome::Fail(_)))
+            .count();
+        report
+            .into_result()
+            .map(drop)
+            .context(format!("{failed} smoke check(s) failed"))?;
+        bail!("smoke test failed");
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use xshell::{Cmd, Shell, cmd};
@@ -31,6 +32,7 @@ const SERVER_VERSION_FMT: &str = "{{.Server.Version}}";
 const IMAGE_ID_FMT: &str = "{{.Id}}";
 const NAME_FMT: &str = "{{.Name}}";
 const NAMES_FMT: &str = "{{.Names}}";
+const ENV_FMT: &str = "{{json .Config.Env}}";
 const IMAGE_LS_FMT: &str = "{{.Repository}}:{{.Tag}}\t{{.ID}}";
 
 /// The kinds of Docker objects we create and later list or remove.
@@ -147,7 +149,9 @@ impl<'a> Docker<'a> {
     /// Runs `cmd`, returning trimmed stdout, or an error carrying its stderr.
     fn read(&self, cmd: Cmd<'a>, what: &str) -> Result<String> {
         let cmd = self.docker(cmd).ignore_status();
-        let out = cmd.output().with_context(|| format!("{what}: could not run docker"))?;
+        let out = cmd
+            .output()
+            .with_context(|| format!("{what}: could not run docker"))?;
         if !out.status.success() {
             bail!("{what}: {}", stderr_summary(&out.stderr));
         }
@@ -213,11 +217,13 @@ impl<'a> Docker<'a> {
     /// Builds an image from a context tar streamed by `write_context` on the CLI's stdin
     /// (`docker build -`), so the daemon receives exactly the files that were hashed.
     /// `on_line` sees each line of build output. Returns the image ID.
+    /// Setting `cancel` terminates the build.
     pub fn build(
         &self,
         spec: &BuildSpec,
         write_context: impl FnOnce(&mut dyn Write) -> Result<()> + Send,
         mut on_line: impl FnMut(&str),
+        cancel: &AtomicBool,
     ) -> Result<String> {
         let sh = self.sh;
         let mut args: Vec<String> = vec![
@@ -247,10 +253,32 @@ impl<'a> Docker<'a> {
             .spawn()
             .context("docker build: could not run docker")?;
         let stdin = child.stdin.take().context("docker build: no stdin pipe")?;
-        let stdout = child.stdout.take().context("docker build: no stdout pipe")?;
-        let stderr = child.stderr.take().context("docker build: no stderr pipe")?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("docker build: no stdout pipe")?;
+        let stderr = child
+            .stderr
+            .take()
+            .context("docker build: no stderr pipe")?;
 
+        let pid = child.id().to_string();
+        let done = AtomicBool::new(false);
         let (tail, writer_result) = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(Ordering::SeqCst) {
+                    if cancel.load(Ordering::SeqCst) {
+                        // `kill` the command: std offers only SIGKILL and unsafe code is forbidden;
+                        // SIGTERM lets the CLI tell the daemon to stop the build.
+                        let _ = Command::new("kill")
+                            .args(["-TERM", &pid])
+                            .stderr(Stdio::null())
+                            .status();
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            });
             let writer = scope.spawn(move || {
                 let mut stdin = std::io::BufWriter::new(stdin);
                 let res = write_context(&mut stdin);
@@ -266,6 +294,8 @@ impl<'a> Docker<'a> {
             let mut tail: Vec<String> = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                // The classic builder colours the build's stderr; logs want plain text.
+                let line = strip_ansi(&line);
                 on_line(&line);
                 tail.push(line);
                 if tail.len() > 30 {
@@ -274,17 +304,22 @@ impl<'a> Docker<'a> {
             }
             let err_text = err_reader.join().unwrap_or_default();
             for line in err_text.lines() {
+                let line = strip_ansi(line);
                 if !line.starts_with("DEPRECATED:") && !line.trim().is_empty() {
-                    on_line(line);
-                    tail.push(line.to_owned());
+                    on_line(&line);
+                    tail.push(line);
                 }
             }
             let writer_result = writer
                 .join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("context writer panicked")));
+            done.store(true, Ordering::SeqCst);
             (tail, writer_result)
         });
         let status = child.wait().context("docker build: waiting for docker")?;
+        if cancel.load(Ordering::SeqCst) {
+            bail!("docker build of {} interrupted", spec.tag);
+        }
         if !status.success() {
             bail!(
                 "docker build of {} failed ({status}); last output:\n{}",
@@ -295,8 +330,12 @@ impl<'a> Docker<'a> {
         // A broken pipe after a successful build cannot happen; any other writer error means
         // the context we hashed may not be what was sent.
         writer_result.with_context(|| format!("streaming the build context of {}", spec.tag))?;
-        self.image_id(&spec.tag)?
-            .with_context(|| format!("docker build of {} succeeded but the tag is missing", spec.tag))
+        self.image_id(&spec.tag)?.with_context(|| {
+            format!(
+                "docker build of {} succeeded but the tag is missing",
+                spec.tag
+            )
+        })
     }
 
     /// Removes images; missing ones are not an error.
@@ -406,7 +445,10 @@ impl<'a> Docker<'a> {
         }
         let out = match kind {
             ObjectKind::Container => self.read(
-                cmd!(sh, "docker container ls --all {filters...} --format {NAMES_FMT}"),
+                cmd!(
+                    sh,
+                    "docker container ls --all {filters...} --format {NAMES_FMT}"
+                ),
                 "docker container ls",
             )?,
             ObjectKind::Network => self.read(
@@ -418,10 +460,7 @@ impl<'a> Docker<'a> {
                 "docker volume ls",
             )?,
             ObjectKind::Image => self.read(
-                cmd!(
-                    sh,
-                    "docker image ls {filters...} --format {IMAGE_LS_FMT}"
-                ),
+                cmd!(sh, "docker image ls {filters...} --format {IMAGE_LS_FMT}"),
                 "docker image ls",
             )?,
         };
@@ -518,6 +557,34 @@ impl<'a> Docker<'a> {
             .with_context(|| format!("parsing docker container inspect {name}"))
     }
 
+    /// The value of one environment variable in a container's configuration, or `None`.
+    /// The caller must treat it as secret (it may be a password); it is never logged here.
+    pub fn container_env_var(&self, name: &str, key: &str) -> Result<Option<String>> {
+        let sh = self.sh;
+        let out = self
+            .docker(cmd!(
+                sh,
+                "docker container inspect --format {ENV_FMT} {name}"
+            ))
+            .ignore_status()
+            .output()
+            .context("docker container inspect: could not run docker")?;
+        if !out.status.success() {
+            if is_missing(&out.stderr) {
+                return Ok(None);
+            }
+            bail!(
+                "docker container inspect {name}: {}",
+                stderr_summary(&out.stderr)
+            );
+        }
+        let env: Vec<String> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let prefix = format!("{key}=");
+        Ok(env
+            .into_iter()
+            .find_map(|kv| kv.strip_prefix(&prefix).map(str::to_owned)))
+    }
+
     /// The host address a container port is published on (`docker port`), e.g. `127.0.0.1:49153`.
     pub fn port(&self, name: &str, container_port: u16) -> Result<String> {
         let sh = self.sh;
@@ -548,6 +615,25 @@ impl<'a> Docker<'a> {
         s.push_str(&String::from_utf8_lossy(&out.stderr));
         Ok(s)
     }
+}
+
+/// `s` without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn label_args(labels: &BTreeMap<String, String>) -> Vec<String> {
@@ -582,7 +668,12 @@ fn parse_container_inspect(json: &[u8]) -> Result<Option<ContainerInfo>> {
     let Some(c) = v.as_array().and_then(|a| a.first()) else {
         return Ok(None);
     };
-    let s = |p: &str| c.pointer(p).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+    let s = |p: &str| {
+        c.pointer(p)
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
     let labels = c
         .pointer("/Config/Labels")
         .and_then(|l| l.as_object())
@@ -624,6 +715,15 @@ mod tests {
         assert_eq!(info.health.as_deref(), Some("healthy"));
         assert_eq!(info.labels.get("a").map(String::as_str), Some("b"));
         assert_eq!(parse_container_inspect(b"[]").unwrap(), None);
+    }
+
+    #[test]
+    fn strips_ansi_colours() {
+        assert_eq!(
+            strip_ansi("\u{1b}[0m\u{1b}[91m   Compiling x"),
+            "   Compiling x"
+        );
+        assert_eq!(strip_ansi("plain"), "plain");
     }
 
     #[test]

@@ -1,0 +1,480 @@
+//! `kind = "containers"`: the Docker target's deployment. PostgreSQL, the backend and the
+//! frontend run as containers on a private network, the frontend published on `--port`.
+//!
+//! ```toml
+//! [tasks.app-containers]
+//! kind = "containers"
+//! deps = ["backend-image", "frontend-image"]
+//! backend-image = "backend-image"        # task whose `image` output is the backend
+//! frontend-image = "frontend-image"      # task whose `image` output is the frontend
+//! postgres-image = "postgres:15-bookworm" # optional
+//! ready-timeout = 120                    # optional, seconds per container
+//! ```
+//! Each container carries a digest of its whole configuration (image ID, environment, keyed
+//! digest of its secrets, ports); a deploy replaces only containers whose digest changed.
+//! Secrets reach containers through `docker run -e NAME` with the value only in the CLI's own
+//! environment: never argv, never a file we leave behind. On the Minikube target this task
+//! does nothing (the Helm release deploys there).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use sha2::{Digest, Sha256};
+
+use super::{CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
+use crate::engine::Session;
+use crate::secrets::{self, DbMode, InternalDb, SecretSet, SecretValue};
+use crate::target::Target;
+use crate::tools::docker::{
+    CONFIG_LABEL, Docker, ObjectKind, PART_OF_LABEL, PART_OF_VALUE, RunSpec, TARGET_LABEL,
+};
+
+/// The `containers` kind.
+#[derive(Debug)]
+pub struct ContainersKind;
+
+/// One containers task's settings.
+#[derive(Debug, Clone)]
+pub struct Containers {
+    backend_task: String,
+    frontend_task: String,
+    postgres_image: String,
+    ready_timeout: Duration,
+}
+
+/// Database user and name of the in-network PostgreSQL.
+const DB_USER: &str = "postgres";
+const DB_NAME: &str = "todo";
+const BACKEND_PORT: u16 = 8000;
+const FRONTEND_PORT: u16 = 3000;
+
+/// The containers' roles, in start order.
+pub const ROLES: [&str; 3] = ["postgres", "backend", "frontend"];
+
+/// Names of the Docker target's objects: `<namespace>-docker[-role]`, so a test (or a second
+/// checkout) with its own `--namespace` never touches another deployment.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// `<namespace>-docker`; also the value of the target label.
+    pub prefix: String,
+}
+
+impl Names {
+    /// Names for this session's options.
+    pub fn new(session: &Session) -> Self {
+        Self {
+            prefix: format!("{}-docker", session.opts.namespace),
+        }
+    }
+
+    /// The private network.
+    pub fn network(&self) -> String {
+        self.prefix.clone()
+    }
+
+    /// PostgreSQL's data volume.
+    pub fn volume(&self) -> String {
+        format!("{}-pgdata", self.prefix)
+    }
+
+    /// The container of `role`.
+    pub fn container(&self, role: &str) -> String {
+        format!("{}-{role}", self.prefix)
+    }
+
+    /// Labels every object of this deployment carries.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (PART_OF_LABEL.to_owned(), PART_OF_VALUE.to_owned()),
+            (TARGET_LABEL.to_owned(), self.prefix.clone()),
+        ])
+    }
+}
+
+/// Resolves the app's secrets for the Docker target (environment, `.env`, stored generated
+/// values, the running PostgreSQL container's password, or freshly generated).
+pub fn resolve_secrets(
+    session: &Session,
+    target: &Target,
+    docker: &Docker<'_>,
+) -> Result<ResolvedSecrets> {
+    let names = Names::new(session);
+    let state_dir = session.state_dir(target);
+    let (dotenv, generated_store) = secrets::default_paths(&session.root, &state_dir);
+    // An initialized volume keeps its first password: reuse the one the running database got.
+    let existing = || -> Result<BTreeMap<String, SecretValue>> {
+        let mut found = BTreeMap::new();
+        if let Some(pw) =
+            docker.container_env_var(&names.container("postgres"), secrets::POSTGRES_PASSWORD)?
+        {
+            found.insert(secrets::POSTGRES_PASSWORD.to_owned(), SecretValue::new(pw));
+        }
+        Ok(found)
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let no_prompt = |label: &str| -> Result<String> {
+        bail!("cannot prompt for {label} here; set it in the environment or .env")
+    };
+    let set = secrets::resolve(&secrets::Inputs {
+        env: &env,
+        dotenv,
+        interactive: false,
+        prompt: &no_prompt,
+        generated_store,
+        existing: &existing,
+        internal_db: InternalDb {
+            host: "postgres".to_owned(),
+            port: 5432,
+            user: DB_USER.to_owned(),
+            database: DB_NAME.to_owned(),
+        },
+        mode: DbMode::Auto,
+    })?;
+    let key = secrets::digest::load_or_create_key(&super::k8s_secret::digest_key_path(session))?;
+    let digest = set.digest(&key);
+    Ok(ResolvedSecrets { set, digest, key })
+}
+
+/// The resolved secrets, their keyed digest, and the digest key (for per-container digests).
+pub struct ResolvedSecrets {
+    /// The values.
+    pub set: SecretSet,
+    /// Keyed digest of all values.
+    pub digest: String,
+    key: Vec<u8>,
+}
+
+impl TaskKind for ContainersKind {
+    fn name(&self) -> &'static str {
+        "containers"
+    }
+
+    fn parse(&self, s: &mut Settings, _cx: &LoadCx<'_>) -> Result<Box<dyn Task>, Diagnostic> {
+        let backend_task: String = s.require("backend-image", "\"backend-image\"")?;
+        let frontend_task: String = s.require("frontend-image", "\"frontend-image\"")?;
+        let postgres_image: String = s
+            .get("postgres-image")?
+            .unwrap_or_else(|| "postgres:15-bookworm".to_owned());
+        let secs: u64 = s.get("ready-timeout")?.unwrap_or(120);
+        if secs == 0 {
+            return Err(s.error(
+                "ready-timeout",
+                "`ready-timeout` must be at least 1 second",
+                "give seconds, e.g. `ready-timeout = 120`",
+            ));
+        }
+        Ok(Box::new(Containers {
+            backend_task,
+            frontend_task,
+            postgres_image,
+            ready_timeout: Duration::from_secs(secs),
+        }))
+    }
+}
+
+/// The configuration of one container and the digest that decides whether to replace it.
+struct Planned {
+    role: &'static str,
+    spec: RunSpec,
+    digest: String,
+}
+
+impl Containers {
+    fn plan(
+        &self,
+        session: &Session,
+        secrets: &ResolvedSecrets,
+        images: &BTreeMap<&'static str, (String, String)>,
+        port: u16,
+    ) -> Vec<Planned> {
+        let names = Names::new(session);
+        let (set, key) = (&secrets.set, &secrets.key);
+        let secret = |k: &str| set.pairs().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        let mut out = Vec::new();
+        for role in ROLES {
+            let (image, image_id) = images[role].clone();
+            let mut spec = RunSpec {
+                name: names.container(role),
+                image: image.clone(),
+                network: Some(names.network()),
+                network_alias: Some(role.to_owned()),
+                labels: names.labels(),
+                ..RunSpec::default()
+            };
+            spec.labels
+                .insert("dev.todo-app.role".to_owned(), role.to_owned());
+            let mut secret_env: BTreeMap<String, SecretValue> = BTreeMap::new();
+            match role {
+                "postgres" => {
+                    spec.env.insert("POSTGRES_USER".into(), DB_USER.into());
+                    spec.env.insert("POSTGRES_DB".into(), DB_NAME.into());
+                    if let Some(pw) = secret(secrets::POSTGRES_PASSWORD) {
+                        secret_env.insert(secrets::POSTGRES_PASSWORD.into(), pw);
+                    }
+                    spec.volumes
+                        .push(format!("{}:/var/lib/postgresql/data", names.volume()));
+                    spec.health_cmd =
+                        Some(format!("pg_isready -h 127.0.0.1 -U {DB_USER} -d {DB_NAME}"));
+                }
+                "backend" => {
+                    spec.env.insert("PORT".into(), BACKEND_PORT.to_string());
+                    for k in [
+                        secrets::DATABASE_URL,
+                        secrets::JWT_SECRET,
+                        secrets::LLM_API_KEY,
+                    ] {
+                        if let Some(v) = secret(k) {
+                            secret_env.insert(k.into(), v);
+                        }
+                    }
+                    // Loopback only, on a free port: the smoke test reaches /health and /ready.
+                    spec.publish.push(format!("127.0.0.1::{BACKEND_PORT}"));
+                }
+                _ => {
+                    spec.env.insert(
+                        "BACKEND_URL".into(),
+                        format!("http://backend:{BACKEND_PORT}"),
+                    );
+                    spec.env.insert("PORT".into(), FRONTEND_PORT.to_string());
+                    spec.publish
+                        .push(format!("127.0.0.1:{port}:{FRONTEND_PORT}"));
+                }
+            }
+            let secrets_digest =
+                secrets::digest::keyed_digest(key, secret_env.iter().map(|(k, v)| (k.as_str(), v)));
+            let digest = config_digest(&spec, &image_id, &secrets_digest);
+            spec.labels.insert(CONFIG_LABEL.to_owned(), digest.clone());
+            spec.secret_env = secret_env
+                .into_iter()
+                .map(|(k, v)| (k, v.expose().to_owned()))
+                .collect();
+            out.push(Planned { role, spec, digest });
+        }
+        out
+    }
+}
+
+/// SHA-256 over everything that shapes a container except secret values (their keyed
+/// digest stands in for them).
+fn config_digest(spec: &RunSpec, image_id: &str, secrets_digest: &str) -> String {
+    let material = serde_json::json!({
+        "image": spec.image,
+        "image_id": image_id,
+        "network": spec.network,
+        "alias": spec.network_alias,
+        "env": spec.env,
+        "secret_names": spec.secret_env.keys().collect::<Vec<_>>(),
+        "secrets": secrets_digest,
+        "publish": spec.publish,
+        "volumes": spec.volumes,
+        "labels": spec.labels,
+        "health": spec.health_cmd,
+        "command": spec.command,
+    });
+    hex::encode(Sha256::digest(material.to_string().as_bytes()))
+}
+
+impl Task for Containers {
+    fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
+        let mut m = BTreeMap::new();
+        let Target::Docker { port } = cx.target else {
+            m.insert("target".into(), "minikube (containers not used)".into());
+            return Ok(m);
+        };
+        let docker = Docker::new(cx.sh, cx.session.docker_env(cx.sh)?);
+        m.insert("daemon".into(), docker.daemon_id()?);
+        m.insert("port".into(), port.to_string());
+        m.insert("names".into(), Names::new(cx.session).prefix);
+        let resolved = resolve_secrets(cx.session, cx.target, &docker)?;
+        m.insert("secrets".into(), resolved.digest);
+        Ok(m)
+    }
+
+    fn output_exists(&self, cx: &CheckCx<'_>) -> Result<bool> {
+        if !matches!(cx.target, Target::Docker { .. }) {
+            return Ok(true);
+        }
+        let docker = Docker::new(cx.sh, cx.session.docker_env(cx.sh)?);
+        let names = Names::new(cx.session);
+        for role in ROLES {
+            let Some(want) = cx.outputs.get(&format!("{role}_container")) else {
+                return Ok(false);
+            };
+            match docker.container_inspect(&names.container(role))? {
+                Some(info) if info.is_running() && &info.id == want => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
+        let Target::Docker { port } = cx.target else {
+            cx.log("Minikube target: the Helm release deploys the app; no containers");
+            return Ok(Outputs::from([("skipped".into(), "minikube".into())]));
+        };
+        let port = *port;
+        let docker = Docker::new(cx.sh, cx.session.docker_env(cx.sh)?);
+        let names = Names::new(cx.session);
+        let resolved = resolve_secrets(cx.session, cx.target, &docker)?;
+        for line in resolved.set.report() {
+            cx.log(format!("secret {line}"));
+        }
+
+        let mut images: BTreeMap<&'static str, (String, String)> = BTreeMap::new();
+        for (role, task) in [
+            ("backend", &self.backend_task),
+            ("frontend", &self.frontend_task),
+        ] {
+            let image = cx.dep_output(task, "image")?.to_owned();
+            let id = docker.image_id(&image)?.with_context(|| {
+                format!(
+                    "image {image} of task `{task}` is not in the daemon; run `cargo xtask build`"
+                )
+            })?;
+            images.insert(role, (image, id));
+        }
+        let pg_id = docker.image_id(&self.postgres_image)?.with_context(|| {
+            format!(
+                "image {} is not in the daemon; pull it (`docker pull {0}`) or run ../shared/ci/provision.sh docker",
+                self.postgres_image
+            )
+        })?;
+        images.insert("postgres", (self.postgres_image.clone(), pg_id));
+
+        docker.network_create(&names.network(), &names.labels())?;
+        docker.volume_create(&names.volume(), &names.labels())?;
+
+        let planned = self.plan(cx.session, &resolved, &images, port);
+        let mut outputs = Outputs::new();
+        for p in &planned {
+            let name = &p.spec.name;
+            let current = docker.container_inspect(name)?;
+            let keep = current
+                .as_ref()
+                .is_some_and(|c| c.is_running() && c.labels.get(CONFIG_LABEL) == Some(&p.digest));
+            let id = if keep {
+                cx.log(format!("{name}: unchanged"));
+                current.map(|c| c.id).unwrap_or_default()
+            } else {
+                if current.is_some() {
+                    cx.log(format!("{name}: configuration or image changed; replacing"));
+                    docker.remove(ObjectKind::Container, std::slice::from_ref(name))?;
+                } else {
+                    cx.log(format!("{name}: creating"));
+                }
+                docker.run(&p.spec)?
+            };
+            self.wait_ready(cx, &docker, p.role, name, port)?;
+            outputs.insert(format!("{}_container", p.role), id);
+            outputs.insert(format!("{}_image", p.role), p.spec.image.clone());
+        }
+        outputs.insert("network".into(), names.network());
+        outputs.insert("volume".into(), names.volume());
+        outputs.insert("url".into(), format!("http://localhost:{port}/"));
+        cx.log(format!("app running at http://localhost:{port}/"));
+        Ok(outputs)
+    }
+}
+
+impl Containers {
+    fn wait_ready(
+        &self,
+        cx: &RunCx<'_>,
+        docker: &Docker<'_>,
+        role: &str,
+        name: &str,
+        port: u16,
+    ) -> Result<()> {
+        let deadline = Instant::now() + self.ready_timeout;
+        let mut last = String::new();
+        loop {
+            if cx.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                bail!("interrupted while waiting for {name}");
+            }
+            let info = docker.container_inspect(name)?;
+            let Some(info) = info else {
+                bail!("container {name} disappeared while starting");
+            };
+            if !info.is_running() {
+                bail!(
+                    "container {name} is {} (exit code {}); last log lines:\n{}",
+                    info.status,
+                    info.exit_code,
+                    docker.logs_tail(name, 30)?
+                );
+            }
+            let ready = match role {
+                "postgres" => {
+                    last = format!("health {}", info.health.as_deref().unwrap_or("none"));
+                    info.health.as_deref() == Some("healthy")
+                }
+                _ => {
+                    let url = if role == "backend" {
+                        format!("http://{}/ready", docker.port(name, BACKEND_PORT)?)
+                    } else {
+                        format!("http://127.0.0.1:{port}/ready")
+                    };
+                    match http_status(&url) {
+                        Ok(200) => true,
+                        Ok(s) => {
+                            last = format!("{url} answered {s}");
+                            false
+                        }
+                        Err(e) => {
+                            last = format!("{url}: {e}");
+                            false
+                        }
+                    }
+                }
+            };
+            if ready {
+                cx.log(format!("{name}: ready"));
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{name} not ready after {}s ({last}); last log lines:\n{}",
+                    self.ready_timeout.as_secs(),
+                    docker.logs_tail(name, 30)?
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+fn http_status(url: &str) -> Result<u16> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(3))
+        .redirects(0)
+        .build();
+    match agent.get(url).call() {
+        Ok(r) => Ok(r.status()),
+        Err(ureq::Error::Status(code, _)) => Ok(code),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_digest_changes_with_image_and_secrets_but_never_holds_them() {
+        let spec = RunSpec {
+            name: "n".into(),
+            image: "img:1".into(),
+            secret_env: BTreeMap::from([("JWT_SECRET".into(), "marker-value".into())]),
+            ..RunSpec::default()
+        };
+        let a = config_digest(&spec, "sha256:1", "d1");
+        assert_ne!(a, config_digest(&spec, "sha256:2", "d1"));
+        assert_ne!(a, config_digest(&spec, "sha256:1", "d2"));
+        // The secret value itself does not feed the digest (its keyed digest does).
+        let mut other = spec.clone();
+        other.secret_env.insert("JWT_SECRET".into(), "other".into());
+        assert_eq!(a, config_digest(&other, "sha256:1", "d1"));
+    }
+}

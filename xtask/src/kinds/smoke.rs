@@ -1,0 +1,147 @@
+//! `kind = "smoke"`: the HTTP round trip of [`crate::smoke`] against the live deployment.
+//!
+//! ```toml
+//! [tasks.smoke]
+//! kind = "smoke"
+//! deps = ["app-containers", "app-release"]
+//! ready-timeout = 90   # optional, seconds for /health and /ready to answer
+//! ```
+//! Not always-run: its key covers its dependencies' keys, so it re-runs whenever anything it
+//! tests changed, and [`Task::output_exists`] re-runs it when the deployment it tested is no
+//! longer the one that is live (Docker: other container IDs). A no-op deploy stays all fresh.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use super::containers::{Names, ROLES};
+use super::{CheckCx, Diagnostic, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
+use crate::engine::Session;
+use crate::smoke::{self, Endpoints, Options};
+use crate::target::Target;
+use crate::tools::docker::Docker;
+
+/// The `smoke` kind.
+#[derive(Debug)]
+pub struct SmokeKind;
+
+/// One smoke task's settings.
+#[derive(Debug, Clone)]
+pub struct Smoke {
+    ready_timeout: Duration,
+}
+
+impl TaskKind for SmokeKind {
+    fn name(&self) -> &'static str {
+        "smoke"
+    }
+
+    fn parse(&self, s: &mut Settings, _cx: &LoadCx<'_>) -> Result<Box<dyn Task>, Diagnostic> {
+        let secs: u64 = s.get("ready-timeout")?.unwrap_or(90);
+        if secs == 0 {
+            return Err(s.error(
+                "ready-timeout",
+                "`ready-timeout` must be at least 1 second",
+                "give seconds, e.g. `ready-timeout = 90`",
+            ));
+        }
+        Ok(Box::new(Smoke {
+            ready_timeout: Duration::from_secs(secs),
+        }))
+    }
+}
+
+/// The Docker target's endpoints: the published frontend port and the backend's loopback port.
+pub fn docker_endpoints(docker: &Docker<'_>, session: &Session, port: u16) -> Result<Endpoints> {
+    let names = Names::new(session);
+    let backend = docker
+        .port(&names.container("backend"), 8000)
+        .map(|addr| format!("http://{addr}"))
+        .ok();
+    Ok(Endpoints {
+        frontend: format!("http://127.0.0.1:{port}"),
+        backend,
+    })
+}
+
+/// IDs of the Docker target's live containers, by role (missing ones absent).
+fn live_containers(docker: &Docker<'_>, session: &Session) -> Result<BTreeMap<String, String>> {
+    let names = Names::new(session);
+    let mut out = BTreeMap::new();
+    for role in ROLES {
+        if let Some(info) = docker.container_inspect(&names.container(role))?
+            && info.is_running()
+        {
+            out.insert(format!("{role}_container"), info.id);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the checks, logging the table line by line; an error lists the failures.
+pub fn check(endpoints: &Endpoints, timeout: Duration, log: &dyn Fn(&str)) -> Result<()> {
+    let opts = Options {
+        ready_timeout: timeout,
+        ..Options::default()
+    };
+    let report = smoke::run(endpoints, &opts, |_| {});
+    for line in report.table().lines() {
+        log(line);
+    }
+    report.into_result().map(drop)
+}
+
+impl Task for Smoke {
+    fn output_exists(&self, cx: &CheckCx<'_>) -> Result<bool> {
+        match cx.target {
+            Target::Docker { .. } => {
+                let docker = Docker::new(cx.sh, cx.session.docker_env(cx.sh)?);
+                let live = live_containers(&docker, cx.session)?;
+                Ok(ROLES.iter().all(|role| {
+                    let k = format!("{role}_container");
+                    live.get(&k)
+                        .is_some_and(|id| cx.outputs.get(&k) == Some(id))
+                }))
+            }
+            // The release's revision is in the key through the release task's key.
+            Target::Minikube { .. } => Ok(true),
+        }
+    }
+
+    fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
+        let log = |line: &str| cx.log(line);
+        match cx.target {
+            Target::Docker { port } => {
+                let docker = Docker::new(cx.sh, cx.session.docker_env(cx.sh)?);
+                let endpoints = docker_endpoints(&docker, cx.session, *port)?;
+                check(&endpoints, self.ready_timeout, &log)?;
+                let mut outputs: Outputs = live_containers(&docker, cx.session)?;
+                outputs.insert("url".into(), endpoints.frontend);
+                Ok(outputs)
+            }
+            Target::Minikube { .. } => {
+                // The release task records the frontend's URL (minikube ip + NodePort).
+                let Some(url) = cx
+                    .deps
+                    .values()
+                    .filter_map(|o| o.get("url"))
+                    .find(|u| u.starts_with("http"))
+                else {
+                    bail!(
+                        "task `{}`: no dependency recorded a `url` output for the frontend; \
+                         add the Helm release task to its `deps`",
+                        cx.task
+                    );
+                };
+                let endpoints = Endpoints {
+                    frontend: url.trim_end_matches('/').to_owned(),
+                    // The backend has no outside address; the frontend's /ready checks it.
+                    backend: None,
+                };
+                check(&endpoints, self.ready_timeout, &log)?;
+                Ok(Outputs::from([("url".into(), endpoints.frontend)]))
+            }
+        }
+    }
+}
