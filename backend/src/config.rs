@@ -34,6 +34,32 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Lifetime of issued tokens.
     pub token_ttl: Duration,
+    /// The chat assistant's AI provider; `None` uses the built-in command interpreter.
+    pub llm: Option<LlmConfig>,
+}
+
+/// An OpenAI-compatible Chat Completions endpoint.
+#[derive(Clone)]
+pub struct LlmConfig {
+    /// Base URL up to and excluding `/chat/completions`, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// Bearer key; optional because local servers often need none.
+    pub api_key: Option<String>,
+    /// Model name, e.g. `gpt-4o-mini`.
+    pub model: String,
+    /// Longest wait for one provider answer.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for LlmConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LlmConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 // Hand-written so that neither the database password nor the JWT secret can reach a log line.
@@ -46,6 +72,7 @@ impl fmt::Debug for Config {
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("token_ttl", &self.token_ttl)
+            .field("llm", &self.llm)
             .finish()
     }
 }
@@ -161,6 +188,8 @@ impl Config {
             },
         };
 
+        let llm = llm_from(&get)?;
+
         Ok(Config {
             database,
             jwt_secret,
@@ -168,8 +197,62 @@ impl Config {
             log_level,
             log_format,
             token_ttl,
+            llm,
         })
     }
+}
+
+fn llm_from(get: &impl Fn(&str) -> Option<String>) -> Result<Option<LlmConfig>, ConfigError> {
+    let base_url = get("LLM_BASE_URL");
+    let api_key = get("LLM_API_KEY");
+    let model = get("LLM_MODEL");
+    let Some(base_url) = base_url else {
+        if api_key.is_some() || model.is_some() {
+            return Err(invalid(
+                "LLM_BASE_URL",
+                "is required when LLM_API_KEY or LLM_MODEL is set (e.g. https://api.openai.com/v1 or https://openrouter.ai/api/v1); unset all three to use the built-in interpreter",
+            ));
+        }
+        return Ok(None);
+    };
+    let base_url = base_url.trim().trim_end_matches('/').to_owned();
+    // Not echoed: a URL can carry credentials.
+    let parsed = reqwest::Url::parse(&base_url).map_err(|_| {
+        invalid(
+            "LLM_BASE_URL",
+            "is not a valid URL; expected e.g. https://api.openai.com/v1",
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(invalid(
+            "LLM_BASE_URL",
+            "must be an http:// or https:// URL, e.g. https://api.openai.com/v1",
+        ));
+    }
+    let model = model.ok_or_else(|| {
+        invalid(
+            "LLM_MODEL",
+            "is required when LLM_BASE_URL is set (e.g. gpt-4o-mini)",
+        )
+    })?;
+    let timeout = match get("LLM_TIMEOUT_SECONDS") {
+        None => Duration::from_secs(30),
+        Some(raw) => match raw.trim().parse::<u64>() {
+            Ok(s) if (1..=600).contains(&s) => Duration::from_secs(s),
+            _ => {
+                return Err(invalid(
+                    "LLM_TIMEOUT_SECONDS",
+                    format!("must be a whole number of seconds from 1 to 600, got {raw:?}"),
+                ));
+            }
+        },
+    };
+    Ok(Some(LlmConfig {
+        base_url,
+        api_key: api_key.map(|k| k.trim().to_owned()),
+        model: model.trim().to_owned(),
+        timeout,
+    }))
 }
 
 #[cfg(test)]
@@ -196,6 +279,46 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.log_level, "info");
         assert_eq!(c.token_ttl, Duration::from_secs(86_400));
+        assert!(c.llm.is_none());
+    }
+
+    #[test]
+    fn llm_settings_are_all_or_nothing() {
+        let base = [("DATABASE_URL", URL), ("JWT_SECRET", SECRET)];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            lookup(&v)
+        };
+        let c = with(&[
+            ("LLM_BASE_URL", "https://llm.example/v1/"),
+            ("LLM_MODEL", "m"),
+            ("LLM_API_KEY", "sk-hunter2"),
+        ])
+        .unwrap();
+        let llm = c.llm.clone().unwrap();
+        assert_eq!(llm.base_url, "https://llm.example/v1");
+        assert!(!format!("{c:?}").contains("sk-hunter2"));
+        // An empty key (as a secrets step may pass) counts as unset.
+        let c = with(&[("LLM_API_KEY", "")]).unwrap();
+        assert!(c.llm.is_none());
+        assert_eq!(
+            with(&[("LLM_API_KEY", "sk-hunter2")]).unwrap_err().var,
+            "LLM_BASE_URL"
+        );
+        assert_eq!(
+            with(&[("LLM_BASE_URL", "https://x/v1")]).unwrap_err().var,
+            "LLM_MODEL"
+        );
+        let e = with(&[("LLM_BASE_URL", "ftp://x"), ("LLM_MODEL", "m")]).unwrap_err();
+        assert_eq!(e.var, "LLM_BASE_URL");
+        let e = with(&[
+            ("LLM_BASE_URL", "https://x/v1"),
+            ("LLM_MODEL", "m"),
+            ("LLM_TIMEOUT_SECONDS", "0"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "LLM_TIMEOUT_SECONDS");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The todo service's HTTP API: accounts, per-user tasks, health and readiness, on PostgreSQL.
 
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -39,6 +40,8 @@ pub struct AppState {
     /// A hash of a random password, verified on logins for unknown emails so that response
     /// time does not reveal which emails have accounts.
     pub dummy_hash: Arc<str>,
+    /// The chat assistant (AI provider or built-in interpreter).
+    pub assistant: chat::Assistant,
 }
 
 /// The full application: routes plus request ids and request logs. Headers are never logged
@@ -87,7 +90,20 @@ pub async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("preparing password hashing: {e}"))?
         .into();
+    let assistant = chat::Assistant::new(config.llm.as_ref())?;
+    match &config.llm {
+        Some(llm) => {
+            // Only the host: a URL may carry credentials.
+            let host = reqwest::Url::parse(&llm.base_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            tracing::info!(%host, model = %llm.model, "chat uses an AI provider")
+        }
+        None => tracing::info!("chat uses the built-in interpreter (LLM_BASE_URL unset)"),
+    }
     let state = AppState {
+        assistant,
         pool: pool.clone(),
         tokens: TokenKeys::new(&config.jwt_secret, config.token_ttl),
         migrated,

@@ -438,3 +438,64 @@ async fn text_debug_logs_never_contain_passwords_or_tokens() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_unreachable_chat_provider_is_logged_without_the_api_key() {
+    let test = "an_unreachable_chat_provider_is_logged_without_the_api_key";
+    let Some(db) = support::fresh_database(test).await else {
+        return;
+    };
+    let api_key = "sk-provider-key-marker-5521";
+    let closed = format!("http://127.0.0.1:{}/v1", free_port());
+    let mut backend = Backend::start(&[
+        ("DATABASE_URL", &db),
+        ("JWT_SECRET", JWT_SECRET),
+        ("LLM_BASE_URL", &closed),
+        ("LLM_MODEL", "some-model"),
+        ("LLM_API_KEY", api_key),
+        ("LOG_LEVEL", "debug"),
+    ]);
+    backend.wait_healthy();
+    let http = reqwest::Client::new();
+    let base = backend.base();
+    wait_for_ready_status(&http, &base, 200, Duration::from_secs(30)).await;
+    let creds = json!({"email": "chatlog@example.com", "password": "long enough"});
+    http.post(format!("{base}/api/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    let login: Value = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = http
+        .post(format!("{base}/api/chat"))
+        .bearer_auth(login["token"].as_str().unwrap())
+        .json(&json!({"message": "add buy milk"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["reply"]
+            .as_str()
+            .unwrap()
+            .contains("could not be reached"),
+        "{body}"
+    );
+
+    let (code, logs) = backend.terminate();
+    assert_eq!(code, Some(0));
+    assert!(
+        logs.contains("chat provider failed"),
+        "no log line for the failure:\n{logs}"
+    );
+    assert!(!logs.contains(api_key), "API key in logs:\n{logs}");
+}

@@ -1,6 +1,7 @@
 //! The data layer: pool, migrations and one repository module per table. The REST routes and
 //! the chat tools both go through here, so ownership checks live in one place.
 
+pub mod conversations;
 pub mod tasks;
 pub mod users;
 

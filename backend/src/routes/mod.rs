@@ -1,6 +1,7 @@
 //! HTTP routes, grouped by resource.
 
 pub mod auth;
+pub mod chat;
 pub mod health;
 pub mod tasks;
 
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(auth::router())
         .merge(tasks::router())
+        .merge(chat::router())
         .fallback(|| async { ApiError::NotFound("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
