@@ -61,8 +61,14 @@ fn prerequisite(present: bool, test: &str, what: &str, fix: &str) -> bool {
         return true;
     }
     assert!(!ci_mode(), "{test}: {what} not found and CI=true; {fix}");
-    println!("SKIP: {test}: {what} not found; {fix}");
+    announce(&format!("SKIP: {test}: {what} not found; {fix}"));
     false
+}
+
+/// A line on the real stderr, past libtest's capture, so skips and the validators' summaries
+/// show in every `cargo test` log.
+fn announce(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn runs(program: &str, arg: &str) -> bool {
@@ -163,12 +169,12 @@ fn ensure_venv(venv: &Path) -> Result<(), String> {
         "pip install (needs PyPI)",
     )?;
     fs::write(&marker, &wanted).map_err(|e| e.to_string())?;
-    println!(
+    announce(&format!(
         "chart tools: installed {} into {} in {:.1} s",
         PINS.join(", "),
         venv.display(),
         started.elapsed().as_secs_f64()
-    );
+    ));
     Ok(())
 }
 
@@ -512,12 +518,12 @@ fn manifests_pass_kubernetes_validate_strict_from_1_30_to_newest() {
         "kubernetes-validate --strict failed:\n{}",
         failures.join("\n")
     );
-    println!(
+    announce(&format!(
         "kubernetes-validate --strict: {} distinct manifests of {} cases valid for Kubernetes {}",
         seen.len(),
         rendered_cases().len(),
         versions.join(", ")
-    );
+    ));
 }
 
 /// The YAML documents of a `helm template` output, without helm's `# Source:` comments.
@@ -644,13 +650,13 @@ fn checkov_reports_zero_failed_checks() {
         skipped_ids.insert(check["check_id"].as_str().unwrap().to_owned());
     }
     assert!(out.status.success(), "checkov exited {}", out.status);
-    println!(
+    announce(&format!(
         "checkov: passed {}, failed {}, skipped {} (skipped check ids: {})",
         summary["passed"],
         summary["failed"],
         summary["skipped"],
         skipped_ids.into_iter().collect::<Vec<_>>().join(", ")
-    );
+    ));
 }
 
 #[test]
