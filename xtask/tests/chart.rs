@@ -741,6 +741,50 @@ fn assert_names(err: &str, needles: &[&str]) {
 }
 
 #[test]
+fn schema_closes_every_object() {
+    // additionalProperties: false at every level, so any misspelled key fails; the only open
+    // maps are label maps, whose keys are data.
+    fn walk(schema: &Value, at: &str, open: &mut Vec<String>) {
+        if schema["type"] == "object" {
+            match &schema["additionalProperties"] {
+                Value::Bool(false) => {}
+                Value::Object(_) if at.ends_with("Labels") => {}
+                other => open.push(format!("{at}: additionalProperties {other}")),
+            }
+            let props = schema["properties"].as_object();
+            for (key, sub) in props.into_iter().flatten() {
+                walk(sub, &format!("{at}.{key}"), open);
+            }
+            let required: BTreeSet<&str> = schema["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            for key in props.into_iter().flatten().map(|(k, _)| k.as_str()) {
+                if !required.contains(key) {
+                    open.push(format!(
+                        "{at}.{key}: not required (values.yaml must declare it)"
+                    ));
+                }
+            }
+        }
+    }
+    let schema: Value =
+        serde_json::from_str(&fs::read_to_string(chart_dir().join("values.schema.json")).unwrap())
+            .unwrap();
+    let mut open = Vec::new();
+    walk(&schema, "", &mut open);
+    assert!(
+        open.is_empty(),
+        "values.schema.json leaves objects open:\n{}",
+        open.join("\n")
+    );
+    let replicas = &schema["properties"]["backend"]["properties"]["replicas"];
+    assert_eq!(replicas["minimum"], 0);
+}
+
+#[test]
 fn good_values_render() {
     // The bad-value tests below differ from this by one key only, so they fail for that key.
     if !helm_present("good_values_render") {
