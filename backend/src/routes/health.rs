@@ -1,4 +1,5 @@
-//! Liveness and readiness.
+//! Liveness (`/health`: the process serves) and readiness (`/ready`: database reachable and
+//! migrations applied).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
