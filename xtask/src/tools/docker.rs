@@ -643,9 +643,11 @@ fn label_args(labels: &BTreeMap<String, String>) -> Vec<String> {
         .collect()
 }
 
+/// Docker's wordings for a missing object differ by object and version
+/// ("No such container", "get x: no such volume", "network x not found").
 fn is_missing(stderr: &[u8]) -> bool {
-    let s = String::from_utf8_lossy(stderr);
-    s.contains("No such") || s.contains("not found")
+    let s = String::from_utf8_lossy(stderr).to_ascii_lowercase();
+    s.contains("no such") || s.contains("not found")
 }
 
 fn stderr_summary(stderr: &[u8]) -> String {
@@ -733,5 +735,17 @@ mod tests {
             "Error: boom"
         );
         assert_eq!(stderr_summary(b""), "failed with no output");
+    }
+
+    #[test]
+    fn missing_object_wordings() {
+        assert!(is_missing(
+            b"Error response from daemon: get x-pgdata: no such volume"
+        ));
+        assert!(is_missing(b"Error: No such container: x"));
+        assert!(is_missing(
+            b"Error response from daemon: network x not found"
+        ));
+        assert!(!is_missing(b"Cannot connect to the Docker daemon"));
     }
 }

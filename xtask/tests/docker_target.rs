@@ -1,0 +1,106 @@
+//! The Docker target end to end, for real: images built from the repository's Dockerfiles,
+//! containers on a private network, the smoke round trip through the frontend's forms.
+//!
+//! One test walks the whole life cycle on one throwaway copy of the repository, because each
+//! step builds on the last and image builds are expensive (the Docker layer cache is shared).
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "docker_target_support/mod.rs"]
+mod support;
+
+use support::{Xtask, copy_repo, docker_available, our_images};
+
+#[test]
+fn deploy_noop_one_file_change_and_down() {
+    if !docker_available("docker_target::deploy_noop_one_file_change_and_down") {
+        return;
+    }
+    let repo = copy_repo();
+    let ns = format!("xtest{}", std::process::id());
+    let x = Xtask::new(repo.path(), &ns);
+
+    // 1. From clean: everything runs and the smoke test passes.
+    let cold = x.run(&["deploy"]);
+    cold.assert_ok("cold deploy");
+    let finished = cold.tasks_with("finished");
+    for task in ["backend-image", "frontend-image", "app-containers", "smoke"] {
+        assert!(
+            finished.contains(&task.to_owned()),
+            "{task} did not run: {finished:?}"
+        );
+    }
+    assert!(cold.tasks_with("failed").is_empty());
+    assert!(
+        cold.events.iter().any(|e| e["event"] == "url"),
+        "deploy printed no URL: {}",
+        cold.stdout
+    );
+    let mut containers = x.objects("container");
+    containers.sort();
+    assert_eq!(
+        containers,
+        ["backend", "frontend", "postgres"].map(|r| format!("{ns}-docker-{r}")),
+    );
+    let before: Vec<Option<String>> = ["postgres", "backend", "frontend"]
+        .iter()
+        .map(|r| x.container_id(r))
+        .collect();
+
+    // 2. Nothing changed: every task is fresh, none starts.
+    let noop = x.run(&["deploy"]);
+    noop.assert_ok("no-op deploy");
+    assert!(
+        noop.tasks_with("started").is_empty(),
+        "tasks ran on a no-op deploy: {}",
+        noop.stdout
+    );
+    let fresh = noop.tasks_with("fresh");
+    for task in ["app-containers", "backend-image", "frontend-image", "smoke"] {
+        assert!(
+            fresh.contains(&task.to_owned()),
+            "{task} not fresh: {fresh:?}"
+        );
+    }
+
+    // 3. One backend source file changes: only the backend image rebuilds, only the backend
+    //    container is replaced, and the smoke test runs again.
+    let main_rs = repo.path().join("backend/src/main.rs");
+    let mut text = std::fs::read_to_string(&main_rs).unwrap();
+    text.push_str("\n// edited by the docker_target test\n");
+    std::fs::write(&main_rs, text).unwrap();
+    let edit = x.run(&["deploy"]);
+    edit.assert_ok("deploy after editing one backend file");
+    assert_eq!(
+        edit.tasks_with("started"),
+        ["app-containers", "backend-image", "smoke"]
+    );
+    assert_eq!(edit.tasks_with("fresh"), ["frontend-image"]);
+    let after: Vec<Option<String>> = ["postgres", "backend", "frontend"]
+        .iter()
+        .map(|r| x.container_id(r))
+        .collect();
+    assert_eq!(after[0], before[0], "postgres container was replaced");
+    assert_ne!(after[1], before[1], "backend container was not replaced");
+    assert_eq!(after[2], before[2], "frontend container was replaced");
+
+    eprintln!(
+        "timings: cold deploy {:.1}s, no-op deploy {:.2}s, one-file-changed deploy {:.1}s",
+        cold.elapsed.as_secs_f64(),
+        noop.elapsed.as_secs_f64(),
+        edit.elapsed.as_secs_f64()
+    );
+
+    // 4. down --images leaves nothing of ours; a second down is a no-op that succeeds.
+    x.run(&["down", "--images"]).assert_ok("down --images");
+    for kind in ["container", "network", "volume"] {
+        assert!(
+            x.objects(kind).is_empty(),
+            "{kind}s left: {:?}",
+            x.objects(kind)
+        );
+    }
+    assert!(our_images().is_empty(), "images left: {:?}", our_images());
+    x.run(&["down", "--images"]).assert_ok("second down");
+    assert!(!repo.path().join("target/xtask/docker/state.json").exists());
+}

@@ -1,0 +1,139 @@
+//! Secrets never leak: the whole Docker-target pipeline runs with a known marker as the JWT
+//! secret, and the marker (and the generated database password) must appear nowhere in our
+//! output, the JSON events, `target/xtask/`, or the history and configuration of our images.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "docker_target_support/mod.rs"]
+mod support;
+
+use std::path::Path;
+
+use support::{Xtask, copy_repo, docker, docker_available, lines};
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    let mut hits = Vec::new();
+    for entry in walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if entry.file_type().is_file() {
+            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                hits.push(entry.path().display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn marker_secret_appears_nowhere() {
+    if !docker_available("secret_marker::marker_secret_appears_nowhere") {
+        return;
+    }
+    let repo = copy_repo();
+    let ns = format!("xsecret{}", std::process::id());
+    let mut x = Xtask::new(repo.path(), &ns);
+    let marker = format!(
+        "MARKER-jwt-{}-0123456789abcdef0123456789",
+        std::process::id()
+    );
+    x.env.push(("JWT_SECRET".into(), marker.clone()));
+
+    let runs = [
+        x.run(&["deploy"]),
+        x.run(&["plan"]),
+        x.run(&["deploy"]),
+        x.run(&["smoke"]),
+        x.run(&["status"]),
+    ];
+    runs[0].assert_ok("deploy with a marker secret");
+    runs[3].assert_ok("smoke");
+
+    // The generated database password is a secret too: it must not leak either.
+    let store = repo
+        .path()
+        .join("target/xtask/docker/generated-secrets.env");
+    let generated = std::fs::read_to_string(&store).unwrap_or_default();
+    let password = generated
+        .lines()
+        .find_map(|l| l.strip_prefix("POSTGRES_PASSWORD="))
+        .map(str::to_owned);
+    assert!(
+        password.is_some(),
+        "no generated POSTGRES_PASSWORD in {}",
+        store.display()
+    );
+    assert!(
+        !generated.contains(&marker),
+        "a secret supplied from the environment was written to disk"
+    );
+    let mut needles = vec![marker.clone()];
+    needles.extend(password);
+
+    for needle in &needles {
+        for (i, run) in runs.iter().enumerate() {
+            assert!(
+                !run.stdout.contains(needle.as_str()),
+                "run {i} stdout holds a secret"
+            );
+            assert!(
+                !run.stderr.contains(needle.as_str()),
+                "run {i} stderr holds a secret"
+            );
+        }
+    }
+    // target/xtask/ may hold the generated password (0600 store, by design) but never the
+    // marker, and nothing but that store may hold the password.
+    let state = repo.path().join("target/xtask");
+    assert!(
+        files_containing(&state, &marker).is_empty(),
+        "marker under target/xtask/"
+    );
+    if let Some(pw) = needles.get(1) {
+        let hits = files_containing(&state, pw);
+        assert!(
+            hits.iter().all(|h| h.ends_with("generated-secrets.env")),
+            "generated password outside its store: {hits:?}"
+        );
+    }
+
+    let images = lines(&docker(&[
+        "image",
+        "ls",
+        "--filter",
+        "label=app.kubernetes.io/part-of=todo-app",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]));
+    assert!(!images.is_empty(), "no images of ours to inspect");
+    for image in &images {
+        let history = docker(&["history", "--no-trunc", image]);
+        let inspect = docker(&["image", "inspect", image]);
+        for needle in &needles {
+            assert!(
+                !history.contains(needle.as_str()),
+                "{image} history holds a secret"
+            );
+            assert!(
+                !inspect.contains(needle.as_str()),
+                "{image} config holds a secret"
+            );
+        }
+    }
+    // The backend logs requests and config problems but never the secret it was given.
+    let logs = std::process::Command::new("docker")
+        .args(["logs", &format!("{ns}-docker-backend")])
+        .output()
+        .unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&logs.stdout),
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    assert!(!logs.contains(&marker), "backend logs hold the JWT secret");
+
+    x.run(&["down"]).assert_ok("down");
+}
