@@ -1,0 +1,307 @@
+//! The frontend image, built with the real Docker engine: size bound, non-root user, probes,
+//! and (when the backend image builds too) the whole app in containers against PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Browser, prereq, unique_email, workspace_root};
+
+const MAX_IMAGE_BYTES: u64 = 100 * 1000 * 1000;
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("docker runs")
+}
+
+#[track_caller]
+fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {} failed:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn docker_available() -> bool {
+    Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Everything this test created, removed on drop even when an assertion fails.
+#[derive(Default)]
+struct Cleanup {
+    containers: Vec<String>,
+    networks: Vec<String>,
+    images: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = docker(&["rm", "-f", "-v", c]);
+        }
+        for n in &self.networks {
+            let _ = docker(&["network", "rm", n]);
+        }
+        for i in &self.images {
+            // --no-prune keeps the cached dependency layers for the next build.
+            let _ = docker(&["rmi", "--no-prune", i]);
+        }
+    }
+}
+
+fn build(dockerfile: &str, tag: &str) -> Duration {
+    let started = Instant::now();
+    let out = Command::new("docker")
+        .args(["build", "-q", "-f", dockerfile, "-t", tag, "."])
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker build -f {dockerfile} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    started.elapsed()
+}
+
+fn host_port(container: &str, port: &str) -> String {
+    let mapping = docker_ok(&["port", container, port]);
+    let first = mapping.lines().next().unwrap();
+    first.rsplit(':').next().unwrap().to_owned()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    match reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+    {
+        Ok(res) => (res.status().as_u16(), res.text().await.unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
+}
+
+async fn wait_for(url: &str, status: u16, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let (got, body) = get(url).await;
+        if got == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} still answers {got} (want {status}): {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn process_uid(container: &str) -> String {
+    let status = docker_ok(&["exec", container, "cat", "/proc/1/status"]);
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    uid_line.split_whitespace().nth(1).unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn frontend_image_is_small_non_root_and_serves_the_app() {
+    const TEST: &str = "frontend_image_is_small_non_root_and_serves_the_app";
+    if !docker_available() {
+        prereq::missing(
+            TEST,
+            "a running Docker engine",
+            "run ../shared/ci/provision.sh docker",
+        );
+        return;
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let mut cleanup = Cleanup::default();
+    let fe_image = format!("todo-frontend-test:{id}");
+    cleanup.images.push(fe_image.clone());
+    let took = tokio::task::block_in_place(|| build("frontend/Dockerfile", &fe_image));
+    eprintln!("frontend image built in {:.1}s", took.as_secs_f64());
+
+    let size: u64 = docker_ok(&["image", "inspect", "-f", "{{.Size}}", &fe_image])
+        .parse()
+        .unwrap();
+    eprintln!("frontend image size: {:.1} MB", size as f64 / 1e6);
+    assert!(
+        size <= MAX_IMAGE_BYTES,
+        "image is {size} bytes, over 100 MB"
+    );
+    assert_eq!(
+        docker_ok(&["image", "inspect", "-f", "{{.Config.User}}", &fe_image]),
+        "1001:1001"
+    );
+    assert!(
+        docker_ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.ExposedPorts}}",
+            &fe_image
+        ])
+        .contains("3000/tcp")
+    );
+
+    // Alone, pointed at a backend that does not exist: alive but not ready.
+    let lonely = format!("todo-fe-test-lonely-{id}");
+    cleanup.containers.push(lonely.clone());
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &lonely,
+        "-p",
+        "127.0.0.1::3000",
+        "-e",
+        "BACKEND_URL=http://no-such-backend.invalid:8000",
+        &fe_image,
+    ]);
+    let base = format!("http://127.0.0.1:{}", host_port(&lonely, "3000/tcp"));
+    wait_for(&format!("{base}/health"), 200, Duration::from_secs(30)).await;
+    let body = wait_for(&format!("{base}/ready"), 503, Duration::from_secs(10)).await;
+    assert!(body.contains("not_ready"), "{body}");
+    assert_eq!(process_uid(&lonely), "1001");
+    let page = wait_for(&format!("{base}/signin"), 200, Duration::from_secs(5)).await;
+    assert!(page.contains("Welcome back"));
+    // docker stop sends SIGTERM: a clean exit, well before the kill timeout.
+    let stopping = Instant::now();
+    docker_ok(&["stop", "-t", "20", &lonely]);
+    assert!(stopping.elapsed() < Duration::from_secs(15));
+    assert_eq!(
+        docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &lonely]),
+        "0"
+    );
+
+    // Bad configuration: exit code 2 and a line naming the variable.
+    let bad = format!("todo-fe-test-bad-{id}");
+    cleanup.containers.push(bad.clone());
+    // `docker run` without -d passes the container's exit code through.
+    let out = docker(&["run", "--name", &bad, "-e", "PORT=abc", &fe_image]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid PORT"), "{stderr}");
+
+    // The whole app in containers, when the backend image is part of the tree.
+    if !workspace_root().join("backend/Dockerfile").is_file() {
+        eprintln!("SKIP: {TEST}: backend/Dockerfile absent; checked the frontend alone");
+        return;
+    }
+    let be_image = format!("todo-backend-test-for-frontend:{id}");
+    cleanup.images.push(be_image.clone());
+    let took = tokio::task::block_in_place(|| build("backend/Dockerfile", &be_image));
+    eprintln!("backend image built in {:.1}s", took.as_secs_f64());
+
+    let net = format!("todo-fe-test-net-{id}");
+    docker_ok(&["network", "create", &net]);
+    cleanup.networks.push(net.clone());
+    let pg = format!("todo-fe-test-pg-{id}");
+    let be = format!("todo-fe-test-be-{id}");
+    let fe = format!("todo-fe-test-fe-{id}");
+    cleanup
+        .containers
+        .extend([pg.clone(), be.clone(), fe.clone()]);
+    let pg_password = uuid::Uuid::new_v4().simple().to_string();
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &pg,
+        "--network",
+        &net,
+        "--network-alias",
+        "db",
+        "-e",
+        &format!("POSTGRES_PASSWORD={pg_password}"),
+        "-e",
+        "POSTGRES_DB=todo",
+        "postgres:15-bookworm",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !docker(&[
+        "exec",
+        &pg,
+        "pg_isready",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+    ])
+    .status
+    .success()
+    {
+        assert!(Instant::now() < deadline, "postgres container not ready");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &be,
+        "--network",
+        &net,
+        "--network-alias",
+        "backend",
+        "-e",
+        &format!("DATABASE_URL=postgres://postgres:{pg_password}@db:5432/todo"),
+        "-e",
+        &format!(
+            "JWT_SECRET={}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ),
+        &be_image,
+    ]);
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &fe,
+        "--network",
+        &net,
+        "-p",
+        "127.0.0.1::3000",
+        "-e",
+        "BACKEND_URL=http://backend:8000",
+        &fe_image,
+    ]);
+    let base = format!("http://127.0.0.1:{}", host_port(&fe, "3000/tcp"));
+    wait_for(&format!("{base}/health"), 200, Duration::from_secs(30)).await;
+    let ready = wait_for(&format!("{base}/ready"), 200, Duration::from_secs(60)).await;
+    assert!(ready.contains("\"ready\""), "{ready}");
+    assert_eq!(process_uid(&fe), "1001");
+    assert_eq!(process_uid(&be), "1001");
+
+    let browser = Browser::new(&base);
+    let page = browser
+        .sign_up(&unique_email("image"), "container-password")
+        .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let page = browser
+        .submit(&page, "/tasks", &[("title", "Shipped in a container")])
+        .await;
+    page.assert_shows("Added “Shipped in a container”.");
+
+    docker_ok(&["stop", &be]);
+    let body = wait_for(&format!("{base}/ready"), 503, Duration::from_secs(10)).await;
+    assert!(body.contains("backend"), "{body}");
+    docker_ok(&["start", &be]);
+    wait_for(&format!("{base}/ready"), 200, Duration::from_secs(60)).await;
+}
