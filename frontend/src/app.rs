@@ -5,7 +5,7 @@ use std::future::Future;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
@@ -15,7 +15,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::backend::BackendClient;
+use crate::backend::{BackendClient, with_request_id};
 use crate::config::Config;
 use crate::handlers::{PageCtx, auth, chat, health, tasks};
 use crate::views::ErrorPage;
@@ -37,6 +37,19 @@ impl AppState {
             backend: BackendClient::new(&config.backend_url)?,
             cookie_secure: config.cookie_secure,
         })
+    }
+}
+
+/// Makes the request id (set by the outer layer) travel with every backend call.
+async fn forward_request_id(req: Request<Body>, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match id {
+        Some(id) => with_request_id(id, next.run(req)).await,
+        None => next.run(req).await,
     }
 }
 
@@ -110,6 +123,7 @@ pub fn router(state: AppState) -> Router {
                     ),
             )
             .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(middleware::from_fn(forward_request_id))
             .layer(csp)
             .layer(nosniff)
             .layer(frame)

@@ -13,6 +13,20 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CHAT_TIMEOUT: Duration = Duration::from_secs(90);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+tokio::task_local! {
+    /// The id of the request being handled, forwarded so both services log the same id.
+    static REQUEST_ID: String;
+}
+
+/// Runs `fut` with `id` as the request id sent along with every backend call it makes.
+pub async fn with_request_id<F: std::future::Future>(id: String, fut: F) -> F::Output {
+    REQUEST_ID.scope(id, fut).await
+}
+
+fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 /// A task as the backend returns it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Task {
@@ -208,22 +222,20 @@ impl BackendClient {
 
     /// Checks the backend's liveness endpoint within `timeout`.
     pub async fn health(&self, timeout: Duration) -> Result<(), String> {
-        let res = self
-            .http
-            .get(self.url("/health"))
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    format!(
-                        "backend /health did not answer within {}s",
-                        timeout.as_secs()
-                    )
-                } else {
-                    "backend unreachable".to_owned()
-                }
-            })?;
+        let mut req = self.http.get(self.url("/health")).timeout(timeout);
+        if let Some(id) = current_request_id() {
+            req = req.header("x-request-id", id);
+        }
+        let res = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                format!(
+                    "backend /health did not answer within {}s",
+                    timeout.as_secs()
+                )
+            } else {
+                "backend unreachable".to_owned()
+            }
+        })?;
         if res.status().is_success() {
             Ok(())
         } else {
@@ -248,6 +260,9 @@ impl BackendClient {
             .timeout(timeout);
         if let Some(token) = token {
             req = req.bearer_auth(token);
+        }
+        if let Some(id) = current_request_id() {
+            req = req.header("x-request-id", id);
         }
         if let Some(body) = body {
             req = req.json(body);

@@ -588,3 +588,32 @@ async fn ready_times_out_on_a_backend_that_never_answers() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_ids_travel_to_the_backend() {
+    let Some(stack) = stack("request_ids_travel_to_the_backend", false).await else {
+        return;
+    };
+    let browser = Browser::new(&stack.frontend.url);
+    browser.sign_up(&unique_email("reqid"), PASSWORD).await;
+    let id = format!("fe-test-{}", uuid::Uuid::new_v4().simple());
+    let res = browser
+        .http
+        .get(format!("{}/tasks", stack.frontend.url))
+        .header("x-request-id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-request-id"], id.as_str());
+    // The backend logs the same id for the calls made while rendering that page.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !stack.backend.log().contains(&id) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} not in backend log:\n{}",
+            stack.backend.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
