@@ -28,3 +28,13 @@ document.addEventListener("DOMContentLoaded", () => {
     setTimeout(() => flash.classList.add("fade"), 5000);
   }
 });
+
+window.addEventListener("pageshow", (event) => {
+  // Coming back through the history cache: let the forms be submitted again.
+  if (event.persisted) {
+    for (const form of document.querySelectorAll("form[data-submitting]")) {
+      delete form.dataset.submitting;
+      form.classList.remove("is-busy");
+    }
+  }
+});
