@@ -106,21 +106,38 @@ fn remove_images(sh: &Shell, session: &Session, target: &Target) -> anyhow::Resu
             return Ok(format!("images removed: {}", list_or_none(&removed)));
         }
     }
+    // Only the repositories this pipeline declares: other checkouts' images of the same
+    // repositories go too (they are content-addressed), unless a running container uses them.
     let docker = Docker::new(sh, session.docker_env(sh)?);
-    let labels = BTreeMap::from([(PART_OF_LABEL.to_owned(), PART_OF_VALUE.to_owned())]);
-    let mut found: Vec<String> = docker
-        .list(ObjectKind::Image, &labels)?
-        .into_iter()
-        .collect();
-    // Images labelled with a repository we declare, even if built before the part-of label.
+    let mut found = Vec::new();
     for repo in &repos {
-        let by_repo = BTreeMap::from([(IMAGE_LABEL.to_owned(), repo.clone())]);
-        found.extend(docker.list(ObjectKind::Image, &by_repo)?);
+        let labels = BTreeMap::from([
+            (PART_OF_LABEL.to_owned(), PART_OF_VALUE.to_owned()),
+            (IMAGE_LABEL.to_owned(), repo.clone()),
+        ]);
+        found.extend(docker.list(ObjectKind::Image, &labels)?);
     }
     found.sort();
     found.dedup();
-    docker.image_rm(&found)?;
-    Ok(format!("images removed: {}", list_or_none(&found)))
+    let (mut removed, mut kept) = (Vec::new(), Vec::new());
+    for image in found {
+        match docker.image_rm(std::slice::from_ref(&image)) {
+            Ok(()) => removed.push(image),
+            // A container of another deployment (another --namespace) uses it: not ours to break.
+            Err(e) if format!("{e:#}").contains("conflict") => {
+                kept.push(image)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut line = format!("images removed: {}", list_or_none(&removed));
+    if !kept.is_empty() {
+        line.push_str(&format!(
+            "; kept (used by containers of another deployment): {}",
+            kept.join(", ")
+        ));
+    }
+    Ok(line)
 }
 
 /// The `image = "..."` of task `task` in the pipeline text.

@@ -29,17 +29,19 @@ pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
             let docker = Docker::new(sh, session.docker_env(sh)?);
             docker_endpoints(&docker, session, *port)?
         }
-        Target::Minikube { .. } => {
+        Target::Minikube { profile, namespace } => {
             let state = State::load(&session.state_dir(target));
-            let url = state
+            let recorded = state
                 .tasks
                 .values()
                 .filter_map(|r| r.outputs.get("url"))
                 .find(|u| u.starts_with("http"))
-                .cloned()
-                .context(
-                    "no deployment recorded for this target; run `cargo xtask deploy` first",
-                )?;
+                .cloned();
+            let url = match recorded {
+                Some(url) => url,
+                None => crate::kinds::smoke::minikube_frontend_url(sh, profile, namespace)
+                    .context("finding the live deployment; run `cargo xtask deploy` first")?,
+            };
             Endpoints {
                 frontend: url.trim_end_matches('/').to_owned(),
                 backend: None,

@@ -65,6 +65,39 @@ pub fn docker_endpoints(docker: &Docker<'_>, session: &Session, port: u16) -> Re
     })
 }
 
+/// The Minikube frontend's URL: `minikube ip` and the NodePort of the release's frontend
+/// Service (`kubectl get svc -o json`, the NodePort service whose name ends in `frontend`).
+pub fn minikube_frontend_url(sh: &xshell::Shell, profile: &str, namespace: &str) -> Result<String> {
+    let ip = crate::tools::minikube::ip(sh, profile)?;
+    let out = crate::tools::checked(
+        xshell::cmd!(
+            sh,
+            "kubectl --context {profile} -n {namespace} get svc -o json"
+        ),
+        "kubectl get svc",
+    )?;
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .map_err(|e| anyhow::anyhow!("kubectl get svc printed invalid JSON: {e}"))?;
+    let port = doc["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|svc| svc["spec"]["type"] == "NodePort")
+        .filter(|svc| {
+            svc["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("frontend"))
+        })
+        .find_map(|svc| svc["spec"]["ports"][0]["nodePort"].as_u64());
+    let Some(port) = port else {
+        bail!(
+            "no NodePort frontend Service in namespace `{namespace}`; is the release deployed \
+             (`cargo xtask deploy`) with `frontend.service.type=NodePort`?"
+        );
+    };
+    Ok(format!("http://{ip}:{port}"))
+}
+
 /// IDs of the Docker target's live containers, by role (missing ones absent).
 fn live_containers(docker: &Docker<'_>, session: &Session) -> Result<BTreeMap<String, String>> {
     let names = Names::new(session);
@@ -120,19 +153,16 @@ impl Task for Smoke {
                 outputs.insert("url".into(), endpoints.frontend);
                 Ok(outputs)
             }
-            Target::Minikube { .. } => {
-                // The release task records the frontend's URL (minikube ip + NodePort).
-                let Some(url) = cx
+            Target::Minikube { profile, namespace } => {
+                // A dependency may record the frontend's URL; otherwise ask the cluster.
+                let url = match cx
                     .deps
                     .values()
                     .filter_map(|o| o.get("url"))
                     .find(|u| u.starts_with("http"))
-                else {
-                    bail!(
-                        "task `{}`: no dependency recorded a `url` output for the frontend; \
-                         add the Helm release task to its `deps`",
-                        cx.task
-                    );
+                {
+                    Some(url) => url.clone(),
+                    None => minikube_frontend_url(cx.sh, profile, namespace)?,
                 };
                 let endpoints = Endpoints {
                     frontend: url.trim_end_matches('/').to_owned(),

@@ -305,7 +305,7 @@ impl<'a> Docker<'a> {
             let err_text = err_reader.join().unwrap_or_default();
             for line in err_text.lines() {
                 let line = strip_ansi(line);
-                if !line.starts_with("DEPRECATED:") && !line.trim().is_empty() {
+                if !is_legacy_builder_notice(&line) {
                     on_line(&line);
                     tail.push(line);
                 }
@@ -338,14 +338,15 @@ impl<'a> Docker<'a> {
         })
     }
 
-    /// Removes images; missing ones are not an error.
+    /// Removes images; missing ones are not an error. Never forced: an image some container
+    /// still uses is refused by the daemon (a "conflict" error) rather than untagged under it.
     pub fn image_rm(&self, references: &[String]) -> Result<()> {
         if references.is_empty() {
             return Ok(());
         }
         let sh = self.sh;
         let out = self
-            .docker(cmd!(sh, "docker image rm --force {references...}"))
+            .docker(cmd!(sh, "docker image rm {references...}"))
             .ignore_status()
             .output()
             .context("docker image rm: could not run docker")?;
@@ -615,6 +616,15 @@ impl<'a> Docker<'a> {
         s.push_str(&String::from_utf8_lossy(&out.stderr));
         Ok(s)
     }
+}
+
+/// The CLI's three-line "legacy builder is deprecated" notice (and blank lines): noise in logs.
+fn is_legacy_builder_notice(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty()
+        || t.starts_with("DEPRECATED: The legacy builder")
+        || t.starts_with("Install the buildx component")
+        || t == "https://docs.docker.com/go/buildx/"
 }
 
 /// `s` without ANSI escape sequences (`ESC [ ... letter`).

@@ -238,15 +238,34 @@ pub fn lines(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// References of our images (label `app.kubernetes.io/part-of=todo-app`), including untagged.
+/// IDs of our images: labelled part-of todo-app and built for one of the repositories the
+/// pipeline declares (`todo-backend`, `todo-frontend`), untagged intermediates included, except
+/// images (and their parent layers) that some container uses: those belong to another
+/// deployment on the same daemon, which `down` must not break.
 pub fn our_images() -> Vec<String> {
-    lines(&docker(&[
-        "image",
-        "ls",
-        "--all",
-        "--filter",
-        "label=app.kubernetes.io/part-of=todo-app",
-        "--format",
-        "{{.ID}}",
-    ]))
+    let mut in_use = std::collections::BTreeSet::new();
+    for id in lines(&docker(&["ps", "--all", "-q"])) {
+        let image = docker(&["inspect", "--format", "{{.Image}}", &id]);
+        for layer in lines(&docker(&["history", "-q", "--no-trunc", image.trim()])) {
+            in_use.insert(layer);
+        }
+    }
+    let mut ids = Vec::new();
+    for repo in ["todo-backend", "todo-frontend"] {
+        let label = format!("label=dev.todo-app.image={repo}");
+        ids.extend(lines(&docker(&[
+            "image",
+            "ls",
+            "--all",
+            "--no-trunc",
+            "--filter",
+            "label=app.kubernetes.io/part-of=todo-app",
+            "--filter",
+            &label,
+            "--format",
+            "{{.ID}}",
+        ])));
+    }
+    ids.retain(|id| !in_use.contains(id));
+    ids
 }
