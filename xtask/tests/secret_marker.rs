@@ -106,7 +106,7 @@ fn marker_secret_appears_nowhere() {
         "--filter",
         "label=app.kubernetes.io/part-of=todo-app",
         "--format",
-        "{{.Repository}}:{{.Tag}}",
+        "{{.ID}}",
     ]));
     assert!(!images.is_empty(), "no images of ours to inspect");
     for image in &images {
@@ -123,6 +123,24 @@ fn marker_secret_appears_nowhere() {
             );
         }
     }
+    // The secret did reach the backend, through its environment and not its command line.
+    let backend = format!("{ns}-docker-backend");
+    let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &backend]);
+    assert!(
+        env.contains(&format!("JWT_SECRET={marker}")),
+        "the backend did not get the JWT secret from the environment"
+    );
+    let argv = docker(&[
+        "inspect",
+        "--format",
+        "{{json .Path}} {{json .Args}}",
+        &backend,
+    ]);
+    assert!(
+        !argv.contains(&marker),
+        "the JWT secret is in the backend's argv"
+    );
+
     // The backend logs requests and config problems but never the secret it was given.
     let logs = std::process::Command::new("docker")
         .args(["logs", &format!("{ns}-docker-backend")])
