@@ -124,9 +124,7 @@ fn remove_images(sh: &Shell, session: &Session, target: &Target) -> anyhow::Resu
         match docker.image_rm(std::slice::from_ref(&image)) {
             Ok(()) => removed.push(image),
             // A container of another deployment (another --namespace) uses it: not ours to break.
-            Err(e) if format!("{e:#}").contains("conflict") => {
-                kept.push(image)
-            }
+            Err(e) if format!("{e:#}").contains("conflict") => kept.push(image),
             Err(e) => return Err(e),
         }
     }
