@@ -155,3 +155,28 @@ fn marker_secret_appears_nowhere() {
 
     x.run(&["down"]).assert_ok("down");
 }
+
+#[test]
+fn a_too_short_secret_is_named_but_never_shown() {
+    if !docker_available("secret_marker::a_too_short_secret_is_named_but_never_shown") {
+        return;
+    }
+    let repo = copy_repo();
+    let mut x = Xtask::new(repo.path(), &format!("xshort{}", std::process::id()));
+    let marker = "SHORTMARKER-7d1c"; // 16 bytes: below the 32-byte minimum
+    x.env.push(("JWT_SECRET".into(), marker.into()));
+    let run = x.run(&["deploy"]);
+    assert_ne!(run.code, Some(0), "deploy accepted a 16-byte JWT secret");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("JWT_SECRET"),
+        "the error does not name the key: {all}"
+    );
+    assert!(
+        all.contains("32"),
+        "the error does not say the minimum: {all}"
+    );
+    assert!(!all.contains(marker), "the rejected secret was printed");
+    // Rejected while planning: nothing was started.
+    assert!(x.objects("container").is_empty());
+}
