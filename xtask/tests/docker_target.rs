@@ -91,7 +91,28 @@ fn deploy_noop_one_file_change_and_down() {
         edit.elapsed.as_secs_f64()
     );
 
-    // 4. down --images leaves nothing of ours; a second down is a no-op that succeeds.
+    // 4. A container removed behind our back is noticed (output missing) and recreated; the
+    //    others stay, and the smoke test runs again against the new one.
+    support::docker(&["rm", "--force", &format!("{ns}-docker-backend")]);
+    let healed = x.run(&["deploy"]);
+    healed.assert_ok("deploy after removing the backend container");
+    assert_eq!(healed.tasks_with("started"), ["app-containers", "smoke"]);
+    assert!(
+        healed.events.iter().any(|e| e["event"] == "started"
+            && e["task"] == "app-containers"
+            && e["reason"] == "output missing"),
+        "app-containers did not run for a missing output: {}",
+        healed.stdout
+    );
+    let healed_ids: Vec<Option<String>> = ["postgres", "backend", "frontend"]
+        .iter()
+        .map(|r| x.container_id(r))
+        .collect();
+    assert_eq!(healed_ids[0], after[0]);
+    assert!(healed_ids[1].is_some() && healed_ids[1] != after[1]);
+    assert_eq!(healed_ids[2], after[2]);
+
+    // 5. down --images leaves nothing of ours; a second down is a no-op that succeeds.
     x.run(&["down", "--images"]).assert_ok("down --images");
     for kind in ["container", "network", "volume"] {
         assert!(
