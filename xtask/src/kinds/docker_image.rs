@@ -116,11 +116,17 @@ fn store(sh: &xshell::Shell, session: &Session, target: &Target) -> Result<Store
     match target {
         Target::Docker { .. } => Ok(Store::Docker(session.docker_env(sh)?)),
         Target::Minikube { profile, .. } => {
+            // docker-env is cached for the run, so the common (Docker runtime) case costs one
+            // `minikube docker-env` per run; only when it fails do we ask for the runtime.
+            let env_err = match session.docker_env(sh) {
+                Ok(env) => return Ok(Store::Docker(env)),
+                Err(e) => e,
+            };
             let runtime = minikube::profile_config(sh, profile)?
                 .map(|c| c.container_runtime)
                 .unwrap_or_default();
             if runtime.is_empty() || runtime == "docker" {
-                Ok(Store::Docker(session.docker_env(sh)?))
+                Err(env_err)
             } else {
                 Ok(Store::MinikubeBuild(profile.clone()))
             }
