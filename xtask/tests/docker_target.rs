@@ -11,8 +11,12 @@ mod support;
 
 use support::{Xtask, copy_repo, docker_available, our_images};
 
+/// The tests share the daemon and `down --images` removes every image of ours: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn deploy_noop_one_file_change_and_down() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !docker_available("docker_target::deploy_noop_one_file_change_and_down") {
         return;
     }
@@ -124,4 +128,43 @@ fn deploy_noop_one_file_change_and_down() {
     assert!(our_images().is_empty(), "images left: {:?}", our_images());
     x.run(&["down", "--images"]).assert_ok("second down");
     assert!(!repo.path().join("target/xtask/docker/state.json").exists());
+}
+
+#[test]
+fn a_changed_database_password_is_diagnosed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !docker_available("docker_target::a_changed_database_password_is_diagnosed") {
+        return;
+    }
+    let repo = copy_repo();
+    // A short readiness deadline: the failure is the point of this test.
+    let pipeline = repo.path().join("xtask/pipeline.toml");
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    let anchor = "frontend-image = \"frontend-image\"\n";
+    assert!(text.contains(anchor), "pipeline.toml changed shape");
+    std::fs::write(
+        &pipeline,
+        text.replacen(anchor, &format!("{anchor}ready-timeout = 20\n"), 1),
+    )
+    .unwrap();
+    let mut x = Xtask::new(repo.path(), &format!("xpw{}", std::process::id()));
+    x.env
+        .push(("POSTGRES_PASSWORD".into(), "first-password-4f1e".into()));
+    x.run(&["deploy"])
+        .assert_ok("deploy with the first password");
+
+    x.env[0].1 = "second-password-9a7c".into();
+    let run = x.run(&["deploy"]);
+    assert_ne!(
+        run.code,
+        Some(0),
+        "deploy succeeded with a password the volume does not know"
+    );
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("PostgreSQL rejects the password"),
+        "no diagnosis of the password mismatch:\n{all}"
+    );
+    assert!(!all.contains("first-password-4f1e") && !all.contains("second-password-9a7c"));
+    x.run(&["down"]).assert_ok("down");
 }

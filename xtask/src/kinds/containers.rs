@@ -434,8 +434,21 @@ impl Containers {
                 return Ok(());
             }
             if Instant::now() >= deadline {
+                let mut hint = String::new();
+                if role == "backend" {
+                    let db = name.replace("-backend", "-postgres");
+                    if docker
+                        .logs_tail(&db, 100)?
+                        .contains("password authentication failed")
+                    {
+                        hint = "\nhint: PostgreSQL rejects the password: its data volume keeps the password \
+                             it was created with. Restore that POSTGRES_PASSWORD, or run `cargo xtask down \
+                             --target docker` to delete the volume (and its data) and deploy again."
+                            .to_owned();
+                    }
+                }
                 bail!(
-                    "{name} not ready after {}s ({last}); last log lines:\n{}",
+                    "{name} not ready after {}s ({last}); last log lines:\n{}{hint}",
                     self.ready_timeout.as_secs(),
                     docker.logs_tail(name, 30)?
                 );
