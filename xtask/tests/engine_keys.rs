@@ -6,7 +6,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use clap::Parser;
 use proptest::prelude::*;
 use support::Project;
 use xshell::Shell;
-use xtask::engine::hash::{StatCache, digest_files, expand};
+use xtask::engine::hash::{Stat, StatCache, digest_files, expand};
 use xtask::engine::state::State;
 use xtask::engine::{self, Session};
 use xtask::target::Target;
@@ -110,7 +109,7 @@ proptest! {
     ) {
         // Task i runs `echo i`, reads `src`, depends on every earlier task.
         let task = |i: usize, field_order: u64| {
-            let mut fields = vec![
+            let mut fields = [
                 "kind = \"command\"".to_string(),
                 format!("run = [\"echo\",{spaces}\"{i}\"]"),
                 "inputs = [\"src\"]".to_string(),
@@ -160,9 +159,9 @@ fn excluded_files_are_not_inputs() {
     p.write("src/a.rs", "a");
     p.write("src/skip/b.rs", "b");
     p.write("src/deep/README.md", "r");
-    let (files, empty) = expand(p.root(), &["src", "!src/skip/**", "!**/*.md"]).unwrap();
-    assert_eq!(files.into_iter().collect::<Vec<_>>(), ["src/a.rs"]);
-    assert!(empty.is_empty());
+    let expansion = expand(p.root(), &["src", "!src/skip/**", "!**/*.md"], 2).unwrap();
+    assert_eq!(expansion.paths(), ["src/a.rs"]);
+    assert!(expansion.empty.is_empty());
     let before = keys(p.root());
     p.write("src/skip/b.rs", "changed");
     p.write("src/deep/README.md", "changed");
@@ -178,20 +177,11 @@ fn forge_cache(
     written: std::time::SystemTime,
 ) -> std::path::PathBuf {
     let m = std::fs::symlink_metadata(root.join(rel)).unwrap();
-    let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
     let path = root.join("stat-cache");
-    std::fs::write(
-        &path,
-        format!(
-            "xtask-stat-cache 1\n{rel}\t{}\t{}\t{}\t{}\t{}\t{digest}\n",
-            m.size(),
-            ns(m.mtime(), m.mtime_nsec()),
-            ns(m.ctime(), m.ctime_nsec()),
-            m.ino(),
-            m.dev()
-        ),
-    )
-    .unwrap();
+    let mut cache = StatCache::default();
+    let sha: [u8; 32] = hex::decode(digest).unwrap().try_into().unwrap();
+    cache.insert(rel, &Stat::of(&m), sha);
+    cache.save(&path).unwrap();
     File::options()
         .write(true)
         .open(&path)
@@ -281,6 +271,7 @@ fn rewrite_with_same_size_and_mtime_is_detected() {
 fn corrupt_stat_cache_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f"), "hello").unwrap();
+    // An old text cache, then a valid cache claiming a bogus digest with one bit flipped.
     std::fs::write(
         dir.path().join("cache"),
         "xtask-stat-cache 1\nf\tnot-a-number\n",
@@ -290,6 +281,28 @@ fn corrupt_stat_cache_is_ignored() {
     assert_eq!(
         digest_files(dir.path(), &["f".to_string()], &mut cache, 2).unwrap()["f"],
         HELLO
+    );
+    let mtime = std::fs::metadata(dir.path().join("f"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let forged = forge_cache(dir.path(), "f", BOGUS, mtime + Duration::from_secs(5));
+    let mut bytes = std::fs::read(&forged).unwrap();
+    // A bit of the stored digest (the last 32 bytes are the checksum): parseable, but wrong.
+    let k = bytes.len() - 40;
+    bytes[k] ^= 1;
+    std::fs::write(&forged, &bytes).unwrap();
+    File::options()
+        .write(true)
+        .open(&forged)
+        .unwrap()
+        .set_modified(mtime + Duration::from_secs(5))
+        .unwrap();
+    let mut cache = StatCache::load(&forged);
+    assert_eq!(
+        digest_files(dir.path(), &["f".to_string()], &mut cache, 2).unwrap()["f"],
+        HELLO,
+        "a damaged cache must not be trusted"
     );
 }
 

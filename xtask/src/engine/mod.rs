@@ -3,11 +3,14 @@
 pub mod decl;
 pub mod events;
 pub mod exec;
+pub mod glob;
 pub mod graph;
 pub mod hash;
 pub mod key;
 pub mod plan;
+pub mod statcache;
 pub mod state;
+pub mod walk;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

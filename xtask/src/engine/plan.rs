@@ -1,12 +1,13 @@
 //! Which selected tasks run and why: keys from hashes, compared with recorded results.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use xshell::Shell;
 
-use super::hash::{self, StatCache};
+use super::hash::{self, InputFile, StatCache};
 use super::key::{self, ENGINE_KEY_VERSION, KeyInput};
 use super::state::{Record, State};
+use super::walk;
 use super::{Graph, Session};
 use crate::error::{Diagnostic, Error};
 use crate::kinds::{CheckCx, KeyCx};
@@ -73,14 +74,15 @@ pub fn plan_tasks(
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     // The filesystem clock before any stat: files changed at or after it are not settled.
     let stamp = hash::fs_now(&session.xtask_dir())?;
-    // 1. Files of every selected task; a pattern matching nothing is a declaration error.
-    let mut task_files: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    // 1. Files of every selected task, stat'ed as they are found; a pattern matching nothing
+    //    is a declaration error.
+    let mut task_files: BTreeMap<usize, Vec<InputFile>> = BTreeMap::new();
     let mut diagnostics = Vec::new();
     for &i in selection {
         let decl = &graph.tasks[i];
         let patterns: Vec<&str> = decl.inputs.iter().map(|(p, _)| p.as_str()).collect();
-        let (mut files, empty) = hash::expand(root, &patterns)?;
-        for e in empty {
+        let expansion = hash::expand(root, &patterns, walk::MAX_WALK_THREADS)?;
+        for &e in &expansion.empty {
             let (pattern, span) = &decl.inputs[e];
             diagnostics.push(Diagnostic::new(
                 format!("input `{pattern}` of task `{}` matches no file", decl.name),
@@ -94,8 +96,12 @@ pub fn plan_tasks(
             target,
             task: &decl.name,
         };
-        files.extend(decl.task.extra_inputs(&cx)?);
-        task_files.insert(i, files.into_iter().collect());
+        let extra = decl.task.extra_inputs(&cx)?;
+        let mut files = expansion.files;
+        if !extra.is_empty() {
+            files = walk::merge_extra(files, hash::stat_paths(root, &extra, threads)?);
+        }
+        task_files.insert(i, files);
     }
     if !diagnostics.is_empty() {
         let path = session.pipeline_file();
@@ -113,7 +119,7 @@ pub fn plan_tasks(
     let mut sigs: BTreeMap<usize, (String, bool)> = BTreeMap::new();
     let mut known: BTreeMap<usize, String> = BTreeMap::new();
     for &i in selection {
-        let (sig, settled) = hash::stat_signature(root, &task_files[&i], stamp, threads)?;
+        let (sig, settled) = hash::stat_signature(&task_files[&i], stamp);
         let recorded = state.tasks.get(&graph.tasks[i].name);
         if let Some(r) = recorded.filter(|r| r.stat_sig.as_deref() == Some(sig.as_str())) {
             known.insert(i, r.inputs.clone());
@@ -121,23 +127,30 @@ pub fn plan_tasks(
         sigs.insert(i, (sig, settled));
     }
     // 3. Digest the files of the other tasks once, in parallel, through the stat cache.
-    let to_hash: BTreeSet<&String> = selection
+    let mut to_hash: Vec<&InputFile> = selection
         .iter()
         .filter(|i| !known.contains_key(i))
         .flat_map(|i| task_files[i].iter())
         .collect();
-    let mut digests = BTreeMap::new();
+    to_hash.sort_by(|a, b| a.path.cmp(&b.path));
+    to_hash.dedup_by(|a, b| a.path == b.path);
+    let mut digests = Vec::new();
     if !to_hash.is_empty() {
-        let all: Vec<String> = to_hash.into_iter().cloned().collect();
         let cache_path = session.xtask_dir().join("stat-cache");
         let mut cache = StatCache::load(&cache_path);
-        digests = hash::digest_files(root, &all, &mut cache, threads)?;
+        digests = hash::digest_inputs(root, &to_hash, &mut cache, threads)?;
         if let Err(e) = cache.save(&cache_path) {
             eprintln!(
                 "notice: cannot save the stat cache ({e:#}); the next run re-reads every input"
             );
         }
     }
+    let digest_of = |path: &str| -> String {
+        to_hash
+            .binary_search_by(|f| f.path.as_str().cmp(path))
+            .map(|k| digests[k].clone())
+            .unwrap_or_default()
+    };
     // 4. Keys in topological order, then decisions.
     let mut keys: BTreeMap<usize, String> = BTreeMap::new();
     let mut tasks = Vec::with_capacity(selection.len());
@@ -146,7 +159,7 @@ pub fn plan_tasks(
         let per_file: Option<BTreeMap<String, String>> = (!known.contains_key(&i)).then(|| {
             task_files[&i]
                 .iter()
-                .map(|f| (f.clone(), digests.get(f).cloned().unwrap_or_default()))
+                .map(|f| (f.path.clone(), digest_of(&f.path)))
                 .collect()
         });
         let inputs = match (&per_file, known.get(&i)) {
@@ -233,6 +246,50 @@ pub fn plan_tasks(
         });
     }
     Ok(Plan { tasks })
+}
+
+/// Store in `state` the current stat signature of every task found fresh whose recorded
+/// signature is stale (a touched file, a checkout that restored content), so the next no-op
+/// plan reads no file: git refreshes its index on `status` the same way. The signature is
+/// only kept when every input was settled, and only on the record whose key was just
+/// confirmed. Returns whether anything changed.
+pub fn refresh_signatures(state: &mut State, plan: &Plan) -> bool {
+    let mut changed = false;
+    for t in &plan.tasks {
+        let Some(sig) = &t.record.stat_sig else {
+            continue;
+        };
+        if t.decision != Decision::Fresh {
+            continue;
+        }
+        if let Some(r) = state.tasks.get_mut(&t.name)
+            && r.key == t.key
+            && r.stat_sig.as_ref() != Some(sig)
+        {
+            r.stat_sig = Some(sig.clone());
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// [`refresh_signatures`] for a command that planned without the target's lock (`plan`):
+/// takes the lock only if it is free, and applies the refresh to the state as it is now.
+pub fn remember_signatures(dir: &std::path::Path, plan: &Plan) -> anyhow::Result<()> {
+    let stale = plan.tasks.iter().any(|t| {
+        t.decision == Decision::Fresh && t.record.stat_sig.is_some() && t.inputs.is_some()
+    });
+    if !stale {
+        return Ok(());
+    }
+    let Some(_lock) = super::state::Lock::try_acquire(dir)? else {
+        return Ok(());
+    };
+    let mut state = State::load(dir);
+    if refresh_signatures(&mut state, plan) {
+        state.save(dir)?;
+    }
+    Ok(())
 }
 
 /// The reasons a key changed, most fundamental first.
