@@ -563,3 +563,60 @@ fn inputs_changed_at_or_after_the_scan_are_not_trusted_by_stat() {
         "inputs changed: `src/b.txt`"
     );
 }
+
+#[test]
+fn a_touched_but_unchanged_input_stays_fresh_and_its_new_stat_is_remembered() {
+    let p = two();
+    p.run_json(&["gen"]).ok();
+    let sig = || -> serde_json::Value {
+        let state: serde_json::Value =
+            serde_json::from_str(&p.read("target/xtask/docker/state.json")).unwrap();
+        state["tasks"]["gen"]["stat_sig"].clone()
+    };
+    let first = sig();
+    assert!(first.is_string(), "settled inputs get a signature: {first}");
+    let touch = || {
+        // Same content, an older mtime (settled); ctime moves to now, so the stat differs.
+        let path = p.path("src/a.txt");
+        std::fs::write(&path, "a\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+        // Let the filesystem clock tick past the new ctime, so the next scan finds it settled.
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    // `plan` (which holds no lock) re-hashes, finds the key unchanged, and records the new
+    // stat so the next no-op plan need not hash.
+    touch();
+    let plan = p.xtask(&["plan", "gen"]).ok();
+    assert!(plan.stdout.starts_with("fresh"), "{}", plan.stdout);
+    let second = sig();
+    assert!(second.is_string());
+    assert_ne!(
+        second, first,
+        "the refreshed signature is recorded by `plan`"
+    );
+
+    // `run` does the same under its lock.
+    touch();
+    let run = p.run_json(&["gen"]).ok();
+    assert_eq!(run.tasks_with("fresh"), ["gen"]);
+    let third = sig();
+    assert!(third.is_string());
+    assert_ne!(
+        third, second,
+        "the refreshed signature is recorded by `run`"
+    );
+    assert_eq!(p.read("log"), "gen\n", "nothing re-ran");
+
+    // A real change behind the remembered signature is still seen.
+    p.write("src/a.txt", "A\n");
+    assert_eq!(
+        p.run_json(&["gen"]).ok().reason_of("gen"),
+        "inputs changed: `src/a.txt`"
+    );
+}

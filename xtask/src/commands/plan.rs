@@ -25,6 +25,11 @@ pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
     let target = session.target(sh)?;
     let state = State::load(&session.state_dir(target));
     let plan = engine::plan_tasks(sh, session, &graph, target, &selection, &state, args.force)?;
+    if let Err(e) = engine::plan::remember_signatures(&session.state_dir(target), &plan) {
+        eprintln!(
+            "notice: cannot record refreshed stat signatures ({e:#}); the next plan re-hashes"
+        );
+    }
     let mut out = std::io::stdout().lock();
     if session.opts.json {
         for t in &plan.tasks {

@@ -53,6 +53,13 @@ pub fn run_tasks(
     install_ctrlc(session);
     let mut state = State::load(&dir);
     let plan = super::plan_tasks(sh, session, &graph, &target, &selection, &state, opts.force)?;
+    if super::plan::refresh_signatures(&mut state, &plan)
+        && let Err(e) = state.save(&dir)
+    {
+        eprintln!(
+            "notice: cannot record refreshed stat signatures ({e:#}); the next plan re-hashes"
+        );
+    }
     let sink = crate::render::for_run(session.opts.json);
     execute(
         sh,
