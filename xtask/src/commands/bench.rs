@@ -25,6 +25,10 @@ pub struct Args {
     /// Repetitions per measurement (the best is kept).
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
+    /// Keep the generated trees in this directory and reuse them on the next run (default: a
+    /// fresh temporary directory, removed afterwards).
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// One measured tree.
@@ -48,7 +52,14 @@ pub fn run(sh: &Shell, _session: &Session, args: &Args) -> anyhow::Result<()> {
         }
     }
     let exe = std::env::current_exe().context("locating the xtask binary")?;
-    let tmp = tempfile_dir()?;
+    let keep = args.dir.is_some();
+    let tmp = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            d.clone()
+        }
+        None => tempfile_dir()?,
+    };
     let mut rows = Vec::new();
     let mut cases: Vec<(String, usize, usize)> = args
         .files
@@ -64,9 +75,22 @@ pub fn run(sh: &Shell, _session: &Session, args: &Args) -> anyhow::Result<()> {
     }
     for (name, n, mib) in cases {
         let root = tmp.join(name.replace(' ', "-"));
-        eprintln!("bench: generating {name} in {}", root.display());
-        let bytes = generate(&root, n, mib)?;
-        git_commit(sh, &root)?;
+        let done = root.join("target/bench-tree-complete");
+        let bytes = match std::fs::read_to_string(&done) {
+            Ok(b) if keep => b.trim().parse().context("reading the kept tree's size")?,
+            _ => {
+                if root.exists() {
+                    std::fs::remove_dir_all(&root)
+                        .with_context(|| format!("removing {}", root.display()))?;
+                }
+                eprintln!("bench: generating {name} in {}", root.display());
+                let bytes = generate(&root, n, mib)?;
+                git_commit(sh, &root)?;
+                std::fs::create_dir_all(root.join("target"))?;
+                std::fs::write(&done, bytes.to_string())?;
+                bytes
+            }
+        };
         let row = measure(sh, &exe, &root, &name, n, bytes, args.reps.max(1))?;
         eprintln!(
             "bench: {name}: cold {:.3}s vs sha256sum {:.3}s; warm plan {:.3}s vs git status {:.3}s",
@@ -76,9 +100,14 @@ pub fn run(sh: &Shell, _session: &Session, args: &Args) -> anyhow::Result<()> {
             row.git.as_secs_f64()
         );
         rows.push(row);
-        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+        if !keep {
+            std::fs::remove_dir_all(&root)
+                .with_context(|| format!("removing {}", root.display()))?;
+        }
     }
-    let _ = std::fs::remove_dir_all(&tmp);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
     print_table(&rows);
     Ok(())
 }
