@@ -46,12 +46,25 @@ pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
         Target::Minikube { .. } => {
             let kube = crate::kinds::k8s_secret::kube_of(&target)
                 .ok_or_else(|| anyhow::anyhow!("no kube identity for target {}", target.id()))?;
-            done.extend(crate::kinds::helm_release::teardown(
-                sh,
-                &kube,
-                "todo-app",
-                crate::secrets::SECRET_NAME,
-            )?);
+            // Every release the pipeline declares (normally one), by its `release` setting.
+            let graph = crate::engine::load(session)?;
+            let text = std::fs::read_to_string(session.pipeline_file())?;
+            let mut releases: Vec<String> = graph
+                .tasks_of_kind("helm-release")
+                .iter()
+                .map(|t| setting_of(&text, t, "release").unwrap_or_else(|| "todo-app".to_owned()))
+                .collect();
+            if releases.is_empty() {
+                releases.push("todo-app".to_owned());
+            }
+            for release in releases {
+                done.extend(crate::kinds::helm_release::teardown(
+                    sh,
+                    &kube,
+                    &release,
+                    crate::secrets::SECRET_NAME,
+                )?);
+            }
         }
     }
     if args.images {
@@ -88,7 +101,7 @@ fn remove_images(sh: &Shell, session: &Session, target: &Target) -> anyhow::Resu
         .iter()
         .filter_map(|t| {
             let text = std::fs::read_to_string(session.pipeline_file()).ok()?;
-            repository_of(&text, t)
+            setting_of(&text, t, "image")
         })
         .collect();
     if let Target::Minikube { profile, .. } = target {
@@ -138,12 +151,12 @@ fn remove_images(sh: &Shell, session: &Session, target: &Target) -> anyhow::Resu
     Ok(line)
 }
 
-/// The `image = "..."` of task `task` in the pipeline text.
-fn repository_of(text: &str, task: &str) -> Option<String> {
+/// The string setting `key` of task `task` in the pipeline text.
+fn setting_of(text: &str, task: &str, key: &str) -> Option<String> {
     let doc: toml::Value = toml::from_str(text).ok()?;
     doc.get("tasks")?
         .get(task)?
-        .get("image")?
+        .get(key)?
         .as_str()
         .map(str::to_owned)
 }
