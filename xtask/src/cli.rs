@@ -28,7 +28,8 @@ pub struct GlobalOpts {
     /// Minikube profile (Minikube target).
     #[arg(long, global = true, default_value = "minikube")]
     pub profile: String,
-    /// Kubernetes namespace (Minikube target).
+    /// Kubernetes namespace (Minikube target); on the Docker target, the prefix of the
+    /// container, network and volume names (`<namespace>-docker-...`).
     #[arg(long, global = true, default_value = "todo-app")]
     pub namespace: String,
     /// Local port the frontend is published on (Docker target).
