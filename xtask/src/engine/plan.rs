@@ -71,7 +71,9 @@ pub fn plan_tasks(
     force: bool,
 ) -> anyhow::Result<Plan> {
     let root = &session.root;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Hashing threads: the cores (it is CPU-bound). Asked only when needed: the answer reads
+    // cgroup files, a cost a no-op plan can skip.
+    let threads = || std::thread::available_parallelism().map_or(2, |n| n.get());
     // The filesystem clock before any stat: files changed at or after it are not settled.
     let stamp = hash::fs_now(&session.xtask_dir())?;
     // 1. Files of every selected task, stat'ed as they are found; a pattern matching nothing
@@ -99,7 +101,7 @@ pub fn plan_tasks(
         let extra = decl.task.extra_inputs(&cx)?;
         let mut files = expansion.files;
         if !extra.is_empty() {
-            files = walk::merge_extra(files, hash::stat_paths(root, &extra, threads)?);
+            files = walk::merge_extra(files, hash::stat_paths(root, &extra, threads())?);
         }
         task_files.insert(i, files);
     }
@@ -138,7 +140,7 @@ pub fn plan_tasks(
     if !to_hash.is_empty() {
         let cache_path = session.xtask_dir().join("stat-cache");
         let mut cache = StatCache::load(&cache_path);
-        digests = hash::digest_inputs(root, &to_hash, &mut cache, threads)?;
+        digests = hash::digest_inputs(root, &to_hash, &mut cache, threads())?;
         if let Err(e) = cache.save(&cache_path) {
             eprintln!(
                 "notice: cannot save the stat cache ({e:#}); the next run re-reads every input"

@@ -14,9 +14,10 @@ use sha2::{Digest, Sha256};
 
 use super::glob::{Glob, literal_prefix};
 
-/// Entries a walk finds per thread before it starts another: git's `preload-index` cost
-/// (`THREAD_COST`), so small trees stay on one thread.
-const WALK_THREAD_COST: usize = 500;
+/// Entries still to visit per walk thread (estimated from the queued directories and the
+/// entries per directory so far): small trees stay on one thread, where starting and joining
+/// helpers would cost more than they save on a busy machine.
+const WALK_THREAD_COST: usize = 1000;
 
 /// Most threads a walk uses (git's `MAX_PARALLEL` for `core.preloadIndex`): stat-bound work
 /// that blocks on the disk, or waits for a busy CPU, gains from more threads than cores.
@@ -139,7 +140,7 @@ pub fn expand(root: &Path, patterns: &[&str], jobs: usize) -> anyhow::Result<Exp
     expand_with(root, patterns, jobs, WALK_THREAD_COST)
 }
 
-/// [`expand`], with one more thread (up to `jobs`) per `cost` entries seen.
+/// [`expand`], with one more thread (up to `jobs`) per `cost` entries estimated to remain.
 fn expand_with(
     root: &Path,
     patterns: &[&str],
@@ -149,13 +150,13 @@ fn expand_with(
     let excludes: Vec<Glob<'_>> = patterns
         .iter()
         .filter_map(|p| p.strip_prefix('!'))
-        .map(Glob::new)
+        .map(|p| Glob::new(normalize(p)))
         .collect();
     // An exclude naming the directory itself or everything under it (`dir/**`) prunes it.
     let dir_excludes: Vec<Glob<'_>> = patterns
         .iter()
         .filter_map(|p| p.strip_prefix('!'))
-        .filter_map(|p| p.trim_end_matches('/').strip_suffix("/**"))
+        .filter_map(|p| normalize(p).strip_suffix("/**"))
         .map(Glob::new)
         .collect();
     let excluded = |rel: &str| excludes.iter().any(|e| e.matches(rel));
@@ -171,7 +172,7 @@ fn expand_with(
             includes.push(Include { glob: None });
             continue;
         }
-        let pattern = pattern.trim_end_matches('/');
+        let pattern = normalize(pattern);
         let literal = literal_prefix(pattern);
         let is_glob = literal != pattern;
         includes.push(Include {
@@ -335,7 +336,9 @@ fn expand_with(
     std::thread::scope(|s| {
         let mut helpers = Vec::new();
         let mut grow = |queued: usize| {
-            let wanted = jobs.min(1 + entries_seen.load(Ordering::Relaxed) / cost);
+            let done = dirs_read.load(Ordering::Relaxed).max(1);
+            let remaining = queued * entries_seen.load(Ordering::Relaxed) / done;
+            let wanted = jobs.min(1 + remaining / cost);
             let n = wanted.saturating_sub(1 + helpers.len()).min(queued);
             for _ in 0..n {
                 helpers.push(s.spawn(|| worker(&mut |_| {})));
@@ -371,6 +374,15 @@ fn expand_with(
         empty,
         dirs_read: dirs_read.into_inner(),
     })
+}
+
+/// `pattern` without a leading `./` or a trailing `/`; `.` is the root (empty).
+fn normalize(pattern: &str) -> &str {
+    let mut p = pattern.trim_end_matches('/');
+    while let Some(rest) = p.strip_prefix("./") {
+        p = rest.trim_start_matches('/');
+    }
+    if p == "." { "" } else { p }
 }
 
 /// Directory paths in the order their contents take among sorted paths: as if each ended in
@@ -608,6 +620,19 @@ mod tests {
                 assert_eq!(e.paths(), made, "round {round}, jobs {jobs}");
             }
         }
+    }
+
+    #[test]
+    fn dot_prefixes_name_the_same_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        touch(dir.path(), "a/x");
+        touch(dir.path(), "a/y");
+        for pattern in ["a", "./a", "./a/", "a/"] {
+            let e = expand(dir.path(), &[pattern, "!./a/y"], 1).expect("expand");
+            assert_eq!(e.paths(), ["a/x"], "{pattern}");
+        }
+        let e = expand(dir.path(), &["."], 1).expect("expand");
+        assert_eq!(e.paths(), ["a/x", "a/y"]);
     }
 
     #[test]
