@@ -1,5 +1,9 @@
 //! `cargo xtask bench`: hashing and no-op planning on generated trees, as ratios against
 //! `sha256sum` and `git status` measured in the same run (never timed assertions in tests).
+//!
+//! Fairness: every baseline works on the same files, from the same warm page cache, and is
+//! timed alternately with the engine (rep by rep), so load from other processes hits both
+//! sides alike; each ratio is the median of the per-rep ratios. The exact commands are printed.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -22,8 +26,8 @@ pub struct Args {
     /// Size of each large file in MiB.
     #[arg(long, default_value_t = 64)]
     pub large_mib: usize,
-    /// Repetitions per measurement (the best is kept).
-    #[arg(long, default_value_t = 3)]
+    /// Repetitions per measurement (medians are reported).
+    #[arg(long, default_value_t = 5)]
     pub reps: usize,
     /// Keep the generated trees in this directory and reuse them on the next run (default: a
     /// fresh temporary directory, removed afterwards).
@@ -31,15 +35,44 @@ pub struct Args {
     pub dir: Option<std::path::PathBuf>,
 }
 
-/// One measured tree.
+/// One measured tree: per-rep durations of each side, in the order they were taken.
 struct Row {
     name: String,
     files: usize,
     bytes: u64,
-    cold: Duration,
-    sha256sum: Duration,
-    warm: Duration,
-    git: Duration,
+    cold: Vec<Duration>,
+    sha256sum: Vec<Duration>,
+    warm: Vec<Duration>,
+    git: Vec<Duration>,
+}
+
+/// Median over the reps of `num[i] / den[i]` (each pair was timed back to back).
+fn paired_ratio(num: &[Duration], den: &[Duration]) -> f64 {
+    median(
+        num.iter()
+            .zip(den)
+            .map(|(n, d)| n.as_secs_f64() / d.as_secs_f64())
+            .collect(),
+    )
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn median_secs(v: &[Duration]) -> f64 {
+    median(v.iter().map(Duration::as_secs_f64).collect())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Run `cargo xtask bench`.
@@ -52,6 +85,12 @@ pub fn run(sh: &Shell, _session: &Session, args: &Args) -> anyhow::Result<()> {
         }
     }
     let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    eprintln!(
+        "bench: {cores} cores, load average {} at start; {} reps per side, alternating",
+        load_average(),
+        args.reps.max(1)
+    );
     let keep = args.dir.is_some();
     let tmp = match &args.dir {
         Some(d) => {
@@ -91,13 +130,14 @@ pub fn run(sh: &Shell, _session: &Session, args: &Args) -> anyhow::Result<()> {
                 bytes
             }
         };
-        let row = measure(sh, &exe, &root, &name, n, bytes, args.reps.max(1))?;
+        let row = measure(&exe, &root, &name, n, bytes, args.reps.max(1))?;
         eprintln!(
-            "bench: {name}: cold {:.3}s vs sha256sum {:.3}s; warm plan {:.3}s vs git status {:.3}s",
-            row.cold.as_secs_f64(),
-            row.sha256sum.as_secs_f64(),
-            row.warm.as_secs_f64(),
-            row.git.as_secs_f64()
+            "bench: {name}: cold {:.3}s vs sha256sum {:.3}s; warm plan {:.3}s vs git status {:.3}s (medians; load {})",
+            median_secs(&row.cold),
+            median_secs(&row.sha256sum),
+            median_secs(&row.warm),
+            median_secs(&row.git),
+            load_average()
         );
         rows.push(row);
         if !keep {
@@ -170,14 +210,6 @@ fn git_commit(sh: &Shell, root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn best(reps: usize, mut f: impl FnMut() -> anyhow::Result<Duration>) -> anyhow::Result<Duration> {
-    let mut best = Duration::MAX;
-    for _ in 0..reps {
-        best = best.min(f()?);
-    }
-    Ok(best)
-}
-
 fn timed(mut c: std::process::Command) -> anyhow::Result<Duration> {
     let shown = format!("{c:?}");
     let t0 = Instant::now();
@@ -192,7 +224,6 @@ fn timed(mut c: std::process::Command) -> anyhow::Result<Duration> {
 }
 
 fn measure(
-    sh: &Shell,
     exe: &Path,
     root: &Path,
     name: &str,
@@ -229,24 +260,44 @@ fn measure(
             .stdout(std::process::Stdio::null());
         c
     };
-    // Warm the page cache so both sides read from memory.
-    timed(sha())?;
-    let state = root.join("target/xtask");
-    let sha256sum = best(reps, || timed(sha()))?;
-    let cold = best(reps, || {
-        let _ = std::fs::remove_dir_all(&state);
-        timed(xtask(&["plan"]))
-    })?;
-    // Record a run, then a no-op plan walks, stats and compares only.
-    timed(xtask(&["run", "hash"]))?;
-    timed(xtask(&["plan"]))?;
-    let warm = best(reps, || timed(xtask(&["plan"])))?;
-    let _dir = sh.push_dir(root);
-    let git = best(reps, || {
+    let git = || {
         let mut c = std::process::Command::new("git");
         c.current_dir(root).args(["status", "--porcelain"]);
-        timed(c)
-    })?;
+        c
+    };
+    eprintln!(
+        "bench: {name}: baselines: `xargs -0 -a {} sha256sum` (the same {files} files, NUL-separated list), `git status --porcelain` in the tree (index refreshed by a first untimed run)",
+        list.display()
+    );
+    // Warm the page cache and git's index so every timed run reads from memory.
+    timed(sha())?;
+    timed(git())?;
+    let state = root.join("target/xtask");
+    let (mut cold, mut sha256sum) = (Vec::new(), Vec::new());
+    // Which side goes first alternates too, so neither always runs right after the other.
+    for rep in 0..reps {
+        if rep % 2 == 1 {
+            sha256sum.push(timed(sha())?);
+        }
+        let _ = std::fs::remove_dir_all(&state);
+        cold.push(timed(xtask(&["plan"]))?);
+        if rep % 2 == 0 {
+            sha256sum.push(timed(sha())?);
+        }
+    }
+    // Record a run, then a no-op plan walks, stats and compares only: no file is read.
+    timed(xtask(&["run", "hash"]))?;
+    timed(xtask(&["plan"]))?;
+    let (mut warm, mut git_status) = (Vec::new(), Vec::new());
+    for rep in 0..reps {
+        if rep % 2 == 1 {
+            git_status.push(timed(git())?);
+        }
+        warm.push(timed(xtask(&["plan"]))?);
+        if rep % 2 == 0 {
+            git_status.push(timed(git())?);
+        }
+    }
     Ok(Row {
         name: name.to_string(),
         files,
@@ -254,7 +305,7 @@ fn measure(
         cold,
         sha256sum,
         warm,
-        git,
+        git: git_status,
     })
 }
 
@@ -262,32 +313,41 @@ fn print_table(rows: &[Row]) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "{:<16} {:>8} {:>10} {:>10} {:>10} {:>12} {:>10} {:>10} {:>12}",
+        "{:<16} {:>7} {:>8} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>8}",
         "tree",
         "files",
         "MiB",
         "cold",
         "sha256sum",
+        "MiB/s",
         "sha/cold",
         "warm plan",
-        "git status",
+        "git stat",
         "warm/git"
     );
     for r in rows {
+        let mib = r.bytes as f64 / f64::from(1 << 20);
+        let cold = median_secs(&r.cold);
         let _ = writeln!(
             out,
-            "{:<16} {:>8} {:>10.1} {:>9.3}s {:>9.3}s {:>11.2}x {:>9.3}s {:>9.3}s {:>11.2}x",
+            "{:<16} {:>7} {:>8.1} {:>8.3}s {:>8.3}s {:>9.0} {:>7.2}x {:>8.3}s {:>8.3}s {:>7.2}x",
             r.name,
             r.files,
-            r.bytes as f64 / f64::from(1 << 20),
-            r.cold.as_secs_f64(),
-            r.sha256sum.as_secs_f64(),
-            r.sha256sum.as_secs_f64() / r.cold.as_secs_f64(),
-            r.warm.as_secs_f64(),
-            r.git.as_secs_f64(),
-            r.warm.as_secs_f64() / r.git.as_secs_f64(),
+            mib,
+            cold,
+            median_secs(&r.sha256sum),
+            mib / cold,
+            paired_ratio(&r.sha256sum, &r.cold),
+            median_secs(&r.warm),
+            median_secs(&r.git),
+            paired_ratio(&r.warm, &r.git),
         );
     }
+    let _ = writeln!(
+        out,
+        "times are medians; ratios are medians of per-rep ratios (sides alternate rep by rep); load average now {}",
+        load_average()
+    );
     let _ = writeln!(
         out,
         "targets: sha/cold >= 1.0 (cold hashing at least as fast as sha256sum); warm/git <= 1.0 (no-op plan no slower than git status)"
