@@ -26,7 +26,9 @@ pub struct Args {
     /// Size of each large file in MiB.
     #[arg(long, default_value_t = 64)]
     pub large_mib: usize,
-    /// Repetitions per measurement (medians are reported).
+    /// Least repetitions per measurement (medians are reported); quick measurements repeat
+    /// until each side has run for about a second, at most 41 times, so noise from other
+    /// processes averages out where a single run takes milliseconds.
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
     /// Keep the generated trees in this directory and reuse them on the next run (default: a
@@ -132,11 +134,13 @@ pub fn run(sh: &Shell, _session: &Session, args: &Args) -> anyhow::Result<()> {
         };
         let row = measure(&exe, &root, &name, n, bytes, args.reps.max(1))?;
         eprintln!(
-            "bench: {name}: cold {:.3}s vs sha256sum {:.3}s; warm plan {:.3}s vs git status {:.3}s (medians; load {})",
+            "bench: {name}: cold {:.3}s vs sha256sum {:.3}s ({} reps); warm plan {:.3}s vs git status {:.3}s ({} reps); medians; load {}",
             median_secs(&row.cold),
             median_secs(&row.sha256sum),
+            row.cold.len(),
             median_secs(&row.warm),
             median_secs(&row.git),
+            row.warm.len(),
             load_average()
         );
         rows.push(row);
@@ -210,6 +214,15 @@ fn git_commit(sh: &Shell, root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether to take rep number `rep`: at least `reps`, then more while the engine's side has
+/// run for less than a second in total, up to [`MAX_REPS`].
+fn more(rep: usize, reps: usize, taken: &[Duration]) -> bool {
+    rep < reps || (rep < MAX_REPS && taken.iter().sum::<Duration>() < Duration::from_secs(1))
+}
+
+/// Most repetitions of one quick measurement.
+const MAX_REPS: usize = 41;
+
 fn timed(mut c: std::process::Command) -> anyhow::Result<Duration> {
     let shown = format!("{c:?}");
     let t0 = Instant::now();
@@ -275,7 +288,10 @@ fn measure(
     let state = root.join("target/xtask");
     let (mut cold, mut sha256sum) = (Vec::new(), Vec::new());
     // Which side goes first alternates too, so neither always runs right after the other.
-    for rep in 0..reps {
+    for rep in 0.. {
+        if !more(rep, reps, &cold) {
+            break;
+        }
         if rep % 2 == 1 {
             sha256sum.push(timed(sha())?);
         }
@@ -289,7 +305,10 @@ fn measure(
     timed(xtask(&["run", "hash"]))?;
     timed(xtask(&["plan"]))?;
     let (mut warm, mut git_status) = (Vec::new(), Vec::new());
-    for rep in 0..reps {
+    for rep in 0.. {
+        if !more(rep, reps, &warm) {
+            break;
+        }
         if rep % 2 == 1 {
             git_status.push(timed(git())?);
         }
