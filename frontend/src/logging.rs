@@ -1,5 +1,7 @@
 //! Log setup: text or JSON lines on stdout, filtered by `LOG_LEVEL`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
@@ -9,7 +11,10 @@ pub fn init(config: &Config) {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        // Colour codes only for a person at a terminal: in containers and log collectors they are
+        // noise, and they clutter the log lines `cargo xtask` quotes when a rollout fails.
+        .with_ansi(std::io::stdout().is_terminal());
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
