@@ -264,6 +264,9 @@ impl<'a> Docker<'a> {
 
         let pid = child.id().to_string();
         let done = AtomicBool::new(false);
+        // Set when the context could not be sent as hashed: the build must not finish (a tar
+        // cut short at an entry boundary reads as a complete, smaller context).
+        let abort = AtomicBool::new(false);
         let (tail, writer_result) = std::thread::scope(|scope| {
             scope.spawn(|| {
                 while !done.load(Ordering::SeqCst) {
@@ -279,12 +282,23 @@ impl<'a> Docker<'a> {
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
             });
+            let (abort, pid) = (&abort, pid.as_str());
             let writer = scope.spawn(move || {
                 let mut stdin = std::io::BufWriter::new(stdin);
                 let res = write_context(&mut stdin);
+                if res.as_ref().is_err_and(|e| !is_broken_pipe(e)) {
+                    // Kill docker before the pipe closes on a partial context: no chance to
+                    // finish that build and tag it. (A broken pipe means docker stopped
+                    // reading first; its own error says why.)
+                    abort.store(true, Ordering::SeqCst);
+                    let _ = Command::new("kill")
+                        .args(["-KILL", pid])
+                        .stderr(Stdio::null())
+                        .status();
+                    return res;
+                }
                 // Dropping stdin closes the pipe so docker knows the context is complete.
-                let flushed = stdin.flush();
-                res.and(flushed.map_err(anyhow::Error::from))
+                stdin.flush().map_err(anyhow::Error::from)
             });
             let err_reader = scope.spawn(move || {
                 let mut s = String::new();
@@ -319,6 +333,16 @@ impl<'a> Docker<'a> {
         let status = child.wait().context("docker build: waiting for docker")?;
         if cancel.load(Ordering::SeqCst) {
             bail!("docker build of {} interrupted", spec.tag);
+        }
+        if abort.load(Ordering::SeqCst) {
+            // Docker may have finished before it was stopped: that tag would name an image
+            // built from a context other than the one keyed.
+            if status.success() {
+                self.image_rm(std::slice::from_ref(&spec.tag))
+                    .with_context(|| format!("removing {} after a failed context", spec.tag))?;
+            }
+            return writer_result
+                .and_then(|()| bail!("the build context of {} was not sent", spec.tag));
         }
         if !status.success() {
             bail!(
@@ -625,6 +649,14 @@ fn is_legacy_builder_notice(line: &str) -> bool {
         || t.starts_with("DEPRECATED: The legacy builder")
         || t.starts_with("Install the buildx component")
         || t == "https://docs.docker.com/go/buildx/"
+}
+
+/// True when `e` comes from writing to a pipe whose reader is gone.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// `s` without ANSI escape sequences (`ESC [ ... letter`).
