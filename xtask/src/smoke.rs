@@ -3,7 +3,9 @@
 //! It checks both services' `/health` and `/ready` (retrying until a deadline, since a fresh
 //! deployment may still be starting), then drives the frontend's own HTML forms the way a
 //! browser would: cookies, the hidden CSRF field, POST-redirect-GET. A throwaway user signs up,
-//! signs in, adds a task, sees it listed, completes it and deletes it.
+//! signs in, adds a task, sees it listed, completes it and deletes it; then asks the chat
+//! assistant to add a task (the backend's built-in interpreter understands `add TITLE` when no
+//! AI provider is configured), sees that task in the list and deletes it again.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -172,6 +174,9 @@ pub fn run(endpoints: &Endpoints, opts: &Options, mut progress: impl FnMut(&str)
         "task listed",
         "complete task",
         "delete task",
+        "chat add task",
+        "chat task listed",
+        "chat task cleanup",
     ];
     if !all_ready {
         for s in steps {
@@ -189,7 +194,10 @@ pub fn run(endpoints: &Endpoints, opts: &Options, mut progress: impl FnMut(&str)
             2 => flow.add_task(),
             3 => flow.task_listed(),
             4 => flow.complete_task(),
-            _ => flow.delete_task(),
+            5 => flow.delete_task(),
+            6 => flow.chat_add_task(),
+            7 => flow.chat_task_listed(),
+            _ => flow.chat_task_cleanup(),
         };
         if !report.record(step, started, res) {
             for s in &steps[i + 1..] {
@@ -308,6 +316,8 @@ struct Flow {
     email: String,
     password: String,
     title: String,
+    /// Title of the task the chat assistant is asked to add.
+    chat_title: String,
     page: String,
 }
 
@@ -321,6 +331,7 @@ impl Flow {
             email: format!("smoke-{nonce}@example.com"),
             password: format!("smoke-pass-{nonce}"),
             title: format!("smoke task {nonce}"),
+            chat_title: format!("smoke-chat-{nonce}"),
             page: String::new(),
         }
     }
@@ -461,32 +472,39 @@ impl Flow {
         Ok(())
     }
 
-    /// The forms that belong to our task: those after its title and before the next task.
-    fn task_forms(&self) -> Vec<Form> {
-        let Some(at) = self.page.find(&self.title) else {
-            return Vec::new();
-        };
-        let forms = parse_forms(&self.page);
-        // The task's forms sit in the same list item; stop at the next item.
-        let end = self.page[at..]
-            .find("</li>")
-            .or_else(|| self.page[at..].find("</article>"))
-            .or_else(|| self.page[at..].find("</tr>"))
-            .map_or(self.page.len(), |e| at + e);
-        let start = self.page[..at]
-            .rfind("<li")
-            .or_else(|| self.page[..at].rfind("<article"))
-            .or_else(|| self.page[..at].rfind("<tr"))
-            .unwrap_or(at);
-        forms
-            .into_iter()
-            .filter(|f| f.start >= start && f.start < end)
-            .collect()
+    /// The forms that belong to the task titled `title`: those in the same list item. The
+    /// title may also appear elsewhere (the chat panel quotes it), so every occurrence is tried
+    /// and the first one inside an item with forms wins.
+    fn task_forms(&self, title: &str) -> Vec<Form> {
+        let page = &self.page;
+        let forms = parse_forms(page);
+        for (at, _) in page.match_indices(title) {
+            // The task's forms sit in the same list item; stop at the next item.
+            let end = page[at..]
+                .find("</li>")
+                .or_else(|| page[at..].find("</article>"))
+                .or_else(|| page[at..].find("</tr>"))
+                .map_or(page.len(), |e| at + e);
+            let start = page[..at]
+                .rfind("<li")
+                .or_else(|| page[..at].rfind("<article"))
+                .or_else(|| page[..at].rfind("<tr"))
+                .unwrap_or(at);
+            let mine: Vec<Form> = forms
+                .iter()
+                .filter(|f| f.start >= start && f.start < end)
+                .cloned()
+                .collect();
+            if !mine.is_empty() {
+                return mine;
+            }
+        }
+        Vec::new()
     }
 
     fn complete_task(&mut self) -> Result<()> {
         let form = self
-            .task_forms()
+            .task_forms(&self.title)
             .into_iter()
             .find(|f| f.action.contains("complete") || f.action.contains("toggle"))
             .ok_or_else(|| anyhow::anyhow!("no complete form next to the new task"))?;
@@ -511,7 +529,7 @@ impl Flow {
 
     fn delete_task(&mut self) -> Result<()> {
         let form = self
-            .task_forms()
+            .task_forms(&self.title)
             .into_iter()
             .find(|f| f.action.contains("delete"))
             .ok_or_else(|| anyhow::anyhow!("no delete form next to the task"))?;
@@ -525,6 +543,63 @@ impl Flow {
         self.visit(TASKS_PAGE)?;
         if self.page.contains(&self.title) {
             bail!("the task is still listed after deleting it");
+        }
+        Ok(())
+    }
+
+    /// Sends `add TITLE` through the chat panel's form; the frontend posts it to the backend's
+    /// `/api/chat` and redirects back to the list.
+    fn chat_add_task(&mut self) -> Result<()> {
+        self.visit(TASKS_PAGE)?;
+        let form = find_form(&self.page, |f| {
+            f.has_field("message") && f.action.contains("chat")
+        })
+        .ok_or_else(|| anyhow::anyhow!("no chat form with a `message` field on {TASKS_PAGE}"))?;
+        let message = format!("add {}", self.chat_title);
+        let status = self.submit(&form, &[("message", message.as_str())])?;
+        if status >= 400 {
+            bail!(
+                "the chat message answered HTTP {status}: {}",
+                page_error(&self.page)
+            );
+        }
+        // The frontend reports an assistant failure as an error flash on the list it
+        // redirects to, with HTTP 200.
+        if self.page.contains("role=\"alert\"") {
+            bail!("the assistant failed: {}", page_error(&self.page));
+        }
+        Ok(())
+    }
+
+    fn chat_task_listed(&mut self) -> Result<()> {
+        self.visit(TASKS_PAGE)?;
+        if self.task_forms(&self.chat_title).is_empty() {
+            bail!(
+                "the task the assistant was asked to add (`{}`) is not on {TASKS_PAGE}",
+                self.chat_title
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes the assistant's task with its delete form, so the account is left as found.
+    fn chat_task_cleanup(&mut self) -> Result<()> {
+        let form = self
+            .task_forms(&self.chat_title)
+            .into_iter()
+            .find(|f| f.action.contains("delete"))
+            .ok_or_else(|| anyhow::anyhow!("no delete form next to the assistant's task"))?;
+        let status = self.submit(&form, &[])?;
+        if status >= 400 {
+            bail!(
+                "deleting the assistant's task answered HTTP {status}: {}",
+                page_error(&self.page)
+            );
+        }
+        self.visit(TASKS_PAGE)?;
+        // The chat panel still quotes the title: look for the task's own item.
+        if !self.task_forms(&self.chat_title).is_empty() {
+            bail!("the assistant's task is still listed after deleting it");
         }
         Ok(())
     }
@@ -737,8 +812,53 @@ mod tests {
         let mut flow = Flow::new(Client::new(Duration::from_secs(1)), "http://x");
         flow.title = "smoke task 1".into();
         flow.page = PAGE.into();
-        let actions: Vec<String> = flow.task_forms().into_iter().map(|f| f.action).collect();
+        let actions: Vec<String> = flow
+            .task_forms("smoke task 1")
+            .into_iter()
+            .map(|f| f.action)
+            .collect();
         assert_eq!(actions, vec!["/tasks/7/complete", "/tasks/7/delete"]);
+    }
+
+    /// The shape of `frontend/templates/tasks.html` after a chat turn: the task in the list,
+    /// and the chat panel quoting the title in its messages before its own form.
+    const CHAT_PAGE: &str = r#"<ul class="task-list">
+        <li class="task" id="task-9"><form method="post" action="/tasks/9/complete"></form>
+          <span class="task-title">smoke-chat-1</span>
+          <form method="post" action="/tasks/9/delete"><input type="hidden" name="csrf_token" value="t"></form>
+        </li></ul>
+      <aside class="card chat"><ol class="messages">
+        <li class="msg msg-user">add smoke-chat-1</li>
+        <li class="msg msg-assistant">Added #9 “smoke-chat-1”.</li></ol>
+        <form method="post" action="/chat" class="chat-form">
+          <input type="hidden" name="csrf_token" value="t">
+          <input type="hidden" name="status" value="all">
+          <input type="text" name="message" maxlength="2000" required autocomplete="off">
+        </form></aside>"#;
+
+    #[test]
+    fn chat_form_found_and_chat_quotes_are_not_list_items() {
+        let chat = find_form(CHAT_PAGE, |f| {
+            f.has_field("message") && f.action.contains("chat")
+        })
+        .unwrap();
+        assert_eq!(chat.action, "/chat");
+        assert!(chat.has_field("csrf_token") && chat.has_field("status"));
+
+        let mut flow = Flow::new(Client::new(Duration::from_secs(1)), "http://x");
+        flow.page = CHAT_PAGE.into();
+        let actions: Vec<String> = flow
+            .task_forms("smoke-chat-1")
+            .into_iter()
+            .map(|f| f.action)
+            .collect();
+        assert_eq!(actions, vec!["/tasks/9/complete", "/tasks/9/delete"]);
+        // Once deleted, only the chat's quotes remain: not listed.
+        let start = CHAT_PAGE.find("<ul").unwrap();
+        let end = CHAT_PAGE.find("</ul>").unwrap() + 5;
+        flow.page = format!("{}{}", &CHAT_PAGE[..start], &CHAT_PAGE[end..]);
+        assert!(flow.page.contains("smoke-chat-1"));
+        assert!(flow.task_forms("smoke-chat-1").is_empty());
     }
 
     #[test]

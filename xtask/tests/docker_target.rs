@@ -35,6 +35,30 @@ fn deploy_noop_one_file_change_and_down() {
         );
     }
     assert!(cold.tasks_with("failed").is_empty());
+    // The smoke table has a passing row for every step, the chat round trip included.
+    let smoke_rows: Vec<String> = cold
+        .events
+        .iter()
+        .filter(|e| e["event"] == "log" && e["task"] == "smoke")
+        .filter_map(|e| e["line"].as_str().map(str::to_owned))
+        .collect();
+    for row in [
+        "frontend /ready",
+        "sign up",
+        "add task",
+        "delete task",
+        "chat add task",
+        "chat task listed",
+        "chat task cleanup",
+    ] {
+        assert!(
+            smoke_rows.iter().any(|l| {
+                let mut cols = l.split("  ").map(str::trim).filter(|c| !c.is_empty());
+                cols.next() == Some(row) && cols.next() == Some("ok")
+            }),
+            "no passing smoke row `{row}`: {smoke_rows:#?}"
+        );
+    }
     assert!(
         cold.events.iter().any(|e| e["event"] == "url"),
         "deploy printed no URL: {}",
@@ -53,7 +77,8 @@ fn deploy_noop_one_file_change_and_down() {
 
     // 2. Nothing changed: every task is fresh, none starts.
     let noop = x.run(&["deploy"]);
-    noop.assert_ok("no-op deploy");
+    noop.assert_ok("no-op deploy")
+        .assert_json_lines("no-op deploy");
     assert!(
         noop.tasks_with("started").is_empty(),
         "tasks ran on a no-op deploy: {}",
