@@ -857,6 +857,64 @@ fn doctor_table_names_fixes() {
 }
 
 #[test]
+fn missing_profile_fails_naming_the_start_command_in_either_wording() {
+    if !prerequisites("missing_profile_fails_naming_the_start_command_in_either_wording") {
+        return;
+    }
+    let c = Cluster::new("m");
+    c.edit_state(|s| {
+        s["minikube"]["profiles"] = json!({});
+    });
+    // minikube words a missing profile differently across versions; exit 85 is the constant.
+    for old_wording in [false, true] {
+        c.edit_state(|s| s["knobs"]["old_not_found_wording"] = json!(old_wording));
+        let run = c.xtask(&["run", "release"]);
+        assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr
+                .contains("Minikube profile `minikube` does not exist")
+                && run.stderr.contains("minikube start -p minikube"),
+            "old wording {old_wording}: {}",
+            run.stderr
+        );
+    }
+    assert!(!c.argv_lines().iter().any(|l| l.starts_with("helm upgrade")));
+}
+
+#[test]
+fn a_failed_minikube_image_build_fails_although_minikube_exits_0() {
+    if !prerequisites("a_failed_minikube_image_build_fails_although_minikube_exits_0") {
+        return;
+    }
+    let c = Cluster::new("f");
+    c.edit_state(|s| s["minikube"]["profiles"]["minikube"]["runtime"] = json!("containerd"));
+    let pipeline: String = c
+        .project
+        .read("xtask/pipeline.toml")
+        .lines()
+        .filter(|l| !l.starts_with("build-args"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    c.project.set_pipeline(&pipeline);
+    c.project
+        .write("app/Dockerfile", "FROM debian:bookworm-slim\nRUN false\n");
+    let run = c.xtask(&["--json", "run", "backend-image"]);
+    assert_ne!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("reported success but the image is not in the profile's image store")
+            || run
+                .stderr
+                .contains("reported success but the image is not in the profile's image store"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(task_set(&run, "finished").is_empty());
+    assert!(task_set(&run, "failed").contains("backend-image"));
+}
+
+#[test]
 fn non_docker_runtime_builds_with_minikube_image_build() {
     if !prerequisites("non_docker_runtime_builds_with_minikube_image_build") {
         return;

@@ -93,19 +93,34 @@ pub fn parse_status(stdout: &str) -> Result<NodeStatus> {
         .context("`minikube status` listed no control-plane node")
 }
 
+/// minikube's exit code for a missing profile (`reason.ExGuestNotFound`).
+const EX_GUEST_NOT_FOUND: i32 = 85;
+
 /// `minikube -p PROFILE status -o json`; a non-zero exit only means "not all running".
 pub fn status(sh: &Shell, profile: &str) -> Result<ProfileState> {
     let out = capture(
         cmd!(sh, "minikube -p {profile} status -o json"),
         "minikube status",
     )?;
+    classify_status(&out).map_err(|e| e.context(format!("minikube status -p {profile}")))
+}
+
+/// The state behind one `minikube status -o json` answer. The exit code is a bit mask of
+/// what is not running (1 host, 2 cluster, 4 kubeconfig) next to valid JSON; a missing
+/// profile exits 85 after a message that depends on the version (`Profile "p" not found`
+/// since about v1.32, `There is no local cluster named "p"` before), so the code decides.
+pub fn classify_status(out: &super::ToolOutput) -> Result<ProfileState> {
     match parse_status(&out.stdout) {
         Ok(node) => Ok(ProfileState::Exists(node)),
-        // With -o json minikube reports a missing profile as a JSON error event on stdout (exit 85).
-        Err(_) if super::says_not_found(&out.stdout) || super::says_not_found(&out.stderr) => {
+        Err(_)
+            if out.code == Some(EX_GUEST_NOT_FOUND)
+                || [&out.stdout, &out.stderr].iter().any(|t| {
+                    super::says_not_found(t) || t.contains("There is no local cluster named")
+                }) =>
+        {
             Ok(ProfileState::NotFound)
         }
-        Err(e) => Err(e.context(format!("minikube status -p {profile}: {}", out.tail(5)))),
+        Err(e) => Err(e.context(out.tail(5))),
     }
 }
 
@@ -270,13 +285,22 @@ pub fn image_build(
             context_dir.display()
         )
     })?;
-    checked(
+    let out = checked(
         cmd!(
             sh,
             "minikube -p {profile} image build -t {tag} -f {rel} {context_dir}"
         ),
         &format!("minikube image build {tag}"),
     )?;
+    // minikube exits 0 when the build failed (it only logs "failed building to: PROFILE";
+    // kubernetes/minikube#16576, #12556), so success means the tag is in the image store.
+    if !image_ls(sh, profile)?.contains(&normalize_image(tag)) {
+        bail!(
+            "`minikube -p {profile} image build` of {tag} reported success but the image is not in the \
+             profile's image store, so the build failed; run it with `--alsologtostderr` to see why:\n{}",
+            out.tail(10)
+        );
+    }
     Ok(())
 }
 
@@ -340,6 +364,42 @@ mod tests {
     fn status_garbage_is_an_error() {
         assert!(parse_status("").is_err());
         assert!(parse_status("minikube\ntype: Control Plane").is_err());
+    }
+
+    fn out(code: i32, stdout: &str, stderr: &str) -> crate::tools::ToolOutput {
+        crate::tools::ToolOutput {
+            code: Some(code),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        }
+    }
+
+    #[test]
+    fn status_classifies_missing_profiles_of_every_version_and_stopped_ones() {
+        // v1.32+: `Profile "p" not found` as a JSON event; older: "There is no local cluster".
+        let new = r#"{"specversion":"1.0","type":"io.k8s.sigs.minikube.info","data":{"message":"Profile \"p\" not found. Run \"minikube profile list\" to view all profiles."}}"#;
+        assert_eq!(
+            classify_status(&out(85, new, "")).unwrap(),
+            ProfileState::NotFound
+        );
+        let old = r#"{"data":{"message":"There is no local cluster named \"p\""}}"#;
+        assert_eq!(
+            classify_status(&out(85, old, "")).unwrap(),
+            ProfileState::NotFound
+        );
+        assert_eq!(
+            classify_status(&out(1, "", "* There is no local cluster named \"p\"")).unwrap(),
+            ProfileState::NotFound
+        );
+        // A stopped profile exits with its bit mask (7) and valid JSON: it exists.
+        let stopped = r#"{"Name":"p","Host":"Stopped","Kubelet":"Stopped","APIServer":"Stopped","Kubeconfig":"Stopped","Worker":false}"#;
+        match classify_status(&out(7, stopped, "")).unwrap() {
+            ProfileState::Exists(n) => assert!(!n.is_running()),
+            other => panic!("{other:?}"),
+        }
+        // Anything else is an error with minikube's words.
+        let err = classify_status(&out(80, "", "X Exiting due to GUEST_STATUS: boom")).unwrap_err();
+        assert!(format!("{err:#}").contains("GUEST_STATUS: boom"), "{err:#}");
     }
 
     #[test]
