@@ -20,7 +20,7 @@ const BUF_SIZE: usize = 128 * 1024;
 /// The current time on the filesystem's clock (what it stamps as mtime), read back from a
 /// file we just wrote in `dir`. Kernel file timestamps come from a coarse clock that may lag
 /// the system clock, so comparing mtimes against `SystemTime::now()` would be unsound.
-pub fn fs_now(dir: &Path) -> anyhow::Result<i128> {
+pub fn fs_now(dir: &Path) -> anyhow::Result<i64> {
     use std::os::unix::fs::FileExt as _;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let path = dir.join("clock");

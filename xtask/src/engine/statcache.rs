@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::walk::Stat;
 
-const MAGIC: &[u8] = b"xtask-stat-cache 2\n";
+const MAGIC: &[u8] = b"xtask-stat-cache 3\n";
 const CHECKSUM: usize = 32;
 
 /// A cached digest and the stat it was taken under.
@@ -24,8 +24,8 @@ const CHECKSUM: usize = 32;
 struct Entry {
     path: String,
     size: u64,
-    mtime: i128,
-    ctime: i128,
+    mtime: i64,
+    ctime: i64,
     ino: u64,
     dev: u64,
     sha: [u8; 32],
@@ -51,7 +51,7 @@ pub struct StatCache {
     /// Sorted by path, unique.
     entries: Vec<Entry>,
     /// When the loaded cache file was written (its mtime, ns): the racy-git reference time.
-    written: Option<i128>,
+    written: Option<i64>,
     dirty: bool,
 }
 
@@ -138,7 +138,7 @@ impl StatCache {
 }
 
 fn encode(entries: &[Entry]) -> Vec<u8> {
-    let size: usize = entries.iter().map(|e| 4 + e.path.len() + 88).sum();
+    let size: usize = entries.iter().map(|e| 4 + e.path.len() + 72).sum();
     let mut out = Vec::with_capacity(MAGIC.len() + 8 + size + CHECKSUM);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
@@ -166,17 +166,17 @@ fn parse(bytes: &[u8]) -> Option<Vec<Entry>> {
     }
     let mut r = Reader(body.strip_prefix(MAGIC)?);
     let count = usize::try_from(u64::from_le_bytes(r.array()?)).ok()?;
-    // Each entry takes at least 92 bytes: a count beyond that is corrupt, not a reason to
+    // Each entry takes at least 76 bytes: a count beyond that is corrupt, not a reason to
     // allocate.
-    let mut entries = Vec::with_capacity(count.min(r.0.len() / 92));
+    let mut entries = Vec::with_capacity(count.min(r.0.len() / 76));
     for _ in 0..count {
         let len = u32::from_le_bytes(r.array()?) as usize;
         let path = std::str::from_utf8(r.take(len)?).ok()?.to_string();
         let entry = Entry {
             path,
             size: u64::from_le_bytes(r.array()?),
-            mtime: i128::from_le_bytes(r.array()?),
-            ctime: i128::from_le_bytes(r.array()?),
+            mtime: i64::from_le_bytes(r.array()?),
+            ctime: i64::from_le_bytes(r.array()?),
             ino: u64::from_le_bytes(r.array()?),
             dev: u64::from_le_bytes(r.array()?),
             sha: r.array()?,

@@ -35,10 +35,11 @@ const S_IFLNK: u32 = 0o120_000;
 pub struct Stat {
     /// Size in bytes.
     pub size: u64,
-    /// Modification time, ns since the epoch.
-    pub mtime: i128,
+    /// Modification time, ns since the epoch (saturated beyond the years 1677–2262: such
+    /// times are never settled, so saturation cannot make a change look like no change).
+    pub mtime: i64,
     /// Status change time, ns since the epoch (no user call can set it back).
-    pub ctime: i128,
+    pub ctime: i64,
     /// Inode number.
     pub ino: u64,
     /// Device number.
@@ -50,7 +51,7 @@ pub struct Stat {
 impl Stat {
     /// The fields of `meta` (taken without following symlinks).
     pub fn of(meta: &std::fs::Metadata) -> Stat {
-        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
         Stat {
             size: meta.size(),
             mtime: ns(meta.mtime(), meta.mtime_nsec()),
@@ -78,7 +79,7 @@ impl Stat {
 
     /// Changed strictly before `stamp` (the filesystem clock): the racy-git condition for
     /// trusting that an equal stat means equal content.
-    pub fn settled(&self, stamp: i128) -> bool {
+    pub fn settled(&self, stamp: i64) -> bool {
         self.mtime < stamp && self.ctime < stamp
     }
 }
@@ -357,8 +358,10 @@ fn expand_with(
     if let Some(e) = queue.error {
         return Err(e);
     }
+    let total: usize = listings.values().map(|l| l.files.len()).sum();
+    let one_seed = seeds.len() == 1;
     for (pattern, dir) in seeds {
-        let mut run = Vec::new();
+        let mut run = Vec::with_capacity(if one_seed { total } else { 0 });
         emit(&mut listings, pattern, dir, &mut run);
         runs.push(run);
     }
@@ -517,25 +520,32 @@ pub fn stat_paths(root: &Path, paths: &[String], jobs: usize) -> anyhow::Result<
 /// A digest of every (path, size, mtime, ctime, inode, device, mode), in the given order, and
 /// whether every file is settled before `stamp`. Equal signatures of settled files mean equal
 /// inputs without reading a byte (git's index check, with its racy-timestamp rule).
-pub fn stat_signature(files: &[InputFile], stamp: i128) -> (String, bool) {
+pub fn stat_signature(files: &[InputFile], stamp: i64) -> (String, bool) {
+    // Records go through one buffer so the hasher sees large blocks, not three small
+    // updates per file.
+    const FLUSH: usize = 64 * 1024;
     let mut hasher = Sha256::new();
     let mut settled = true;
-    let mut rec = [0u8; 8 + 16 + 16 + 8 + 8 + 4];
+    let mut buf = Vec::with_capacity(FLUSH + 4096);
     for f in files {
         let s = &f.stat;
-        rec[..8].copy_from_slice(&s.size.to_le_bytes());
-        rec[8..24].copy_from_slice(&s.mtime.to_le_bytes());
-        rec[24..40].copy_from_slice(&s.ctime.to_le_bytes());
-        rec[40..48].copy_from_slice(&s.ino.to_le_bytes());
-        rec[48..56].copy_from_slice(&s.dev.to_le_bytes());
-        rec[56..60].copy_from_slice(&s.mode.to_le_bytes());
         // The path is NUL-terminated (NUL cannot occur in it), the record has a fixed size:
         // the encoding is unambiguous.
-        hasher.update(f.path.as_bytes());
-        hasher.update([0]);
-        hasher.update(rec);
+        buf.extend_from_slice(f.path.as_bytes());
+        buf.push(0);
+        buf.extend_from_slice(&s.size.to_le_bytes());
+        buf.extend_from_slice(&s.mtime.to_le_bytes());
+        buf.extend_from_slice(&s.ctime.to_le_bytes());
+        buf.extend_from_slice(&s.ino.to_le_bytes());
+        buf.extend_from_slice(&s.dev.to_le_bytes());
+        buf.extend_from_slice(&s.mode.to_le_bytes());
+        if buf.len() >= FLUSH {
+            hasher.update(&buf);
+            buf.clear();
+        }
         settled &= s.settled(stamp);
     }
+    hasher.update(&buf);
     (hex::encode(hasher.finalize()), settled)
 }
 
