@@ -18,6 +18,8 @@ pub enum Target {
     },
     /// Containers on the local Docker daemon.
     Docker {
+        /// `--namespace`: names the containers (`<namespace>-docker-*`) and the state directory.
+        namespace: String,
         /// Local port the frontend is published on.
         port: u16,
     },
@@ -30,9 +32,13 @@ impl Target {
             profile: opts.profile.clone(),
             namespace: opts.namespace.clone(),
         };
+        let docker = || Target::Docker {
+            namespace: opts.namespace.clone(),
+            port: opts.port,
+        };
         let target = match opts.target {
             TargetChoice::Minikube => minikube(),
-            TargetChoice::Docker => Target::Docker { port: opts.port },
+            TargetChoice::Docker => docker(),
             TargetChoice::Auto => {
                 if find_on_path(sh, "minikube").is_some() {
                     minikube()
@@ -41,7 +47,7 @@ impl Target {
                         "note: minikube not found on PATH, using the Docker target \
                          (install minikube from https://minikube.sigs.k8s.io/docs/start/ to deploy to Kubernetes)"
                     );
-                    Target::Docker { port: opts.port }
+                    docker()
                 }
             }
         };
@@ -57,9 +63,11 @@ impl Target {
     pub fn id(&self) -> String {
         match self {
             Target::Minikube { profile, namespace } => format!("minikube-{profile}-{namespace}"),
-            // The port is not part of the identity: the containers kind keys on it instead, so a
-            // new port re-creates containers without rebuilding images.
-            Target::Docker { .. } => "docker".to_string(),
+            // The namespace names the containers, so two namespaces are two deployments: each
+            // needs its own state, lock and generated secrets. The port is not part of the
+            // identity: the containers kind keys on it, so a new port re-creates containers
+            // without rebuilding images.
+            Target::Docker { namespace, .. } => format!("docker-{namespace}"),
         }
     }
 }
@@ -99,5 +107,33 @@ pub fn docker_env(
                 ),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    fn docker(namespace: &str, port: u16) -> Target {
+        Target::Docker {
+            namespace: namespace.to_owned(),
+            port,
+        }
+    }
+
+    #[test]
+    fn docker_identity_includes_the_namespace_but_not_the_port() {
+        assert_eq!(docker("todo-app", 3000).id(), "docker-todo-app");
+        assert_ne!(docker("a", 3000).id(), docker("b", 3000).id());
+        assert_eq!(docker("a", 3000).id(), docker("a", 4000).id());
+    }
+
+    #[test]
+    fn docker_and_minikube_identities_never_collide() {
+        let minikube = Target::Minikube {
+            profile: "todo".to_owned(),
+            namespace: "app".to_owned(),
+        };
+        assert_ne!(minikube.id(), docker("todo-app", 3000).id());
     }
 }

@@ -153,7 +153,8 @@ fn deploy_noop_one_file_change_and_down() {
     }
     assert!(our_images().is_empty(), "images left: {:?}", our_images());
     x.run(&["down", "--images"]).assert_ok("second down");
-    assert!(!repo.path().join("target/xtask/docker/state.json").exists());
+    let state = format!("target/xtask/docker-{}/state.json", x.namespace);
+    assert!(!repo.path().join(state).exists());
 }
 
 #[test]

@@ -142,8 +142,9 @@ fn image_exists(reference: &str) -> bool {
         .success()
 }
 
-fn recorded_tasks(root: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(root.join("target/xtask/docker/state.json")) else {
+fn recorded_tasks(root: &Path, namespace: &str) -> Vec<String> {
+    let state = root.join(format!("target/xtask/docker-{namespace}/state.json"));
+    let Ok(text) = std::fs::read_to_string(state) else {
         return Vec::new();
     };
     let state: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -256,7 +257,7 @@ fn a_file_changed_between_key_and_send_fails_and_tags_nothing() {
         "images labelled with the stale key: {labelled}"
     );
     assert!(
-        !recorded_tasks(&p.root()).contains(&"img".to_owned()),
+        !recorded_tasks(&p.root(), &x.namespace).contains(&"img".to_owned()),
         "the failed image was recorded"
     );
 
@@ -270,5 +271,5 @@ fn a_file_changed_between_key_and_send_fails_and_tags_nothing() {
     let tag2 = format!("{}:{}", p.repo, &key2[..12]);
     let content = support::docker(&["run", "--rm", &tag2, "cat", "/ctx/src/a.txt"]);
     assert_eq!(content, "first\nsecond\n");
-    assert!(recorded_tasks(&p.root()).contains(&"img".to_owned()));
+    assert!(recorded_tasks(&p.root(), &x.namespace).contains(&"img".to_owned()));
 }

@@ -26,7 +26,10 @@ fn keys(root: &Path) -> BTreeMap<String, String> {
     sh.change_dir(root);
     let graph = engine::load(&session).unwrap();
     let selection = graph.select(&[]).unwrap();
-    let target = Target::Docker { port: 3000 };
+    let target = Target::Docker {
+        namespace: "todo-app".to_owned(),
+        port: 3000,
+    };
     let plan = engine::plan_tasks(
         &sh,
         &session,

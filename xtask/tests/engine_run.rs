@@ -410,7 +410,7 @@ fn lock_second_run_fails_with_no_wait_and_waits_without() {
     assert!(
         blocked
             .stderr
-            .contains("another xtask run holds the lock of target `docker`"),
+            .contains("another xtask run holds the lock of target `docker-todo-app`"),
         "{}",
         blocked.stderr
     );
@@ -437,7 +437,7 @@ fn lock_second_run_fails_with_no_wait_and_waits_without() {
     assert!(out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("waiting for another xtask run on target `docker`")
+            .contains("waiting for another xtask run on target `docker-todo-app`")
     );
     // It ran after the first finished, so it found both tasks fresh.
     assert!(!String::from_utf8_lossy(&out.stdout).contains("\"started\""));
@@ -460,7 +460,7 @@ fn sigkill_midway_then_next_run_is_correct() {
     std::fs::write(p.path("release"), "").unwrap();
     // State is valid JSON recording `quick` only; the lock died with the process.
     let state: serde_json::Value =
-        serde_json::from_str(&p.read("target/xtask/docker/state.json")).unwrap();
+        serde_json::from_str(&p.read("target/xtask/docker-todo-app/state.json")).unwrap();
     assert!(state["tasks"]["quick"].is_object());
     assert!(state["tasks"]["slow"].is_null());
     let next = p.xtask(&["--no-wait", "--json", "run", "slow"]).ok();
@@ -547,7 +547,7 @@ fn inputs_changed_at_or_after_the_scan_are_not_trusted_by_stat() {
         .unwrap();
     p.run_json(&["gen"]).ok();
     let state: serde_json::Value =
-        serde_json::from_str(&p.read("target/xtask/docker/state.json")).unwrap();
+        serde_json::from_str(&p.read("target/xtask/docker-todo-app/state.json")).unwrap();
     assert!(
         state["tasks"]["gen"]["stat_sig"].is_null(),
         "racy inputs must not get a stat signature"
@@ -556,7 +556,7 @@ fn inputs_changed_at_or_after_the_scan_are_not_trusted_by_stat() {
     assert_eq!(p.run_json(&["gen"]).ok().tasks_with("fresh"), ["gen"]);
     std::fs::remove_file(p.path("src/b.txt")).unwrap();
     let state: serde_json::Value =
-        serde_json::from_str(&p.read("target/xtask/docker/state.json")).unwrap();
+        serde_json::from_str(&p.read("target/xtask/docker-todo-app/state.json")).unwrap();
     assert!(state["tasks"]["gen"]["inputs"].is_string());
     assert_eq!(
         p.run_json(&["gen"]).ok().reason_of("gen"),
@@ -570,7 +570,7 @@ fn a_touched_but_unchanged_input_stays_fresh_and_its_new_stat_is_remembered() {
     p.run_json(&["gen"]).ok();
     let sig = || -> serde_json::Value {
         let state: serde_json::Value =
-            serde_json::from_str(&p.read("target/xtask/docker/state.json")).unwrap();
+            serde_json::from_str(&p.read("target/xtask/docker-todo-app/state.json")).unwrap();
         state["tasks"]["gen"]["stat_sig"].clone()
     };
     let first = sig();

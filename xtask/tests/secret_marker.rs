@@ -55,7 +55,7 @@ fn marker_secret_appears_nowhere() {
     // The generated database password is a secret too: it must not leak either.
     let store = repo
         .path()
-        .join("target/xtask/docker/generated-secrets.env");
+        .join(format!("target/xtask/docker-{ns}/generated-secrets.env"));
     let generated = std::fs::read_to_string(&store).unwrap_or_default();
     let password = generated
         .lines()

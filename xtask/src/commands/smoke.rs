@@ -25,7 +25,7 @@ pub struct Args {
 pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
     let target = session.target(sh)?;
     let endpoints = match target {
-        Target::Docker { port } => {
+        Target::Docker { port, .. } => {
             let docker = Docker::new(sh, session.docker_env(sh)?);
             docker_endpoints(&docker, session, *port)?
         }

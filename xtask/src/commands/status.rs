@@ -186,7 +186,7 @@ pub fn run(sh: &Shell, session: &Session, _args: &Args) -> Result<()> {
                 Err(e) => println!("url: unknown ({e:#})"),
             }
         }
-        Target::Docker { port } => {
+        Target::Docker { port, .. } => {
             println!("target: docker");
             print_images(&image_rows(sh, session, &target)?);
             let label = format!(

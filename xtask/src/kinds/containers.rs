@@ -278,7 +278,7 @@ fn config_digest(spec: &RunSpec, image_id: &str, secrets_digest: &str) -> String
 impl Task for Containers {
     fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
         let mut m = BTreeMap::new();
-        let Target::Docker { port } = cx.target else {
+        let Target::Docker { port, .. } = cx.target else {
             m.insert("target".into(), "minikube (containers not used)".into());
             return Ok(m);
         };
@@ -310,7 +310,7 @@ impl Task for Containers {
     }
 
     fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
-        let Target::Docker { port } = cx.target else {
+        let Target::Docker { port, .. } = cx.target else {
             cx.log("Minikube target: the Helm release deploys the app; no containers");
             return Ok(Outputs::from([("skipped".into(), "minikube".into())]));
         };

@@ -145,7 +145,7 @@ impl Task for Smoke {
     fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
         let log = |line: &str| cx.log(line);
         match cx.target {
-            Target::Docker { port } => {
+            Target::Docker { port, .. } => {
                 let docker = Docker::new(cx.sh, cx.session.docker_env(cx.sh)?);
                 let endpoints = docker_endpoints(&docker, cx.session, *port)?;
                 check(&endpoints, self.ready_timeout, &log)?;

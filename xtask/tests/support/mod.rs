@@ -156,6 +156,6 @@ impl Project {
 
     /// The state file of the Docker target.
     pub fn state_file(&self) -> PathBuf {
-        self.path("target/xtask/docker/state.json")
+        self.path("target/xtask/docker-todo-app/state.json")
     }
 }
