@@ -228,6 +228,11 @@ impl Containers {
                             secret_env.insert(k.into(), v);
                         }
                     }
+                    // Not secret: plain environment, and so part of the config digest (a
+                    // changed provider or model re-creates the backend).
+                    for (k, v) in set.llm.env() {
+                        spec.env.insert(k.to_owned(), v.to_owned());
+                    }
                     // Loopback only, on a free port: the smoke test reaches /health and /ready.
                     spec.publish.push(format!("127.0.0.1::{BACKEND_PORT}"));
                 }
@@ -288,6 +293,17 @@ impl Task for Containers {
         m.insert("names".into(), Names::new(cx.session).prefix);
         let resolved = resolve_secrets(cx.session, cx.target, &docker)?;
         m.insert("secrets".into(), resolved.digest);
+        // Keyed like the secrets: a base URL may carry credentials.
+        let llm = resolved
+            .set
+            .llm
+            .env()
+            .map(|(k, v)| (k, SecretValue::new(v)))
+            .collect::<Vec<_>>();
+        m.insert(
+            "llm".into(),
+            secrets::digest::keyed_digest(&resolved.key, llm.iter().map(|(k, v)| (*k, v))),
+        );
         Ok(m)
     }
 
@@ -472,7 +488,95 @@ fn http_status(url: &str) -> Result<u16> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+
+    /// The planned containers for secrets resolved from `env` (no Docker needed).
+    fn planned(env: &[(&str, &str)]) -> Vec<Planned> {
+        use clap::Parser as _;
+        let dir = tempfile::tempdir().unwrap();
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = |k: &str| env.get(k).cloned();
+        let set = secrets::resolve(&secrets::Inputs {
+            env: &lookup,
+            dotenv: dir.path().join(".env"),
+            interactive: false,
+            prompt: &|_| unreachable!("no prompt"),
+            generated_store: dir.path().join("generated-secrets.env"),
+            existing: &|| Ok(BTreeMap::new()),
+            internal_db: InternalDb {
+                host: "postgres".into(),
+                port: 5432,
+                user: DB_USER.into(),
+                database: DB_NAME.into(),
+            },
+            mode: DbMode::Auto,
+        })
+        .unwrap();
+        let key = vec![7u8; 32];
+        let resolved = ResolvedSecrets {
+            digest: set.digest(&key),
+            set,
+            key,
+        };
+        let cli = crate::cli::Cli::try_parse_from(["xtask", "--target", "docker", "plan"]).unwrap();
+        let session = Session::new(dir.path().to_path_buf(), cli.global);
+        let images = ROLES
+            .iter()
+            .map(|r| (*r, (format!("{r}:1"), format!("sha256:{r}"))))
+            .collect();
+        let tasks = Containers {
+            backend_task: "b".into(),
+            frontend_task: "f".into(),
+            postgres_image: "postgres:15-bookworm".into(),
+            ready_timeout: Duration::from_secs(1),
+        };
+        tasks.plan(&session, &resolved, &images, 3000)
+    }
+
+    fn backend(planned: &[Planned]) -> &Planned {
+        planned.iter().find(|p| p.role == "backend").unwrap()
+    }
+
+    #[test]
+    fn the_backend_gets_the_llm_provider_settings_and_a_change_replaces_it() {
+        let jwt = ("JWT_SECRET", "j-0123456789abcdef0123456789abcdef");
+        let base = [
+            jwt,
+            ("LLM_API_KEY", "sk-marker"),
+            ("LLM_BASE_URL", "https://llm.example/v1"),
+            ("LLM_MODEL", "model-a"),
+            ("LLM_TIMEOUT_SECONDS", "20"),
+        ];
+        let a = planned(&base);
+        let spec = &backend(&a).spec;
+        assert_eq!(spec.env["LLM_BASE_URL"], "https://llm.example/v1");
+        assert_eq!(spec.env["LLM_MODEL"], "model-a");
+        assert_eq!(spec.env["LLM_TIMEOUT_SECONDS"], "20");
+        // The key stays a secret variable: never in the plain (argv) environment.
+        assert!(!spec.env.contains_key("LLM_API_KEY"));
+        assert_eq!(spec.secret_env["LLM_API_KEY"], "sk-marker");
+        // The frontend does not talk to the provider.
+        let frontend = a.iter().find(|p| p.role == "frontend").unwrap();
+        assert!(!frontend.spec.env.contains_key("LLM_BASE_URL"));
+
+        let mut other = base;
+        other[3] = ("LLM_MODEL", "model-b");
+        assert_ne!(backend(&a).digest, backend(&planned(&other)).digest);
+        // Without any provider settings the backend gets none (built-in interpreter).
+        let none = planned(&[jwt]);
+        assert!(
+            !backend(&none)
+                .spec
+                .env
+                .keys()
+                .any(|k| k.starts_with("LLM_"))
+        );
+    }
 
     #[test]
     fn config_digest_changes_with_image_and_secrets_but_never_holds_them() {

@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod dotenv;
+pub mod llm;
 pub mod store;
 pub mod value;
 
@@ -124,6 +125,8 @@ pub struct SecretSet {
     pub values: BTreeMap<&'static str, Resolved>,
     /// True when DATABASE_URL points at an external database.
     pub external_db: bool,
+    /// The chat assistant's provider settings (not secret; validated with the key).
+    pub llm: llm::LlmSettings,
 }
 
 /// A production prompt: no echo, reads from the terminal.
@@ -236,6 +239,13 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<SecretSet> {
     if let Some(llm) = supplied(LLM_API_KEY) {
         values.insert(LLM_API_KEY, llm);
     }
+    // Before anything is stored or deployed: a key without its provider settings would only
+    // surface as a backend that refuses to start.
+    let llm_supplied = |k: &str| supplied(k).map(|r| (r.value.expose().to_owned(), r.source));
+    let llm = llm::resolve(
+        &llm_supplied,
+        values.get(LLM_API_KEY).map(|r| r.source.clone()),
+    )?;
 
     if !generated_now.is_empty() {
         let mut all = stored.clone();
@@ -245,6 +255,7 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<SecretSet> {
     Ok(SecretSet {
         values,
         external_db,
+        llm,
     })
 }
 

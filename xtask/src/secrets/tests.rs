@@ -91,7 +91,10 @@ fn generated_values_are_stable_across_runs() {
 #[test]
 fn precedence_env_then_dotenv_then_generated() {
     let mut f = Fixture::new();
-    f.dotenv("JWT_SECRET=from-dotenv-0123456789abcdef0123456789abcdef\nLLM_API_KEY=sk-dotenv\n");
+    f.dotenv(
+        "JWT_SECRET=from-dotenv-0123456789abcdef0123456789abcdef\nLLM_API_KEY=sk-dotenv\n\
+         LLM_BASE_URL=https://llm.example/v1\nLLM_MODEL=m\n",
+    );
     let s = f.resolve().unwrap();
     assert!(matches!(s.values[JWT_SECRET].source, Source::DotEnv(_)));
     assert_eq!(s.values[LLM_API_KEY].value.expose(), "sk-dotenv");
@@ -215,6 +218,7 @@ fn external_mode_prompts_only_on_a_terminal() {
 fn report_debug_and_manifest_debug_show_no_values() {
     let mut f = Fixture::new();
     f.env.insert(LLM_API_KEY.into(), "sk-marker-ABCDEF".into());
+    with_llm_provider(&mut f);
     let s = f.resolve().unwrap();
     let manifest = s.manifest("todo-app", "d1g3st");
     let shown = format!("{:?}\n{:?}\n{}", s, manifest, s.report().join("\n"));
@@ -240,8 +244,40 @@ fn rotating_a_value_changes_the_digest() {
     let key = [9u8; 32];
     let a = f.resolve().unwrap().digest(&key);
     f.env.insert(LLM_API_KEY.into(), "sk-new".into());
+    with_llm_provider(&mut f);
     let b = f.resolve().unwrap().digest(&key);
     assert_ne!(a, b);
+}
+
+/// The provider settings the backend needs with a key (not secret: not in the Secret).
+fn with_llm_provider(f: &mut Fixture) {
+    f.env
+        .insert(llm::LLM_BASE_URL.into(), "https://llm.example/v1".into());
+    f.env.insert(llm::LLM_MODEL.into(), "gpt-test".into());
+}
+
+#[test]
+fn a_key_without_provider_settings_fails_naming_the_missing_variable() {
+    let mut f = Fixture::new();
+    f.dotenv("LLM_API_KEY=sk-marker-XYZ\n");
+    let e = format!("{:#}", f.resolve().unwrap_err());
+    assert!(e.starts_with("LLM_BASE_URL is missing"), "{e}");
+    assert!(e.contains("LLM_API_KEY (from "), "{e}");
+    assert!(!e.contains("sk-marker-XYZ"), "{e}");
+    // Nothing was generated and stored for a resolution that failed.
+    assert!(!f.dir.path().join("state/generated-secrets.env").exists());
+
+    f.env
+        .insert(llm::LLM_BASE_URL.into(), "https://llm.example/v1".into());
+    let e = format!("{:#}", f.resolve().unwrap_err());
+    assert!(e.starts_with("LLM_MODEL is missing"), "{e}");
+
+    f.env.insert(llm::LLM_MODEL.into(), "gpt-test".into());
+    let s = f.resolve().unwrap();
+    assert_eq!(s.llm.vars[llm::LLM_MODEL], "gpt-test");
+    // Provider settings are not secret keys: they stay out of the Secret.
+    assert!(!s.values.contains_key(llm::LLM_BASE_URL));
+    assert!(!s.values.contains_key(llm::LLM_MODEL));
 }
 
 #[test]
