@@ -26,7 +26,16 @@ fn deploy_noop_one_file_change_and_down() {
 
     // 1. From clean: everything runs and the smoke test passes.
     let cold = x.run(&["deploy"]);
-    cold.assert_ok("cold deploy");
+    cold.assert_ok("cold deploy")
+        .assert_json_lines("cold deploy");
+    // The doctor's rows arrive as events too, not as a table on stdout.
+    assert!(
+        cold.events.iter().any(|e| e["event"] == "doctor"
+            && e["check"] == "docker daemon"
+            && e["status"] == "ok"),
+        "no doctor event for the docker daemon: {}",
+        cold.stdout
+    );
     let finished = cold.tasks_with("finished");
     for task in ["backend-image", "frontend-image", "app-containers", "smoke"] {
         assert!(
@@ -99,7 +108,8 @@ fn deploy_noop_one_file_change_and_down() {
     text.push_str("\n// edited by the docker_target test\n");
     std::fs::write(&main_rs, text).unwrap();
     let edit = x.run(&["deploy"]);
-    edit.assert_ok("deploy after editing one backend file");
+    edit.assert_ok("deploy after editing one backend file")
+        .assert_json_lines("one-file-changed deploy");
     // `release` (the Helm release: a no-op on this target) is keyed on the image too.
     assert_eq!(
         edit.tasks_with("started"),

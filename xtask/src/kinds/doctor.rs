@@ -363,10 +363,42 @@ pub fn render(rows: &[Row]) -> String {
     out
 }
 
-/// Runs the checks, prints the table, and fails when any row blocks.
+impl Status {
+    /// The word used in JSON events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// One row as a JSON event (`--json`): `{"event":"doctor","check":…,"found":…,…}`.
+pub fn json_event(r: &Row) -> serde_json::Value {
+    serde_json::json!({
+        "event": "doctor",
+        "check": r.check,
+        "found": r.found,
+        "required": r.required,
+        "status": r.status.as_str(),
+        "fix": r.fix,
+    })
+}
+
+/// Runs the checks, prints the table (under `--json`: one JSON event per row, so stdout stays
+/// one JSON object per line), and fails when any row blocks.
 pub fn check_and_print(sh: &Shell, opts: &GlobalOpts) -> Result<()> {
     let rows = checks(sh, opts);
-    print!("{}", render(&rows));
+    if opts.json {
+        let mut out = String::new();
+        for r in &rows {
+            let _ = writeln!(out, "{}", json_event(r));
+        }
+        print!("{out}");
+    } else {
+        print!("{}", render(&rows));
+    }
     let failing: Vec<&Row> = rows.iter().filter(|r| r.status == Status::Fail).collect();
     if !failing.is_empty() {
         bail!(
@@ -444,5 +476,24 @@ mod tests {
             "{t}"
         );
         assert_eq!(lines[1].find("v4.1.4"), lines[2].find("2048 MB"));
+    }
+
+    #[test]
+    fn json_rows_are_one_object_each() {
+        let r = row(
+            "docker daemon",
+            "unreachable \"x\"\nsecond line",
+            "reachable",
+            Status::Fail,
+            "start Docker",
+        );
+        let line = json_event(&r).to_string();
+        assert!(!line.contains('\n'), "{line}");
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["event"], "doctor");
+        assert_eq!(back["check"], "docker daemon");
+        assert_eq!(back["found"], "unreachable \"x\"\nsecond line");
+        assert_eq!(back["status"], "fail");
+        assert_eq!(back["fix"], "start Docker");
     }
 }

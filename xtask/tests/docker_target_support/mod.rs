@@ -109,6 +109,21 @@ impl Run {
         self
     }
 
+    /// Panics unless every stdout line is one JSON object (the `--json` contract): a table or
+    /// notice printed to stdout would break every consumer that reads events line by line.
+    pub fn assert_json_lines(&self, what: &str) -> &Self {
+        for (n, line) in self.stdout.lines().enumerate() {
+            let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+            assert!(
+                parsed.as_ref().is_ok_and(serde_json::Value::is_object),
+                "{what}: stdout line {} is not a JSON object: {line:?}\n--- stdout\n{}",
+                n + 1,
+                self.stdout
+            );
+        }
+        self
+    }
+
     /// Task names with an event of type `kind` (`started`, `fresh`, `finished`, `failed`).
     pub fn tasks_with(&self, kind: &str) -> Vec<String> {
         let mut v: Vec<String> = self
