@@ -4,8 +4,10 @@
 //! `cluster.Status{Name,Host,Kubelet,APIServer,Kubeconfig,Worker,...}` (one object for one node,
 //! an array for several) and exits non-zero when anything is not running; `profile list -o json`
 //! prints `{"invalid":[...],"valid":[{"Name","Status","Config":{"Driver","CPUs","Memory",
-//! "KubernetesConfig":{"ContainerRuntime",...}}}]}`; `docker-env --shell none` prints bare
-//! `KEY=value` lines (no quotes, no `export`, no usage hint).
+//! "KubernetesConfig":{"ContainerRuntime",...}}}]}` (or `{"error":...}`, exit 80);
+//! `docker-env --shell none` prints bare `KEY=value` lines (no quotes, no `export`, no usage
+//! hint). A missing profile exits 85 (`reason.ExGuestNotFound`) with a message whose wording
+//! changed between versions; `image build` exits 0 even when the build failed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -156,6 +158,9 @@ struct ProfileList {
     valid: Vec<RawProfile>,
     #[serde(default)]
     invalid: Vec<RawProfile>,
+    /// Set instead of the lists when minikube could not read its profiles (exit 80).
+    #[serde(default)]
+    error: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -190,6 +195,9 @@ struct RawK8sConfig {
 pub fn parse_profile_list(stdout: &str, profile: &str) -> Result<Option<ProfileConfig>> {
     let list: ProfileList = serde_json::from_str(stdout.trim())
         .with_context(|| "`minikube profile list -o json` printed unexpected output")?;
+    if let Some(err) = list.error {
+        bail!("`minikube profile list` could not read the profiles: {err}");
+    }
     if list.invalid.iter().any(|p| p.name == profile) {
         bail!(
             "minikube profile {profile:?} is invalid; fix: minikube delete -p {profile} && minikube start -p {profile}"
@@ -442,6 +450,17 @@ mod tests {
         let invalid = r#"{"invalid":[{"Name":"bad","Status":"","Config":null}],"valid":[]}"#;
         let err = parse_profile_list(invalid, "bad").unwrap_err().to_string();
         assert!(err.contains("minikube delete -p bad"), "{err}");
+        // No profiles at all is an empty answer, exit 0; an unreadable store is an error.
+        assert!(
+            parse_profile_list(r#"{"invalid":[],"valid":[]}"#, "minikube")
+                .unwrap()
+                .is_none()
+        );
+        let err = parse_profile_list(r#"{"error":{"Op":"open"}}"#, "minikube").unwrap_err();
+        assert!(
+            err.to_string().contains("could not read the profiles"),
+            "{err}"
+        );
     }
 
     #[test]
