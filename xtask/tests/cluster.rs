@@ -280,6 +280,9 @@ secret-task = "secrets"
             .env("NO_COLOR", "1")
             .env("JWT_SECRET", JWT_MARKER)
             .env("LLM_API_KEY", LLM_MARKER)
+            // A key needs its provider (the backend's all-or-nothing rule, checked up front).
+            .env("LLM_BASE_URL", "http://llm.test.invalid/v1")
+            .env("LLM_MODEL", "test-model")
             .env_remove("DATABASE_URL")
             .env_remove("POSTGRES_PASSWORD")
             .env_remove("XTASK_TARGET")
