@@ -1,6 +1,7 @@
 //! `cargo xtask down`: tear the target's deployment down and forget its recorded state.
 //! Docker: our containers, network and volume (found by label); Minikube: the Helm release,
-//! our Secret and the namespace if we created it. `--images` also removes our images.
+//! our Secret, the namespace if we created it, and the release's PersistentVolumeClaims
+//! (which `helm uninstall` leaves behind). `--images` also removes our images.
 //! Idempotent: on nothing, or twice in a row, it succeeds.
 
 use std::collections::BTreeMap;
@@ -64,6 +65,7 @@ pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
                     &release,
                     crate::secrets::SECRET_NAME,
                 )?);
+                done.push(delete_claims(sh, &kube, &release)?);
             }
         }
     }
@@ -83,6 +85,24 @@ pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The in-cluster PostgreSQL's PersistentVolumeClaim (`data-<release>-postgres-0`) survives
+/// `helm uninstall`; in a namespace we did not create (and so keep) it would hold the old
+/// database, and its password, for the next install. The chart labels its volumeClaimTemplates
+/// with the release's instance label. Runs after the uninstall so no new pod claims it again;
+/// in an absent (or just deleted) namespace it finds nothing and succeeds.
+fn delete_claims(
+    sh: &Shell,
+    kube: &crate::tools::kubectl::Kube,
+    release: &str,
+) -> anyhow::Result<String> {
+    let selector = crate::kinds::helm_release::instance_selector(release);
+    let deleted = kube.delete_pvcs(sh, &selector)?;
+    Ok(format!(
+        "PersistentVolumeClaims of `{release}` deleted: {}",
+        list_or_none(&deleted)
+    ))
 }
 
 fn list_or_none(items: &[String]) -> String {
@@ -159,4 +179,139 @@ fn setting_of(text: &str, task: &str, key: &str) -> Option<String> {
         .get(key)?
         .as_str()
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::tools::kubectl::Kube;
+
+    /// A shell with the kubectl and helm TEST DOUBLES first on PATH, and their state dir.
+    fn doubles(state: serde_json::Value) -> (tempfile::TempDir, Shell) {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let doubles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/doubles");
+        for tool in ["kubectl", "helm"] {
+            std::os::unix::fs::symlink(doubles.join(format!("{tool}-double")), bin.join(tool))
+                .unwrap();
+        }
+        let states = dir.path().join("state");
+        std::fs::create_dir_all(&states).unwrap();
+        std::fs::write(states.join("state.json"), state.to_string()).unwrap();
+        let sh = Shell::new().unwrap();
+        let mut paths = vec![bin];
+        paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
+        sh.set_var("PATH", std::env::join_paths(paths).unwrap());
+        sh.set_var("XTASK_DOUBLE_STATE", &states);
+        (dir, sh)
+    }
+
+    fn pvc(ns: &str, name: &str, instance: &str) -> (String, serde_json::Value) {
+        (
+            format!("{ns}/{name}"),
+            serde_json::json!({"metadata": {"name": name, "namespace": ns, "labels": {
+                "app.kubernetes.io/name": "todo-app",
+                "app.kubernetes.io/instance": instance,
+                "app.kubernetes.io/component": "database"}}}),
+        )
+    }
+
+    /// The Minikube teardown `down` runs for one release, as in `run`.
+    fn down(sh: &Shell, kube: &Kube) -> Vec<String> {
+        let mut done =
+            crate::kinds::helm_release::teardown(sh, kube, "todo-app", "todo-app-secrets").unwrap();
+        done.push(delete_claims(sh, kube, "todo-app").unwrap());
+        done
+    }
+
+    fn mutating_calls(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_to_string(dir.join("state/calls.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|c| {
+                let argv: Vec<&str> = c["argv"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap())
+                    .collect();
+                format!("{} {}", c["tool"].as_str().unwrap(), argv.join(" "))
+            })
+            .filter(|l| l.contains("uninstall") || l.contains(" delete "))
+            .collect()
+    }
+
+    #[test]
+    fn down_deletes_the_releases_claims_in_a_namespace_it_keeps() {
+        if crate::target::find_on_path(&Shell::new().unwrap(), "python3").is_none() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but python3 (with PyYAML) is missing"
+            );
+            eprintln!("SKIP: down tests: python3 not found; install python3 python3-yaml");
+            return;
+        }
+        let pvcs: serde_json::Map<String, serde_json::Value> = [
+            pvc("todo-app", "data-todo-app-postgres-0", "todo-app"),
+            // Another release's claim in the same namespace, and ours in another namespace.
+            pvc("todo-app", "data-other-postgres-0", "other"),
+            pvc("elsewhere", "data-todo-app-postgres-0", "todo-app"),
+        ]
+        .into_iter()
+        .collect();
+        let (dir, sh) = doubles(serde_json::json!({
+            "minikube": {"version": "v1.33.1", "profiles": {}, "images": []},
+            "kube": {"current_context": "minikube", "contexts": {"minikube": {"reachable": true}}},
+            "namespaces": {"todo-app": {"labels": {"team": "someone-else"}},
+                           "elsewhere": {"labels": {}}},
+            "secrets": {}, "pods": {}, "events": [], "pvcs": pvcs,
+            "releases": {"todo-app/todo-app": {"revisions": [{"revision": 1, "status": "deployed",
+                "description": "Install complete", "updated": "2024-01-01T00:00:00Z"}]}},
+            "knobs": {"fail": {}},
+        }));
+        let kube = Kube {
+            context: "minikube".into(),
+            namespace: "todo-app".into(),
+        };
+        let done = down(&sh, &kube);
+        assert!(
+            done.last()
+                .unwrap()
+                .ends_with("deleted: data-todo-app-postgres-0"),
+            "{done:?}"
+        );
+        // Order kept: uninstall, Secret, (namespace kept: someone else's), then the claims.
+        assert_eq!(
+            mutating_calls(dir.path()),
+            [
+                "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait",
+                "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found",
+                "kubectl --context minikube --namespace todo-app delete pvc -l app.kubernetes.io/instance=todo-app --ignore-not-found --wait=false -o name",
+            ]
+        );
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("state/state.json")).unwrap(),
+        )
+        .unwrap();
+        let left: Vec<&String> = state["pvcs"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            left,
+            [
+                "elsewhere/data-todo-app-postgres-0",
+                "todo-app/data-other-postgres-0"
+            ]
+        );
+        assert!(state["namespaces"].get("todo-app").is_some());
+
+        // Idempotent: again, nothing left to delete, still success.
+        let again = down(&sh, &kube);
+        assert!(
+            again.last().unwrap().ends_with("deleted: none"),
+            "{again:?}"
+        );
+    }
 }

@@ -250,3 +250,27 @@ pub enum NamespaceState {
     /// It exists and someone else created it: `down` leaves it.
     Foreign,
 }
+
+impl Kube {
+    /// `delete pvc -l SELECTOR --ignore-not-found --wait=false -o name`: PersistentVolumeClaims
+    /// outlive `helm uninstall` (a StatefulSet's volumeClaimTemplates are not release objects).
+    /// Not waiting: a claim still mounted by a terminating pod finishes deleting on its own.
+    /// Returns the deleted claims' names; none (or a missing namespace) is success.
+    pub fn delete_pvcs(&self, sh: &Shell, selector: &str) -> Result<Vec<String>> {
+        let (ctx, ns) = (&self.context, &self.namespace);
+        let out = checked(
+            cmd!(
+                sh,
+                "kubectl --context {ctx} --namespace {ns} delete pvc -l {selector} --ignore-not-found --wait=false -o name"
+            ),
+            "kubectl delete pvc",
+        )?;
+        Ok(out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| l.trim_start_matches("persistentvolumeclaim/").to_owned())
+            .collect())
+    }
+}
