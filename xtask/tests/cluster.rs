@@ -435,7 +435,9 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
              --create-namespace --wait --timeout 300s --rollback-on-failure -f {root}/k8s/todo-app/values-dev.yaml \
              --set-string backend.image.repository={b} --set-string backend.image.tag={btag} \
              --set-string frontend.image.repository={f} --set-string frontend.image.tag={ftag} \
-             --set-string secretChecksum={checksum}",
+             --set-string secretChecksum={checksum} \
+             --set-string backend.llm.baseUrl=http://llm.test.invalid/v1 \
+             --set-string backend.llm.model=test-model",
             b = c.images[0],
             f = c.images[1]
         )
@@ -635,6 +637,43 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
         !last_set.contains(&checksum),
         "secretChecksum did not change"
     );
+
+    // 5b. A changed provider setting redeploys the release alone (the Secret is unchanged):
+    // a comma survives helm's `--set` list syntax, and the integer timeout passes the schema.
+    c.env.push(("LLM_MODEL".into(), "model,with-comma".into()));
+    c.env.push(("LLM_TIMEOUT_SECONDS".into(), "45".into()));
+    c.clear_calls();
+    let run = c.xtask(&["--json", "run", "release"]).ok();
+    assert_eq!(task_set(&run, "finished"), set(&["release"]));
+    let upgrade = c
+        .argv_lines()
+        .into_iter()
+        .find(|l| l.starts_with("helm upgrade"))
+        .unwrap();
+    assert!(
+        upgrade.contains(
+            r"--set-string backend.llm.model=model\,with-comma --set backend.llm.timeoutSeconds=45"
+        ),
+        "{upgrade}"
+    );
+    let state = c.read_state();
+    let rev = state["releases"]["todo-app/todo-app"]["revisions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(rev["status"], "deployed");
+    let config = rev["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["data"].get("LLM_MODEL").is_some())
+        .unwrap()
+        .clone();
+    assert_eq!(config["data"]["LLM_BASE_URL"], "http://llm.test.invalid/v1");
+    assert_eq!(config["data"]["LLM_MODEL"], "model,with-comma");
+    assert_eq!(config["data"]["LLM_TIMEOUT_SECONDS"], "45");
 
     // 6. Teardown order: helm uninstall, then the Secret, then our namespace; idempotent.
     c.clear_calls();

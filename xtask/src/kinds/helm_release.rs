@@ -25,9 +25,11 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
-use super::k8s_secret::kube_of;
+use super::k8s_secret::{digest_key_path, kube_of};
 use super::{CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
 use crate::diagnose::{self, Finding, FixContext};
+use crate::engine::Session;
+use crate::secrets::{self, SecretValue, llm::LlmSettings};
 use crate::target::Target;
 use crate::tools::helm::{self, Release};
 use crate::tools::kubectl::Kube;
@@ -102,12 +104,14 @@ pub fn instance_selector(release: &str) -> String {
 }
 
 impl HelmRelease {
-    /// The `Release` for helm, with values from the dependencies' outputs.
+    /// The `Release` for helm, with values from the dependencies' outputs and the chat
+    /// assistant's provider settings.
     pub fn helm_release(
         &self,
         root: &std::path::Path,
         kube: &Kube,
         deps: &BTreeMap<String, Outputs>,
+        llm: &LlmSettings,
     ) -> Result<Release> {
         let chart = root.join(&self.chart);
         let mut set = Vec::new();
@@ -138,6 +142,16 @@ impl HelmRelease {
                 }
             }
         }
+        // Without these a key in the Secret makes the backend refuse to start. The timeout is
+        // an integer in the chart's schema, so it goes through the typed `--set`.
+        let mut set_typed = Vec::new();
+        for (k, v) in llm.helm_values() {
+            if k.ends_with(".timeoutSeconds") {
+                set_typed.push((k, v));
+            } else {
+                set.push((k, v));
+            }
+        }
         Ok(Release {
             name: self.release.clone(),
             chart: chart.clone(),
@@ -149,6 +163,7 @@ impl HelmRelease {
                 .map(|v| chart.join(v))
                 .collect::<Vec<PathBuf>>(),
             set,
+            set_typed,
         })
     }
 
@@ -166,6 +181,13 @@ impl HelmRelease {
             ),
         }
     }
+}
+
+/// The LLM provider settings, resolved like the secrets task resolves its values (the Shell's
+/// environment, then the project's `.env`).
+fn llm_settings(sh: &Shell, session: &Session, target: &Target) -> Result<LlmSettings> {
+    let (dotenv, _) = secrets::default_paths(&session.root, &session.state_dir(target));
+    secrets::llm::resolve_from(&|k| sh.var(k).ok(), &dotenv)
 }
 
 /// Diagnoses the release's pods now (kubectl pods, events and logs).
@@ -190,6 +212,16 @@ impl Task for HelmRelease {
             Some(kube) => {
                 m.insert("kube-context".into(), kube.context);
                 m.insert("namespace".into(), kube.namespace);
+                // Keyed like the secrets (a base URL may carry credentials): a changed provider,
+                // model or timeout redeploys.
+                let llm = llm_settings(cx.sh, cx.session, cx.target)?;
+                let pairs: Vec<(&str, SecretValue)> =
+                    llm.env().map(|(k, v)| (k, SecretValue::new(v))).collect();
+                let key = secrets::digest::load_or_create_key(&digest_key_path(cx.session))?;
+                m.insert(
+                    "llm".into(),
+                    secrets::digest::keyed_digest(&key, pairs.iter().map(|(k, v)| (*k, v))),
+                );
             }
             None => {
                 m.insert("target".into(), "docker (no Helm release)".into());
@@ -223,7 +255,8 @@ impl Task for HelmRelease {
                 "helm {version} is not supported; install helm v3.8+ or v4 (https://helm.sh/docs/intro/install/)"
             );
         }
-        let release = self.helm_release(&cx.session.root, &kube, cx.deps)?;
+        let llm = llm_settings(cx.sh, cx.session, cx.target)?;
+        let release = self.helm_release(&cx.session.root, &kube, cx.deps, &llm)?;
         let args = release.upgrade_args(version, self.timeout);
         let fix = self.fix_context(cx.target);
 

@@ -96,6 +96,22 @@ pub struct Release {
     pub values_files: Vec<PathBuf>,
     /// `--set-string key=value` pairs (image tags, checksums: never secret values).
     pub set: Vec<(String, String)>,
+    /// `--set key=value` pairs for values the chart's schema wants typed (integers), which
+    /// `--set-string` would turn into strings.
+    pub set_typed: Vec<(String, String)>,
+}
+
+/// Escapes a value for `--set`/`--set-string`: helm splits the list on `,` and treats `\` as
+/// an escape, so a comma in a value (a model name, a URL query) would cut it short.
+pub fn escape_set_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if matches!(c, '\\' | ',') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl Release {
@@ -105,9 +121,11 @@ impl Release {
             args.push("-f".to_owned());
             args.push(f.display().to_string());
         }
-        for (k, v) in &self.set {
-            args.push("--set-string".to_owned());
-            args.push(format!("{k}={v}"));
+        for (flag, pairs) in [("--set-string", &self.set), ("--set", &self.set_typed)] {
+            for (k, v) in pairs {
+                args.push(flag.to_owned());
+                args.push(format!("{k}={}", escape_set_value(v)));
+            }
         }
         args
     }
@@ -300,7 +318,11 @@ mod tests {
             namespace: "todo-app".into(),
             context: "minikube".into(),
             values_files: vec!["k8s/todo-app/values-dev.yaml".into()],
-            set: vec![("backend.image.tag".into(), "0123456789ab".into())],
+            set: vec![
+                ("backend.image.tag".into(), "0123456789ab".into()),
+                ("backend.llm.model".into(), r"a,b\c".into()),
+            ],
+            set_typed: vec![("backend.llm.timeoutSeconds".into(), "45".into())],
         };
         let args = r.upgrade_args(
             HelmVersion::parse("v3.9.0").unwrap(),
@@ -310,7 +332,8 @@ mod tests {
             args.join(" "),
             "upgrade --install todo-app k8s/todo-app --namespace todo-app --kube-context minikube \
              --create-namespace --wait --timeout 300s --atomic -f k8s/todo-app/values-dev.yaml \
-             --set-string backend.image.tag=0123456789ab"
+             --set-string backend.image.tag=0123456789ab --set-string backend.llm.model=a\\,b\\\\c \
+             --set backend.llm.timeoutSeconds=45"
         );
         let args = r.upgrade_args(
             HelmVersion::parse("v4.0.0").unwrap(),
