@@ -793,6 +793,23 @@ fn failed_rollouts_are_diagnosed_per_reason() {
         for e in expected {
             assert!(text.contains(e), "{mode}: expected `{e}` in:\n{text}");
         }
+        // The diagnosis once; the failing command on its own line before it, never glued to a fix.
+        assert_eq!(
+            text.matches(expected[0]).count(),
+            1,
+            "{mode}: diagnosis not shown exactly once:\n{text}"
+        );
+        let command = text
+            .find("failed command: helm upgrade --install todo-app --namespace todo-app")
+            .unwrap_or_else(|| panic!("{mode}: no failed command line:\n{text}"));
+        let diagnosis = text.find("diagnosis:").unwrap();
+        assert!(command < diagnosis, "{mode}:\n{text}");
+        for line in text.lines().filter(|l| l.contains("fix:")) {
+            assert!(
+                !line.contains("upgrade") && !line.contains("\"helm\""),
+                "{mode}: command glued to the fix: {line}"
+            );
+        }
         // Rolled back: the last revision is deployed again (a rollback), the failed one recorded.
         let state = c.read_state();
         let revs = state["releases"]["todo-app/todo-app"]["revisions"]

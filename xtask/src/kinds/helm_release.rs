@@ -293,13 +293,13 @@ impl Task for HelmRelease {
             if findings.is_empty() {
                 findings = diagnose_now(cx.sh, &kube, &self.release, &fix).unwrap_or_default();
             }
-            let text = diagnose::render(&findings);
-            for line in text.lines() {
-                cx.log(line.to_owned());
+            if cx.cancel.load(Ordering::SeqCst) {
+                return Err(err);
             }
-            return Err(err.context(format!(
-                "the rollout of release `{}` failed; diagnosis:\n{text}",
-                self.release
+            return Err(anyhow::anyhow!(rollout_failure(
+                &self.release,
+                &kube,
+                &diagnose::render(&findings)
             )));
         }
         let status = helm::status(cx.sh, &kube.context, &kube.namespace, &self.release)?
@@ -315,6 +315,20 @@ impl Task for HelmRelease {
         }
         Ok(outputs)
     }
+}
+
+/// The error of a failed rollout, shown once (not also logged): the failing command on its own
+/// line, then the diagnosis, so the last `fix:` ends the message instead of helm's argv. The
+/// values are left out of the command: a base URL may carry credentials; helm's own message is
+/// in the task's log above.
+fn rollout_failure(release: &str, kube: &Kube, diagnosis: &str) -> String {
+    format!(
+        "the rollout of release `{release}` failed\n\
+         failed command: helm upgrade --install {release} --namespace {} --kube-context {} \
+         (helm's output is above)\n\
+         diagnosis:\n{diagnosis}",
+        kube.namespace, kube.context
+    )
 }
 
 /// A poll racing the rollback may find a pod gone by the time its logs are asked for; keep the
@@ -360,4 +374,27 @@ pub fn teardown(sh: &Shell, kube: &Kube, release: &str, secret: &str) -> Result<
         ));
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollout_failure_names_the_command_on_its_own_line_before_the_diagnosis() {
+        let kube = Kube {
+            context: "minikube".into(),
+            namespace: "todo-app".into(),
+        };
+        let diagnosis = "pod todo-app-backend-0: container backend: CrashLoopBackOff\n  fix: check DATABASE_URL";
+        let text = rollout_failure("todo-app", &kube, diagnosis);
+        assert_eq!(
+            text,
+            "the rollout of release `todo-app` failed\n\
+             failed command: helm upgrade --install todo-app --namespace todo-app --kube-context minikube (helm's output is above)\n\
+             diagnosis:\n\
+             pod todo-app-backend-0: container backend: CrashLoopBackOff\n  fix: check DATABASE_URL"
+        );
+        assert!(text.ends_with("fix: check DATABASE_URL"), "{text}");
+    }
 }
