@@ -23,12 +23,15 @@ pub struct Endpoints {
 }
 
 /// How long to keep retrying the readiness checks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Deadline for `/health` and `/ready` to start answering 200.
     pub ready_timeout: Duration,
     /// Timeout of one HTTP request.
     pub request_timeout: Duration,
+    /// The fix named when the app cannot be connected to (target-specific); a generic one
+    /// when `None`.
+    pub unreachable_fix: Option<String>,
 }
 
 impl Default for Options {
@@ -36,6 +39,7 @@ impl Default for Options {
         Self {
             ready_timeout: Duration::from_secs(90),
             request_timeout: Duration::from_secs(15),
+            unreachable_fix: None,
         }
     }
 }
@@ -149,7 +153,10 @@ impl Report {
 pub fn run(endpoints: &Endpoints, opts: &Options, mut progress: impl FnMut(&str)) -> Report {
     let mut report = Report::default();
     let deadline = Instant::now() + opts.ready_timeout;
-    let client = Client::new(opts.request_timeout);
+    let mut client = Client::new(opts.request_timeout);
+    if let Some(fix) = &opts.unreachable_fix {
+        client.fix.clone_from(fix);
+    }
 
     let mut targets: Vec<(&str, &str)> = Vec::new();
     if let Some(b) = &endpoints.backend {
@@ -214,11 +221,12 @@ fn wait_ok(client: &Client, url: &str, deadline: Instant) -> Result<()> {
     loop {
         let last = match client.get(url, &BTreeMap::new()) {
             Ok(r) if r.status == 200 => return Ok(()),
-            Ok(r) => format!("HTTP {} {}", r.status, first_line(&r.body)),
+            Ok(r) => format!("{url}: HTTP {} {}", r.status, first_line(&r.body)),
+            // Already names the URL (once) and the fix.
             Err(e) => format!("{e:#}"),
         };
         if Instant::now() >= deadline {
-            bail!("{url}: {last}");
+            bail!("{last}");
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -242,6 +250,25 @@ struct Response {
 /// sees every `Set-Cookie`).
 struct Client {
     agent: ureq::Agent,
+    /// Named when a request cannot connect.
+    fix: String,
+}
+
+/// The fix for an unreachable app when the target gave none.
+const GENERIC_UNREACHABLE_FIX: &str =
+    "check that the app is deployed and running: `cargo xtask status`";
+
+/// One line for a request that got no HTTP answer: what failed, the URL once, and the fix.
+/// (ureq's own message repeats the URL.)
+fn unreachable(url: &str, t: &ureq::Transport, fix: &str) -> String {
+    let mut why = t.kind().to_string();
+    if let Some(m) = t.message() {
+        why = format!("{why}: {m}");
+    }
+    if let Some(source) = std::error::Error::source(t) {
+        why = format!("{why}: {source}");
+    }
+    format!("cannot connect to {url} ({why}); fix: {fix}")
 }
 
 impl Client {
@@ -250,12 +277,15 @@ impl Client {
             .redirects(0)
             .timeout(timeout)
             .build();
-        Self { agent }
+        Self {
+            agent,
+            fix: GENERIC_UNREACHABLE_FIX.to_owned(),
+        }
     }
 
     fn get(&self, url: &str, cookies: &BTreeMap<String, String>) -> Result<Response> {
         let req = with_cookies(self.agent.get(url), cookies);
-        Self::finish(url, req.call())
+        self.finish(url, req.call())
     }
 
     fn post_form(
@@ -269,14 +299,14 @@ impl Client {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        Self::finish(url, req.send_form(&pairs))
+        self.finish(url, req.send_form(&pairs))
     }
 
-    fn finish(url: &str, res: Result<ureq::Response, ureq::Error>) -> Result<Response> {
+    fn finish(&self, url: &str, res: Result<ureq::Response, ureq::Error>) -> Result<Response> {
         let resp = match res {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(ureq::Error::Transport(t)) => bail!("{url}: {t}"),
+            Err(ureq::Error::Transport(t)) => bail!("{}", unreachable(url, &t, &self.fix)),
         };
         let status = resp.status();
         let location = resp.header("location").map(str::to_owned);
@@ -892,9 +922,22 @@ mod tests {
 
     #[test]
     fn health_check_reports_unreachable_url() {
-        let client = Client::new(Duration::from_millis(300));
+        let mut client = Client::new(Duration::from_millis(300));
+        client.fix = "`cargo xtask status --target docker`".to_owned();
         // Port 9 (discard) on loopback is essentially never served.
-        let err = wait_ok(&client, "http://127.0.0.1:9/health", Instant::now()).unwrap_err();
-        assert!(err.to_string().contains("127.0.0.1:9/health"));
+        let err = format!(
+            "{:#}",
+            wait_ok(&client, "http://127.0.0.1:9/health", Instant::now()).unwrap_err()
+        );
+        assert!(
+            err.starts_with("cannot connect to http://127.0.0.1:9/health ("),
+            "{err}"
+        );
+        assert_eq!(err.matches("127.0.0.1:9").count(), 1, "{err}");
+        assert!(
+            err.ends_with("; fix: `cargo xtask status --target docker`"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
     }
 }

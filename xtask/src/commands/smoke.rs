@@ -50,6 +50,7 @@ pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
     };
     let opts = Options {
         ready_timeout: Duration::from_secs(args.ready_timeout),
+        unreachable_fix: Some(crate::kinds::smoke::unreachable_fix(session, target)),
         ..Options::default()
     };
     let report = smoke::run(&endpoints, &opts, |name| {

@@ -112,10 +112,35 @@ fn live_containers(docker: &Docker<'_>, session: &Session) -> Result<BTreeMap<St
     Ok(out)
 }
 
+/// The fix named when the smoke test cannot connect to the app on `target`.
+pub fn unreachable_fix(session: &Session, target: &Target) -> String {
+    unreachable_fix_for(target, &Names::new(session).container("frontend"))
+}
+
+fn unreachable_fix_for(target: &Target, frontend_container: &str) -> String {
+    match target {
+        Target::Docker { .. } => format!(
+            "run `cargo xtask status --target docker` and check the frontend container's logs: \
+             `docker logs {frontend_container}`"
+        ),
+        Target::Minikube { profile, namespace } => format!(
+            "run `cargo xtask status --target minikube`; `minikube -p {profile} service list -n \
+             {namespace}` shows the frontend's URL, or forward it with `kubectl --context \
+             {profile} -n {namespace} port-forward svc/todo-app-frontend 3000:3000`"
+        ),
+    }
+}
+
 /// Runs the checks, logging the table line by line; an error lists the failures.
-pub fn check(endpoints: &Endpoints, timeout: Duration, log: &dyn Fn(&str)) -> Result<()> {
+pub fn check(
+    endpoints: &Endpoints,
+    timeout: Duration,
+    fix: String,
+    log: &dyn Fn(&str),
+) -> Result<()> {
     let opts = Options {
         ready_timeout: timeout,
+        unreachable_fix: Some(fix),
         ..Options::default()
     };
     let report = smoke::run(endpoints, &opts, |_| {});
@@ -148,7 +173,12 @@ impl Task for Smoke {
             Target::Docker { port, .. } => {
                 let docker = Docker::new(cx.sh, cx.session.docker_env(cx.sh)?);
                 let endpoints = docker_endpoints(&docker, cx.session, *port)?;
-                check(&endpoints, self.ready_timeout, &log)?;
+                check(
+                    &endpoints,
+                    self.ready_timeout,
+                    unreachable_fix(cx.session, cx.target),
+                    &log,
+                )?;
                 let mut outputs: Outputs = live_containers(&docker, cx.session)?;
                 outputs.insert("url".into(), endpoints.frontend);
                 Ok(outputs)
@@ -169,9 +199,48 @@ impl Task for Smoke {
                     // The backend has no outside address; the frontend's /ready checks it.
                     backend: None,
                 };
-                check(&endpoints, self.ready_timeout, &log)?;
+                check(
+                    &endpoints,
+                    self.ready_timeout,
+                    unreachable_fix(cx.session, cx.target),
+                    &log,
+                )?;
                 Ok(Outputs::from([("url".into(), endpoints.frontend)]))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unreachable_fix_names_the_target_s_commands() {
+        let docker = unreachable_fix_for(
+            &Target::Docker {
+                port: 8080,
+                namespace: "todo-app".into(),
+            },
+            "todo-app-docker-frontend",
+        );
+        assert_eq!(
+            docker,
+            "run `cargo xtask status --target docker` and check the frontend container's logs: \
+             `docker logs todo-app-docker-frontend`"
+        );
+        let minikube = unreachable_fix_for(
+            &Target::Minikube {
+                profile: "dev".into(),
+                namespace: "todo".into(),
+            },
+            "unused",
+        );
+        assert!(
+            minikube.contains("`minikube -p dev service list -n todo`")
+                && minikube.contains("kubectl --context dev -n todo port-forward"),
+            "{minikube}"
+        );
+        assert_eq!(minikube.lines().count(), 1);
     }
 }
