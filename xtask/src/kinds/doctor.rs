@@ -72,6 +72,18 @@ pub fn is_minikube(sh: &Shell, opts: &GlobalOpts) -> bool {
     }
 }
 
+/// The fix for an unreachable daemon. For the local one a stale `DOCKER_HOST` (left over from
+/// `eval $(minikube docker-env)` after the profile stopped) is as likely as a stopped daemon.
+fn daemon_unreachable_fix(env: &crate::tools::ChildEnv) -> &'static str {
+    if env.is_empty() {
+        "start the Docker daemon (e.g. `sudo systemctl start docker`); if DOCKER_HOST is set (e.g. \
+         left over from `eval $(minikube docker-env)`), run `unset DOCKER_HOST DOCKER_TLS_VERIFY \
+         DOCKER_CERT_PATH`; then check `docker info`"
+    } else {
+        "start the Docker daemon (e.g. `sudo systemctl start docker`) and check `docker info`"
+    }
+}
+
 fn docker_rows(sh: &Shell, rows: &mut Vec<Row>, env: &crate::tools::ChildEnv, daemon_label: &str) {
     if find_program(sh, "docker").is_none() {
         rows.push(row(
@@ -121,7 +133,7 @@ fn docker_rows(sh: &Shell, rows: &mut Vec<Row>, env: &crate::tools::ChildEnv, da
             format!("unreachable: {}", o.tail(1)),
             "reachable",
             Status::Fail,
-            "start the Docker daemon (e.g. `sudo systemctl start docker`) and check `docker info`",
+            daemon_unreachable_fix(env),
         )),
         Err(e) => rows.push(row(
             daemon_label,
@@ -452,6 +464,17 @@ impl Task for DoctorTask {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_local_daemon_names_a_stale_docker_host() {
+        let fix = daemon_unreachable_fix(&Default::default());
+        assert!(fix.contains("systemctl start docker"), "{fix}");
+        assert!(
+            fix.contains("unset DOCKER_HOST DOCKER_TLS_VERIFY DOCKER_CERT_PATH")
+                && fix.contains("minikube docker-env"),
+            "{fix}"
+        );
+    }
 
     #[test]
     fn table_aligns_and_shows_fixes() {
