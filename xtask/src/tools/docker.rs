@@ -227,6 +227,9 @@ impl<'a> Docker<'a> {
     ) -> Result<String> {
         let sh = self.sh;
         let mut args: Vec<String> = vec![
+            // The classic builder keeps the intermediate container of a failed step unless told
+            // otherwise: a failed build must not leave stopped containers in the user's daemon.
+            "--force-rm".into(),
             "-f".into(),
             spec.dockerfile.clone(),
             "-t".into(),
