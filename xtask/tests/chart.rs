@@ -14,9 +14,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+#[path = "support/pyvenv.rs"]
+mod pyvenv;
+use pyvenv::run_ok;
 
 /// Release and namespace every case is rendered with (the pipeline's defaults).
 const RELEASE: &str = "todo-app";
@@ -123,121 +126,20 @@ fn tools(test: &str) -> Option<&'static Tools> {
     static TOOLS: OnceLock<Tools> = OnceLock::new();
     Some(TOOLS.get_or_init(|| {
         let venv = repo_root().join("target/chart-tools-venv");
-        ensure_venv(&venv)
+        let installed = pyvenv::ensure(&venv, PINS, &[])
             .unwrap_or_else(|e| panic!("chart tools virtualenv {}: {e}", venv.display()));
+        if let Some(took) = installed {
+            announce(&format!(
+                "chart tools: installed {} into {} in {:.1} s",
+                PINS.join(", "),
+                venv.display(),
+                took.as_secs_f64()
+            ));
+        }
         Tools {
             python: venv.join("bin/python"),
         }
     }))
-}
-
-/// Creates the virtualenv unless a complete one with the same pins exists. Cross-process safe:
-/// a lock directory (atomic `mkdir`) serialises builders, and the marker holding the pins is
-/// written last, so a reader never uses a half-installed venv and a crashed build is redone.
-fn ensure_venv(venv: &Path) -> Result<(), String> {
-    let marker = venv.join(".chart-tools-installed");
-    let wanted = PINS.join("\n");
-    let ready = || fs::read_to_string(&marker).is_ok_and(|m| m == wanted);
-    if ready() {
-        return Ok(());
-    }
-    let lock = venv.with_extension("lock");
-    fs::create_dir_all(lock.parent().unwrap()).map_err(|e| e.to_string())?;
-    let _guard = LockDir::acquire(&lock, Duration::from_secs(20 * 60))?;
-    if ready() {
-        return Ok(());
-    }
-    let started = Instant::now();
-    if venv.exists() {
-        fs::remove_dir_all(venv).map_err(|e| format!("removing an incomplete venv: {e}"))?;
-    }
-    run_ok(
-        Command::new("python3").args(["-m", "venv"]).arg(venv),
-        "python3 -m venv",
-    )?;
-    run_ok(
-        Command::new(venv.join("bin/python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-input",
-            ])
-            .args(PINS),
-        "pip install (needs PyPI)",
-    )?;
-    fs::write(&marker, &wanted).map_err(|e| e.to_string())?;
-    announce(&format!(
-        "chart tools: installed {} into {} in {:.1} s",
-        PINS.join(", "),
-        venv.display(),
-        started.elapsed().as_secs_f64()
-    ));
-    Ok(())
-}
-
-/// A lock held as long as the value lives: a directory holding the owner's pid. A lock whose
-/// owner died (no /proc/<pid>) is taken over.
-struct LockDir(PathBuf);
-
-impl LockDir {
-    fn acquire(path: &Path, patience: Duration) -> Result<Self, String> {
-        let deadline = Instant::now() + patience;
-        loop {
-            match fs::create_dir(path) {
-                Ok(()) => {
-                    fs::write(path.join("pid"), std::process::id().to_string())
-                        .map_err(|e| e.to_string())?;
-                    return Ok(Self(path.to_path_buf()));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let owner = fs::read_to_string(path.join("pid")).unwrap_or_default();
-                    let dead = !owner.is_empty() && !Path::new("/proc").join(owner.trim()).exists();
-                    if dead {
-                        // Renamed first so that two waiters cannot both delete a fresh lock.
-                        let stale = path.with_extension(format!("stale-{}", std::process::id()));
-                        if fs::rename(path, &stale).is_ok() {
-                            let _ = fs::remove_dir_all(&stale);
-                        }
-                        continue;
-                    }
-                    if Instant::now() > deadline {
-                        return Err(format!(
-                            "waited {} s for {} (held by pid {owner}); remove it if no test runs",
-                            patience.as_secs(),
-                            path.display()
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-                Err(e) => return Err(format!("creating {}: {e}", path.display())),
-            }
-        }
-    }
-}
-
-impl Drop for LockDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn run_ok(cmd: &mut Command, what: &str) -> Result<Output, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("{what}: cannot start: {e}"))?;
-    if out.status.success() {
-        Ok(out)
-    } else {
-        Err(format!(
-            "{what} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

