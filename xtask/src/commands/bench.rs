@@ -134,12 +134,12 @@ pub fn run(sh: &Shell, _session: &Session, args: &Args) -> anyhow::Result<()> {
         };
         let row = measure(&exe, &root, &name, n, bytes, args.reps.max(1))?;
         eprintln!(
-            "bench: {name}: cold {:.3}s vs sha256sum {:.3}s ({} reps); warm plan {:.3}s vs git status {:.3}s ({} reps); medians; load {}",
+            "bench: {name}: cold {:.3}s vs sha256sum {:.3}s ({} reps); warm plan {:.2}ms vs git status {:.2}ms ({} reps); medians; load {}",
             median_secs(&row.cold),
             median_secs(&row.sha256sum),
             row.cold.len(),
-            median_secs(&row.warm),
-            median_secs(&row.git),
+            median_secs(&row.warm) * 1e3,
+            median_secs(&row.git) * 1e3,
             row.warm.len(),
             load_average()
         );
@@ -349,7 +349,7 @@ fn print_table(rows: &[Row]) {
         let cold = median_secs(&r.cold);
         let _ = writeln!(
             out,
-            "{:<16} {:>7} {:>8.1} {:>8.3}s {:>8.3}s {:>9.0} {:>7.2}x {:>8.3}s {:>8.3}s {:>7.2}x",
+            "{:<16} {:>7} {:>8.1} {:>8.3}s {:>8.3}s {:>9.0} {:>7.2}x {:>7.2}ms {:>6.2}ms {:>7.2}x",
             r.name,
             r.files,
             mib,
@@ -357,8 +357,8 @@ fn print_table(rows: &[Row]) {
             median_secs(&r.sha256sum),
             mib / cold,
             paired_ratio(&r.sha256sum, &r.cold),
-            median_secs(&r.warm),
-            median_secs(&r.git),
+            median_secs(&r.warm) * 1e3,
+            median_secs(&r.git) * 1e3,
             paired_ratio(&r.warm, &r.git),
         );
     }

@@ -15,9 +15,11 @@ use sha2::{Digest, Sha256};
 use super::glob::{Glob, literal_prefix};
 
 /// Entries still to visit per walk thread (estimated from the queued directories and the
-/// entries per directory so far): small trees stay on one thread, where starting and joining
-/// helpers would cost more than they save on a busy machine.
-const WALK_THREAD_COST: usize = 1000;
+/// entries per directory so far): trees of a few hundred files stay on one thread, where
+/// starting and joining helpers would cost more than they save. From about a thousand files a
+/// second thread pays off, as for git's `core.preloadIndex` (500 entries per thread); 250 was
+/// the best of 100–1000 in `cargo xtask bench` on a 2-core machine.
+const WALK_THREAD_COST: usize = 250;
 
 /// Most threads a walk uses (git's `MAX_PARALLEL` for `core.preloadIndex`): stat-bound work
 /// that blocks on the disk, or waits for a busy CPU, gains from more threads than cores.
