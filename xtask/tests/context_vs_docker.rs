@@ -149,7 +149,7 @@ fn ours(files: &ContextFiles) -> BTreeSet<String> {
         .map(|e| {
             let t = match e.kind {
                 EntryKind::File { .. } => 'f',
-                EntryKind::Dir => 'd',
+                EntryKind::Dir { .. } => 'd',
                 EntryKind::Symlink { .. } => 'l',
             };
             format!("{t} {}", e.path)
@@ -523,6 +523,8 @@ fn tar_has_exact_entries_modes_and_zero_mtimes() {
     write(&ctx, "x.tmp", b"t");
     link(&ctx, "l", "run.sh");
     mkdir(&ctx, "empty");
+    // A directory's mode is sent (and keyed): not the umask's default.
+    std::fs::set_permissions(ctx.join("empty"), std::fs::Permissions::from_mode(0o700)).unwrap();
     for f in [".dockerignore", "Dockerfile"] {
         std::fs::set_permissions(ctx.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
     }
@@ -549,6 +551,9 @@ fn tar_has_exact_entries_modes_and_zero_mtimes() {
             entry.read_to_string(&mut body).unwrap();
             assert_eq!(body, "#!/bin/sh\n");
         }
+        if path == "empty/" {
+            assert_eq!(header.mode().unwrap() & 0o7777, 0o700);
+        }
         if path == "l" {
             assert_eq!(entry.link_name().unwrap().unwrap(), Path::new("run.sh"));
         }
@@ -556,7 +561,7 @@ fn tar_has_exact_entries_modes_and_zero_mtimes() {
     }
     assert_eq!(
         files.manifest(),
-        "f .dockerignore 644\nf Dockerfile 644\nd empty\nl l -> run.sh\nf run.sh 750\n"
+        "f .dockerignore 644\nf Dockerfile 644\nd empty 700\nl l -> run.sh\nf run.sh 750\n"
     );
     let want: Vec<String> = files.entries.iter().map(|e| e.path.clone()).collect();
     assert_eq!(seen, want);

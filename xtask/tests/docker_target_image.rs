@@ -36,6 +36,8 @@ impl Project {
         let root = dir.path().join("proj");
         let img = root.join("img");
         std::fs::create_dir_all(img.join("src")).unwrap();
+        // Not left to the umask: a test changes it and puts it back.
+        std::fs::set_permissions(img.join("src"), PermissionsExt::from_mode(0o755)).unwrap();
         std::fs::create_dir_all(root.join("xtask")).unwrap();
         std::fs::write(
             img.join("Dockerfile"),
@@ -201,6 +203,16 @@ fn layout_changes_rekey_the_image_and_plan_names_the_layout() {
         &|| {
             std::fs::set_permissions(p.path("img/src/a.txt"), PermissionsExt::from_mode(0o644))
                 .unwrap();
+        },
+    );
+    // A directory's mode: the tar carries it, and `COPY` keeps it in the image.
+    check(
+        "a directory mode change",
+        &|| {
+            std::fs::set_permissions(p.path("img/src"), PermissionsExt::from_mode(0o700)).unwrap();
+        },
+        &|| {
+            std::fs::set_permissions(p.path("img/src"), PermissionsExt::from_mode(0o755)).unwrap();
         },
     );
     // An empty directory: Docker sends and creates it.

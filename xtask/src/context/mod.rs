@@ -145,9 +145,12 @@ pub enum EntryKind {
         /// The link's target, as stored.
         target: PathBuf,
     },
-    /// A directory. Empty directories are sent and created in the build context; directories
-    /// holding only re-included files are created by the daemon while unpacking.
-    Dir,
+    /// A directory, sent with its permission bits (they become the directory's mode in the
+    /// build context, and `COPY` keeps them). Empty directories are sent too.
+    Dir {
+        /// Permission bits (`mode & 0o7777`) when listed.
+        mode: u32,
+    },
 }
 
 /// One path the build sees.
@@ -183,14 +186,14 @@ impl ContextFiles {
             .map(|e| (e, self.context_dir.join(&e.path)))
     }
 
-    /// The layout as text, one line per entry in order: `d PATH`, `l PATH -> TARGET`,
-    /// `f PATH MODE` (octal). Add it to a cache key next to the file digests: empty
+    /// The layout as text, one line per entry in order: `d PATH MODE`, `l PATH -> TARGET`,
+    /// `f PATH MODE` (modes in octal). Add it to a cache key next to the file digests: empty
     /// directories, symlinks and modes change the image but have no content to hash.
     pub fn manifest(&self) -> String {
         let mut out = String::new();
         for e in &self.entries {
             match &e.kind {
-                EntryKind::Dir => out.push_str(&format!("d {}\n", e.path)),
+                EntryKind::Dir { mode } => out.push_str(&format!("d {} {mode:o}\n", e.path)),
                 EntryKind::Symlink { target } => {
                     out.push_str(&format!("l {} -> {}\n", e.path, target.to_string_lossy()))
                 }
@@ -321,9 +324,13 @@ pub fn list(context_dir: &Path, dockerfile: &Path) -> Result<ContextFiles> {
     let present: std::collections::HashSet<String> = sent.iter().map(|e| e.path.clone()).collect();
     for dir in implied {
         if !present.contains(&dir) {
+            let abs = context.join(&dir);
+            let meta = fs::symlink_metadata(&abs).map_err(io_err("reading metadata of", &abs))?;
             sent.push(Entry {
                 path: dir,
-                kind: EntryKind::Dir,
+                kind: EntryKind::Dir {
+                    mode: meta.permissions().mode() & 0o7777,
+                },
             });
         }
     }
@@ -420,20 +427,25 @@ fn walk(context: &Path, matcher: &PatternMatcher, ignore: &IgnoreSource) -> Resu
         let rel_path = entry.path().strip_prefix(context).unwrap_or(entry.path());
         let rel = slash_path(rel_path).ok_or_else(|| non_utf8(entry.path(), ignore))?;
         let file_type = entry.file_type();
-        let kind = if file_type.is_dir() {
-            EntryKind::Dir
-        } else if file_type.is_symlink() {
-            let target =
-                fs::read_link(entry.path()).map_err(io_err("reading link", entry.path()))?;
-            EntryKind::Symlink { target }
-        } else if file_type.is_file() {
-            let meta = entry.metadata().map_err(|e| ContextError::Io {
+        let metadata = || {
+            entry.metadata().map_err(|e| ContextError::Io {
                 action: "reading metadata of",
                 path: entry.path().to_path_buf(),
                 source: e
                     .into_io_error()
                     .unwrap_or_else(|| io::Error::other("metadata")),
-            })?;
+            })
+        };
+        let kind = if file_type.is_dir() {
+            EntryKind::Dir {
+                mode: metadata()?.permissions().mode() & 0o7777,
+            }
+        } else if file_type.is_symlink() {
+            let target =
+                fs::read_link(entry.path()).map_err(io_err("reading link", entry.path()))?;
+            EntryKind::Symlink { target }
+        } else if file_type.is_file() {
+            let meta = metadata()?;
             EntryKind::File {
                 mode: meta.permissions().mode() & 0o7777,
                 size: meta.len(),
@@ -529,7 +541,7 @@ pub fn tar_plan(files: &ContextFiles) -> Result<TarPlan> {
             && removes(&base, rel)
             && !files.contains(rel)
             && parent_dirs(rel)
-                .all(|d| matches!(files.find(d).map(|e| &e.kind), Some(EntryKind::Dir)))
+                .all(|d| matches!(files.find(d).map(|e| &e.kind), Some(EntryKind::Dir { .. })))
     }) {
         (rel.clone(), true)
     } else {
@@ -608,7 +620,7 @@ pub fn write_tar<W: Write>(files: &ContextFiles, out: W) -> Result<TarPlan> {
     for entry in &files.entries {
         let abs = files.context_dir.join(&entry.path);
         if entry.path == ".dockerignore"
-            && !matches!(entry.kind, EntryKind::Dir)
+            && !matches!(entry.kind, EntryKind::Dir { .. })
             && let Some(content) = &plan.dockerignore_override
         {
             let mode = fs::metadata(&abs)
@@ -618,10 +630,8 @@ pub fn write_tar<W: Write>(files: &ContextFiles, out: W) -> Result<TarPlan> {
             continue;
         }
         match &entry.kind {
-            EntryKind::Dir => {
-                let mode = fs::symlink_metadata(&abs)
-                    .map(|m| m.permissions().mode() & 0o7777)
-                    .unwrap_or(0o755);
+            // The mode listed (and keyed), not one read now.
+            &EntryKind::Dir { mode } => {
                 let mut header = header(tar::EntryType::Directory, mode, 0);
                 builder
                     .append_data(&mut header, format!("{}/", entry.path), io::empty())
