@@ -53,8 +53,13 @@ class Locked:
         return self
 
     def __exit__(self, *exc):
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        self.fd.close()
+        self.release()
+
+    def release(self):
+        """Lets the other doubles in early, before a call that keeps running (port-forward)."""
+        if not self.fd.closed:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            self.fd.close()
 
 
 def load():
