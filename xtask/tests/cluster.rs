@@ -1017,3 +1017,101 @@ fn non_docker_runtime_builds_with_minikube_image_build() {
             .any(|l| l == "minikube -p minikube image ls --format short")
     );
 }
+
+/// A stand-in for the frontend behind the Service: answers every request `200 {}` and keeps
+/// the request lines (enough for the smoke test to connect and fail at its first API check).
+struct FakeFrontend {
+    addr: std::net::SocketAddr,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeFrontend {
+    fn start(bind: &str) -> FakeFrontend {
+        let listener = std::net::TcpListener::bind(bind)
+            .unwrap_or_else(|e| panic!("cannot listen on {bind} for the fake frontend: {e}"));
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { break };
+                let mut buf = [0u8; 8192];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]);
+                log.lock()
+                    .unwrap()
+                    .push(head.lines().next().unwrap_or_default().to_owned());
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                      Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+                );
+            }
+        });
+        FakeFrontend { addr, seen }
+    }
+
+    fn saw(&self, request_line: &str) -> bool {
+        self.seen.lock().unwrap().iter().any(|l| l == request_line)
+    }
+}
+
+#[test]
+fn smoke_goes_through_a_port_forward_when_the_node_does_not_answer() {
+    let test = "smoke_goes_through_a_port_forward_when_the_node_does_not_answer";
+    if !prerequisites(test) {
+        return;
+    }
+    let c = Cluster::new("f");
+    c.xtask(&["--json", "run", "release"]).ok();
+    let frontend = FakeFrontend::start("127.0.0.1:0");
+    // TEST-NET-1 (RFC 5737) is never routed: the NodePort probe cannot connect.
+    c.edit_state(|s| {
+        s["knobs"]["node_ip"] = json!("192.0.2.1");
+        s["knobs"]["port_forward_to"] = json!(frontend.addr.to_string());
+    });
+    c.clear_calls();
+    let run = c.xtask(&["smoke", "--ready-timeout", "2"]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("http://192.0.2.1:30000 does not answer from this host")
+            && all.contains("reaching svc/todo-app-frontend through `kubectl port-forward`"),
+        "the fallback is not explained:\n{all}"
+    );
+    assert!(
+        frontend.saw("GET /health HTTP/1.1"),
+        "the checks did not reach the app through the forward:\n{all}"
+    );
+    let forward = "kubectl --context minikube --namespace todo-app port-forward \
+                   svc/todo-app-frontend :3000 --address 127.0.0.1";
+    assert!(
+        c.argv_lines().iter().any(|l| l == forward),
+        "{:#?}",
+        c.argv_lines()
+    );
+    // The forward was stopped (SIGTERM) when the checks were done, not left running.
+    let exits = std::fs::read_to_string(c.state.join("port-forward-exits.jsonl")).unwrap();
+    let exits: Vec<Value> = exits
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exits.len(), 1, "{exits:?}");
+    assert_eq!(exits[0]["signal"], "TERM", "{exits:?}");
+    assert!(exits[0]["connections"].as_u64().unwrap() >= 1, "{exits:?}");
+
+    // A node that answers is used directly: no forward.
+    let direct = FakeFrontend::start("127.0.0.1:30000");
+    c.edit_state(|s| s["knobs"]["node_ip"] = json!("127.0.0.1"));
+    c.clear_calls();
+    let run = c.xtask(&["smoke", "--ready-timeout", "2"]);
+    assert!(
+        direct.saw("GET /health HTTP/1.1"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        !c.argv_lines().iter().any(|l| l.contains("port-forward")),
+        "{:#?}",
+        c.argv_lines()
+    );
+}

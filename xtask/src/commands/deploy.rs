@@ -30,11 +30,22 @@ pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
         .values()
         .filter_map(|o| o.get("url"))
         .find(|u| u.starts_with("http"));
-    match (url, session.opts.json) {
-        (Some(url), false) => println!("The app is live at {url}"),
+    // On Minikube's container drivers off Linux the app is reached through a port-forward.
+    let forward = report.outputs.values().find_map(|o| o.get("port-forward"));
+    match (url, forward, session.opts.json) {
+        (Some(url), _, false) => println!("The app is live at {url}"),
         // Keep stdout pure JSON lines.
-        (Some(url), true) => println!("{}", serde_json::json!({ "event": "url", "url": url })),
-        (None, _) => eprintln!("deployed; no task recorded the app's URL"),
+        (Some(url), _, true) => {
+            println!("{}", serde_json::json!({ "event": "url", "url": url }));
+        }
+        (None, Some(cmd), false) => {
+            println!("The app is live; reach it from this host with `{cmd}`")
+        }
+        (None, Some(cmd), true) => println!(
+            "{}",
+            serde_json::json!({ "event": "port-forward", "command": cmd })
+        ),
+        (None, None, _) => eprintln!("deployed; no task recorded the app's URL"),
     }
     Ok(())
 }

@@ -7,9 +7,8 @@ use anyhow::{Context as _, bail};
 use xshell::Shell;
 
 use crate::engine::Session;
-use crate::engine::state::State;
 use crate::kinds::smoke::docker_endpoints;
-use crate::smoke::{self, Endpoints, Options};
+use crate::smoke::{self, Options};
 use crate::target::Target;
 use crate::tools::docker::Docker;
 
@@ -24,28 +23,23 @@ pub struct Args {
 /// Run `cargo xtask smoke`.
 pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
     let target = session.target(sh)?;
+    // Held until the checks are done: it may be the port-forward they go through.
+    let mut _forward = None;
     let endpoints = match target {
         Target::Docker { port, .. } => {
             let docker = Docker::new(sh, session.docker_env(sh)?);
             docker_endpoints(&docker, session, *port)?
         }
         Target::Minikube { profile, namespace } => {
-            let state = State::load(&session.state_dir(target));
-            let recorded = state
-                .tasks
-                .values()
-                .filter_map(|r| r.outputs.get("url"))
-                .find(|u| u.starts_with("http"))
-                .cloned();
-            let url = match recorded {
-                Some(url) => url,
-                None => crate::kinds::smoke::minikube_frontend_url(sh, profile, namespace)
-                    .context("finding the live deployment; run `cargo xtask deploy` first")?,
+            let log = |line: &str| {
+                if !session.opts.json {
+                    eprintln!("{line}");
+                }
             };
-            Endpoints {
-                frontend: url.trim_end_matches('/').to_owned(),
-                backend: None,
-            }
+            let front = crate::kinds::smoke::minikube_frontend(sh, profile, namespace, &log)
+                .context("finding the live deployment; run `cargo xtask deploy` first")?;
+            _forward = front.forward;
+            front.endpoints
         }
     };
     let opts = Options {

@@ -227,7 +227,7 @@ impl RunCx<'_> {
                     break status;
                 }
                 if self.cancel.load(Ordering::SeqCst) {
-                    terminate(&mut child);
+                    crate::tools::terminate(&mut child);
                     break child.wait().context("waiting for terminated child")?;
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -255,21 +255,4 @@ fn stream(events: &dyn EventSink, task: &str, pipe: impl Read) {
             line,
         });
     }
-}
-
-/// SIGTERM, a grace period, then SIGKILL.
-fn terminate(child: &mut std::process::Child) {
-    let pid = child.id().to_string();
-    // `kill` the command: std offers only SIGKILL and unsafe code is forbidden.
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid])
-        .stderr(Stdio::null())
-        .status();
-    for _ in 0..50 {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
 }

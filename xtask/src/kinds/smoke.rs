@@ -11,6 +11,7 @@
 //! longer the one that is live (Docker: other container IDs). A no-op deploy stays all fresh.
 
 use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -21,6 +22,8 @@ use crate::engine::Session;
 use crate::smoke::{self, Endpoints, Options};
 use crate::target::Target;
 use crate::tools::docker::Docker;
+use crate::tools::kubectl::{Kube, PortForward};
+use crate::tools::minikube;
 
 /// The `smoke` kind.
 #[derive(Debug)]
@@ -65,38 +68,111 @@ pub fn docker_endpoints(docker: &Docker<'_>, session: &Session, port: u16) -> Re
     })
 }
 
-/// The Minikube frontend's URL: `minikube ip` and the NodePort of the release's frontend
-/// Service (`kubectl get svc -o json`, the NodePort service whose name ends in `frontend`).
-pub fn minikube_frontend_url(sh: &xshell::Shell, profile: &str, namespace: &str) -> Result<String> {
-    let ip = crate::tools::minikube::ip(sh, profile)?;
-    let out = crate::tools::checked(
-        xshell::cmd!(
-            sh,
-            "kubectl --context {profile} -n {namespace} get svc -o json"
-        ),
-        "kubectl get svc",
-    )?;
-    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
-        .map_err(|e| anyhow::anyhow!("kubectl get svc printed invalid JSON: {e}"))?;
-    let port = doc["items"]
-        .as_array()
+/// How the smoke test reaches the Minikube frontend.
+#[derive(Debug)]
+pub struct MinikubeFrontend {
+    /// What the checks talk to: the node's address, or the local end of the forward.
+    pub endpoints: Endpoints,
+    /// `http://<node IP>:<NodePort>`, when this host reaches the app there.
+    pub url: Option<String>,
+    /// The command that reaches the app from this host otherwise.
+    pub forward_command: Option<String>,
+    /// The forward the checks go through; stopped when dropped.
+    pub forward: Option<PortForward>,
+}
+
+/// Find the release's frontend Service and reach it at the node's IP and NodePort when this
+/// host can; otherwise through `kubectl port-forward`: minikube's container drivers on macOS,
+/// Windows and WSL (the node's IP is not routed there), a ClusterIP Service, or a node
+/// address that does not answer.
+pub fn minikube_frontend(
+    sh: &xshell::Shell,
+    profile: &str,
+    namespace: &str,
+    log: &dyn Fn(&str),
+) -> Result<MinikubeFrontend> {
+    let kube = Kube {
+        context: profile.to_owned(),
+        namespace: namespace.to_owned(),
+    };
+    let Some(svc) = kube
+        .services(sh)?
         .into_iter()
-        .flatten()
-        .filter(|svc| svc["spec"]["type"] == "NodePort")
-        .filter(|svc| {
-            svc["metadata"]["name"]
-                .as_str()
-                .is_some_and(|n| n.ends_with("frontend"))
-        })
-        .find_map(|svc| svc["spec"]["ports"][0]["nodePort"].as_u64());
-    let Some(port) = port else {
+        .find(|s| s.name.ends_with("frontend"))
+    else {
         bail!(
-            "no NodePort frontend Service in namespace `{namespace}`; is the release deployed \
-             (`cargo xtask deploy`) with `frontend.service.type=NodePort`?"
+            "no frontend Service in namespace `{namespace}`; is the release deployed \
+             (`cargo xtask deploy`)?"
         );
     };
-    Ok(format!("http://{ip}:{port}"))
+    let mut url = None;
+    let reason = match svc.node_port {
+        None => Some(format!(
+            "Service `{}` has no NodePort ({})",
+            svc.name, svc.kind
+        )),
+        Some(node_port) => {
+            let ip = minikube::ip(sh, profile)?;
+            let driver = minikube::profile_config(sh, profile)?
+                .map(|c| c.driver)
+                .unwrap_or_default();
+            let os = std::env::consts::OS;
+            let addr = SocketAddr::new(ip, node_port);
+            let direct = format!("http://{addr}");
+            let reason = if minikube::needs_port_forward(&driver, os, minikube::is_wsl()) {
+                Some(format!(
+                    "the {driver} driver on {os} does not route the node's IP {ip} to this host"
+                ))
+            } else if let Err(e) = TcpStream::connect_timeout(&addr, NODE_CONNECT_TIMEOUT) {
+                Some(format!("{direct} does not answer from this host ({e})"))
+            } else {
+                None
+            };
+            if reason.is_none() {
+                url = Some(direct);
+            }
+            reason
+        }
+    };
+    let Some(reason) = reason else {
+        return Ok(MinikubeFrontend {
+            endpoints: Endpoints {
+                frontend: url.clone().unwrap_or_default(),
+                // The backend has no outside address; the frontend's /ready checks it.
+                backend: None,
+            },
+            url,
+            forward_command: None,
+            forward: None,
+        });
+    };
+    log(&format!(
+        "{reason}: reaching svc/{} through `kubectl port-forward`",
+        svc.name
+    ));
+    let forward = kube.port_forward(sh, &svc.name, svc.port)?;
+    log(&format!(
+        "forwarding {} to svc/{}:{}",
+        forward.local, svc.name, svc.port
+    ));
+    Ok(MinikubeFrontend {
+        endpoints: Endpoints {
+            frontend: format!("http://{}", forward.local),
+            backend: None,
+        },
+        url: None,
+        forward_command: Some(format!(
+            "kubectl --context {profile} -n {namespace} port-forward svc/{} {port}:{port}",
+            svc.name,
+            port = svc.port
+        )),
+        forward: Some(forward),
+    })
 }
+
+/// How long the node's NodePort may take to accept a connection before the smoke test goes
+/// through a port-forward instead.
+const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// IDs of the Docker target's live containers, by role (missing ones absent).
 fn live_containers(docker: &Docker<'_>, session: &Session) -> Result<BTreeMap<String, String>> {
@@ -184,28 +260,21 @@ impl Task for Smoke {
                 Ok(outputs)
             }
             Target::Minikube { profile, namespace } => {
-                // A dependency may record the frontend's URL; otherwise ask the cluster.
-                let url = match cx
-                    .deps
-                    .values()
-                    .filter_map(|o| o.get("url"))
-                    .find(|u| u.starts_with("http"))
-                {
-                    Some(url) => url.clone(),
-                    None => minikube_frontend_url(cx.sh, profile, namespace)?,
-                };
-                let endpoints = Endpoints {
-                    frontend: url.trim_end_matches('/').to_owned(),
-                    // The backend has no outside address; the frontend's /ready checks it.
-                    backend: None,
-                };
+                let front = minikube_frontend(cx.sh, profile, namespace, &log)?;
                 check(
-                    &endpoints,
+                    &front.endpoints,
                     self.ready_timeout,
                     unreachable_fix(cx.session, cx.target),
                     &log,
                 )?;
-                Ok(Outputs::from([("url".into(), endpoints.frontend)]))
+                let mut outputs = Outputs::new();
+                outputs.extend(front.url.map(|u| ("url".to_owned(), u)));
+                outputs.extend(
+                    front
+                        .forward_command
+                        .map(|c| ("port-forward".to_owned(), c)),
+                );
+                Ok(outputs)
             }
         }
     }

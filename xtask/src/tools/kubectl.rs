@@ -2,6 +2,13 @@
 //! explicitly so nothing depends on whatever the user's current context happens to be, and
 //! manifests go in on stdin (`apply -f -`) so Secret values never appear in process arguments.
 
+use std::io::{BufRead as _, BufReader, Read};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
@@ -272,5 +279,223 @@ impl Kube {
             .filter(|l| !l.is_empty())
             .map(|l| l.trim_start_matches("persistentvolumeclaim/").to_owned())
             .collect())
+    }
+}
+
+/// One port of a Service, as `kubectl get svc -o json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec.type`: `ClusterIP`, `NodePort`, `LoadBalancer`, ...
+    pub kind: String,
+    /// `spec.ports[0].port`.
+    pub port: u16,
+    /// `spec.ports[0].nodePort`, for NodePort and LoadBalancer Services.
+    pub node_port: Option<u16>,
+}
+
+/// The Services in a `kubectl get svc -o json` list (their first port each).
+pub fn parse_services(json: &str) -> Result<Vec<Service>> {
+    let doc: serde_json::Value =
+        serde_json::from_str(json).context("kubectl get svc printed invalid JSON")?;
+    let port = |v: &serde_json::Value| v.as_u64().and_then(|p| u16::try_from(p).ok());
+    Ok(doc["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|svc| {
+            Some(Service {
+                name: svc["metadata"]["name"].as_str()?.to_owned(),
+                kind: svc["spec"]["type"]
+                    .as_str()
+                    .unwrap_or("ClusterIP")
+                    .to_owned(),
+                port: port(&svc["spec"]["ports"][0]["port"])?,
+                node_port: port(&svc["spec"]["ports"][0]["nodePort"]),
+            })
+        })
+        .collect())
+}
+
+/// How long `kubectl port-forward` may take to print that it listens (it first finds a running
+/// pod behind the Service and opens a stream to the API server).
+const PORT_FORWARD_START: Duration = Duration::from_secs(30);
+
+/// A running `kubectl port-forward` to a Service; stopped (SIGTERM, then SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct PortForward {
+    child: Child,
+    /// Where it listens: `127.0.0.1` and a port the system chose.
+    pub local: SocketAddr,
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        super::terminate(&mut self.child);
+        let _ = self.child.wait();
+    }
+}
+
+/// The local port in one line of `kubectl port-forward`'s output (client-go prints
+/// `Forwarding from 127.0.0.1:43567 -> 3000`; the number after `->` is the pod's port).
+pub fn forwarding_port(line: &str) -> Option<u16> {
+    let rest = line.trim().strip_prefix("Forwarding from 127.0.0.1:")?;
+    let (port, _) = rest.split_once(" -> ")?;
+    port.parse().ok()
+}
+
+impl Kube {
+    /// `get svc -o json`: the namespace's Services.
+    pub fn services(&self, sh: &Shell) -> Result<Vec<Service>> {
+        let (ctx, ns) = (&self.context, &self.namespace);
+        let out = checked(
+            cmd!(
+                sh,
+                "kubectl --context {ctx} --namespace {ns} get svc -o json"
+            ),
+            "kubectl get svc",
+        )?;
+        parse_services(&out.stdout)
+    }
+
+    /// `port-forward svc/SERVICE :PORT --address 127.0.0.1`: a local port (chosen by the system,
+    /// so it never clashes) forwarded through the API server to a pod behind the Service.
+    /// Returns once kubectl says it listens; fails with kubectl's own words if it exits first.
+    pub fn port_forward(&self, sh: &Shell, service: &str, port: u16) -> Result<PortForward> {
+        let (ctx, ns) = (&self.context, &self.namespace);
+        let shown = format!(
+            "kubectl --context {ctx} --namespace {ns} port-forward svc/{service} :{port} \
+             --address 127.0.0.1"
+        );
+        let mut child = Command::new("kubectl")
+            .current_dir(sh.current_dir())
+            .args(["--context", ctx, "--namespace", ns, "port-forward"])
+            .arg(format!("svc/{service}"))
+            .arg(format!(":{port}"))
+            .args(["--address", "127.0.0.1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start `{shown}`; is kubectl installed?"))?;
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            bail!("`{shown}`: no output pipes");
+        };
+        // Both pipes are read for as long as kubectl runs: it writes a line per connection,
+        // and a full pipe would stall the forward.
+        let (lines, started) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let errors = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&errors);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            let mut stderr = stderr;
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut text) = sink.lock()
+                    && text.len() < 16 * 1024
+                {
+                    text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + PORT_FORWARD_START;
+        let fail = |child: &mut Child, why: String| -> anyhow::Error {
+            super::terminate(child);
+            let _ = child.wait();
+            // Let the reader catch kubectl's last words.
+            std::thread::sleep(Duration::from_millis(50));
+            let said = errors
+                .lock()
+                .map(|t| t.trim().to_owned())
+                .unwrap_or_default();
+            if said.is_empty() {
+                anyhow::anyhow!("`{shown}` {why}")
+            } else {
+                anyhow::anyhow!("`{shown}` {why}: {said}")
+            }
+        };
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match started.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(local) = forwarding_port(&line) {
+                        // The rest of its output is drained and dropped by the reader.
+                        std::thread::spawn(move || started.iter().for_each(drop));
+                        return Ok(PortForward {
+                            child,
+                            local: SocketAddr::from((Ipv4Addr::LOCALHOST, local)),
+                        });
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(fail(
+                        &mut child,
+                        format!(
+                            "did not start listening within {}s",
+                            PORT_FORWARD_START.as_secs()
+                        ),
+                    ));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(fail(&mut child, "exited before listening".to_owned()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_port_is_read_from_client_go_s_line() {
+        assert_eq!(
+            forwarding_port("Forwarding from 127.0.0.1:43567 -> 3000"),
+            Some(43567)
+        );
+        assert_eq!(
+            forwarding_port("Forwarding from 127.0.0.1:8080 -> 8080\n"),
+            Some(8080)
+        );
+        // The IPv6 line (with `--address localhost`) and the per-connection lines are not it.
+        assert_eq!(forwarding_port("Forwarding from [::1]:43567 -> 3000"), None);
+        assert_eq!(forwarding_port("Handling connection for 43567"), None);
+    }
+
+    #[test]
+    fn services_list_their_first_port_and_node_port() {
+        let json = r#"{"apiVersion":"v1","kind":"List","items":[
+            {"metadata":{"name":"todo-app-frontend"},"spec":{"type":"NodePort",
+              "ports":[{"name":"http","port":3000,"targetPort":"http","nodePort":30000}]}},
+            {"metadata":{"name":"todo-app-backend"},"spec":{"type":"ClusterIP",
+              "ports":[{"name":"http","port":8000,"targetPort":8000}]}}]}"#;
+        assert_eq!(
+            parse_services(json).unwrap(),
+            [
+                Service {
+                    name: "todo-app-frontend".into(),
+                    kind: "NodePort".into(),
+                    port: 3000,
+                    node_port: Some(30000),
+                },
+                Service {
+                    name: "todo-app-backend".into(),
+                    kind: "ClusterIP".into(),
+                    port: 8000,
+                    node_port: None,
+                },
+            ]
+        );
+        assert!(parse_services("not json").is_err());
     }
 }

@@ -277,6 +277,22 @@ pub fn ip(sh: &Shell, profile: &str) -> Result<std::net::IpAddr> {
         .with_context(|| format!("`minikube -p {profile} ip` printed {text:?}, not an IP address"))
 }
 
+/// Whether this host cannot reach the node's IP, so Services must be reached through a
+/// port-forward: minikube's own rule (`driver.NeedsPortForward`) for its container drivers
+/// (docker, podman) on macOS, Windows and WSL. Other cases minikube also forwards for (a
+/// rootless or remote Docker daemon) are caught by trying the node's address first.
+pub fn needs_port_forward(driver: &str, os: &str, wsl: bool) -> bool {
+    matches!(driver, "docker" | "podman") && (matches!(os, "macos" | "windows") || wsl)
+}
+
+/// Whether this process runs under WSL (minikube's `IsMicrosoftWSL`: any of the variables
+/// WSL sets).
+pub fn is_wsl() -> bool {
+    ["WSL_DISTRO_NAME", "WSLPATH", "WSLENV"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
 /// `minikube -p PROFILE image build -t TAG -f DOCKERFILE DIR` for non-Docker runtimes; the
 /// Dockerfile path is given relative to the context, as minikube copies the context first.
 pub fn image_build(
@@ -346,6 +362,26 @@ pub fn image_rm(sh: &Shell, profile: &str, tag: &str) -> Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_drivers_off_linux_need_a_port_forward() {
+        for (driver, os, wsl, want) in [
+            ("docker", "macos", false, true),
+            ("podman", "windows", false, true),
+            ("docker", "linux", true, true),
+            ("docker", "linux", false, false),
+            ("kvm2", "linux", false, false),
+            ("hyperkit", "macos", false, false),
+            ("qemu2", "macos", false, false),
+            ("hyperv", "windows", false, false),
+        ] {
+            assert_eq!(
+                needs_port_forward(driver, os, wsl),
+                want,
+                "{driver} on {os}, wsl {wsl}"
+            );
+        }
+    }
 
     #[test]
     fn status_single_node_object() {

@@ -95,6 +95,23 @@ pub fn with_env<'a>(cmd: Cmd<'a>, env: &ChildEnv) -> Cmd<'a> {
     cmd.envs(env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))))
 }
 
+/// SIGTERM, a grace period, then SIGKILL.
+pub fn terminate(child: &mut std::process::Child) {
+    let pid = child.id().to_string();
+    // `kill` the command: std offers only SIGKILL and unsafe code is forbidden.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .stderr(std::process::Stdio::null())
+        .status();
+    for _ in 0..50 {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+}
+
 /// True when `text` says the object does not exist, in the words kubectl, helm and minikube use.
 pub fn says_not_found(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
