@@ -11,8 +11,9 @@ use xshell::{Shell, cmd};
 use crate::engine::state::State;
 use crate::engine::{Session, plan_tasks};
 use crate::kinds::helm_release::instance_selector;
+use crate::kinds::smoke::{FrontendAccess, port_forward_command};
 use crate::target::Target;
-use crate::tools::{capture, helm, minikube};
+use crate::tools::{capture, helm};
 
 /// Options of `cargo xtask status`.
 #[derive(Debug, clap::Args)]
@@ -181,8 +182,17 @@ pub fn run(sh: &Shell, session: &Session, _args: &Args) -> Result<()> {
                     println!("  {l}");
                 }
             }
-            match minikube::ip(sh, profile) {
-                Ok(ip) => println!("url: http://{ip}:30000 (frontend NodePort)"),
+            // Without the connect probe: status stays quick on an unroutable node.
+            match crate::kinds::smoke::minikube_frontend_access(sh, profile, namespace, false) {
+                Ok(FrontendAccess::Direct { url }) => println!("url: {url} (frontend NodePort)"),
+                Ok(FrontendAccess::Forward {
+                    reason,
+                    service,
+                    port,
+                }) => println!(
+                    "url: none from this host ({reason}); `{}` gives it on localhost",
+                    port_forward_command(profile, namespace, &service, port)
+                ),
                 Err(e) => println!("url: unknown ({e:#})"),
             }
         }

@@ -73,24 +73,58 @@ pub fn docker_endpoints(docker: &Docker<'_>, session: &Session, port: u16) -> Re
 pub struct MinikubeFrontend {
     /// What the checks talk to: the node's address, or the local end of the forward.
     pub endpoints: Endpoints,
-    /// `http://<node IP>:<NodePort>`, when this host reaches the app there.
-    pub url: Option<String>,
-    /// The command that reaches the app from this host otherwise.
-    pub forward_command: Option<String>,
+    /// How this host reaches the app.
+    pub access: FrontendAccess,
     /// The forward the checks go through; stopped when dropped.
     pub forward: Option<PortForward>,
 }
 
-/// Find the release's frontend Service and reach it at the node's IP and NodePort when this
-/// host can; otherwise through `kubectl port-forward`: minikube's container drivers on macOS,
-/// Windows and WSL (the node's IP is not routed there), a ClusterIP Service, or a node
-/// address that does not answer.
-pub fn minikube_frontend(
+/// How this host reaches the Minikube frontend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrontendAccess {
+    /// At the node's IP and the Service's NodePort.
+    Direct {
+        /// `http://<node IP>:<NodePort>`.
+        url: String,
+    },
+    /// Only through `kubectl port-forward` of the Service.
+    Forward {
+        /// Why not directly.
+        reason: String,
+        /// The Service's name.
+        service: String,
+        /// The Service's port.
+        port: u16,
+    },
+}
+
+impl FrontendAccess {
+    /// The command that gives the app on `localhost:<port>`, when it takes a forward.
+    pub fn forward_command(&self, profile: &str, namespace: &str) -> Option<String> {
+        match self {
+            FrontendAccess::Direct { .. } => None,
+            FrontendAccess::Forward { service, port, .. } => {
+                Some(port_forward_command(profile, namespace, service, *port))
+            }
+        }
+    }
+}
+
+/// `kubectl port-forward` of `service` to the same local port, as a user would type it.
+pub fn port_forward_command(profile: &str, namespace: &str, service: &str, port: u16) -> String {
+    format!("kubectl --context {profile} -n {namespace} port-forward svc/{service} {port}:{port}")
+}
+
+/// How this host reaches the release's frontend Service: at the node's IP and NodePort, unless
+/// the Service has none (ClusterIP), or minikube's rule says the node's IP is not routed here
+/// (its container drivers on macOS, Windows and WSL), or (with `probe`) the NodePort does not
+/// accept a connection.
+pub fn minikube_frontend_access(
     sh: &xshell::Shell,
     profile: &str,
     namespace: &str,
-    log: &dyn Fn(&str),
-) -> Result<MinikubeFrontend> {
+    probe: bool,
+) -> Result<FrontendAccess> {
     let kube = Kube {
         context: profile.to_owned(),
         namespace: namespace.to_owned(),
@@ -105,68 +139,75 @@ pub fn minikube_frontend(
              (`cargo xtask deploy`)?"
         );
     };
-    let mut url = None;
-    let reason = match svc.node_port {
-        None => Some(format!(
+    let forward = |reason: String| FrontendAccess::Forward {
+        reason,
+        service: svc.name.clone(),
+        port: svc.port,
+    };
+    let Some(node_port) = svc.node_port else {
+        return Ok(forward(format!(
             "Service `{}` has no NodePort ({})",
             svc.name, svc.kind
-        )),
-        Some(node_port) => {
-            let ip = minikube::ip(sh, profile)?;
-            let driver = minikube::profile_config(sh, profile)?
-                .map(|c| c.driver)
-                .unwrap_or_default();
-            let os = std::env::consts::OS;
-            let addr = SocketAddr::new(ip, node_port);
-            let direct = format!("http://{addr}");
-            let reason = if minikube::needs_port_forward(&driver, os, minikube::is_wsl()) {
-                Some(format!(
-                    "the {driver} driver on {os} does not route the node's IP {ip} to this host"
-                ))
-            } else if let Err(e) = TcpStream::connect_timeout(&addr, NODE_CONNECT_TIMEOUT) {
-                Some(format!("{direct} does not answer from this host ({e})"))
-            } else {
-                None
+        )));
+    };
+    let ip = minikube::ip(sh, profile)?;
+    let driver = minikube::profile_config(sh, profile)?
+        .map(|c| c.driver)
+        .unwrap_or_default();
+    let os = std::env::consts::OS;
+    let addr = SocketAddr::new(ip, node_port);
+    let url = format!("http://{addr}");
+    if minikube::needs_port_forward(&driver, os, minikube::is_wsl()) {
+        return Ok(forward(format!(
+            "the {driver} driver on {os} does not route the node's IP {ip} to this host"
+        )));
+    }
+    if probe && let Err(e) = TcpStream::connect_timeout(&addr, NODE_CONNECT_TIMEOUT) {
+        return Ok(forward(format!(
+            "{url} does not answer from this host ({e})"
+        )));
+    }
+    Ok(FrontendAccess::Direct { url })
+}
+
+/// [`minikube_frontend_access`], probed, with the port-forward started when it takes one.
+pub fn minikube_frontend(
+    sh: &xshell::Shell,
+    profile: &str,
+    namespace: &str,
+    log: &dyn Fn(&str),
+) -> Result<MinikubeFrontend> {
+    let access = minikube_frontend_access(sh, profile, namespace, true)?;
+    let (frontend, forward) = match &access {
+        FrontendAccess::Direct { url } => (url.clone(), None),
+        FrontendAccess::Forward {
+            reason,
+            service,
+            port,
+        } => {
+            log(&format!(
+                "{reason}: reaching svc/{service} through `kubectl port-forward`"
+            ));
+            let kube = Kube {
+                context: profile.to_owned(),
+                namespace: namespace.to_owned(),
             };
-            if reason.is_none() {
-                url = Some(direct);
-            }
-            reason
+            let forward = kube.port_forward(sh, service, *port)?;
+            log(&format!(
+                "forwarding {} to svc/{service}:{port}",
+                forward.local
+            ));
+            (format!("http://{}", forward.local), Some(forward))
         }
     };
-    let Some(reason) = reason else {
-        return Ok(MinikubeFrontend {
-            endpoints: Endpoints {
-                frontend: url.clone().unwrap_or_default(),
-                // The backend has no outside address; the frontend's /ready checks it.
-                backend: None,
-            },
-            url,
-            forward_command: None,
-            forward: None,
-        });
-    };
-    log(&format!(
-        "{reason}: reaching svc/{} through `kubectl port-forward`",
-        svc.name
-    ));
-    let forward = kube.port_forward(sh, &svc.name, svc.port)?;
-    log(&format!(
-        "forwarding {} to svc/{}:{}",
-        forward.local, svc.name, svc.port
-    ));
     Ok(MinikubeFrontend {
         endpoints: Endpoints {
-            frontend: format!("http://{}", forward.local),
+            frontend,
+            // The backend has no outside address; the frontend's /ready checks it.
             backend: None,
         },
-        url: None,
-        forward_command: Some(format!(
-            "kubectl --context {profile} -n {namespace} port-forward svc/{} {port}:{port}",
-            svc.name,
-            port = svc.port
-        )),
-        forward: Some(forward),
+        access,
+        forward,
     })
 }
 
@@ -201,8 +242,8 @@ fn unreachable_fix_for(target: &Target, frontend_container: &str) -> String {
         ),
         Target::Minikube { profile, namespace } => format!(
             "run `cargo xtask status --target minikube`; `minikube -p {profile} service list -n \
-             {namespace}` shows the frontend's URL, or forward it with `kubectl --context \
-             {profile} -n {namespace} port-forward svc/todo-app-frontend 3000:3000`"
+             {namespace}` shows the frontend's URL, or forward it with `{}`",
+            port_forward_command(profile, namespace, "todo-app-frontend", 3000)
         ),
     }
 }
@@ -268,12 +309,18 @@ impl Task for Smoke {
                     &log,
                 )?;
                 let mut outputs = Outputs::new();
-                outputs.extend(front.url.map(|u| ("url".to_owned(), u)));
-                outputs.extend(
-                    front
-                        .forward_command
-                        .map(|c| ("port-forward".to_owned(), c)),
-                );
+                match &front.access {
+                    FrontendAccess::Direct { url } => {
+                        outputs.insert("url".to_owned(), url.clone());
+                    }
+                    forward => {
+                        outputs.extend(
+                            forward
+                                .forward_command(profile, namespace)
+                                .map(|c| ("port-forward".to_owned(), c)),
+                        );
+                    }
+                }
                 Ok(outputs)
             }
         }
