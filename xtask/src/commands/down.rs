@@ -49,11 +49,10 @@ pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("no kube identity for target {}", target.id()))?;
             // Every release the pipeline declares (normally one), by its `release` setting.
             let graph = crate::engine::load(session)?;
-            let text = std::fs::read_to_string(session.pipeline_file())?;
             let mut releases: Vec<String> = graph
                 .tasks_of_kind("helm-release")
                 .iter()
-                .map(|t| setting_of(&text, t, "release").unwrap_or_else(|| "todo-app".to_owned()))
+                .map(|t| graph.setting(t, "release").unwrap_or("todo-app").to_owned())
                 .collect();
             if releases.is_empty() {
                 releases.push("todo-app".to_owned());
@@ -119,10 +118,7 @@ fn remove_images(sh: &Shell, session: &Session, target: &Target) -> anyhow::Resu
     let repos: Vec<String> = graph
         .tasks_of_kind("docker-image")
         .iter()
-        .filter_map(|t| {
-            let text = std::fs::read_to_string(session.pipeline_file()).ok()?;
-            setting_of(&text, t, "image")
-        })
+        .filter_map(|t| graph.setting(t, "image").map(str::to_owned))
         .collect();
     if let Target::Minikube { profile, .. } = target {
         let runtime = crate::tools::minikube::profile_config(sh, profile)?
@@ -169,16 +165,6 @@ fn remove_images(sh: &Shell, session: &Session, target: &Target) -> anyhow::Resu
         ));
     }
     Ok(line)
-}
-
-/// The string setting `key` of task `task` in the pipeline text.
-fn setting_of(text: &str, task: &str, key: &str) -> Option<String> {
-    let doc: toml::Value = toml::from_str(text).ok()?;
-    doc.get("tasks")?
-        .get(task)?
-        .get(key)?
-        .as_str()
-        .map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::decl::TaskDecl;
+use super::decl::{Canon, TaskDecl};
 use crate::error::{Diagnostic, Error};
 
 /// A validated, acyclic task graph.
@@ -94,6 +94,18 @@ impl Graph {
             .filter(|t| t.kind == kind)
             .map(|t| t.name.clone())
             .collect()
+    }
+
+    /// The string setting `key` of task `task`, as declared (validated by its kind).
+    pub fn setting(&self, task: &str, key: &str) -> Option<&str> {
+        let decl = self.tasks.iter().find(|t| t.name == task)?;
+        match &decl.canonical {
+            Canon::Table(settings) => match settings.get(key)? {
+                Canon::Str(s) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// The named tasks and everything they depend on, in topological order; every task when
@@ -270,4 +282,23 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_read_from_the_declaration() {
+        let root = std::env::temp_dir();
+        let text = "[tasks.b]\nkind = \"command\"\nrun = [\"true\"]\ndescription = \"shown\"\n\n\
+                    [tasks.a]\nkind = \"command\"\nrun = [\"true\"]\ndeps = [\"b\"]\n";
+        let graph = Graph::build(super::super::decl::parse(&root, text).unwrap()).unwrap();
+        assert_eq!(graph.setting("b", "kind"), Some("command"));
+        // Not a string, not declared, not a task.
+        assert_eq!(graph.setting("a", "run"), None);
+        assert_eq!(graph.setting("a", "image"), None);
+        assert_eq!(graph.setting("c", "kind"), None);
+    }
 }
