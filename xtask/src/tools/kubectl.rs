@@ -368,7 +368,12 @@ impl Kube {
             "kubectl --context {ctx} --namespace {ns} port-forward svc/{service} :{port} \
              --address 127.0.0.1"
         );
-        let mut child = Command::new("kubectl")
+        // A long-running child with live pipes, which xshell cannot spawn: resolved on the
+        // Shell's PATH like every other call (tests give the Shell its own).
+        let kubectl = super::find_program(sh, "kubectl").with_context(
+            || "kubectl not found on PATH; install it (https://kubernetes.io/docs/tasks/tools/)",
+        )?;
+        let mut child = Command::new(kubectl)
             .current_dir(sh.current_dir())
             .args(["--context", ctx, "--namespace", ns, "port-forward"])
             .arg(format!("svc/{service}"))
