@@ -17,6 +17,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+#[path = "support/prereq.rs"]
+mod prereq;
 #[path = "support/pyvenv.rs"]
 mod pyvenv;
 use pyvenv::run_ok;
@@ -53,21 +55,6 @@ fn golden_dir() -> PathBuf {
     repo_root().join("k8s/golden")
 }
 
-fn ci_mode() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Skips (returns false) with a line naming the fix when a prerequisite is absent; under
-/// `CI=true` an absent prerequisite fails the test instead, so CI never goes green by skipping.
-fn prerequisite(present: bool, test: &str, what: &str, fix: &str) -> bool {
-    if present {
-        return true;
-    }
-    assert!(!ci_mode(), "{test}: {what} not found and CI=true; {fix}");
-    announce(&format!("SKIP: {test}: {what} not found; {fix}"));
-    false
-}
-
 /// A line on the real stderr, past libtest's capture, so skips and the validators' summaries
 /// show in every `cargo test` log.
 fn announce(line: &str) {
@@ -86,7 +73,7 @@ fn runs(program: &str, arg: &str) -> bool {
 fn helm_present(test: &str) -> bool {
     static PRESENT: OnceLock<bool> = OnceLock::new();
     let present = *PRESENT.get_or_init(|| runs("helm", "version"));
-    prerequisite(
+    prereq::prerequisite(
         present,
         test,
         "helm",
@@ -115,7 +102,7 @@ fn tools(test: &str) -> Option<&'static Tools> {
     }
     static PYTHON: OnceLock<bool> = OnceLock::new();
     let python = *PYTHON.get_or_init(|| runs("python3", "--version"));
-    if !prerequisite(
+    if !prereq::prerequisite(
         python,
         test,
         "python3 (with venv)",

@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/prereq.rs"]
+mod prereq;
+
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -22,10 +25,6 @@ const LISTER: &str = "FROM debian:bookworm-slim\n\
 COPY . /ctx\n\
 RUN cd /ctx && find . -mindepth 1 -printf '%y %P\\n' | LC_ALL=C sort > /list\n";
 
-fn ci_mode() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 /// True when a Docker daemon answers; otherwise SKIP (or fail under CI=true).
 fn docker_ready(test: &str) -> bool {
     let ok = Command::new("docker")
@@ -34,16 +33,12 @@ fn docker_ready(test: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            !ci_mode(),
-            "{test}: no reachable Docker daemon and CI=true; run ../shared/ci/provision.sh docker"
-        );
-        eprintln!(
-            "SKIP: {test}: no reachable Docker daemon; install it with ../shared/ci/provision.sh docker"
-        );
-    }
-    ok
+    prereq::prerequisite(
+        ok,
+        test,
+        "a reachable Docker daemon",
+        "install and start it with ../shared/ci/provision.sh docker",
+    )
 }
 
 /// Tags created by one test; removed (with their layers) on drop, even when the test fails.

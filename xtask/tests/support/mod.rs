@@ -4,23 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// True when `CI=true`: a missing prerequisite must then fail, not skip.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
+mod prereq;
+// Each test binary compiles this module and uses part of it.
+#[allow(unused_imports)]
+pub use prereq::{in_ci, prerequisite};
 
-/// Whether `tool` is on PATH. When absent: prints `SKIP: <test>: ...` and returns false, or
-/// panics under `CI=true` (CI must run every test for real).
+/// Whether `tool` is on PATH; see [`prerequisite`] for what happens when it is not.
 pub fn require_tool(test: &str, tool: &str, install: &str) -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-    if found {
-        return true;
-    }
-    let msg = format!("{test}: {tool} not found; install {install}");
-    assert!(!in_ci(), "CI=true but {msg}");
-    eprintln!("SKIP: {msg}");
-    false
+    prerequisite(found, test, tool, &format!("install {install}"))
 }
 
 /// A throwaway project root with `xtask/pipeline.toml`.
