@@ -189,27 +189,10 @@ async fn backend_image_runs_as_uid_1001_against_postgres_within_100_mb() {
         Some((200, json!({"status": "ok"})))
     );
 
-    let creds = json!({"email": "image@example.com", "password": "long enough"});
-    let r = http
-        .post(format!("{base}/api/auth/register"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let login: Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap();
+    let token = support::register_and_login(&http, &base, "image@example.com", "long enough").await;
     let r = http
         .post(format!("{base}/api/tasks"))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .json(&json!({"title": "from the image test"}))
         .send()
         .await
@@ -242,7 +225,7 @@ async fn backend_image_runs_as_uid_1001_against_postgres_within_100_mb() {
         db_password.as_str(),
         jwt_secret.as_str(),
         "long enough",
-        token,
+        token.as_str(),
     ] {
         assert!(!logs.contains(secret), "secret in container logs:\n{logs}");
     }

@@ -347,24 +347,7 @@ async fn secrets_stay_out_of_logs(test: &str, format: &str, level: &str) {
     let base = backend.base();
     wait_for_ready_status(&http, &base, 200, Duration::from_secs(30)).await;
 
-    let creds = json!({"email": "logs@example.com", "password": password});
-    let r = http
-        .post(format!("{base}/api/auth/register"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let login: Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
+    let token = support::register_and_login(&http, &base, "logs@example.com", password).await;
     let r = http
         .get(format!("{base}/api/me?probe=1"))
         .bearer_auth(&token)
@@ -459,24 +442,11 @@ async fn an_unreachable_chat_provider_is_logged_without_the_api_key() {
     let http = reqwest::Client::new();
     let base = backend.base();
     wait_for_ready_status(&http, &base, 200, Duration::from_secs(30)).await;
-    let creds = json!({"email": "chatlog@example.com", "password": "long enough"});
-    http.post(format!("{base}/api/auth/register"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
-    let login: Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token =
+        support::register_and_login(&http, &base, "chatlog@example.com", "long enough").await;
     let r = http
         .post(format!("{base}/api/chat"))
-        .bearer_auth(login["token"].as_str().unwrap())
+        .bearer_auth(&token)
         .json(&json!({"message": "add buy milk"}))
         .send()
         .await

@@ -378,25 +378,7 @@ impl TestApp {
 
     /// Registers an account and returns its token.
     pub async fn user(&self, email: &str) -> String {
-        let (s, b) = self
-            .call(
-                reqwest::Method::POST,
-                "/api/auth/register",
-                None,
-                Some(serde_json::json!({"email": email, "password": "correct horse"})),
-            )
-            .await;
-        assert_eq!(s, 201, "{b}");
-        let (s, b) = self
-            .call(
-                reqwest::Method::POST,
-                "/api/auth/login",
-                None,
-                Some(serde_json::json!({"email": email, "password": "correct horse"})),
-            )
-            .await;
-        assert_eq!(s, 200, "{b}");
-        b["token"].as_str().unwrap().to_owned()
+        register_and_login(&self.http, &self.base, email, "correct horse").await
     }
 }
 
@@ -406,6 +388,32 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// Registers `email` with `password` at the API under `base`, signs in and returns the token.
+pub async fn register_and_login(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> String {
+    let creds = serde_json::json!({"email": email, "password": password});
+    let r = http
+        .post(format!("{base}/api/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "register {email}");
+    let r = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "login {email}");
+    let body: Value = r.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
 }
 
 /// Status and JSON body of a response; asserts that error responses have the documented shape.
