@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
 
@@ -64,29 +64,127 @@ pub enum TargetChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print every task with `run` or `fresh` and the reason.
-    Plan(commands::plan::Args),
+    Plan(Lazy<commands::plan::Args>),
     /// Print the task graph as DOT or Mermaid.
-    Graph(commands::graph::Args),
+    Graph(Lazy<commands::graph::Args>),
     /// Run tasks with their dependencies.
-    Run(commands::run::Args),
+    Run(Lazy<commands::run::Args>),
     /// Forget recorded results of the target.
-    Clean(commands::clean::Args),
+    Clean(Lazy<commands::clean::Args>),
     /// The project's one test command: fmt check, clippy, tests.
-    Test(commands::test::Args),
+    Test(Lazy<commands::test::Args>),
     /// Benchmark hashing and no-op planning against sha256sum and git status.
-    Bench(commands::bench::Args),
+    Bench(Lazy<commands::bench::Args>),
     /// Verify the environment and print a table of tools and fixes.
-    Doctor(commands::doctor::Args),
+    Doctor(Lazy<commands::doctor::Args>),
     /// Build every image the pipeline declares.
-    Build(commands::build::Args),
+    Build(Lazy<commands::build::Args>),
     /// Create or update the app's secrets.
-    Secrets(commands::secrets::Args),
+    Secrets(Lazy<commands::secrets::Args>),
     /// Doctor, build, secrets, deploy, smoke test.
-    Deploy(commands::deploy::Args),
+    Deploy(Lazy<commands::deploy::Args>),
     /// Smoke test the live deployment.
-    Smoke(commands::smoke::Args),
+    Smoke(Lazy<commands::smoke::Args>),
     /// Tear the deployment down.
-    Down(commands::down::Args),
+    Down(Lazy<commands::down::Args>),
     /// Show what is deployed against what the tree would build now.
-    Status(commands::status::Args),
+    Status(Lazy<commands::status::Args>),
+}
+
+/// A subcommand's options, declared to clap only when that subcommand is the one invoked
+/// (`Command::defer`): `cargo xtask plan` does not build every other command's arguments
+/// first, which was most of clap's share of a no-op plan's start-up.
+#[derive(Debug, Clone)]
+pub struct Lazy<T>(pub T);
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Args> Args for Lazy<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(keep_about::<T, false>)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(keep_about::<T, true>)
+    }
+
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+/// `T`'s arguments, added late, keeping the help the subcommand's variant gave it: the `Args`
+/// struct's own doc comment would otherwise replace it, as it now comes second.
+fn keep_about<T: Args, const UPDATE: bool>(cmd: clap::Command) -> clap::Command {
+    let (about, long_about) = (cmd.get_about().cloned(), cmd.get_long_about().cloned());
+    let mut cmd = if UPDATE {
+        T::augment_args_for_update(cmd)
+    } else {
+        T::augment_args(cmd)
+    };
+    if let Some(about) = about {
+        cmd = cmd.about(about);
+    }
+    if let Some(long_about) = long_about {
+        cmd = cmd.long_about(long_about);
+    }
+    cmd
+}
+
+impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Lazy)
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Lazy)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+
+    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_cli_is_well_formed_with_every_subcommand_built() {
+        // Builds every deferred subcommand and runs clap's own consistency checks.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_deferred_subcommand_keeps_its_variant_s_help_and_parses() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let plan = cmd.find_subcommand_mut("plan").expect("plan");
+        plan.build();
+        assert_eq!(
+            plan.get_about().map(ToString::to_string).as_deref(),
+            Some("Print every task with `run` or `fresh` and the reason")
+        );
+        let cli = Cli::try_parse_from(["xtask", "plan", "--force", "backend-image", "-j", "3"])
+            .expect("parses");
+        let Command::Plan(args) = cli.command else {
+            panic!("not plan: {:?}", cli.command);
+        };
+        assert!(args.force);
+        assert_eq!(args.tasks, ["backend-image"]);
+        // A global option after the subcommand still reaches the global options.
+        assert_eq!(cli.global.jobs, Some(3));
+    }
 }
