@@ -566,47 +566,41 @@ impl<'a> Docker<'a> {
 
     /// `docker container inspect` of `name`, or `None` when it does not exist.
     pub fn container_inspect(&self, name: &str) -> Result<Option<ContainerInfo>> {
+        let Some(stdout) = self.inspect_container(name, &[])? else {
+            return Ok(None);
+        };
+        parse_container_inspect(&stdout)
+            .with_context(|| format!("parsing docker container inspect {name}"))
+    }
+
+    /// Stdout of `docker container inspect [ARGS...] NAME`, or `None` when it does not exist.
+    /// Never quotes stdout in an error (it may hold the container's environment).
+    fn inspect_container(&self, name: &str, args: &[&str]) -> Result<Option<Vec<u8>>> {
         let sh = self.sh;
         let out = self
-            .docker(cmd!(sh, "docker container inspect {name}"))
+            .docker(cmd!(sh, "docker container inspect {args...} {name}"))
             .ignore_status()
             .output()
             .context("docker container inspect: could not run docker")?;
-        if !out.status.success() {
-            if is_missing(&out.stderr) {
-                return Ok(None);
-            }
-            bail!(
-                "docker container inspect {name}: {}",
-                stderr_summary(&out.stderr)
-            );
+        if out.status.success() {
+            return Ok(Some(out.stdout));
         }
-        parse_container_inspect(&out.stdout)
-            .with_context(|| format!("parsing docker container inspect {name}"))
+        if is_missing(&out.stderr) {
+            return Ok(None);
+        }
+        bail!(
+            "docker container inspect {name}: {}",
+            stderr_summary(&out.stderr)
+        )
     }
 
     /// The value of one environment variable in a container's configuration, or `None`.
     /// The caller must treat it as secret (it may be a password); it is never logged here.
     pub fn container_env_var(&self, name: &str, key: &str) -> Result<Option<String>> {
-        let sh = self.sh;
-        let out = self
-            .docker(cmd!(
-                sh,
-                "docker container inspect --format {ENV_FMT} {name}"
-            ))
-            .ignore_status()
-            .output()
-            .context("docker container inspect: could not run docker")?;
-        if !out.status.success() {
-            if is_missing(&out.stderr) {
-                return Ok(None);
-            }
-            bail!(
-                "docker container inspect {name}: {}",
-                stderr_summary(&out.stderr)
-            );
-        }
-        let env: Vec<String> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let Some(stdout) = self.inspect_container(name, &["--format", ENV_FMT])? else {
+            return Ok(None);
+        };
+        let env: Vec<String> = serde_json::from_slice(&stdout).unwrap_or_default();
         let prefix = format!("{key}=");
         Ok(env
             .into_iter()
