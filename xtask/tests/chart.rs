@@ -61,18 +61,9 @@ fn announce(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-fn runs(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn helm_present(test: &str) -> bool {
     static PRESENT: OnceLock<bool> = OnceLock::new();
-    let present = *PRESENT.get_or_init(|| runs("helm", "version"));
+    let present = *PRESENT.get_or_init(|| prereq::runs("helm", &["version"]));
     prereq::prerequisite(
         present,
         test,
@@ -101,7 +92,7 @@ fn tools(test: &str) -> Option<&'static Tools> {
         return None;
     }
     static PYTHON: OnceLock<bool> = OnceLock::new();
-    let python = *PYTHON.get_or_init(|| runs("python3", "--version"));
+    let python = *PYTHON.get_or_init(|| prereq::runs("python3", &["--version"]));
     if !prereq::prerequisite(
         python,
         test,

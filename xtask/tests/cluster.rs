@@ -22,38 +22,19 @@ const LLM_MARKER: &str = "MARKER-llm-4e6f8a0c2e4a6c8e";
 /// Prerequisites of these tests: docker daemon, helm, python3 with PyYAML. Skips (or fails
 /// under `CI=true`) naming what to install.
 fn prerequisites(test: &str) -> bool {
-    let checks: [(&str, &[&str], &str); 3] = [
-        (
-            "docker",
-            &["info", "--format", "{{.ServerVersion}}"],
-            "Docker and start its daemon (../shared/ci/provision.sh docker)",
-        ),
-        (
+    support::docker_daemon(test)
+        && support::prerequisite(
+            support::runs("helm", &["version", "--short"]),
+            test,
             "helm",
-            &["version", "--short"],
-            "helm (../shared/ci/provision.sh helm)",
-        ),
-        (
-            "python3",
-            &["-c", "import yaml"],
-            "python3 with PyYAML (apt-get install python3-yaml)",
-        ),
-    ];
-    for (tool, args, install) in checks {
-        let ok = Command::new(tool)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let msg = format!("{test}: `{tool}` missing or not working; install {install}");
-            assert!(!support::in_ci(), "CI=true but {msg}");
-            eprintln!("SKIP: {msg}");
-            return false;
-        }
-    }
-    true
+            "install it with ../shared/ci/provision.sh helm",
+        )
+        && support::prerequisite(
+            support::runs("python3", &["-c", "import yaml"]),
+            test,
+            "python3 with PyYAML",
+            "apt-get install python3-yaml",
+        )
 }
 
 fn repo_root() -> PathBuf {

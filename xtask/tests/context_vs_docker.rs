@@ -25,22 +25,6 @@ const LISTER: &str = "FROM debian:bookworm-slim\n\
 COPY . /ctx\n\
 RUN cd /ctx && find . -mindepth 1 -printf '%y %P\\n' | LC_ALL=C sort > /list\n";
 
-/// True when a Docker daemon answers; otherwise SKIP (or fail under CI=true).
-fn docker_ready(test: &str) -> bool {
-    let ok = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    prereq::prerequisite(
-        ok,
-        test,
-        "a reachable Docker daemon",
-        "install and start it with ../shared/ci/provision.sh docker",
-    )
-}
-
 /// Tags created by one test; removed (with their layers) on drop, even when the test fails.
 struct Images(Vec<String>);
 
@@ -203,7 +187,7 @@ fn temp() -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn kitchen_sink_matches_the_engine() {
-    if !docker_ready("kitchen_sink_matches_the_engine") {
+    if !prereq::docker_daemon("kitchen_sink_matches_the_engine") {
         return;
     }
     let (_dir, ctx) = temp();
@@ -352,7 +336,7 @@ fn kitchen_sink_matches_the_engine() {
 
 #[test]
 fn excluded_dockerfile_and_dockerignore_are_hidden() {
-    if !docker_ready("excluded_dockerfile_and_dockerignore_are_hidden") {
+    if !prereq::docker_daemon("excluded_dockerfile_and_dockerignore_are_hidden") {
         return;
     }
     let (_dir, ctx) = temp();
@@ -375,7 +359,7 @@ fn excluded_dockerfile_and_dockerignore_are_hidden() {
 
 #[test]
 fn dockerfile_inside_an_excluded_directory_leaves_that_directory() {
-    if !docker_ready("dockerfile_inside_an_excluded_directory_leaves_that_directory") {
+    if !prereq::docker_daemon("dockerfile_inside_an_excluded_directory_leaves_that_directory") {
         return;
     }
     let (_dir, ctx) = temp();
@@ -393,7 +377,7 @@ fn dockerfile_inside_an_excluded_directory_leaves_that_directory() {
 
 #[test]
 fn allowlist_with_double_star() {
-    if !docker_ready("allowlist_with_double_star") {
+    if !prereq::docker_daemon("allowlist_with_double_star") {
         return;
     }
     let (_dir, ctx) = temp();
@@ -416,7 +400,7 @@ fn allowlist_with_double_star() {
 
 #[test]
 fn dockerfile_outside_the_context() {
-    if !docker_ready("dockerfile_outside_the_context") {
+    if !prereq::docker_daemon("dockerfile_outside_the_context") {
         return;
     }
     for with_ignore in [true, false] {
@@ -447,7 +431,7 @@ fn dockerfile_outside_the_context() {
 
 #[test]
 fn per_dockerfile_ignore_file_wins_and_our_tar_enforces_it() {
-    if !docker_ready("per_dockerfile_ignore_file_wins_and_our_tar_enforces_it") {
+    if !prereq::docker_daemon("per_dockerfile_ignore_file_wins_and_our_tar_enforces_it") {
         return;
     }
     let (_dir, ctx) = temp();
@@ -480,7 +464,7 @@ fn per_dockerfile_ignore_file_wins_and_our_tar_enforces_it() {
 
 #[test]
 fn per_dockerfile_ignore_with_a_self_excluding_root_dockerignore() {
-    if !docker_ready("per_dockerfile_ignore_with_a_self_excluding_root_dockerignore") {
+    if !prereq::docker_daemon("per_dockerfile_ignore_with_a_self_excluding_root_dockerignore") {
         return;
     }
     let (_dir, ctx) = temp();

@@ -3,6 +3,11 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+#[path = "../support/prereq.rs"]
+mod prereq;
+// The Docker-target tests' one prerequisite.
+pub use prereq::docker_daemon as docker_available;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,26 +18,6 @@ pub fn real_root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-/// True when Docker answers; otherwise prints a SKIP line, or panics when `CI=true`.
-pub fn docker_available(test: &str) -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ID}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return true;
-    }
-    let why = format!(
-        "{test}: the Docker daemon is not reachable; install and start it with \
-         `../shared/ci/provision.sh docker`"
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true and a prerequisite is missing: {why}");
-    }
-    eprintln!("SKIP: {why}");
-    false
 }
 
 /// A copy of the repository's tracked and untracked-but-not-ignored files in a temp dir, so

@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 mod prereq;
 // Each test binary compiles this module and uses part of it.
 #[allow(unused_imports)]
-pub use prereq::{in_ci, prerequisite};
+pub use prereq::{docker_daemon, in_ci, prerequisite, runs};
 
 /// Whether `tool` is on PATH; see [`prerequisite`] for what happens when it is not.
 pub fn require_tool(test: &str, tool: &str, install: &str) -> bool {
