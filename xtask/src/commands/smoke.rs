@@ -36,7 +36,11 @@ pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
                     eprintln!("{line}");
                 }
             };
-            let front = crate::kinds::smoke::minikube_frontend(sh, profile, namespace, &log)
+            let kube = crate::tools::kubectl::Kube {
+                context: profile.clone(),
+                namespace: namespace.clone(),
+            };
+            let front = crate::kinds::smoke::minikube_frontend(sh, &kube, &log)
                 .context("finding the live deployment; run `cargo xtask deploy` first")?;
             _forward = front.forward;
             front.endpoints

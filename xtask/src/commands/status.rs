@@ -183,7 +183,7 @@ pub fn run(sh: &Shell, session: &Session, _args: &Args) -> Result<()> {
                 }
             }
             // Without the connect probe: status stays quick on an unroutable node.
-            match crate::kinds::smoke::minikube_frontend_access(sh, profile, namespace, false) {
+            match crate::kinds::smoke::minikube_frontend_access(sh, &kube, false) {
                 Ok(FrontendAccess::Direct { url }) => println!("url: {url} (frontend NodePort)"),
                 Ok(FrontendAccess::Forward {
                     reason,

@@ -118,17 +118,13 @@ pub fn port_forward_command(profile: &str, namespace: &str, service: &str, port:
 /// How this host reaches the release's frontend Service: at the node's IP and NodePort, unless
 /// the Service has none (ClusterIP), or minikube's rule says the node's IP is not routed here
 /// (its container drivers on macOS, Windows and WSL), or (with `probe`) the NodePort does not
-/// accept a connection.
+/// accept a connection. `kube` is the Minikube target's identity (context = profile).
 pub fn minikube_frontend_access(
     sh: &xshell::Shell,
-    profile: &str,
-    namespace: &str,
+    kube: &Kube,
     probe: bool,
 ) -> Result<FrontendAccess> {
-    let kube = Kube {
-        context: profile.to_owned(),
-        namespace: namespace.to_owned(),
-    };
+    let (profile, namespace) = (&kube.context, &kube.namespace);
     let Some(svc) = kube
         .services(sh)?
         .into_iter()
@@ -173,11 +169,10 @@ pub fn minikube_frontend_access(
 /// [`minikube_frontend_access`], probed, with the port-forward started when it takes one.
 pub fn minikube_frontend(
     sh: &xshell::Shell,
-    profile: &str,
-    namespace: &str,
+    kube: &Kube,
     log: &dyn Fn(&str),
 ) -> Result<MinikubeFrontend> {
-    let access = minikube_frontend_access(sh, profile, namespace, true)?;
+    let access = minikube_frontend_access(sh, kube, true)?;
     let (frontend, forward) = match &access {
         FrontendAccess::Direct { url } => (url.clone(), None),
         FrontendAccess::Forward {
@@ -188,10 +183,6 @@ pub fn minikube_frontend(
             log(&format!(
                 "{reason}: reaching svc/{service} through `kubectl port-forward`"
             ));
-            let kube = Kube {
-                context: profile.to_owned(),
-                namespace: namespace.to_owned(),
-            };
             let forward = kube.port_forward(sh, service, *port)?;
             log(&format!(
                 "forwarding {} to svc/{service}:{port}",
@@ -301,7 +292,11 @@ impl Task for Smoke {
                 Ok(outputs)
             }
             Target::Minikube { profile, namespace } => {
-                let front = minikube_frontend(cx.sh, profile, namespace, &log)?;
+                let kube = Kube {
+                    context: profile.clone(),
+                    namespace: namespace.clone(),
+                };
+                let front = minikube_frontend(cx.sh, &kube, &log)?;
                 check(
                     &front.endpoints,
                     self.ready_timeout,
