@@ -1,0 +1,163 @@
+//! The Docker daemon probe and the `docker` calls the image and target tests make.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{check, output_text, skip_or_fail};
+
+/// Whether the Docker daemon answers (`docker info`), quietly.
+pub fn available() -> bool {
+    crate::runs("docker", &["info", "--format", "{{.ID}}"])
+}
+
+/// Whether the Docker daemon answers; when it does not, `test` skips (or fails in CI) naming it.
+#[track_caller]
+pub fn daemon(test: &str) -> bool {
+    let up = available();
+    if !up {
+        skip_or_fail(
+            test,
+            "a reachable Docker daemon",
+            "../shared/ci/provision.sh docker",
+        );
+    }
+    up
+}
+
+/// `docker ARGS`, stdin closed, output collected (whatever the exit code).
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("docker runs")
+}
+
+/// `docker ARGS`, which must succeed; its trimmed stdout.
+#[track_caller]
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    check(&out, &format!("docker {}", args.join(" ")));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `docker build -q -f DOCKERFILE -t TAG .` in `root` (the workspace root, or a copy of it);
+/// panics with the build's output when it fails. Returns how long it took.
+#[track_caller]
+pub fn build(root: &Path, dockerfile: &str, tag: &str) -> Duration {
+    let started = Instant::now();
+    let out = Command::new("docker")
+        .args(["build", "-q", "-f", dockerfile, "-t", tag, "."])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    check(&out, &format!("docker build -f {dockerfile}"));
+    started.elapsed()
+}
+
+/// Asserts that `image` takes at most `max_bytes`, and prints its size.
+#[track_caller]
+pub fn assert_image_size_at_most(image: &str, max_bytes: u64) {
+    let size: u64 = docker_ok(&["image", "inspect", "-f", "{{.Size}}", image])
+        .parse()
+        .unwrap();
+    eprintln!("{image}: {:.1} MB", size as f64 / 1e6);
+    assert!(
+        size <= max_bytes,
+        "{image} is {size} bytes, over {max_bytes}"
+    );
+}
+
+/// Everything `container` logged so far (stdout, then stderr).
+pub fn logs(container: &str) -> String {
+    output_text(&docker(&["logs", container]))
+}
+
+/// Everything a test created, removed on drop even when an assertion fails; a failing test
+/// also prints its containers' last log lines.
+#[derive(Default)]
+pub struct Cleanup {
+    /// Removed with their anonymous volumes.
+    pub containers: Vec<String>,
+    /// Removed after the containers.
+    pub networks: Vec<String>,
+    /// Removed last, keeping their parent layers (the next build's cache).
+    pub images: Vec<String>,
+}
+
+impl Cleanup {
+    /// Creates the network `name`, removed on drop.
+    pub fn network(&mut self, name: &str) {
+        docker_ok(&["network", "create", name]);
+        self.networks.push(name.to_owned());
+    }
+
+    /// `docker run --detach --name NAME OPTIONS... IMAGE`; the container is removed on drop
+    /// (also when it fails to start).
+    #[track_caller]
+    pub fn run(&mut self, name: &str, options: &[&str], image: &str) {
+        self.containers.push(name.to_owned());
+        let out = Command::new("docker")
+            .args(["run", "--detach", "--name", name])
+            .args(options)
+            .arg(image)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        check(&out, &format!("docker run {name}"));
+    }
+
+    /// Starts `postgres:15-bookworm` as the container `name` on `network` under the alias `db`,
+    /// removed on drop, and waits until it accepts connections. Its superuser `postgres` has
+    /// `password` (handed over in an env file: secrets never go on a command line); the
+    /// database is `postgres`.
+    pub fn postgres(&mut self, name: &str, network: &str, password: &str) {
+        let mut env = tempfile::NamedTempFile::new().unwrap();
+        writeln!(env, "POSTGRES_PASSWORD={password}").unwrap();
+        let env_file = env.path().to_str().unwrap();
+        let options = ["--network", network, "--network-alias", "db"];
+        self.run(
+            name,
+            &[&options[..], &["--env-file", env_file]].concat(),
+            "postgres:15-bookworm",
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let ready = [
+            "exec",
+            name,
+            "pg_isready",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+        ];
+        while !docker(&ready).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "postgres container {name} not ready"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            if std::thread::panicking() {
+                let logs = output_text(&docker(&["logs", "--tail", "60", c]));
+                eprintln!("--- logs of {c} ---\n{logs}");
+            }
+            let _ = docker(&["rm", "-f", "-v", c]);
+        }
+        for n in &self.networks {
+            let _ = docker(&["network", "rm", n]);
+        }
+        for i in &self.images {
+            let _ = docker(&["rmi", "--no-prune", i]);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The prerequisite rule. A test whose prerequisite (a tool, a daemon, a server) is absent skips
+//! locally with one line naming the test, what is missing and what to install; in CI it fails
+//! with that same line, so CI can never go green by skipping.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Whether this run is CI: `CI=true` or `CI=1` (what CI services set). Any other value, or
+/// none, is a local run.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Reports that `test` cannot run because `missing` is absent: prints
+/// `SKIP: <test>: missing <missing>; install with <install>` on stderr (past libtest's
+/// capture, so it shows in every log) and returns, or under CI panics with that line.
+#[track_caller]
+pub fn skip_or_fail(test: &str, missing: &str, install: &str) {
+    let line = format!("SKIP: {test}: missing {missing}; install with {install}");
+    if in_ci() {
+        panic!("{line} (CI is set: a missing prerequisite fails the run)");
+    }
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// `present`, after [`skip_or_fail`] when it is false.
+#[track_caller]
+pub fn require(present: bool, test: &str, missing: &str, install: &str) -> bool {
+    if !present {
+        skip_or_fail(test, missing, install);
+    }
+    present
+}
+
+/// Whether `program args...` starts and exits 0 (a tool's version, a daemon's info), quietly.
+pub fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The first of `names` found as a file in a PATH directory (directories in PATH order).
+pub fn on_path(names: &[&str]) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
