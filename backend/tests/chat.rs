@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::{JWT_SECRET, TestApp};
+use test_support::json_strs;
 use todo_backend::chat::{HISTORY_LIMIT, MAX_ROUNDS};
 
 // ---------------------------------------------------------------------------------------------
@@ -349,12 +350,7 @@ async fn conversations_are_kept_per_user_and_can_be_deleted() {
         )
         .await;
     assert_eq!(s, 200);
-    let roles: Vec<&str> = c["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["role"].as_str().unwrap())
-        .collect();
+    let roles = json_strs(&c["messages"], &["role"]);
     assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
     assert_eq!(c["messages"][0]["content"], "add plan the trip");
     assert!(
@@ -506,12 +502,7 @@ async fn provider_multi_turn_conversation_runs_tool_calls_and_sends_the_history(
     ]);
     let b = chat(&app, &t, "I bought the milk", Some(&conv)).await;
     assert_eq!(reply(&b), "Done: buy milk is complete.");
-    let tools: Vec<&str> = b["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["tool"].as_str().unwrap())
-        .collect();
+    let tools = json_strs(&b["actions"], &["tool"]);
     assert_eq!(tools, ["list_tasks", "complete_task"]);
     assert_eq!(b["conversation_id"], conv.as_str());
     let done: Vec<Value> = tasks(&app, &t)
@@ -531,12 +522,7 @@ async fn provider_multi_turn_conversation_runs_tool_calls_and_sends_the_history(
             Some(format!("Bearer {API_KEY}").as_str())
         );
         assert_eq!(r.body["model"], "double-model");
-        let names: Vec<&str> = r.body["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["function"]["name"].as_str().unwrap())
-            .collect();
+        let names = json_strs(&r.body["tools"], &["function", "name"]);
         assert_eq!(
             names,
             [
@@ -643,7 +629,7 @@ async fn provider_down_gives_a_clear_reply() {
     let Some(db) = support::fresh_database("provider_down_gives_a_clear_reply").await else {
         return;
     };
-    let closed = format!("http://127.0.0.1:{}/v1", support::free_port());
+    let closed = format!("http://127.0.0.1:{}/v1", test_support::free_port());
     let app = TestApp::spawn_with(&[
         ("DATABASE_URL", &db),
         ("JWT_SECRET", JWT_SECRET),

@@ -6,64 +6,13 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::skip_or_fail;
+use test_support::docker::{Cleanup, docker_ok};
 
 const IMAGE: &str = "todo-backend:image-test";
 const MAX_IMAGE_BYTES: u64 = 100_000_000;
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().unwrap()
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {}: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn docker_available() -> bool {
-    Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Removes what the test created, even when it fails; prints container logs on failure.
-#[derive(Default)]
-struct Cleanup {
-    containers: Vec<String>,
-    networks: Vec<String>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for c in &self.containers {
-            if std::thread::panicking() {
-                let logs = docker(&["logs", "--tail", "60", c]);
-                eprintln!(
-                    "--- logs of {c} ---\n{}{}",
-                    String::from_utf8_lossy(&logs.stdout),
-                    String::from_utf8_lossy(&logs.stderr)
-                );
-            }
-            let _ = docker(&["rm", "-f", "-v", c]);
-        }
-        for n in &self.networks {
-            let _ = docker(&["network", "rm", n]);
-        }
-    }
-}
 
 async fn get_json(http: &reqwest::Client, url: &str) -> Option<(u16, Value)> {
     let r = http
@@ -79,38 +28,16 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Option<(u16, Value)> {
 #[tokio::test]
 async fn backend_image_runs_as_uid_1001_against_postgres_within_100_mb() {
     let test = "backend_image_runs_as_uid_1001_against_postgres_within_100_mb";
-    if !docker_available() {
-        skip_or_fail(
-            test,
-            "docker engine not reachable",
-            "docker (../shared/ci/provision.sh docker)",
-        );
+    if !test_support::docker_daemon(test) {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
 
-    let started = Instant::now();
-    let build = Command::new("docker")
-        .current_dir(root)
-        .args(["build", "-q", "-f", "backend/Dockerfile", "-t", IMAGE, "."])
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "docker build failed:\n{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    eprintln!("image build took {:.1} s", started.elapsed().as_secs_f64());
+    let took =
+        test_support::docker::build(&test_support::workspace_root(), "backend/Dockerfile", IMAGE);
+    eprintln!("image build took {:.1} s", took.as_secs_f64());
 
     // Size bound, and no secret baked into the image's configuration.
-    let size: u64 = docker_ok(&["image", "inspect", "-f", "{{.Size}}", IMAGE])
-        .parse()
-        .unwrap();
-    eprintln!("image size: {:.1} MB", size as f64 / 1e6);
-    assert!(
-        size <= MAX_IMAGE_BYTES,
-        "image is {size} bytes, over {MAX_IMAGE_BYTES}"
-    );
+    test_support::docker::assert_image_size_at_most(IMAGE, MAX_IMAGE_BYTES);
     let config = docker_ok(&["image", "inspect", "-f", "{{json .Config}}", IMAGE]);
     assert!(
         !config.contains("DATABASE_URL") && !config.contains("JWT_SECRET"),
@@ -121,15 +48,12 @@ async fn backend_image_runs_as_uid_1001_against_postgres_within_100_mb() {
     let id = &uuid::Uuid::new_v4().simple().to_string()[..12];
     let mut cleanup = Cleanup::default();
     let net = format!("todo-backend-test-{id}");
-    docker_ok(&["network", "create", &net]);
-    cleanup.networks.push(net.clone());
+    cleanup.network(&net);
 
     // Secrets go through env files, never command-line arguments.
     let dir = tempfile::tempdir().unwrap();
     let db_password = format!("pw-{id}");
     let jwt_secret = format!("jwt-secret-for-image-test-{id}-0123456789");
-    let pg_env = dir.path().join("pg.env");
-    std::fs::write(&pg_env, format!("POSTGRES_PASSWORD={db_password}\n")).unwrap();
     let be_env = dir.path().join("backend.env");
     std::fs::write(
         &be_env,
@@ -139,36 +63,18 @@ async fn backend_image_runs_as_uid_1001_against_postgres_within_100_mb() {
     )
     .unwrap();
 
-    let pg = format!("todo-backend-test-pg-{id}");
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
-        &pg,
-        "--network",
-        &net,
-        "--network-alias",
-        "db",
-        "--env-file",
-        pg_env.to_str().unwrap(),
-        "postgres:15-bookworm",
-    ]);
-    cleanup.containers.push(pg.clone());
+    cleanup.postgres(&format!("todo-backend-test-pg-{id}"), &net, &db_password);
     let be = format!("todo-backend-test-app-{id}");
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
-        &be,
+    let be_env = be_env.to_str().unwrap();
+    let options = [
         "--network",
         &net,
         "-p",
         "127.0.0.1::8000",
         "--env-file",
-        be_env.to_str().unwrap(),
-        IMAGE,
-    ]);
-    cleanup.containers.push(be.clone());
+        be_env,
+    ];
+    cleanup.run(&be, &options, IMAGE);
 
     let port = docker_ok(&["port", &be, "8000/tcp"]);
     let addr = port.lines().next().unwrap().to_owned();
@@ -215,12 +121,7 @@ async fn backend_image_runs_as_uid_1001_against_postgres_within_100_mb() {
         docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &be]),
         "0"
     );
-    let logs = docker(&["logs", &be]);
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&logs.stdout),
-        String::from_utf8_lossy(&logs.stderr)
-    );
+    let logs = test_support::docker::logs(&be);
     for secret in [
         db_password.as_str(),
         jwt_secret.as_str(),

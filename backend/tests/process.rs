@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{JWT_SECRET, PgServer, backend_bin, free_port, skip_or_fail, wait_for_ready_status};
+use support::{JWT_SECRET, backend_bin, wait_for_ready_status};
+use test_support::{PgServer, free_port};
 
 /// A running backend process whose stdout and stderr are collected.
 struct Backend {
@@ -213,12 +214,7 @@ fn bad_configuration_exits_2_with_one_line_naming_the_variable_and_no_secret() {
 async fn ready_turns_503_while_the_database_is_down_and_recovers_by_itself() {
     let test = "ready_turns_503_while_the_database_is_down_and_recovers_by_itself";
     // This test stops and starts its own server, so it never uses DATABASE_URL's.
-    let Some(mut pg) = PgServer::start_new(false) else {
-        skip_or_fail(
-            test,
-            "PostgreSQL server binaries not found",
-            "postgresql (initdb, pg_ctl)",
-        );
+    let Some(mut pg) = PgServer::new(test) else {
         return;
     };
     pg.stop();

@@ -1,268 +1,24 @@
-//! Test support: throwaway PostgreSQL servers, a database per test, the app in-process, and
-//! the skip-or-fail rule for absent prerequisites.
+//! Test support: a database per test (on `DATABASE_URL`'s server, or the shared throwaway
+//! server of `test-support`), the app in-process, and JSON calls against it.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sqlx::Connection;
+use test_support::PgServer;
 use todo_backend::config::Config;
 use tokio::sync::oneshot;
 
-/// Reports an absent prerequisite: prints a SKIP line naming what to install and returns, or
-/// panics when `CI=true` so that CI never goes green by skipping.
-pub fn skip_or_fail(test: &str, missing: &str, install: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test}: {missing}; CI=true forbids skipping. Install: {install}");
+/// Where test databases are created: `DATABASE_URL` when set, else the throwaway server shared
+/// by this test binary; `None` after a SKIP line when there is neither.
+fn admin_url(test: &str) -> Option<String> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        return Some(url);
     }
-    eprintln!("SKIP: {test}: {missing}; install {install}");
-}
-
-const PG_INSTALL_HINT: &str = "PostgreSQL server binaries (apt-get install postgresql, or ../shared/ci/provision.sh postgres)";
-
-/// Directory holding `initdb`, `pg_ctl` and `postgres`, from PATH or /usr/lib/postgresql/*/bin.
-pub fn pg_bin_dir() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("initdb"))
-        .find(|p| p.is_file());
-    let found = on_path.or_else(|| {
-        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let v = e.file_name().to_str()?.parse::<u32>().ok()?;
-                let initdb = e.path().join("bin/initdb");
-                initdb.is_file().then_some((v, initdb))
-            })
-            .collect();
-        versions.sort();
-        versions.pop().map(|(_, p)| p)
-    })?;
-    // Follow symlinks (/usr/local/bin/initdb → /usr/lib/postgresql/15/bin/initdb) so pg_ctl
-    // and postgres are taken from the same installation.
-    let real = std::fs::canonicalize(&found).ok()?;
-    Some(real.parent()?.to_path_buf())
-}
-
-/// When running as root, PostgreSQL refuses to start; run its commands as this prefix.
-fn run_as_prefix() -> Vec<String> {
-    let uid = Command::new("id").arg("-u").output().ok();
-    let is_root = uid.is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !is_root {
-        return vec![];
-    }
-    let user = if Command::new("id")
-        .args(["-u", "postgres"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        "postgres"
-    } else {
-        "nobody"
-    };
-    vec![
-        "setpriv".into(),
-        format!("--reuid={user}"),
-        format!("--regid={user}"),
-        "--init-groups".into(),
-        "--".into(),
-        // Keep the user name at the end so `chown` can find it.
-        user.into(),
-    ]
-}
-
-/// `program` run through the `run_as` prefix (or directly when it is empty).
-fn as_user(run_as: &[String], program: &Path) -> Command {
-    match run_as.split_first() {
-        None => Command::new(program),
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(program);
-            c
-        }
-    }
-}
-
-/// A free TCP port on 127.0.0.1 (released just before use; the race is harmless in tests).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-// Runs pg_ctl start, reports "ready", then waits for stdin to close (the test process ended or
-// `stop` was called) and stops the server; in cleanup mode it also deletes the directory. This
-// way even a static server that is never dropped does not outlive the test binary.
-const SUPERVISOR: &str = r#"
-set -u
-dir="$1"; bin="$2"; mode="$3"; shift 3
-if ! "$@" "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null 2>&1; then
-  echo failed; exit 1
-fi
-echo ready
-cat >/dev/null || true
-"$@" "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
-if [ "$mode" = cleanup ]; then rm -rf "$dir"; fi
-"#;
-
-/// A throwaway PostgreSQL server in its own directory, on its own port, trusting local TCP.
-pub struct PgServer {
-    dir: PathBuf,
-    bin: PathBuf,
-    port: u16,
-    run_as: Vec<String>,
-    cleanup_on_exit: bool,
-    supervisor: Option<(Child, ChildStdin)>,
-}
-
-impl PgServer {
-    /// Creates and starts a server; `None` when the binaries are absent.
-    pub fn start_new(cleanup_on_exit: bool) -> Option<PgServer> {
-        let bin = pg_bin_dir()?;
-        let dir = std::env::temp_dir().join(format!("todo-pg-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut run_as = run_as_prefix();
-        let user = run_as.pop();
-        if let Some(user) = &user {
-            let st = Command::new("chown")
-                .arg("-R")
-                .arg(user)
-                .arg(&dir)
-                .status()
-                .unwrap();
-            assert!(st.success(), "chown of {} failed", dir.display());
-        }
-        let out = as_user(&run_as, &bin.join("initdb"))
-            .args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "-D",
-            ])
-            .arg(dir.join("data"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = free_port();
-        let mut conf = std::fs::OpenOptions::new()
-            .append(true)
-            .open(dir.join("data/postgresql.conf"))
-            .unwrap();
-        writeln!(
-            conf,
-            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n\
-             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 300"
-        )
-        .unwrap();
-        let mut server = PgServer {
-            dir,
-            bin,
-            port,
-            run_as,
-            cleanup_on_exit,
-            supervisor: None,
-        };
-        server.start();
-        Some(server)
-    }
-
-    /// Starts the (stopped) server and waits until it accepts connections.
-    pub fn start(&mut self) {
-        assert!(self.supervisor.is_none(), "already running");
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(SUPERVISOR)
-            .arg("pg-supervisor")
-            .arg(&self.dir)
-            .arg(&self.bin)
-            .arg(if self.cleanup_on_exit {
-                "cleanup"
-            } else {
-                "keep"
-            })
-            .args(&self.run_as)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        if line.trim() != "ready" {
-            let log = std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default();
-            panic!("postgres did not start:\n{log}");
-        }
-        self.supervisor = Some((child, stdin));
-    }
-
-    /// Stops the server (fast shutdown) and waits for it to exit.
-    pub fn stop(&mut self) {
-        if let Some((mut child, stdin)) = self.supervisor.take() {
-            drop(stdin);
-            let _ = child.wait();
-        }
-    }
-
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// URL of database `db` as the superuser.
-    pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
-    }
-}
-
-impl Drop for PgServer {
-    fn drop(&mut self) {
-        self.stop();
-        if !self.cleanup_on_exit {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// Where test databases are created: `DATABASE_URL` when set, else one shared throwaway
-/// server per test binary.
-enum Admin {
-    Url(String),
-    Server(PgServer),
-}
-
-static ADMIN: OnceLock<Option<Admin>> = OnceLock::new();
-
-fn admin_url() -> Option<String> {
-    let admin = ADMIN.get_or_init(|| {
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            return Some(Admin::Url(url));
-        }
-        PgServer::start_new(true).map(Admin::Server)
-    });
-    match admin.as_ref()? {
-        Admin::Url(u) => Some(u.clone()),
-        Admin::Server(s) => Some(s.url("postgres")),
-    }
+    Some(PgServer::shared(test)?.url("postgres"))
 }
 
 /// Replaces the database name in a postgres URL (keeping any `?query`).
@@ -284,14 +40,7 @@ pub fn with_database(url: &str, db: &str) -> String {
 
 /// A new, empty database for one test; `None` (after a SKIP line) when PostgreSQL is absent.
 pub async fn fresh_database(test: &str) -> Option<String> {
-    let Some(admin) = admin_url() else {
-        skip_or_fail(
-            test,
-            "PostgreSQL not found and DATABASE_URL unset",
-            PG_INSTALL_HINT,
-        );
-        return None;
-    };
+    let admin = admin_url(test)?;
     let name = format!("todo_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE \"{name}\""))
