@@ -11,16 +11,10 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use support::{free_port, prereq, probe, stack, unique_email};
+use support::{probe, stack, unique_email};
+use test_support::{free_port, on_path, skip_or_fail};
 
 const SCREENSHOT: &str = "/tmp/frontend-screenshot.png";
-
-fn find_on_path(names: &[&str]) -> Option<PathBuf> {
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
-        .find(|p| p.is_file())
-}
 
 /// chromedriver on a free port; killed on drop.
 struct Driver {
@@ -62,13 +56,13 @@ impl Drop for Driver {
 async fn chromium_signs_up_adds_a_task_and_sees_it_listed() {
     const TEST: &str = "chromium_signs_up_adds_a_task_and_sees_it_listed";
     let (Some(chromium), Some(chromedriver)) = (
-        find_on_path(&["chromium", "chromium-browser", "google-chrome"]),
-        find_on_path(&["chromedriver"]),
+        on_path(&["chromium", "chromium-browser", "google-chrome"]),
+        on_path(&["chromedriver"]),
     ) else {
-        prereq::missing(
+        skip_or_fail(
             TEST,
             "chromium and chromedriver",
-            "run ../shared/ci/provision.sh chromium",
+            "../shared/ci/provision.sh chromium",
         );
         return;
     };

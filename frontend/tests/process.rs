@@ -8,7 +8,8 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Browser, free_port, probe, stack, unique_email};
+use support::{Browser, probe, stack, unique_email};
+use test_support::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_todo-frontend");
 

@@ -1,221 +1,15 @@
-//! Test harness: a throwaway PostgreSQL cluster, a real `todo-backend` process, the frontend
-//! in-process or as a real process, and a cookie-keeping HTTP client that fills in CSRF fields.
+//! Test harness: a real `todo-backend` process on its own database (of the shared throwaway
+//! PostgreSQL server of `test-support`), the frontend in-process or as a real process, and a
+//! cookie-keeping HTTP client that fills in CSRF fields.
 #![allow(dead_code, clippy::unwrap_used)]
 
-pub mod prereq;
-
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use test_support::{PgServer, free_port, workspace_root};
 use todo_frontend::config::{Config, LogFormat};
-
-/// A free TCP port on 127.0.0.1 (released again; the caller binds it soon after).
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Directory holding the PostgreSQL server binaries, if installed.
-pub fn postgres_bin_dir() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
-    });
-    if let Some(dir) = on_path {
-        // Resolve symlinks so createdb (which may not be linked) is found next to initdb.
-        let real = std::fs::canonicalize(dir.join("initdb")).ok()?;
-        return real.parent().map(Path::to_path_buf);
-    }
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .filter(|d| d.join("initdb").is_file())
-        .collect();
-    candidates.sort();
-    candidates.pop()
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// A throwaway PostgreSQL cluster in a temporary directory; stopped on drop, and by a watchdog
-/// if the test process dies without dropping it.
-pub struct PgCluster {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    pub port: u16,
-    as_postgres_user: bool,
-}
-
-impl PgCluster {
-    fn command(&self, program: &str) -> Command {
-        let exe = self.bin.join(program);
-        if self.as_postgres_user {
-            // initdb and postgres refuse to run as root.
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        }
-    }
-
-    /// Starts a cluster; `None` when PostgreSQL is not installed.
-    pub fn start() -> Option<Self> {
-        let bin = postgres_bin_dir()?;
-        let as_postgres_user = running_as_root();
-        let dir = tempfile::Builder::new()
-            .prefix("todo-fe-pg")
-            .tempdir()
-            .unwrap();
-        if as_postgres_user {
-            let ok = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "chown of the PostgreSQL temp dir failed");
-        }
-        let port = free_port();
-        let mut cluster = Self {
-            dir,
-            bin,
-            port,
-            as_postgres_user,
-        };
-        let data = cluster.dir.path().join("data");
-        let out = cluster
-            .command("initdb")
-            .args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "-D",
-            ])
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            cluster.dir.path().display()
-        );
-        let out = cluster
-            .command("pg_ctl")
-            .args(["-w", "-t", "60", "-D"])
-            .arg(&data)
-            .args(["-l"])
-            .arg(cluster.dir.path().join("pg.log"))
-            .args(["-o", &opts, "start"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_ctl start failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(cluster.dir.path().join("pg.log")).unwrap_or_default()
-        );
-        cluster.spawn_watchdog(&data);
-        cluster.port = port;
-        Some(cluster)
-    }
-
-    // A static cluster is never dropped; this sh loop stops the server once the test process
-    // is gone.
-    fn spawn_watchdog(&self, data: &Path) {
-        let pg_ctl = self.bin.join("pg_ctl");
-        let stop = if self.as_postgres_user {
-            format!(
-                "runuser -u postgres -- {} -D {} -m immediate stop",
-                pg_ctl.display(),
-                data.display()
-            )
-        } else {
-            format!(
-                "{} -D {} -m immediate stop",
-                pg_ctl.display(),
-                data.display()
-            )
-        };
-        let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1",
-            pid = std::process::id()
-        );
-        let _ = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-    }
-
-    /// Creates a fresh database and returns its URL.
-    pub fn create_database(&self, name: &str) -> String {
-        let out = self
-            .command("createdb")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                name,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "createdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
-    }
-}
-
-impl Drop for PgCluster {
-    fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .args(["-D"])
-            .arg(self.dir.path().join("data"))
-            .args(["-m", "immediate", "stop"])
-            .output();
-    }
-}
-
-/// One cluster shared by all tests of a test binary (each backend gets its own database).
-pub fn shared_cluster() -> Option<&'static PgCluster> {
-    static CLUSTER: OnceLock<Option<PgCluster>> = OnceLock::new();
-    CLUSTER.get_or_init(PgCluster::start).as_ref()
-}
-
-/// Workspace root (the frontend crate's parent).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// Builds `todo-backend` once per test binary (into the same target dir) and returns its path,
 /// or the build failure.
@@ -262,10 +56,10 @@ static DB_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::
 
 impl Backend {
     /// Starts a backend with a fresh database and waits until it answers `/health`.
-    pub fn start(cluster: &PgCluster) -> Self {
+    pub fn start(server: &PgServer) -> Self {
         let n = DB_COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let db = format!("fe_{}_{n}", std::process::id());
-        let database_url = cluster.create_database(&db);
+        let database_url = server.create_database(&db);
         let logdir = tempfile::tempdir().unwrap();
         let mut backend = Self {
             child: None,
@@ -431,7 +225,7 @@ impl Drop for Frontend {
     }
 }
 
-/// Everything a web test needs: a cluster, a backend on its own database, the frontend.
+/// Everything a web test needs: a backend on its own database, the frontend.
 pub struct Stack {
     pub backend: Backend,
     pub frontend: Frontend,
@@ -439,20 +233,11 @@ pub struct Stack {
 
 /// Starts the full stack, or skips (returns `None`) / fails under CI when PostgreSQL is absent.
 pub async fn stack(test: &str, cookie_secure: bool) -> Option<Stack> {
-    if postgres_bin_dir().is_none() {
-        prereq::missing(
-            test,
-            "PostgreSQL server binaries (initdb, pg_ctl)",
-            "run ../shared/ci/provision.sh postgres, or apt-get install postgresql",
-        );
-        return None;
-    }
-    let backend = tokio::task::spawn_blocking(|| {
-        let cluster = shared_cluster().expect("PostgreSQL cluster failed to start");
-        Backend::start(cluster)
-    })
-    .await
-    .unwrap();
+    let test = test.to_owned();
+    let backend = tokio::task::spawn_blocking(move || PgServer::shared(&test).map(Backend::start))
+        .await
+        // A prerequisite failure under CI is a panic: keep its message as it is.
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
     let frontend = Frontend::start(&backend.url, cookie_secure).await;
     Some(Stack { backend, frontend })
 }
