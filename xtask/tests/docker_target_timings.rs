@@ -5,40 +5,24 @@
 //! cache is whatever the daemon has), a no-op deploy, a deploy after editing one backend
 //! source file, and, as the baseline, plain `docker build` of both images with a warm cache.
 //! Printed as seconds and ratios; never asserted (speed is checked by reading, not by tests).
+//!
+//! A test binary of its own, not a module of `tests/integration/`: it measures wall time, so it
+//! must run alone, not beside that binary's other tests in parallel threads (Docker builds
+//! among them).
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "docker_target_support/mod.rs"]
-mod support;
-
-use std::process::Command;
-use std::time::Instant;
-
-use support::{Xtask, copy_repo, docker_available};
-
-fn plain_build(root: &std::path::Path, dockerfile: &str, tag: &str) -> f64 {
-    let started = Instant::now();
-    let out = Command::new("docker")
-        .args(["build", "-q", "-f", dockerfile, "-t", tag, "."])
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    started.elapsed().as_secs_f64()
-}
+use test_support::docker::build;
+use test_support::{Xtask, copy_workspace, docker_daemon};
 
 #[test]
 #[ignore = "timings for the closing note; slow"]
 fn print_docker_target_timings() {
-    if !docker_available("docker_target_timings") {
+    if !docker_daemon("docker_target_timings") {
         return;
     }
-    let repo = copy_repo();
-    let x = Xtask::new(repo.path(), &format!("xtime{}", std::process::id()));
+    let repo = copy_workspace();
+    let x = Xtask::deployment(repo.path(), &format!("xtime{}", std::process::id()));
     x.run(&["down", "--images"]).assert_ok("down before timing");
 
     let cold = x.run(&["deploy"]);
@@ -62,36 +46,37 @@ fn print_docker_target_timings() {
     edit.assert_ok("one-file-changed deploy");
 
     // Baseline: what `docker build` alone costs when nothing changed (warm layer cache).
-    let backend = plain_build(
+    let backend = build(
         repo.path(),
         "backend/Dockerfile",
         "xtask-timing-backend:warm",
-    );
-    let frontend = plain_build(
+    )
+    .as_secs_f64();
+    let frontend = build(
         repo.path(),
         "frontend/Dockerfile",
         "xtask-timing-frontend:warm",
-    );
+    )
+    .as_secs_f64();
     let warm = backend + frontend;
     // Baseline for the one-file change: plain `docker build` of the backend after another
     // unique edit of the same file.
     let mut text = std::fs::read_to_string(&main_rs).unwrap();
     text.push_str(&format!("\n// edited again by the timings test {nonce}\n"));
     std::fs::write(&main_rs, text).unwrap();
-    let one_file_build = plain_build(
+    let one_file_build = build(
         repo.path(),
         "backend/Dockerfile",
         "xtask-timing-backend:edit",
-    );
-    let _ = Command::new("docker")
-        .args([
-            "image",
-            "rm",
-            "xtask-timing-backend:warm",
-            "xtask-timing-frontend:warm",
-            "xtask-timing-backend:edit",
-        ])
-        .output();
+    )
+    .as_secs_f64();
+    let _ = test_support::docker::docker(&[
+        "image",
+        "rm",
+        "xtask-timing-backend:warm",
+        "xtask-timing-frontend:warm",
+        "xtask-timing-backend:edit",
+    ]);
 
     let (c, n, e) = (
         cold.elapsed.as_secs_f64(),

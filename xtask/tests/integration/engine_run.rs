@@ -2,12 +2,10 @@
 //! JSON events, state recovery, the lock, Ctrl-C and crash safety.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::Project;
+use crate::support::Project;
 
 /// `gen` copies `src/` into `out.txt`; `use` depends on it.
 const TWO: &str = r#"

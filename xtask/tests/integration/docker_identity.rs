@@ -3,9 +3,7 @@
 //! `command` task records state on the Docker target without touching the daemon.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
-use support::Project;
+use crate::support::Project;
 
 const PIPELINE: &str = r#"
 [tasks.t]

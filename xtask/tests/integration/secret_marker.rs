@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "docker_target_support/mod.rs"]
-mod support;
-
 use std::path::Path;
 
-use support::{Xtask, copy_repo, docker, docker_available, lines};
+use test_support::docker::docker_ok;
+use test_support::{Xtask, copy_workspace, docker_daemon, lines};
+
+use crate::support::one_deployment_at_a_time;
 
 /// Every file under `dir` whose bytes contain `needle`.
 fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
@@ -30,12 +30,13 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
 
 #[test]
 fn marker_secret_appears_nowhere() {
-    if !docker_available("secret_marker::marker_secret_appears_nowhere") {
+    let _serial = one_deployment_at_a_time();
+    if !docker_daemon("secret_marker::marker_secret_appears_nowhere") {
         return;
     }
-    let repo = copy_repo();
+    let repo = copy_workspace();
     let ns = format!("xsecret{}", std::process::id());
-    let mut x = Xtask::new(repo.path(), &ns);
+    let mut x = Xtask::deployment(repo.path(), &ns);
     let marker = format!(
         "MARKER-jwt-{}-0123456789abcdef0123456789",
         std::process::id()
@@ -100,7 +101,7 @@ fn marker_secret_appears_nowhere() {
         );
     }
 
-    let images = lines(&docker(&[
+    let images = lines(&docker_ok(&[
         "image",
         "ls",
         "--filter",
@@ -110,8 +111,8 @@ fn marker_secret_appears_nowhere() {
     ]));
     assert!(!images.is_empty(), "no images of ours to inspect");
     for image in &images {
-        let history = docker(&["history", "--no-trunc", image]);
-        let inspect = docker(&["image", "inspect", image]);
+        let history = docker_ok(&["history", "--no-trunc", image]);
+        let inspect = docker_ok(&["image", "inspect", image]);
         for needle in &needles {
             assert!(
                 !history.contains(needle.as_str()),
@@ -125,12 +126,12 @@ fn marker_secret_appears_nowhere() {
     }
     // The secret did reach the backend, through its environment and not its command line.
     let backend = format!("{ns}-docker-backend");
-    let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &backend]);
+    let env = docker_ok(&["inspect", "--format", "{{json .Config.Env}}", &backend]);
     assert!(
         env.contains(&format!("JWT_SECRET={marker}")),
         "the backend did not get the JWT secret from the environment"
     );
-    let argv = docker(&[
+    let argv = docker_ok(&[
         "inspect",
         "--format",
         "{{json .Path}} {{json .Args}}",
@@ -142,15 +143,7 @@ fn marker_secret_appears_nowhere() {
     );
 
     // The backend logs requests and config problems but never the secret it was given.
-    let logs = std::process::Command::new("docker")
-        .args(["logs", &format!("{ns}-docker-backend")])
-        .output()
-        .unwrap();
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&logs.stdout),
-        String::from_utf8_lossy(&logs.stderr)
-    );
+    let logs = test_support::docker::logs(&format!("{ns}-docker-backend"));
     assert!(!logs.contains(&marker), "backend logs hold the JWT secret");
 
     x.run(&["down"]).assert_ok("down");
@@ -158,11 +151,11 @@ fn marker_secret_appears_nowhere() {
 
 #[test]
 fn a_too_short_secret_is_named_but_never_shown() {
-    if !docker_available("secret_marker::a_too_short_secret_is_named_but_never_shown") {
+    if !docker_daemon("secret_marker::a_too_short_secret_is_named_but_never_shown") {
         return;
     }
-    let repo = copy_repo();
-    let mut x = Xtask::new(repo.path(), &format!("xshort{}", std::process::id()));
+    let repo = copy_workspace();
+    let mut x = Xtask::deployment(repo.path(), &format!("xshort{}", std::process::id()));
     let marker = "SHORTMARKER-7d1c"; // 16 bytes: below the 32-byte minimum
     x.env.push(("JWT_SECRET".into(), marker.into()));
     let run = x.run(&["deploy"]);

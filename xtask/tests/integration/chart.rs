@@ -5,7 +5,7 @@
 //!
 //! The validators come from PyPI into a virtualenv at `<repo>/target/chart-tools-venv`, created
 //! on the first run and reused afterwards. Golden snapshots live in `k8s/golden/`; accept a
-//! deliberate change with `UPDATE_GOLDEN=1 cargo test -p xtask --test chart`.
+//! deliberate change with `UPDATE_GOLDEN=1 cargo test -p xtask --test integration chart::`.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,11 +17,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-#[path = "support/prereq.rs"]
-mod prereq;
-#[path = "support/pyvenv.rs"]
-mod pyvenv;
-use pyvenv::run_ok;
+use crate::support::pyvenv::{self, run_ok};
+use test_support::{require, runs, workspace_root};
 
 /// Release and namespace every case is rendered with (the pipeline's defaults).
 const RELEASE: &str = "todo-app";
@@ -40,19 +37,12 @@ const GOOD_TAGS: &[&str] = &[
 // Prerequisites
 // ---------------------------------------------------------------------------------------------
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn chart_dir() -> PathBuf {
-    repo_root().join("k8s/todo-app")
+    workspace_root().join("k8s/todo-app")
 }
 
 fn golden_dir() -> PathBuf {
-    repo_root().join("k8s/golden")
+    workspace_root().join("k8s/golden")
 }
 
 /// A line on the real stderr, past libtest's capture, so skips and the validators' summaries
@@ -63,13 +53,8 @@ fn announce(line: &str) {
 
 fn helm_present(test: &str) -> bool {
     static PRESENT: OnceLock<bool> = OnceLock::new();
-    let present = *PRESENT.get_or_init(|| prereq::runs("helm", &["version"]));
-    prereq::prerequisite(
-        present,
-        test,
-        "helm",
-        "install it with ../shared/ci/provision.sh helm",
-    )
+    let present = *PRESENT.get_or_init(|| runs("helm", &["version"]));
+    require(present, test, "helm", "../shared/ci/provision.sh helm")
 }
 
 /// Python validators from PyPI, in a virtualenv shared by every run.
@@ -92,18 +77,18 @@ fn tools(test: &str) -> Option<&'static Tools> {
         return None;
     }
     static PYTHON: OnceLock<bool> = OnceLock::new();
-    let python = *PYTHON.get_or_init(|| prereq::runs("python3", &["--version"]));
-    if !prereq::prerequisite(
+    let python = *PYTHON.get_or_init(|| runs("python3", &["--version"]));
+    if !require(
         python,
         test,
         "python3 (with venv)",
-        "install it with `apt-get install python3 python3-venv`",
+        "apt-get install python3 python3-venv",
     ) {
         return None;
     }
     static TOOLS: OnceLock<Tools> = OnceLock::new();
     Some(TOOLS.get_or_init(|| {
-        let venv = repo_root().join("target/chart-tools-venv");
+        let venv = workspace_root().join("target/chart-tools-venv");
         let installed = pyvenv::ensure(&venv, PINS, &[])
             .unwrap_or_else(|e| panic!("chart tools virtualenv {}: {e}", venv.display()));
         if let Some(took) = installed {
@@ -172,7 +157,7 @@ fn helm(args: &[&str], extra: &[String]) -> Output {
     Command::new("helm")
         .args(args)
         .args(extra)
-        .current_dir(repo_root())
+        .current_dir(workspace_root())
         .output()
         .expect("helm runs")
 }
@@ -546,7 +531,7 @@ fn rendered_manifests_match_golden_snapshots() {
     }
     let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let golden = golden_dir();
-    let how = "if the change is intended, accept it with: UPDATE_GOLDEN=1 cargo test -p xtask --test chart";
+    let how = "if the change is intended, accept it with: UPDATE_GOLDEN=1 cargo test -p xtask --test integration chart::";
     let mut problems = Vec::new();
     let mut expected_files = BTreeSet::new();
     for (name, yaml) in rendered_cases() {

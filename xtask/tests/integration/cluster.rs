@@ -4,8 +4,6 @@
 //! (the double renders the chart with it before emulating the rollout).
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -15,6 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
+use test_support::workspace_root as repo_root;
+use test_support::{docker_daemon, require, runs};
+
+use crate::support;
 
 const JWT_MARKER: &str = "MARKER-jwt-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c1e";
 const LLM_MARKER: &str = "MARKER-llm-4e6f8a0c2e4a6c8e";
@@ -22,26 +24,19 @@ const LLM_MARKER: &str = "MARKER-llm-4e6f8a0c2e4a6c8e";
 /// Prerequisites of these tests: docker daemon, helm, python3 with PyYAML. Skips (or fails
 /// under `CI=true`) naming what to install.
 fn prerequisites(test: &str) -> bool {
-    support::docker_daemon(test)
-        && support::prerequisite(
-            support::runs("helm", &["version", "--short"]),
+    docker_daemon(test)
+        && require(
+            runs("helm", &["version", "--short"]),
             test,
             "helm",
-            "install it with ../shared/ci/provision.sh helm",
+            "../shared/ci/provision.sh helm",
         )
-        && support::prerequisite(
-            support::runs("python3", &["-c", "import yaml"]),
+        && require(
+            runs("python3", &["-c", "import yaml"]),
             test,
             "python3 with PyYAML",
             "apt-get install python3-yaml",
         )
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -275,12 +270,7 @@ secret-task = "secrets"
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
-        support::Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        support::Run::of(&mut cmd)
     }
 
     /// Runs a double directly (as a test would poke the "cluster").

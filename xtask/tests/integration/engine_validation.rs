@@ -1,9 +1,7 @@
 //! Every way `pipeline.toml` can be wrong: exact message, caret, fix, exit code 2, nothing run.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
-use support::Project;
+use crate::support::Project;
 
 /// Run `plan` on `pipeline` and return stderr, asserting exit code 2 and that nothing ran.
 fn rejected(project: &Project) -> String {

@@ -6,23 +6,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "docker_target_support/mod.rs"]
-mod support;
+use test_support::docker::docker_ok;
+use test_support::{Xtask, copy_workspace, docker_daemon};
 
-use support::{Xtask, copy_repo, docker_available, our_images};
-
-/// The tests share the daemon and `down --images` removes every image of ours: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+use crate::support::{one_deployment_at_a_time, our_images};
 
 #[test]
 fn deploy_noop_one_file_change_and_down() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !docker_available("docker_target::deploy_noop_one_file_change_and_down") {
+    let _serial = one_deployment_at_a_time();
+    if !docker_daemon("docker_target::deploy_noop_one_file_change_and_down") {
         return;
     }
-    let repo = copy_repo();
+    let repo = copy_workspace();
     let ns = format!("xtest{}", std::process::id());
-    let x = Xtask::new(repo.path(), &ns);
+    let x = Xtask::deployment(repo.path(), &ns);
 
     // 1. From clean: everything runs and the smoke test passes.
     let cold = x.run(&["deploy"]);
@@ -30,7 +27,7 @@ fn deploy_noop_one_file_change_and_down() {
         .assert_json_lines("cold deploy");
     // The doctor's rows arrive as events too, not as a table on stdout.
     assert!(
-        cold.events.iter().any(|e| e["event"] == "doctor"
+        cold.events().iter().any(|e| e["event"] == "doctor"
             && e["check"] == "docker daemon"
             && e["status"] == "ok"),
         "no doctor event for the docker daemon: {}",
@@ -46,7 +43,7 @@ fn deploy_noop_one_file_change_and_down() {
     assert!(cold.tasks_with("failed").is_empty());
     // The smoke table has a passing row for every step, the chat round trip included.
     let smoke_rows: Vec<String> = cold
-        .events
+        .events()
         .iter()
         .filter(|e| e["event"] == "log" && e["task"] == "smoke")
         .filter_map(|e| e["line"].as_str().map(str::to_owned))
@@ -69,7 +66,7 @@ fn deploy_noop_one_file_change_and_down() {
         );
     }
     assert!(
-        cold.events.iter().any(|e| e["event"] == "url"),
+        cold.events().iter().any(|e| e["event"] == "url"),
         "deploy printed no URL: {}",
         cold.stdout
     );
@@ -112,10 +109,10 @@ fn deploy_noop_one_file_change_and_down() {
         .assert_json_lines("one-file-changed deploy");
     // `release` (the Helm release: a no-op on this target) is keyed on the image too.
     assert_eq!(
-        edit.tasks_with("started"),
+        edit.tasks_sorted("started"),
         ["app-containers", "backend-image", "release", "smoke"]
     );
-    assert_eq!(edit.tasks_with("fresh"), ["frontend-image", "secrets"]);
+    assert_eq!(edit.tasks_sorted("fresh"), ["frontend-image", "secrets"]);
     let after: Vec<Option<String>> = ["postgres", "backend", "frontend"]
         .iter()
         .map(|r| x.container_id(r))
@@ -133,12 +130,12 @@ fn deploy_noop_one_file_change_and_down() {
 
     // 4. A container removed behind our back is noticed (output missing) and recreated; the
     //    others stay, and the smoke test runs again against the new one.
-    support::docker(&["rm", "--force", &format!("{ns}-docker-backend")]);
+    docker_ok(&["rm", "--force", &format!("{ns}-docker-backend")]);
     let healed = x.run(&["deploy"]);
     healed.assert_ok("deploy after removing the backend container");
-    assert_eq!(healed.tasks_with("started"), ["app-containers", "smoke"]);
+    assert_eq!(healed.tasks_sorted("started"), ["app-containers", "smoke"]);
     assert!(
-        healed.events.iter().any(|e| e["event"] == "started"
+        healed.events().iter().any(|e| e["event"] == "started"
             && e["task"] == "app-containers"
             && e["reason"] == "output missing"),
         "app-containers did not run for a missing output: {}",
@@ -163,17 +160,17 @@ fn deploy_noop_one_file_change_and_down() {
     }
     assert!(our_images().is_empty(), "images left: {:?}", our_images());
     x.run(&["down", "--images"]).assert_ok("second down");
-    let state = format!("target/xtask/docker-{}/state.json", x.namespace);
+    let state = format!("target/xtask/docker-{}/state.json", x.namespace());
     assert!(!repo.path().join(state).exists());
 }
 
 #[test]
 fn a_changed_database_password_is_diagnosed() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !docker_available("docker_target::a_changed_database_password_is_diagnosed") {
+    let _serial = one_deployment_at_a_time();
+    if !docker_daemon("docker_target::a_changed_database_password_is_diagnosed") {
         return;
     }
-    let repo = copy_repo();
+    let repo = copy_workspace();
     // A short readiness deadline: the failure is the point of this test.
     let pipeline = repo.path().join("xtask/pipeline.toml");
     let text = std::fs::read_to_string(&pipeline).unwrap();
@@ -184,7 +181,7 @@ fn a_changed_database_password_is_diagnosed() {
         text.replacen(anchor, &format!("{anchor}ready-timeout = 20\n"), 1),
     )
     .unwrap();
-    let mut x = Xtask::new(repo.path(), &format!("xpw{}", std::process::id()));
+    let mut x = Xtask::deployment(repo.path(), &format!("xpw{}", std::process::id()));
     x.env
         .push(("POSTGRES_PASSWORD".into(), "first-password-4f1e".into()));
     x.run(&["deploy"])

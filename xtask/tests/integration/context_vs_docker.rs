@@ -8,9 +8,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/prereq.rs"]
-mod prereq;
-
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -187,7 +184,7 @@ fn temp() -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn kitchen_sink_matches_the_engine() {
-    if !prereq::docker_daemon("kitchen_sink_matches_the_engine") {
+    if !test_support::docker_daemon("kitchen_sink_matches_the_engine") {
         return;
     }
     let (_dir, ctx) = temp();
@@ -336,7 +333,7 @@ fn kitchen_sink_matches_the_engine() {
 
 #[test]
 fn excluded_dockerfile_and_dockerignore_are_hidden() {
-    if !prereq::docker_daemon("excluded_dockerfile_and_dockerignore_are_hidden") {
+    if !test_support::docker_daemon("excluded_dockerfile_and_dockerignore_are_hidden") {
         return;
     }
     let (_dir, ctx) = temp();
@@ -359,7 +356,8 @@ fn excluded_dockerfile_and_dockerignore_are_hidden() {
 
 #[test]
 fn dockerfile_inside_an_excluded_directory_leaves_that_directory() {
-    if !prereq::docker_daemon("dockerfile_inside_an_excluded_directory_leaves_that_directory") {
+    if !test_support::docker_daemon("dockerfile_inside_an_excluded_directory_leaves_that_directory")
+    {
         return;
     }
     let (_dir, ctx) = temp();
@@ -377,7 +375,7 @@ fn dockerfile_inside_an_excluded_directory_leaves_that_directory() {
 
 #[test]
 fn allowlist_with_double_star() {
-    if !prereq::docker_daemon("allowlist_with_double_star") {
+    if !test_support::docker_daemon("allowlist_with_double_star") {
         return;
     }
     let (_dir, ctx) = temp();
@@ -400,7 +398,7 @@ fn allowlist_with_double_star() {
 
 #[test]
 fn dockerfile_outside_the_context() {
-    if !prereq::docker_daemon("dockerfile_outside_the_context") {
+    if !test_support::docker_daemon("dockerfile_outside_the_context") {
         return;
     }
     for with_ignore in [true, false] {
@@ -431,7 +429,7 @@ fn dockerfile_outside_the_context() {
 
 #[test]
 fn per_dockerfile_ignore_file_wins_and_our_tar_enforces_it() {
-    if !prereq::docker_daemon("per_dockerfile_ignore_file_wins_and_our_tar_enforces_it") {
+    if !test_support::docker_daemon("per_dockerfile_ignore_file_wins_and_our_tar_enforces_it") {
         return;
     }
     let (_dir, ctx) = temp();
@@ -464,7 +462,8 @@ fn per_dockerfile_ignore_file_wins_and_our_tar_enforces_it() {
 
 #[test]
 fn per_dockerfile_ignore_with_a_self_excluding_root_dockerignore() {
-    if !prereq::docker_daemon("per_dockerfile_ignore_with_a_self_excluding_root_dockerignore") {
+    if !test_support::docker_daemon("per_dockerfile_ignore_with_a_self_excluding_root_dockerignore")
+    {
         return;
     }
     let (_dir, ctx) = temp();

@@ -2,16 +2,14 @@
 //! git's racy-timestamp rule and cannot return a stale digest.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::Project;
 use clap::Parser;
 use proptest::prelude::*;
-use support::Project;
 use xshell::Shell;
 use xtask::engine::hash::{Stat, StatCache, digest_files, expand};
 use xtask::engine::state::State;

@@ -9,7 +9,7 @@
 //! - the Quick start holds exactly the two commands, the second being what `.ci/run` runs;
 //! - `.github/workflows/*.yml` pass actionlint (from PyPI, in a virtualenv under `target/`).
 //!
-//! After a deliberate change of the pipeline's graph: `UPDATE_DOCS=1 cargo test -p xtask --test docs`
+//! After a deliberate change of the pipeline's graph: `UPDATE_DOCS=1 cargo test -p xtask --test integration docs::`
 //! rewrites the README's mermaid block.
 #![allow(clippy::unwrap_used)]
 
@@ -21,25 +21,16 @@ use std::process::{Command, Output, Stdio};
 use clap::{CommandFactory as _, Parser as _};
 use xtask::cli::Cli;
 
-#[path = "support/prereq.rs"]
-mod prereq;
-#[path = "support/pyvenv.rs"]
-mod pyvenv;
+use crate::support::pyvenv;
+use test_support::{require, workspace_root};
 
 // ---------------------------------------------------------------------------------------------
 // The documents
 // ---------------------------------------------------------------------------------------------
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 /// README.md and every Markdown file under docs/, as (path relative to the root, text).
 fn documents() -> Vec<(String, String)> {
-    let root = repo_root();
+    let root = workspace_root();
     let mut out = vec![("README.md".to_owned(), read(&root.join("README.md")))];
     let mut docs: Vec<PathBuf> = walk(&root.join("docs"))
         .into_iter()
@@ -468,7 +459,7 @@ fn github_slugs_follow_githubs_rules() {
 
 #[test]
 fn every_relative_link_and_anchor_resolves() {
-    let root = repo_root();
+    let root = workspace_root();
     let mut checked = 0;
     let mut failures = Vec::new();
     for (file, text) in documents() {
@@ -530,7 +521,7 @@ fn every_relative_link_and_anchor_resolves() {
 fn graph_output() -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["--root"])
-        .arg(repo_root())
+        .arg(workspace_root())
         .args(["graph", "--format", "mermaid"])
         .env_remove("XTASK_TARGET")
         .output()
@@ -545,7 +536,7 @@ fn graph_output() -> String {
 
 #[test]
 fn readme_mermaid_block_is_the_graph_commands_output() {
-    let path = repo_root().join("README.md");
+    let path = workspace_root().join("README.md");
     let text = read(&path);
     let (blocks, _) = parse_markdown(&text);
     let mermaid: Vec<&Block> = blocks.iter().filter(|b| b.info == "mermaid").collect();
@@ -570,7 +561,7 @@ fn readme_mermaid_block_is_the_graph_commands_output() {
     }
     panic!(
         "README.md's mermaid block (line {}) differs from `cargo xtask graph --format mermaid`; \
-         run `UPDATE_DOCS=1 cargo test -p xtask --test docs` to regenerate it.\nREADME:\n{}\ncommand:\n{want}",
+         run `UPDATE_DOCS=1 cargo test -p xtask --test integration docs::` to regenerate it.\nREADME:\n{}\ncommand:\n{want}",
         mermaid[0].line, mermaid[0].body
     );
 }
@@ -606,7 +597,7 @@ fn section<'a>(text: &'a str, title: &str) -> &'a str {
 
 #[test]
 fn quick_start_holds_exactly_the_two_commands_and_ci_runs_the_second() {
-    let readme = read(&repo_root().join("README.md"));
+    let readme = read(&workspace_root().join("README.md"));
     let quick = section(&readme, "Quick start");
     let (blocks, _) = parse_markdown(quick);
     let commands: Vec<String> = blocks
@@ -625,7 +616,7 @@ fn quick_start_holds_exactly_the_two_commands_and_ci_runs_the_second() {
         ["cargo xtask deploy", "cargo xtask test"],
         "the Quick start must show exactly the main job and the test command"
     );
-    let ci = read(&repo_root().join(".ci/run"));
+    let ci = read(&workspace_root().join(".ci/run"));
     let ci_lines: Vec<&str> = ci.lines().map(str::trim).collect();
     assert!(
         ci_lines.contains(&"../shared/ci/provision.sh all")
@@ -675,7 +666,7 @@ fn unquote(cell: &str) -> &str {
 
 #[test]
 fn command_table_matches_each_subcommands_help() {
-    let doc = read(&repo_root().join("docs/lifecycle.md"));
+    let doc = read(&workspace_root().join("docs/lifecycle.md"));
     let rows = marked_table(&doc, "commands");
     let documented: BTreeMap<String, String> = rows
         .iter()
@@ -800,7 +791,7 @@ fn values_reader_flattens_and_refuses_what_it_cannot_read() {
 
 #[test]
 fn chart_value_table_matches_values_yaml() {
-    let root = repo_root();
+    let root = workspace_root();
     let values = flatten_values(&read(&root.join("k8s/todo-app/values.yaml")));
     assert!(
         values.len() > 50,
@@ -853,7 +844,7 @@ fn variables_read(source: &str) -> BTreeSet<String> {
 
 #[test]
 fn environment_tables_list_every_variable_each_service_reads() {
-    let root = repo_root();
+    let root = workspace_root();
     let doc = read(&root.join("docs/configuration.md"));
     for (service, source) in [
         ("backend", "backend/src/config.rs"),
@@ -883,7 +874,7 @@ fn environment_tables_list_every_variable_each_service_reads() {
 /// in the next `text` block of the document, so a quoted message cannot drift from the code.
 #[test]
 fn troubleshooting_messages_come_from_the_code() {
-    let root = repo_root();
+    let root = workspace_root();
     let doc = read(&root.join("docs/troubleshooting.md"));
     let (blocks, _) = parse_markdown(&doc);
     let mut checked = 0;
@@ -949,7 +940,7 @@ fn python3_present() -> bool {
 }
 
 fn workflows() -> Vec<PathBuf> {
-    let dir = repo_root().join(".github/workflows");
+    let dir = workspace_root().join(".github/workflows");
     let mut files: Vec<PathBuf> = walk(&dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
@@ -966,7 +957,7 @@ fn actionlint(venv: &Path, files: &[PathBuf]) -> Output {
     Command::new(venv.join("bin/actionlint"))
         .args(["-no-color", "-oneline"])
         .args(files)
-        .current_dir(repo_root())
+        .current_dir(workspace_root())
         .env("PATH", path)
         .output()
         .unwrap()
@@ -977,15 +968,15 @@ fn workflows_pass_actionlint() {
     const TEST: &str = "workflows_pass_actionlint";
     let files = workflows();
     assert!(!files.is_empty(), "no workflow under .github/workflows");
-    if !prereq::prerequisite(
+    if !require(
         python3_present(),
         TEST,
         "python3 with venv",
-        "install it with `apt-get install python3 python3-venv`",
+        "apt-get install python3 python3-venv",
     ) {
         return;
     }
-    let venv = repo_root().join("target/docs-tools-venv");
+    let venv = workspace_root().join("target/docs-tools-venv");
     pyvenv::ensure(&venv, LINT_PINS, &["--only-binary=:all:"])
         .unwrap_or_else(|e| panic!("docs tools virtualenv {}: {e}", venv.display()));
 

@@ -8,14 +8,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "docker_target_support/mod.rs"]
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{Run, Xtask, docker_available};
+use test_support::docker::docker_ok;
+use test_support::{Run, Xtask, docker_daemon, lines, skip_or_fail};
 
 const BASE: &str = "debian:bookworm-slim";
 
@@ -71,7 +69,7 @@ impl Project {
     }
 
     fn xtask(&self) -> Xtask {
-        Xtask::new(&self.root(), &format!("xkey{}", std::process::id()))
+        Xtask::deployment(&self.root(), &format!("xkey{}", std::process::id()))
     }
 
     /// `(decision, reason)` of task `img` in `plan --json`.
@@ -79,8 +77,8 @@ impl Project {
         let plan = x.run(&["plan"]);
         plan.assert_ok("plan").assert_json_lines("plan");
         let e = plan
-            .events
-            .iter()
+            .events()
+            .into_iter()
             .find(|e| e["event"] == "plan" && e["task"] == "img")
             .unwrap_or_else(|| panic!("no plan event for img: {}", plan.stdout));
         (
@@ -97,7 +95,7 @@ impl Drop for Project {
             .args(["image", "ls", "-q", &self.repo])
             .output()
             .unwrap();
-        let ids: Vec<String> = support::lines(&String::from_utf8_lossy(&out.stdout));
+        let ids: Vec<String> = lines(&String::from_utf8_lossy(&out.stdout));
         if !ids.is_empty() {
             let _ = Command::new("docker")
                 .args(["image", "rm", "--force"])
@@ -108,7 +106,7 @@ impl Drop for Project {
 }
 
 fn base_image_present(test: &str) -> bool {
-    if !docker_available(test) {
+    if !docker_daemon(test) {
         return false;
     }
     let ok = Command::new("docker")
@@ -116,18 +114,18 @@ fn base_image_present(test: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        let why = format!("{test}: the base image {BASE} is missing; `docker pull {BASE}`");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true and a prerequisite is missing: {why}");
-        }
-        eprintln!("SKIP: {why}");
+        skip_or_fail(
+            test,
+            &format!("the base image {BASE}"),
+            &format!("docker pull {BASE}"),
+        );
     }
     ok
 }
 
 /// The key `img` started with in `run`.
 fn started_key(run: &Run) -> String {
-    run.events
+    run.events()
         .iter()
         .find(|e| e["event"] == "started" && e["task"] == "img")
         .and_then(|e| e["key"].as_str())
@@ -256,7 +254,7 @@ fn a_file_changed_between_key_and_send_fails_and_tags_nothing() {
         !image_exists(&tag),
         "{tag} was tagged from a context that is not its key"
     );
-    let labelled = support::docker(&[
+    let labelled = docker_ok(&[
         "image",
         "ls",
         "-q",
@@ -269,7 +267,7 @@ fn a_file_changed_between_key_and_send_fails_and_tags_nothing() {
         "images labelled with the stale key: {labelled}"
     );
     assert!(
-        !recorded_tasks(&p.root(), &x.namespace).contains(&"img".to_owned()),
+        !recorded_tasks(&p.root(), x.namespace()).contains(&"img".to_owned()),
         "the failed image was recorded"
     );
 
@@ -281,7 +279,8 @@ fn a_file_changed_between_key_and_send_fails_and_tags_nothing() {
     let key2 = started_key(&again);
     assert_ne!(key2, key);
     let tag2 = format!("{}:{}", p.repo, &key2[..12]);
-    let content = support::docker(&["run", "--rm", &tag2, "cat", "/ctx/src/a.txt"]);
-    assert_eq!(content, "first\nsecond\n");
-    assert!(recorded_tasks(&p.root(), &x.namespace).contains(&"img".to_owned()));
+    let content = docker_ok(&["run", "--rm", &tag2, "cat", "/ctx/src/a.txt"]);
+    // `docker_ok` trims the output (the file ends with a newline).
+    assert_eq!(content, "first\nsecond");
+    assert!(recorded_tasks(&p.root(), x.namespace()).contains(&"img".to_owned()));
 }
