@@ -666,7 +666,7 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
         namespace: "todo-app".into(),
     };
     let done =
-        xtask::kinds::helm_release::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
     assert_eq!(done.len(), 3, "{done:?}");
     let mutating: Vec<String> = c
         .argv_lines()
@@ -685,7 +685,7 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
     assert!(state["namespaces"].get("todo-app").is_none());
     assert!(state["releases"].as_object().unwrap().is_empty());
     let again =
-        xtask::kinds::helm_release::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
     assert!(
         again.iter().any(|l| l.contains("not installed")),
         "{again:?}"
@@ -709,7 +709,7 @@ fn foreign_namespace_is_kept_on_teardown() {
         namespace: "todo-app".into(),
     };
     let done =
-        xtask::kinds::helm_release::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
     assert!(done.iter().any(|l| l.contains("kept")), "{done:?}");
     assert!(c.read_state()["namespaces"].get("todo-app").is_some());
 }

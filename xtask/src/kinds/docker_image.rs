@@ -29,16 +29,17 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, Result, bail};
 use sha2::{Digest as _, Sha256};
 
-use super::{CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
+use super::{
+    BoxTask, CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind,
+};
 use crate::context;
 use crate::engine::Session;
 use crate::engine::hash::{self, StatCache};
-use crate::target::Target;
-use crate::tools::docker::{BuildSpec, Docker, KEY_LABEL, PART_OF_LABEL, PART_OF_VALUE};
+use crate::target::{ImageStore, Target};
+use crate::tools::docker::{
+    BuildSpec, Docker, IMAGE_LABEL, KEY_LABEL, PART_OF_LABEL, PART_OF_VALUE,
+};
 use crate::tools::minikube;
-
-/// Label naming the image's repository (used by `down --images`).
-pub const IMAGE_LABEL: &str = "dev.todo-app.image";
 
 /// The `docker-image` kind.
 #[derive(Debug)]
@@ -113,12 +114,12 @@ fn valid_repository(name: &str) -> bool {
         })
 }
 
-impl TaskKind for DockerImageKind {
+impl TaskKind<Target> for DockerImageKind {
     fn name(&self) -> &'static str {
         "docker-image"
     }
 
-    fn parse(&self, s: &mut Settings, cx: &LoadCx<'_>) -> Result<Box<dyn Task>, Diagnostic> {
+    fn parse(&self, s: &mut Settings, cx: &LoadCx<'_>) -> Result<BoxTask, Diagnostic> {
         let image: String = s.require("image", "\"todo-backend\"")?;
         if !valid_repository(&image) {
             return Err(s.error(
@@ -153,36 +154,6 @@ impl TaskKind for DockerImageKind {
             target_stage,
             snapshot: Mutex::new(None),
         }))
-    }
-}
-
-/// Where the image goes.
-enum Store {
-    /// A Docker daemon reached with this child environment (local, or Minikube's docker-env).
-    Docker(BTreeMap<String, String>),
-    /// A Minikube profile whose runtime is not Docker: `minikube image build`.
-    MinikubeBuild(String),
-}
-
-fn store(sh: &xshell::Shell, session: &Session, target: &Target) -> Result<Store> {
-    match target {
-        Target::Docker { .. } => Ok(Store::Docker(session.docker_env(sh)?)),
-        Target::Minikube { profile, .. } => {
-            // docker-env is cached for the run, so the common (Docker runtime) case costs one
-            // `minikube docker-env` per run; only when it fails do we ask for the runtime.
-            let env_err = match session.docker_env(sh) {
-                Ok(env) => return Ok(Store::Docker(env)),
-                Err(e) => e,
-            };
-            let runtime = minikube::profile_config(sh, profile)?
-                .map(|c| c.container_runtime)
-                .unwrap_or_default();
-            if runtime.is_empty() || runtime == "docker" {
-                Err(env_err)
-            } else {
-                Ok(Store::MinikubeBuild(profile.clone()))
-            }
-        }
     }
 }
 
@@ -436,12 +407,12 @@ impl Write for HashWriter {
     }
 }
 
-impl Task for DockerImage {
+impl Task<Target> for DockerImage {
     fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
         let mut m = BTreeMap::new();
-        let daemon = match store(cx.sh, cx.session, cx.target)? {
-            Store::Docker(env) => format!("docker:{}", Docker::new(cx.sh, env).daemon_id()?),
-            Store::MinikubeBuild(profile) => format!("minikube-image-build:{profile}"),
+        let daemon = match cx.target.image_store(cx.sh)? {
+            ImageStore::Docker(env) => format!("docker:{}", Docker::new(cx.sh, env).daemon_id()?),
+            ImageStore::MinikubeBuild(profile) => format!("minikube-image-build:{profile}"),
         };
         m.insert("daemon".to_owned(), daemon);
         // The listing the engine hashed as inputs (the engine asks for inputs first).
@@ -489,9 +460,9 @@ impl Task for DockerImage {
         let Some(tag) = cx.outputs.get("image") else {
             return Ok(false);
         };
-        match store(cx.sh, cx.session, cx.target)? {
-            Store::Docker(env) => Docker::new(cx.sh, env).image_exists(tag),
-            Store::MinikubeBuild(profile) => {
+        match cx.target.image_store(cx.sh)? {
+            ImageStore::Docker(env) => Docker::new(cx.sh, env).image_exists(tag),
+            ImageStore::MinikubeBuild(profile) => {
                 let want = minikube::normalize_image(tag);
                 Ok(minikube::image_ls(cx.sh, &profile)?.contains(&want))
             }
@@ -514,8 +485,8 @@ impl Task for DockerImage {
                 cx.task
             );
         };
-        match store(cx.sh, cx.session, cx.target)? {
-            Store::Docker(env) => {
+        match cx.target.image_store(cx.sh)? {
+            ImageStore::Docker(env) => {
                 let plan = context::tar_plan(&snapshot.files)?;
                 let mut labels = BTreeMap::new();
                 labels.insert(PART_OF_LABEL.to_owned(), PART_OF_VALUE.to_owned());
@@ -546,7 +517,7 @@ impl Task for DockerImage {
                 )?;
                 outputs.insert("image_id".into(), id);
             }
-            Store::MinikubeBuild(profile) => {
+            ImageStore::MinikubeBuild(profile) => {
                 anyhow::ensure!(
                     self.build_args.is_empty() && self.target_stage.is_none(),
                     "task `{}`: build-args and target-stage are not supported with `minikube image build` \

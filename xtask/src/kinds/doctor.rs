@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use xshell::{Shell, cmd};
 
-use super::{Diagnostic, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
-use crate::cli::{GlobalOpts, TargetChoice};
+use super::{BoxTask, Diagnostic, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
+use crate::target::{Choice, Options, Target};
 use crate::tools::minikube::{self, ProfileState};
 use crate::tools::{capture, find_program, helm, kubectl};
 
@@ -64,11 +64,11 @@ fn row(
 }
 
 /// Which target the checks are for, decided like `Target::resolve` but without failing.
-pub fn is_minikube(sh: &Shell, opts: &GlobalOpts) -> bool {
+pub fn is_minikube(sh: &Shell, opts: &Options) -> bool {
     match opts.target {
-        TargetChoice::Minikube => true,
-        TargetChoice::Docker => false,
-        TargetChoice::Auto => find_program(sh, "minikube").is_some(),
+        Choice::Minikube => true,
+        Choice::Docker => false,
+        Choice::Auto => find_program(sh, "minikube").is_some(),
     }
 }
 
@@ -146,7 +146,7 @@ fn docker_rows(sh: &Shell, rows: &mut Vec<Row>, env: &crate::tools::ChildEnv, da
 }
 
 /// Runs every check for the chosen target.
-pub fn checks(sh: &Shell, opts: &GlobalOpts) -> Vec<Row> {
+pub fn checks(sh: &Shell, opts: &Options) -> Vec<Row> {
     let mut rows = Vec::new();
     if !is_minikube(sh, opts) {
         docker_rows(sh, &mut rows, &Default::default(), "docker daemon");
@@ -400,9 +400,9 @@ pub fn json_event(r: &Row) -> serde_json::Value {
 
 /// Runs the checks, prints the table (under `--json`: one JSON event per row, so stdout stays
 /// one JSON object per line), and fails when any row blocks.
-pub fn check_and_print(sh: &Shell, opts: &GlobalOpts) -> Result<()> {
+pub fn check_and_print(sh: &Shell, opts: &Options, json: bool) -> Result<()> {
     let rows = checks(sh, opts);
-    if opts.json {
+    if json {
         let mut out = String::new();
         for r in &rows {
             let _ = writeln!(out, "{}", json_event(r));
@@ -433,23 +433,23 @@ pub struct DoctorKind;
 #[derive(Debug)]
 struct DoctorTask;
 
-impl TaskKind for DoctorKind {
+impl TaskKind<Target> for DoctorKind {
     fn name(&self) -> &'static str {
         "doctor"
     }
 
-    fn parse(&self, _s: &mut Settings, _cx: &LoadCx<'_>) -> Result<Box<dyn Task>, Diagnostic> {
+    fn parse(&self, _s: &mut Settings, _cx: &LoadCx<'_>) -> Result<BoxTask, Diagnostic> {
         Ok(Box::new(DoctorTask))
     }
 }
 
-impl Task for DoctorTask {
+impl Task<Target> for DoctorTask {
     fn always_run(&self) -> bool {
         true
     }
 
     fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
-        let rows = checks(cx.sh, &cx.session.opts);
+        let rows = checks(cx.sh, &cx.target.options());
         for line in render(&rows).lines() {
             cx.log(line.to_owned());
         }

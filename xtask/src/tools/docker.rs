@@ -21,6 +21,8 @@ pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
 pub const PART_OF_VALUE: &str = "todo-app";
 /// Label naming the pipeline target (its identity string) that created an object.
 pub const TARGET_LABEL: &str = "dev.todo-app.target";
+/// Label naming the image's repository (used by `down --images`).
+pub const IMAGE_LABEL: &str = "dev.todo-app.image";
 /// Label holding the full content key an image was built from.
 pub const KEY_LABEL: &str = "dev.todo-app.key";
 /// Label holding the configuration digest a container was started with.
