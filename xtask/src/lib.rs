@@ -7,18 +7,20 @@
 //! `pipeline` and `commands` (what the CLI runs); `cli`.
 
 pub mod cli;
-pub mod commands;
+pub(crate) mod commands;
 pub mod context;
-pub mod diagnose;
+pub(crate) mod diagnose;
 pub mod engine;
-pub mod error;
-pub mod kinds;
-pub mod pipeline;
-pub mod render;
-pub mod secrets;
-pub mod smoke;
+pub(crate) mod error;
+pub(crate) mod kinds;
+pub(crate) mod pipeline;
+pub(crate) mod render;
+pub(crate) mod secrets;
+pub(crate) mod smoke;
 pub mod target;
-pub mod tools;
+pub(crate) mod tools;
+
+pub use kinds::registry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -159,10 +159,12 @@ build-args = {{ ROLE = "frontend" }}
 
 [tasks.secrets]
 kind = "k8s-secret"
+targets = ["minikube"]
 database-host = "todo-app-postgres"
 
 [tasks.release]
 kind = "helm-release"
+targets = ["minikube"]
 deps = ["backend-image", "frontend-image", "secrets"]
 inputs = ["k8s/todo-app"]
 chart = "k8s/todo-app"
@@ -661,7 +663,7 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
     let sh = xshell::Shell::new().unwrap();
     sh.set_var("PATH", c.path_env());
     sh.set_var("XTASK_DOUBLE_STATE", &c.state);
-    let kube = xtask::tools::kubectl::Kube {
+    let kube = xtask::target::minikube::Kube {
         context: "minikube".into(),
         namespace: "todo-app".into(),
     };
@@ -704,7 +706,7 @@ fn foreign_namespace_is_kept_on_teardown() {
     let sh = xshell::Shell::new().unwrap();
     sh.set_var("PATH", c.path_env());
     sh.set_var("XTASK_DOUBLE_STATE", &c.state);
-    let kube = xtask::tools::kubectl::Kube {
+    let kube = xtask::target::minikube::Kube {
         context: "minikube".into(),
         namespace: "todo-app".into(),
     };

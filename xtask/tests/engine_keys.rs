@@ -26,7 +26,7 @@ fn keys(root: &Path) -> BTreeMap<String, String> {
         namespace: "todo-app".to_owned(),
         port: 3000,
     });
-    let graph = engine::load_for(&session, &xtask::kinds::registry(), &target).unwrap();
+    let graph = engine::load_for(&session, &xtask::registry(), &target).unwrap();
     let selection = graph.select(&[]).unwrap();
     let plan = engine::plan_tasks(
         &sh,

@@ -121,14 +121,12 @@ pub fn parse<T>(
     for (name, table) in raw.tasks {
         let name_span = name.span();
         let name = name.into_inner();
-        let table_span = table.span();
         match parse_task(
             registry,
             root,
             text,
             &name,
             name_span.clone(),
-            table_span,
             table.into_inner(),
         ) {
             Ok(task) => tasks.push(task),
@@ -169,7 +167,6 @@ fn parse_task<T>(
     text: &str,
     name: &str,
     name_span: Range<usize>,
-    table_span: Range<usize>,
     raw: RawTask,
 ) -> Result<TaskDecl<T>, Vec<Diagnostic>> {
     let mut diags = Vec::new();
@@ -288,7 +285,6 @@ fn parse_task<T>(
         task: name.to_string(),
         kind: kind.name(),
         header: name_span.clone(),
-        table: table_span,
         fields,
         asked: BTreeSet::new(),
         needs: Vec::new(),
@@ -475,7 +471,6 @@ pub struct Settings<'a> {
     task: String,
     kind: &'static str,
     header: Range<usize>,
-    table: Range<usize>,
     fields: BTreeMap<String, Field>,
     asked: BTreeSet<String>,
     needs: Vec<Need>,
@@ -579,11 +574,6 @@ impl Settings<'_> {
             .get(key)
             .map_or(self.header.clone(), |f| f.value_span.clone());
         Diagnostic::new(message, Some(span), fix)
-    }
-
-    /// The span of the whole task table.
-    pub fn table_span(&self) -> Range<usize> {
-        self.table.clone()
     }
 
     /// Fields nobody asked for are unknown.

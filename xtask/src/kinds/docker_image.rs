@@ -21,8 +21,7 @@
 //! build (the half-sent build is stopped, no tag is left) instead of recording an image under
 //! a key that does not describe it.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Read, Write};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -32,7 +31,7 @@ use sha2::{Digest as _, Sha256};
 use super::{
     BoxTask, CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind,
 };
-use crate::context;
+use crate::context::{self, Keyed, Shown, send_verified};
 use crate::engine::Session;
 use crate::engine::hash::{self, StatCache};
 use crate::target::{ImageStore, Target};
@@ -73,31 +72,6 @@ struct Snapshot {
     files: Arc<context::ContextFiles>,
     /// Set once the key material was computed from this listing.
     keyed: Option<Keyed>,
-}
-
-/// The digests a key was computed from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Keyed {
-    /// Content SHA-256 (hex) of every regular file, by its path in the context (= in the tar).
-    files: BTreeMap<String, String>,
-    /// Content SHA-256 (hex) of the Dockerfile (it may lie outside the context).
-    dockerfile: String,
-}
-
-impl Keyed {
-    /// One digest over every file's path and content digest, and the Dockerfile's.
-    fn digest(&self) -> String {
-        let mut h = Sha256::new();
-        for (path, sha) in &self.files {
-            h.update(path.as_bytes());
-            h.update(b"\0");
-            h.update(sha.as_bytes());
-            h.update(b"\n");
-        }
-        h.update(b"dockerfile\0");
-        h.update(self.dockerfile.as_bytes());
-        hex::encode(h.finalize())
-    }
 }
 
 fn valid_repository(name: &str) -> bool {
@@ -183,10 +157,10 @@ impl DockerImage {
     }
 
     /// The path of a context file as the user knows it (relative to the project root).
-    fn shown(&self, context_path: &str) -> String {
-        match self.context.trim_end_matches('/') {
-            "" | "." => context_path.to_owned(),
-            dir => format!("{}/{context_path}", dir.trim_start_matches("./")),
+    fn shown(&self) -> Shown<'_> {
+        Shown {
+            context: &self.context,
+            dockerfile: &self.dockerfile,
         }
     }
 }
@@ -235,176 +209,6 @@ fn digest_context(session: &Session, files: &context::ContextFiles) -> Result<Ke
         files: out,
         dockerfile: hex::encode(Sha256::digest(&dockerfile)),
     })
-}
-
-/// What the tar must contain: the keyed digests and modes, by path in the tar.
-struct Expected<'a> {
-    files: BTreeMap<&'a str, (&'a str, u32)>,
-    /// The Dockerfile's path in the tar when it is added outside the listing, and its digest.
-    extra_dockerfile: Option<(&'a str, &'a str)>,
-    /// A `.dockerignore` written by the tar writer rather than read from the tree.
-    synthetic_ignore: bool,
-}
-
-/// Why a sent file does not match its key.
-#[derive(Debug, thiserror::Error)]
-#[error("`{path}` changed during the build ({what}); run again")]
-pub struct ChangedDuringBuild {
-    /// The file, relative to the project root.
-    pub path: String,
-    /// What differs.
-    pub what: &'static str,
-}
-
-/// A reader that copies everything read through it to `out`: the tar parser reads the
-/// stream, and exactly the bytes it parsed go to docker.
-struct Tee<'w, R> {
-    inner: R,
-    out: &'w mut dyn Write,
-}
-
-impl<R: Read> Read for Tee<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.out.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
-
-/// Streams the tar of `snapshot` to `out`, hashing each file as it is sent; fails on the first
-/// file whose content or mode is not what the key was computed from.
-fn send_verified(
-    image: &DockerImage,
-    snapshot: &Snapshot,
-    keyed: &Keyed,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let plan = context::tar_plan(&snapshot.files)?;
-    let mut expected = Expected {
-        files: BTreeMap::new(),
-        extra_dockerfile: plan
-            .extra_dockerfile
-            .then_some((plan.dockerfile.as_str(), keyed.dockerfile.as_str())),
-        synthetic_ignore: plan.dockerignore_override.is_some(),
-    };
-    for (entry, _) in snapshot.files.files() {
-        if let context::EntryKind::File { mode, .. } = entry.kind {
-            let sha = keyed
-                .files
-                .get(&entry.path)
-                .with_context(|| format!("`{}` was listed but not keyed", entry.path))?;
-            expected
-                .files
-                .insert(entry.path.as_str(), (sha.as_str(), mode));
-        }
-    }
-    let (reader, writer) = io::pipe().context("creating a pipe for the build context")?;
-    std::thread::scope(|scope| {
-        let producer = scope.spawn(move || context::write_tar(&snapshot.files, writer));
-        // `reader` is moved in and dropped on return, so an early failure unblocks the writer.
-        let checked = check_tar(image, reader, out, &expected);
-        let produced = producer.join().unwrap_or_else(|_| {
-            Err(context::ContextError::TarPlan {
-                dockerfile: snapshot.files.dockerfile.clone(),
-                reason: "the tar writer panicked".into(),
-            })
-        });
-        match (checked, produced) {
-            // The writer's own error (a file that vanished or shrank) says more than the
-            // parser's unexpected end of stream; a broken pipe only echoes our failure.
-            (Err(e), _) if e.downcast_ref::<ChangedDuringBuild>().is_some() => Err(e),
-            (_, Err(e)) if !is_broken_pipe(&e) => {
-                Err(anyhow::Error::new(e).context("writing the build context"))
-            }
-            (Err(e), _) => Err(e),
-            (Ok(()), _) => Ok(()),
-        }
-    })
-}
-
-fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if err
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-        {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
-}
-
-/// Parses the tar stream from `reader`, forwarding every byte to `out`, and checks each
-/// regular file against `expected`.
-fn check_tar(
-    image: &DockerImage,
-    reader: impl Read,
-    out: &mut dyn Write,
-    expected: &Expected<'_>,
-) -> Result<()> {
-    let mut tee = Tee { inner: reader, out };
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    {
-        let mut archive = tar::Archive::new(&mut tee);
-        for entry in archive.entries().context("reading the build-context tar")? {
-            let mut entry = entry.context("reading the build-context tar")?;
-            if entry.header().entry_type() != tar::EntryType::Regular {
-                continue;
-            }
-            let path = String::from_utf8(entry.path_bytes().into_owned())
-                .context("a build-context path is not UTF-8")?;
-            let mode = entry.header().mode().context("reading a tar mode")? & 0o7777;
-            let mut hasher = HashWriter(Sha256::new());
-            io::copy(&mut entry, &mut hasher)
-                .with_context(|| format!("streaming `{}`", image.shown(&path)))?;
-            let sha = hex::encode(hasher.0.finalize());
-            if let Some((want, want_mode)) = expected.files.get(path.as_str()) {
-                if sha != *want {
-                    return Err(changed(image.shown(&path), "its content"));
-                }
-                if mode != *want_mode {
-                    return Err(changed(image.shown(&path), "its permissions"));
-                }
-            } else if let Some((tar_path, want)) = expected.extra_dockerfile
-                && path == tar_path
-            {
-                if sha != want {
-                    return Err(changed(image.dockerfile.clone(), "its content"));
-                }
-            } else if !(path == ".dockerignore" && expected.synthetic_ignore) {
-                bail!(
-                    "the build-context tar holds `{}`, which was not keyed; run again",
-                    image.shown(&path)
-                );
-            }
-            seen.insert(path);
-        }
-    }
-    if let Some(missing) = expected.files.keys().find(|p| !seen.contains(**p)) {
-        return Err(changed(image.shown(missing), "it was not sent"));
-    }
-    // The end-of-archive blocks the parser did not need still belong to the stream.
-    io::copy(&mut tee, &mut io::sink()).context("streaming the build context")?;
-    Ok(())
-}
-
-fn changed(path: String, what: &'static str) -> anyhow::Error {
-    ChangedDuringBuild { path, what }.into()
-}
-
-/// A `Write` that only hashes.
-struct HashWriter(Sha256);
-
-impl Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 impl Task<Target> for DockerImage {
@@ -511,7 +315,7 @@ impl Task<Target> for DockerImage {
                 let docker = Docker::new(cx.sh, env);
                 let id = docker.build(
                     &spec,
-                    |w| send_verified(self, &snapshot, &keyed, w),
+                    |w| send_verified(&snapshot.files, &keyed, &self.shown(), w),
                     |line| cx.log(line),
                     cx.cancel,
                 )?;
@@ -538,7 +342,9 @@ impl Task<Target> for DockerImage {
                     now.files
                         .iter()
                         .find(|(p, sha)| keyed.files.get(*p) != Some(*sha))
-                        .map(|(p, _)| format!("`{}` changed during the build", self.shown(p)))
+                        .map(|(p, _)| {
+                            format!("`{}` changed during the build", self.shown().path(p))
+                        })
                         .or_else(|| {
                             (now.dockerfile != keyed.dockerfile)
                                 .then(|| format!("`{}` changed during the build", self.dockerfile))
@@ -566,138 +372,6 @@ fn to_slash(p: &Path) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn image(context: &str) -> DockerImage {
-        DockerImage {
-            image: "t".into(),
-            dockerfile: "Dockerfile".into(),
-            context: context.into(),
-            build_args: BTreeMap::new(),
-            target_stage: None,
-            snapshot: Mutex::new(None),
-        }
-    }
-
-    /// A context with a Dockerfile, a nested file, an executable, a symlink and an empty dir;
-    /// its listing, and the digests as keyed now.
-    fn fixture() -> (tempfile::TempDir, Snapshot, Keyed) {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
-        std::fs::write(p.join("Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
-        std::fs::create_dir_all(p.join("src/empty")).unwrap();
-        std::fs::write(p.join("src/a.rs"), "fn a() {}\n").unwrap();
-        std::fs::write(p.join("run.sh"), "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(
-            p.join("run.sh"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        std::os::unix::fs::symlink("src/a.rs", p.join("link")).unwrap();
-        let files = context::list(p, &p.join("Dockerfile")).unwrap();
-        let keyed = Keyed {
-            files: files
-                .files()
-                .map(|(e, abs)| {
-                    (
-                        e.path.clone(),
-                        hex::encode(Sha256::digest(std::fs::read(abs).unwrap())),
-                    )
-                })
-                .collect(),
-            dockerfile: hex::encode(Sha256::digest(std::fs::read(p.join("Dockerfile")).unwrap())),
-        };
-        let snapshot = Snapshot {
-            files: Arc::new(files),
-            keyed: Some(keyed.clone()),
-        };
-        (dir, snapshot, keyed)
-    }
-
-    #[test]
-    fn verified_stream_is_exactly_the_context_tar() {
-        let (_dir, snapshot, keyed) = fixture();
-        let mut sent = Vec::new();
-        send_verified(&image("."), &snapshot, &keyed, &mut sent).unwrap();
-        let mut direct = Vec::new();
-        context::write_tar(&snapshot.files, &mut direct).unwrap();
-        assert_eq!(
-            sent, direct,
-            "the checked stream must forward every byte unchanged"
-        );
-    }
-
-    #[test]
-    fn a_file_edited_after_keying_fails_the_stream_naming_it() {
-        let (dir, snapshot, keyed) = fixture();
-        std::fs::write(dir.path().join("src/a.rs"), "fn b() {}\n").unwrap();
-        let err = send_verified(&image("ctx"), &snapshot, &keyed, &mut Vec::new()).unwrap_err();
-        let changed = err.downcast_ref::<ChangedDuringBuild>().unwrap();
-        assert_eq!(changed.path, "ctx/src/a.rs");
-        assert_eq!(
-            err.to_string(),
-            "`ctx/src/a.rs` changed during the build (its content); run again"
-        );
-    }
-
-    #[test]
-    fn a_mode_change_after_keying_fails_the_stream() {
-        let (dir, snapshot, keyed) = fixture();
-        std::fs::set_permissions(
-            dir.path().join("run.sh"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o644),
-        )
-        .unwrap();
-        let err = send_verified(&image("."), &snapshot, &keyed, &mut Vec::new()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "`run.sh` changed during the build (its permissions); run again"
-        );
-    }
-
-    #[test]
-    fn a_changed_dockerfile_outside_the_listing_is_caught() {
-        let (dir, _, _) = fixture();
-        let p = dir.path();
-        // The Dockerfile lives outside the context: it travels as an extra tar entry.
-        std::fs::create_dir_all(p.join("ctx")).unwrap();
-        std::fs::write(p.join("ctx/x.txt"), "x").unwrap();
-        let files = context::list(&p.join("ctx"), &p.join("Dockerfile")).unwrap();
-        let keyed = Keyed {
-            files: BTreeMap::from([("x.txt".to_owned(), hex::encode(Sha256::digest(b"x")))]),
-            dockerfile: hex::encode(Sha256::digest(std::fs::read(p.join("Dockerfile")).unwrap())),
-        };
-        let snapshot = Snapshot {
-            files: Arc::new(files),
-            keyed: Some(keyed.clone()),
-        };
-        send_verified(&image("ctx"), &snapshot, &keyed, &mut Vec::new()).unwrap();
-        std::fs::write(p.join("Dockerfile"), "FROM scratch\n").unwrap();
-        let err = send_verified(&image("ctx"), &snapshot, &keyed, &mut Vec::new()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "`Dockerfile` changed during the build (its content); run again"
-        );
-    }
-
-    #[test]
-    fn a_deleted_file_fails_with_the_writers_error() {
-        let (dir, snapshot, keyed) = fixture();
-        std::fs::remove_file(dir.path().join("src/a.rs")).unwrap();
-        let err = send_verified(&image("."), &snapshot, &keyed, &mut Vec::new()).unwrap_err();
-        assert!(format!("{err:#}").contains("a.rs"), "{err:#}");
-    }
-
-    #[test]
-    fn keyed_digest_covers_paths_contents_and_the_dockerfile() {
-        let (_dir, _, keyed) = fixture();
-        let mut other = keyed.clone();
-        other.dockerfile = "0".repeat(64);
-        assert_ne!(keyed.digest(), other.digest());
-        let mut moved = keyed.clone();
-        let sha = moved.files.remove("src/a.rs").unwrap();
-        moved.files.insert("src/b.rs".into(), sha);
-        assert_ne!(keyed.digest(), moved.digest());
-    }
 
     #[test]
     fn repository_names() {

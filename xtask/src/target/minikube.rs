@@ -11,7 +11,8 @@ use xshell::Shell;
 
 use super::{Access, Deployment, Frontend, ImageStore, list_or_none};
 use crate::smoke::Endpoints;
-use crate::tools::kubectl::{Kube, NamespaceState};
+pub use crate::tools::kubectl::Kube;
+use crate::tools::kubectl::NamespaceState;
 use crate::tools::{ChildEnv, helm, minikube};
 
 /// The target's name in `targets = [...]`.

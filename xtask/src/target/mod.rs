@@ -203,15 +203,6 @@ impl Target {
         }
     }
 
-    /// Environment for `docker` child processes so they talk to the target's daemon (Minikube's
-    /// `docker-env`); empty for the local daemon. Computed once per run.
-    pub fn docker_env(&self, sh: &Shell) -> anyhow::Result<ChildEnv> {
-        match self {
-            Target::Docker(_) => Ok(ChildEnv::new()),
-            Target::Minikube(m) => m.docker_env(sh),
-        }
-    }
-
     /// Where images are built for this target.
     pub fn image_store(&self, sh: &Shell) -> anyhow::Result<ImageStore> {
         match self {

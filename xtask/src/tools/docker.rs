@@ -30,7 +30,6 @@ pub const CONFIG_LABEL: &str = "dev.todo-app.config";
 
 // Go templates for `--format`, kept out of `cmd!` strings where braces are interpolation.
 const ID_FMT: &str = "{{.ID}}";
-const SERVER_VERSION_FMT: &str = "{{.Server.Version}}";
 const IMAGE_ID_FMT: &str = "{{.Id}}";
 const NAME_FMT: &str = "{{.Name}}";
 const NAMES_FMT: &str = "{{.Names}}";
@@ -139,11 +138,6 @@ impl<'a> Docker<'a> {
         Self { sh, env }
     }
 
-    /// The environment overrides (e.g. Minikube's docker-env) applied to every child.
-    pub fn env(&self) -> &ChildEnv {
-        &self.env
-    }
-
     fn docker(&self, cmd: Cmd<'a>) -> Cmd<'a> {
         with_env(cmd, &self.env).quiet()
     }
@@ -174,16 +168,6 @@ impl<'a> Docker<'a> {
             bail!("docker info returned an empty daemon ID");
         }
         Ok(id)
-    }
-
-    /// The daemon's server version, proving it answers.
-    pub fn server_version(&self) -> Result<String> {
-        let sh = self.sh;
-        self.read(
-            cmd!(sh, "docker version --format {SERVER_VERSION_FMT}"),
-            "docker version",
-        )
-        .context("the Docker daemon is not reachable; start it or check DOCKER_HOST")
     }
 
     /// The image ID behind `reference`, or `None` when the daemon does not have it.

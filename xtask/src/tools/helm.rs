@@ -2,7 +2,7 @@
 //! `--wait` take a strategy, bare `--wait` meaning `watcher`), so the flag is chosen from the
 //! detected major version.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -152,35 +152,6 @@ impl Release {
     }
 }
 
-/// `helm upgrade --install ... --wait --timeout T --atomic|--rollback-on-failure`.
-pub fn upgrade_install(
-    sh: &Shell,
-    release: &Release,
-    version: HelmVersion,
-    timeout: Duration,
-) -> Result<()> {
-    let args = release.upgrade_args(version, timeout);
-    checked(
-        cmd!(sh, "helm {args...}"),
-        &format!("helm upgrade --install {}", release.name),
-    )?;
-    Ok(())
-}
-
-/// `helm template RELEASE CHART -n NS [-f ...] [--set-string ...]`: the rendered manifests.
-pub fn template(sh: &Shell, release: &Release) -> Result<String> {
-    let (name, chart, ns) = (&release.name, &release.chart, &release.namespace);
-    let values = release.value_args();
-    let out = checked(
-        cmd!(
-            sh,
-            "helm template {name} {chart} --namespace {ns} {values...}"
-        ),
-        "helm template",
-    )?;
-    Ok(out.stdout)
-}
-
 /// A release's current state from `helm status -o json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseStatus {
@@ -234,40 +205,6 @@ pub fn status(
     parse_status(&out.stdout).map(Some)
 }
 
-/// One entry of `helm history -o json`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Revision {
-    /// Revision number.
-    pub revision: u64,
-    /// Status of that revision.
-    pub status: String,
-    /// Chart name-version.
-    #[serde(default)]
-    pub chart: String,
-    /// Helm's description (`Install complete`, `Upgrade "x" failed: ...`).
-    #[serde(default)]
-    pub description: String,
-}
-
-/// `helm history RELEASE -o json`; empty when there is no such release.
-pub fn history(sh: &Shell, context: &str, namespace: &str, release: &str) -> Result<Vec<Revision>> {
-    let out = capture(
-        cmd!(
-            sh,
-            "helm history {release} --namespace {namespace} --kube-context {context} -o json"
-        ),
-        "helm history",
-    )?;
-    if !out.success() {
-        if says_not_found(&out.stderr) {
-            return Ok(Vec::new());
-        }
-        bail!("helm history {release} failed: {}", out.tail(5));
-    }
-    serde_json::from_str(out.stdout.trim())
-        .context("`helm history -o json` printed unexpected output")
-}
-
 /// `helm uninstall RELEASE --wait`; Ok(false) when there was nothing to uninstall. Checks with
 /// `helm status` first rather than `--ignore-not-found`, which older v3 releases lack.
 pub fn uninstall(sh: &Shell, context: &str, namespace: &str, release: &str) -> Result<bool> {
@@ -282,12 +219,6 @@ pub fn uninstall(sh: &Shell, context: &str, namespace: &str, release: &str) -> R
         "helm uninstall",
     )?;
     Ok(true)
-}
-
-/// The values file for a target, e.g. `values-dev.yaml` for Minikube, if the chart has it.
-pub fn values_file(chart: &Path, name: &str) -> Option<PathBuf> {
-    let p = chart.join(name);
-    p.is_file().then_some(p)
 }
 
 #[cfg(test)]
@@ -357,16 +288,5 @@ mod tests {
             }
         );
         assert!(parse_status("Error").is_err());
-    }
-
-    #[test]
-    fn history_json() {
-        let h: Vec<Revision> = serde_json::from_str(
-            r#"[{"revision":1,"updated":"2024-01-01T00:00:00Z","status":"superseded","chart":"todo-app-0.1.0","app_version":"0.1.0","description":"Install complete"},
-                {"revision":2,"updated":"2024-01-01T00:00:00Z","status":"deployed","chart":"todo-app-0.1.0","app_version":"0.1.0","description":"Upgrade complete"}]"#,
-        )
-        .unwrap();
-        assert_eq!(h[1].revision, 2);
-        assert_eq!(h[1].status, "deployed");
     }
 }
