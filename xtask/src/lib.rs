@@ -11,7 +11,7 @@ pub(crate) mod commands;
 pub mod context;
 pub(crate) mod diagnose;
 pub mod engine;
-pub(crate) mod error;
+pub mod error;
 pub(crate) mod kinds;
 pub(crate) mod pipeline;
 pub(crate) mod render;

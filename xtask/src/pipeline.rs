@@ -9,7 +9,7 @@ use xshell::Shell;
 
 use crate::cli::GlobalOpts;
 use crate::engine::{self, Graph, RunOptions, RunReport, Session};
-use crate::target::{Deployment, Release, Target};
+use crate::target::{Declared, Release, Target};
 
 /// Everything a command works with.
 #[derive(Debug)]
@@ -84,7 +84,7 @@ impl Pipeline {
 
     /// What a target's teardown and status need from the declaration: every Helm release the
     /// pipeline installs, with the Secret of its secrets task.
-    pub fn deployment(&self, graph: &Graph<Target>) -> Deployment {
+    pub fn declared(&self, graph: &Graph<Target>) -> Declared {
         let releases = graph
             .tasks_of_kind("helm-release")
             .iter()
@@ -104,14 +104,14 @@ impl Pipeline {
             .collect::<Vec<_>>();
         if releases.is_empty() {
             // Nothing declared: tear down what the default chart would have installed.
-            return Deployment {
+            return Declared {
                 releases: vec![Release {
                     name: "todo-app".to_owned(),
                     secret: crate::secrets::SECRET_NAME.to_owned(),
                 }],
             };
         }
-        Deployment { releases }
+        Declared { releases }
     }
 
     /// The repositories of every image the pipeline builds.

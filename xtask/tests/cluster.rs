@@ -1098,3 +1098,81 @@ fn smoke_goes_through_a_port_forward_when_the_node_does_not_answer() {
         c.argv_lines()
     );
 }
+
+#[test]
+fn teardown_deletes_the_release_s_claims_in_a_namespace_it_keeps() {
+    if !prerequisites("teardown_deletes_the_release_s_claims_in_a_namespace_it_keeps") {
+        return;
+    }
+    let c = Cluster::new("pvc");
+    let pvc = |ns: &str, name: &str, instance: &str| {
+        json!({"metadata": {"name": name, "namespace": ns, "labels": {
+            "app.kubernetes.io/name": "todo-app",
+            "app.kubernetes.io/instance": instance,
+            "app.kubernetes.io/component": "database"}}})
+    };
+    c.edit_state(|s| {
+        s["namespaces"]["todo-app"] = json!({"labels": {"team": "someone-else"}});
+        s["namespaces"]["elsewhere"] = json!({"labels": {}});
+        // Ours; another release's claim in the same namespace; ours in another namespace.
+        s["pvcs"] = json!({
+            "todo-app/data-todo-app-postgres-0": pvc("todo-app", "data-todo-app-postgres-0", "todo-app"),
+            "todo-app/data-other-postgres-0": pvc("todo-app", "data-other-postgres-0", "other"),
+            "elsewhere/data-todo-app-postgres-0": pvc("elsewhere", "data-todo-app-postgres-0", "todo-app"),
+        });
+        s["releases"]["todo-app/todo-app"] = json!({"revisions": [{"revision": 1,
+            "status": "deployed", "description": "Install complete",
+            "updated": "2024-01-01T00:00:00Z"}]});
+    });
+    let sh = xshell::Shell::new().unwrap();
+    sh.set_var("PATH", c.path_env());
+    sh.set_var("XTASK_DOUBLE_STATE", &c.state);
+    let kube = xtask::target::minikube::Kube {
+        context: "minikube".into(),
+        namespace: "todo-app".into(),
+    };
+    let down = || {
+        let mut done =
+            xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+        done.push(xtask::target::minikube::delete_claims(&sh, &kube, "todo-app").unwrap());
+        done
+    };
+    c.clear_calls();
+    let done = down();
+    assert!(
+        done.last()
+            .unwrap()
+            .ends_with("deleted: data-todo-app-postgres-0"),
+        "{done:?}"
+    );
+    // Order kept: uninstall, Secret, (namespace kept: someone else's), then the claims.
+    let mutating: Vec<String> = c
+        .argv_lines()
+        .into_iter()
+        .filter(|l| l.contains("uninstall") || l.contains(" delete "))
+        .collect();
+    assert_eq!(
+        mutating,
+        [
+            "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait",
+            "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found",
+            "kubectl --context minikube --namespace todo-app delete pvc -l app.kubernetes.io/instance=todo-app --ignore-not-found --wait=false -o name",
+        ]
+    );
+    let state = c.read_state();
+    let left: Vec<&String> = state["pvcs"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        left,
+        [
+            "elsewhere/data-todo-app-postgres-0",
+            "todo-app/data-other-postgres-0"
+        ]
+    );
+    assert!(state["namespaces"].get("todo-app").is_some());
+    // Idempotent: again, nothing left to delete, still success.
+    let again = down();
+    assert!(
+        again.last().unwrap().ends_with("deleted: none"),
+        "{again:?}"
+    );
+}

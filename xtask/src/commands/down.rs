@@ -24,9 +24,13 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
     let dir = p.session.state_dir(target);
     let _lock = Lock::acquire(&dir, &target.id(), p.session.no_wait)?;
     let graph = p.graph_for(target)?;
-    let mut done = target.teardown(sh, &p.deployment(&graph))?;
+    let mut done = target.deployment().teardown(sh, &p.declared(&graph))?;
     if args.images {
-        done.push(target.remove_images(sh, &p.image_repositories(&graph))?);
+        done.push(
+            target
+                .deployment()
+                .remove_images(sh, &p.image_repositories(&graph))?,
+        );
     }
     state::forget(&dir)?;
     done.push(format!(

@@ -28,11 +28,12 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
     };
     // Held until the checks are done: it may be the port-forward they go through.
     let front = target
+        .deployment()
         .frontend(sh, &log)
         .context("finding the live deployment; run `cargo xtask deploy` first")?;
     let opts = Options {
         ready_timeout: Duration::from_secs(args.ready_timeout),
-        unreachable_fix: Some(target.unreachable_fix()),
+        unreachable_fix: Some(target.deployment().unreachable_fix()),
         ..Options::default()
     };
     let report = smoke::run(&front.endpoints, &opts, |name| {

@@ -119,7 +119,7 @@ pub fn run(sh: &Shell, p: &Pipeline, _args: &Args) -> Result<()> {
     }
     let graph = p.graph_for(target)?;
     print_images(&image_rows(sh, p, target)?);
-    for line in target.status(sh, &p.deployment(&graph))? {
+    for line in target.deployment().status(sh, &p.declared(&graph))? {
         println!("{line}");
     }
     Ok(())

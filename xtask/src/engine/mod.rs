@@ -17,9 +17,6 @@ pub mod state;
 pub mod task;
 pub mod walk;
 
-#[cfg(test)]
-mod tests;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

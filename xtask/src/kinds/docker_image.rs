@@ -214,7 +214,7 @@ fn digest_context(session: &Session, files: &context::ContextFiles) -> Result<Ke
 impl Task<Target> for DockerImage {
     fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
         let mut m = BTreeMap::new();
-        let daemon = match cx.target.image_store(cx.sh)? {
+        let daemon = match cx.target.deployment().image_store(cx.sh)? {
             ImageStore::Docker(env) => format!("docker:{}", Docker::new(cx.sh, env).daemon_id()?),
             ImageStore::MinikubeBuild(profile) => format!("minikube-image-build:{profile}"),
         };
@@ -264,7 +264,7 @@ impl Task<Target> for DockerImage {
         let Some(tag) = cx.outputs.get("image") else {
             return Ok(false);
         };
-        match cx.target.image_store(cx.sh)? {
+        match cx.target.deployment().image_store(cx.sh)? {
             ImageStore::Docker(env) => Docker::new(cx.sh, env).image_exists(tag),
             ImageStore::MinikubeBuild(profile) => {
                 let want = minikube::normalize_image(tag);
@@ -289,7 +289,7 @@ impl Task<Target> for DockerImage {
                 cx.task
             );
         };
-        match cx.target.image_store(cx.sh)? {
+        match cx.target.deployment().image_store(cx.sh)? {
             ImageStore::Docker(env) => {
                 let plan = context::tar_plan(&snapshot.files)?;
                 let mut labels = BTreeMap::new();

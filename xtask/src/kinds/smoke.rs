@@ -70,21 +70,21 @@ pub fn check(
 
 impl Task<Target> for Smoke {
     fn output_exists(&self, cx: &CheckCx<'_>) -> Result<bool> {
-        let live = cx.target.live_deployment(cx.sh)?;
+        let live = cx.target.deployment().live(cx.sh)?;
         Ok(live.iter().all(|(k, v)| cx.outputs.get(k) == Some(v)))
     }
 
     fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
         let log = |line: &str| cx.log(line);
         // Held until the checks are done: it may be the port-forward they go through.
-        let front = cx.target.frontend(cx.sh, &log)?;
+        let front = cx.target.deployment().frontend(cx.sh, &log)?;
         check(
             &front.endpoints,
             self.ready_timeout,
-            cx.target.unreachable_fix(),
+            cx.target.deployment().unreachable_fix(),
             &log,
         )?;
-        let mut outputs = cx.target.live_deployment(cx.sh)?;
+        let mut outputs = cx.target.deployment().live(cx.sh)?;
         outputs.extend(front.access.to_outputs());
         Ok(outputs)
     }

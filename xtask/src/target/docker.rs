@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use xshell::{Shell, cmd};
 
-use super::{Access, Frontend, list_or_none};
+use super::{Access, Declared, Deployment, Frontend, ImageStore, list_or_none};
 use crate::smoke::Endpoints;
 use crate::tools::docker::{
     Docker, IMAGE_LABEL, ObjectKind, PART_OF_LABEL, PART_OF_VALUE, TARGET_LABEL,
@@ -78,9 +78,15 @@ impl DockerTarget {
     pub fn url(&self) -> String {
         format!("http://localhost:{}/", self.port)
     }
+}
+
+impl Deployment for DockerTarget {
+    fn image_store(&self, _sh: &Shell) -> Result<ImageStore> {
+        Ok(ImageStore::Docker(self.docker_env()))
+    }
 
     /// The published frontend port, and the backend's port published on loopback.
-    pub fn frontend(&self, sh: &Shell) -> Result<Frontend> {
+    fn frontend(&self, sh: &Shell, _log: &dyn Fn(&str)) -> Result<Frontend> {
         let docker = Docker::new(sh, self.docker_env());
         let backend = docker
             .port(&self.container("backend"), BACKEND_PORT)
@@ -97,7 +103,7 @@ impl DockerTarget {
     }
 
     /// The running containers' IDs by role, as `<role>_container` (a missing one is empty).
-    pub fn live_containers(&self, sh: &Shell) -> Result<BTreeMap<String, String>> {
+    fn live(&self, sh: &Shell) -> Result<BTreeMap<String, String>> {
         let docker = Docker::new(sh, self.docker_env());
         let mut out = BTreeMap::new();
         for role in ROLES {
@@ -111,8 +117,7 @@ impl DockerTarget {
         Ok(out)
     }
 
-    /// The fix named when the smoke test cannot connect to the app.
-    pub fn unreachable_fix(&self) -> String {
+    fn unreachable_fix(&self) -> String {
         format!(
             "run `cargo xtask status --target docker` and check the frontend container's logs: \
              `docker logs {}`",
@@ -121,7 +126,7 @@ impl DockerTarget {
     }
 
     /// Our containers, network and volume, found by label.
-    pub fn teardown(&self, sh: &Shell) -> Result<Vec<String>> {
+    fn teardown(&self, sh: &Shell, _declared: &Declared) -> Result<Vec<String>> {
         let docker = Docker::new(sh, self.docker_env());
         let labels = self.labels();
         let mut done = Vec::new();
@@ -137,8 +142,12 @@ impl DockerTarget {
         Ok(done)
     }
 
+    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<String> {
+        remove_images(sh, &self.docker_env(), repositories)
+    }
+
     /// Our containers with their state, and the URL.
-    pub fn status(&self, sh: &Shell) -> Result<Vec<String>> {
+    fn status(&self, sh: &Shell, _declared: &Declared) -> Result<Vec<String>> {
         let label = format!("label={TARGET_LABEL}={}", self.prefix());
         let format = "{{.Names}}  {{.Status}}";
         let out = capture(
@@ -213,7 +222,7 @@ mod tests {
     #[test]
     fn the_unreachable_fix_names_the_frontend_container() {
         assert_eq!(
-            docker("todo-app", 8080).unreachable_fix(),
+            docker("todo-app", 8080).deployment().unreachable_fix(),
             "run `cargo xtask status --target docker` and check the frontend container's logs: \
              `docker logs todo-app-docker-frontend`"
         );

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use xshell::Shell;
 
-use super::{Access, Deployment, Frontend, ImageStore, list_or_none};
+use super::{Access, Declared, Deployment, Frontend, ImageStore, list_or_none};
 use crate::smoke::Endpoints;
 pub use crate::tools::kubectl::Kube;
 use crate::tools::kubectl::NamespaceState;
@@ -97,7 +97,7 @@ impl MinikubeTarget {
     }
 
     /// The profile's Docker daemon, or `minikube image build` when its runtime is not Docker.
-    pub fn image_store(&self, sh: &Shell) -> Result<ImageStore> {
+    fn store(&self, sh: &Shell) -> Result<ImageStore> {
         // docker-env is cached for the run, so the common (Docker runtime) case costs one
         // `minikube docker-env` per run; only when it fails do we ask for the runtime.
         let env_err = match self.docker_env(sh) {
@@ -173,10 +173,21 @@ impl MinikubeTarget {
         }
         Ok(FrontendAccess::Direct { url })
     }
+}
+
+impl Deployment for MinikubeTarget {
+    fn image_store(&self, sh: &Shell) -> Result<ImageStore> {
+        self.store(sh)
+    }
+
+    fn live(&self, _sh: &Shell) -> Result<std::collections::BTreeMap<String, String>> {
+        // The release's revision reaches the smoke test's key through the release's key.
+        Ok(Default::default())
+    }
 
     /// [`MinikubeTarget::frontend_access`], probed, with the port-forward started when it
     /// takes one.
-    pub fn frontend(&self, sh: &Shell, log: &dyn Fn(&str)) -> Result<Frontend> {
+    fn frontend(&self, sh: &Shell, log: &dyn Fn(&str)) -> Result<Frontend> {
         let (frontend, access, forward) = match self.frontend_access(sh, true)? {
             FrontendAccess::Direct { url } => (url.clone(), Access::Url(url), None),
             FrontendAccess::Forward {
@@ -211,7 +222,7 @@ impl MinikubeTarget {
     }
 
     /// The fix named when the smoke test cannot connect to the app.
-    pub fn unreachable_fix(&self) -> String {
+    fn unreachable_fix(&self) -> String {
         format!(
             "run `cargo xtask status --target minikube`; `minikube -p {} service list -n {}` \
              shows the frontend's URL, or forward it with `{}`",
@@ -223,10 +234,10 @@ impl MinikubeTarget {
 
     /// For each release: helm uninstall, its Secret, the namespace only if we created it, then
     /// the release's PersistentVolumeClaims. Idempotent.
-    pub fn teardown(&self, sh: &Shell, deployment: &Deployment) -> Result<Vec<String>> {
+    fn teardown(&self, sh: &Shell, declared: &Declared) -> Result<Vec<String>> {
         let kube = self.kube();
         let mut done = Vec::new();
-        for release in &deployment.releases {
+        for release in &declared.releases {
             done.extend(teardown(sh, &kube, &release.name, &release.secret)?);
             done.push(delete_claims(sh, &kube, &release.name)?);
         }
@@ -235,7 +246,7 @@ impl MinikubeTarget {
 
     /// The images of `repositories` in the profile: from its Docker daemon, or its image store
     /// on other runtimes.
-    pub fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<String> {
+    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<String> {
         let runtime = self.runtime(sh)?;
         if runtime.is_empty() || runtime == "docker" {
             return super::docker::remove_images(sh, &self.docker_env(sh)?, repositories);
@@ -254,10 +265,10 @@ impl MinikubeTarget {
     }
 
     /// The releases with their revisions, their pods' readiness, and how to reach the app.
-    pub fn status(&self, sh: &Shell, deployment: &Deployment) -> Result<Vec<String>> {
+    fn status(&self, sh: &Shell, declared: &Declared) -> Result<Vec<String>> {
         let kube = self.kube();
         let mut lines = Vec::new();
-        for release in &deployment.releases {
+        for release in &declared.releases {
             let name = &release.name;
             lines.push(
                 match helm::status(sh, &kube.context, &kube.namespace, name)? {
@@ -266,7 +277,7 @@ impl MinikubeTarget {
                 },
             );
         }
-        for release in &deployment.releases {
+        for release in &declared.releases {
             lines.push(format!("pods of {}:", release.name));
             let pods = kube.pods_json(sh, &release_selector(&release.name))?;
             let pods = pod_lines(&pods);
@@ -379,7 +390,6 @@ pub fn pod_lines(pods: &serde_json::Value) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::engine::Target as _;
-    use crate::tools::kubectl::Kube;
 
     fn target(profile: &str, namespace: &str) -> MinikubeTarget {
         MinikubeTarget {
@@ -417,132 +427,6 @@ mod tests {
         assert_eq!(
             pod_lines(&pods),
             vec!["p  1/2 ready  Running  restarts 3".to_owned()]
-        );
-    }
-
-    /// A shell with the kubectl and helm TEST DOUBLES first on PATH, and their state dir.
-    fn doubles(state: serde_json::Value) -> (tempfile::TempDir, Shell) {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        let doubles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/doubles");
-        for tool in ["kubectl", "helm"] {
-            std::os::unix::fs::symlink(doubles.join(format!("{tool}-double")), bin.join(tool))
-                .unwrap();
-        }
-        let states = dir.path().join("state");
-        std::fs::create_dir_all(&states).unwrap();
-        std::fs::write(states.join("state.json"), state.to_string()).unwrap();
-        let sh = Shell::new().unwrap();
-        let mut paths = vec![bin];
-        paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
-        sh.set_var("PATH", std::env::join_paths(paths).unwrap());
-        sh.set_var("XTASK_DOUBLE_STATE", &states);
-        (dir, sh)
-    }
-
-    fn pvc(ns: &str, name: &str, instance: &str) -> (String, serde_json::Value) {
-        (
-            format!("{ns}/{name}"),
-            serde_json::json!({"metadata": {"name": name, "namespace": ns, "labels": {
-                "app.kubernetes.io/name": "todo-app",
-                "app.kubernetes.io/instance": instance,
-                "app.kubernetes.io/component": "database"}}}),
-        )
-    }
-
-    /// The Minikube teardown `down` runs for one release, as in `run`.
-    fn down(sh: &Shell, kube: &Kube) -> Vec<String> {
-        let mut done = teardown(sh, kube, "todo-app", "todo-app-secrets").unwrap();
-        done.push(delete_claims(sh, kube, "todo-app").unwrap());
-        done
-    }
-
-    fn mutating_calls(dir: &std::path::Path) -> Vec<String> {
-        std::fs::read_to_string(dir.join("state/calls.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .map(|c| {
-                let argv: Vec<&str> = c["argv"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.as_str().unwrap())
-                    .collect();
-                format!("{} {}", c["tool"].as_str().unwrap(), argv.join(" "))
-            })
-            .filter(|l| l.contains("uninstall") || l.contains(" delete "))
-            .collect()
-    }
-
-    #[test]
-    fn down_deletes_the_releases_claims_in_a_namespace_it_keeps() {
-        if crate::tools::find_program(&Shell::new().unwrap(), "python3").is_none() {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but python3 (with PyYAML) is missing"
-            );
-            eprintln!("SKIP: down tests: python3 not found; install python3 python3-yaml");
-            return;
-        }
-        let pvcs: serde_json::Map<String, serde_json::Value> = [
-            pvc("todo-app", "data-todo-app-postgres-0", "todo-app"),
-            // Another release's claim in the same namespace, and ours in another namespace.
-            pvc("todo-app", "data-other-postgres-0", "other"),
-            pvc("elsewhere", "data-todo-app-postgres-0", "todo-app"),
-        ]
-        .into_iter()
-        .collect();
-        let (dir, sh) = doubles(serde_json::json!({
-            "minikube": {"version": "v1.33.1", "profiles": {}, "images": []},
-            "kube": {"current_context": "minikube", "contexts": {"minikube": {"reachable": true}}},
-            "namespaces": {"todo-app": {"labels": {"team": "someone-else"}},
-                           "elsewhere": {"labels": {}}},
-            "secrets": {}, "pods": {}, "events": [], "pvcs": pvcs,
-            "releases": {"todo-app/todo-app": {"revisions": [{"revision": 1, "status": "deployed",
-                "description": "Install complete", "updated": "2024-01-01T00:00:00Z"}]}},
-            "knobs": {"fail": {}},
-        }));
-        let kube = Kube {
-            context: "minikube".into(),
-            namespace: "todo-app".into(),
-        };
-        let done = down(&sh, &kube);
-        assert!(
-            done.last()
-                .unwrap()
-                .ends_with("deleted: data-todo-app-postgres-0"),
-            "{done:?}"
-        );
-        // Order kept: uninstall, Secret, (namespace kept: someone else's), then the claims.
-        assert_eq!(
-            mutating_calls(dir.path()),
-            [
-                "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait",
-                "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found",
-                "kubectl --context minikube --namespace todo-app delete pvc -l app.kubernetes.io/instance=todo-app --ignore-not-found --wait=false -o name",
-            ]
-        );
-        let state: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.path().join("state/state.json")).unwrap(),
-        )
-        .unwrap();
-        let left: Vec<&String> = state["pvcs"].as_object().unwrap().keys().collect();
-        assert_eq!(
-            left,
-            [
-                "elsewhere/data-todo-app-postgres-0",
-                "todo-app/data-other-postgres-0"
-            ]
-        );
-        assert!(state["namespaces"].get("todo-app").is_some());
-
-        // Idempotent: again, nothing left to delete, still success.
-        let again = down(&sh, &kube);
-        assert!(
-            again.last().unwrap().ends_with("deleted: none"),
-            "{again:?}"
         );
     }
 }

@@ -203,69 +203,38 @@ impl Target {
         }
     }
 
-    /// Where images are built for this target.
-    pub fn image_store(&self, sh: &Shell) -> anyhow::Result<ImageStore> {
+    /// What every target does, as this one does it.
+    pub fn deployment(&self) -> &dyn Deployment {
         match self {
-            Target::Docker(_) => Ok(ImageStore::Docker(ChildEnv::new())),
-            Target::Minikube(m) => m.image_store(sh),
-        }
-    }
-
-    /// Finds the live frontend (starting a port-forward when the target needs one).
-    pub fn frontend(&self, sh: &Shell, log: &dyn Fn(&str)) -> anyhow::Result<Frontend> {
-        match self {
-            Target::Docker(d) => d.frontend(sh),
-            Target::Minikube(m) => m.frontend(sh, log),
-        }
-    }
-
-    /// What identifies the live deployment the smoke test checked (Docker: container IDs);
-    /// a different answer later means the smoke test's result no longer holds.
-    pub fn live_deployment(&self, sh: &Shell) -> anyhow::Result<BTreeMap<String, String>> {
-        match self {
-            Target::Docker(d) => d.live_containers(sh),
-            // The release's revision reaches the smoke test's key through the release's key.
-            Target::Minikube(_) => Ok(BTreeMap::new()),
-        }
-    }
-
-    /// The fix named when the smoke test cannot connect to the app.
-    pub fn unreachable_fix(&self) -> String {
-        match self {
-            Target::Docker(d) => d.unreachable_fix(),
-            Target::Minikube(m) => m.unreachable_fix(),
-        }
-    }
-
-    /// Tears the deployment down: what the pipeline created for `deployment`, one line per
-    /// step. Idempotent.
-    pub fn teardown(&self, sh: &Shell, deployment: &Deployment) -> anyhow::Result<Vec<String>> {
-        match self {
-            Target::Docker(d) => d.teardown(sh),
-            Target::Minikube(m) => m.teardown(sh, deployment),
-        }
-    }
-
-    /// Removes the images of `repositories` that the pipeline built for this target.
-    pub fn remove_images(&self, sh: &Shell, repositories: &[String]) -> anyhow::Result<String> {
-        match self {
-            Target::Docker(d) => docker::remove_images(sh, &d.docker_env(), repositories),
-            Target::Minikube(m) => m.remove_images(sh, repositories),
-        }
-    }
-
-    /// What is live, one line each (objects, pods, the URL).
-    pub fn status(&self, sh: &Shell, deployment: &Deployment) -> anyhow::Result<Vec<String>> {
-        match self {
-            Target::Docker(d) => d.status(sh),
-            Target::Minikube(m) => m.status(sh, deployment),
+            Target::Docker(d) => d,
+            Target::Minikube(m) => m,
         }
     }
 }
 
+/// What a deployment on a target is, as kinds and commands use it: each target module
+/// implements it once.
+pub trait Deployment: Send + Sync {
+    /// Where images are built for this target.
+    fn image_store(&self, sh: &Shell) -> anyhow::Result<ImageStore>;
+    /// Finds the live frontend (starting a port-forward when the target needs one).
+    fn frontend(&self, sh: &Shell, log: &dyn Fn(&str)) -> anyhow::Result<Frontend>;
+    /// What identifies the live deployment the smoke test checked (Docker: container IDs);
+    /// a different answer later means the smoke test's result no longer holds.
+    fn live(&self, sh: &Shell) -> anyhow::Result<BTreeMap<String, String>>;
+    /// The fix named when the smoke test cannot connect to the app.
+    fn unreachable_fix(&self) -> String;
+    /// Tears down what the pipeline created for `declared`, one line per step. Idempotent.
+    fn teardown(&self, sh: &Shell, declared: &Declared) -> anyhow::Result<Vec<String>>;
+    /// Removes the images of `repositories` that the pipeline built for this target.
+    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> anyhow::Result<String>;
+    /// What is live, one line each (objects, pods, the URL).
+    fn status(&self, sh: &Shell, declared: &Declared) -> anyhow::Result<Vec<String>>;
+}
+
 /// What the pipeline declares that a target's teardown and status need to know.
 #[derive(Debug, Clone, Default)]
-pub struct Deployment {
+pub struct Declared {
     /// Helm releases, with the Secret each one reads.
     pub releases: Vec<Release>,
 }

@@ -1,4 +1,5 @@
-//! The engine on its own: a kind and a target that exist only here.
+//! The engine on its own, with a kind and a target that exist only here: targets and pruning,
+//! tasks named in settings, and a run that records only the target's tasks.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -6,12 +7,13 @@ use std::sync::Mutex;
 
 use xshell::Shell;
 
-use super::decl::Settings;
-use super::events::{Event, EventSink};
-use super::state::State;
-use super::task::{LoadCx, Outputs, Registry, RunCx, Target, Task, TaskKind};
-use super::{Graph, RunOptions, Session, decl, plan_tasks, run_tasks};
-use crate::error::Diagnostic;
+use xtask::engine::decl::{self, Settings};
+use xtask::engine::state::State;
+use xtask::engine::{
+    Decision, Event, EventSink, Graph, LoadCx, Outputs, Registry, RunCx, RunOptions, Session,
+    Target, Task, TaskKind, load_for, plan_tasks, run_tasks,
+};
+use xtask::error::Diagnostic;
 
 /// A target known only by name.
 #[derive(Debug)]
@@ -224,7 +226,7 @@ fn a_run_records_only_the_target_s_tasks_and_hands_outputs_on() {
     let sh = Shell::new().unwrap();
     sh.change_dir(dir.path());
     let target = Place("b");
-    let g = super::load_for(&session, &registry(), &target).unwrap();
+    let g = load_for(&session, &registry(), &target).unwrap();
     let sink = Collect::default();
     let report = run_tasks(
         &sh,
@@ -247,9 +249,5 @@ fn a_run_records_only_the_target_s_tasks_and_hands_outputs_on() {
     assert!(matches!(&events[0], Event::Planned { target, .. } if target == "place-b"));
     // Planned again: everything fresh.
     let plan = plan_tasks(&sh, &session, &g, &target, &g.topo, &state, false).unwrap();
-    assert!(
-        plan.tasks
-            .iter()
-            .all(|t| t.decision == super::Decision::Fresh)
-    );
+    assert!(plan.tasks.iter().all(|t| t.decision == Decision::Fresh));
 }
