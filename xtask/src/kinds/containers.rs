@@ -4,7 +4,7 @@
 //! ```toml
 //! [tasks.app-containers]
 //! kind = "containers"
-//! deps = ["backend-image", "frontend-image"]
+//! targets = ["docker"]
 //! backend-image = "backend-image"        # task whose `image` output is the backend
 //! frontend-image = "frontend-image"      # task whose `image` output is the frontend
 //! postgres-image = "postgres:15-bookworm" # optional

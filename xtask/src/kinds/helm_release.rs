@@ -4,7 +4,7 @@
 //! ```toml
 //! [tasks.release]
 //! kind = "helm-release"
-//! deps = ["backend-image", "frontend-image", "secrets"]
+//! targets = ["minikube"]
 //! inputs = ["k8s/todo-app"]
 //! chart = "k8s/todo-app"
 //! release = "todo-app"                          # optional, default "todo-app"

@@ -3,6 +3,7 @@
 //! ```toml
 //! [tasks.secrets]
 //! kind = "k8s-secret"
+//! targets = ["minikube"]
 //! secret = "todo-app-secrets"         # optional, the name the chart reads
 //! database = "auto"                   # optional: "auto" (external iff DATABASE_URL is given) | "external"
 //! database-host = "todo-app-postgres" # the in-cluster service (<release>-postgres)

@@ -3,7 +3,7 @@
 //! ```toml
 //! [tasks.smoke]
 //! kind = "smoke"
-//! deps = ["app-containers", "app-release"]
+//! deps = ["app-containers", "release"]   # the deployments of every target; each keeps its own
 //! ready-timeout = 90   # optional, seconds for /health and /ready to answer
 //! ```
 //! Not always-run: its key covers its dependencies' keys, so it re-runs whenever anything it
