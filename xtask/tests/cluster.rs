@@ -1096,3 +1096,54 @@ fn smoke_goes_through_a_port_forward_when_the_node_does_not_answer() {
         c.argv_lines()
     );
 }
+/// Issue 15, point 1: minikube v1.35+ prints `null` (exit 7) when the node's host is missing.
+#[test]
+fn a_profile_whose_host_is_gone_fails_naming_the_start_command() {
+    if !prerequisites("a_profile_whose_host_is_gone_fails_naming_the_start_command") {
+        return;
+    }
+    let c = Cluster::new("hg");
+    for version in ["v1.35.0", "v1.34.0"] {
+        c.edit_state(|s| {
+            s["minikube"]["version"] = json!(version);
+            let p = &mut s["minikube"]["profiles"]["minikube"];
+            for k in ["Host", "Kubelet", "APIServer", "Kubeconfig"] {
+                p[k] = json!("Nonexistent");
+            }
+        });
+        let status = c.double("minikube", &["-p", "minikube", "status", "-o", "json"]);
+        assert_eq!(status.status.code(), Some(7), "{version}");
+        let printed = String::from_utf8_lossy(&status.stdout).into_owned();
+        if version == "v1.35.0" {
+            assert_eq!(printed, "null");
+        } else {
+            assert!(printed.contains(r#""Host":"Nonexistent""#), "{printed}");
+        }
+        let run = c.xtask(&["run", "release"]);
+        assert_eq!(
+            run.code,
+            Some(2),
+            "{version}: {}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("Minikube profile `minikube` is not running (host Nonexistent")
+                && run.stderr.contains("minikube start -p minikube")
+                && !run.stderr.contains("invalid type"),
+            "{version}: {}",
+            run.stderr
+        );
+        let doctor = c.xtask(&["doctor"]);
+        let row = doctor
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("profile minikube"))
+            .unwrap_or_else(|| panic!("{}\n{}", doctor.stdout, doctor.stderr));
+        assert!(
+            row.contains("FAIL") && row.contains("minikube start -p minikube"),
+            "{row}"
+        );
+    }
+}

@@ -111,7 +111,23 @@ pub fn status(sh: &Shell, profile: &str) -> Result<ProfileState> {
 /// what is not running (1 host, 2 cluster, 4 kubeconfig) next to valid JSON; a missing
 /// profile exits 85 after a message that depends on the version (`Profile "p" not found`
 /// since about v1.32, `There is no local cluster named "p"` before), so the code decides.
+///
+/// Since v1.35 (`pkg/minikube/cluster/status.go` `GetStatus`) a node whose host is missing or
+/// unreadable (Docker Desktop stopped, the node container deleted) makes minikube print `null`
+/// and exit 7; before, it printed the node with `"Host":"Nonexistent"`. Both are a profile that
+/// exists and does not run.
 pub fn classify_status(out: &super::ToolOutput) -> Result<ProfileState> {
+    if out.stdout.trim() == "null" {
+        let gone = "Nonexistent".to_owned();
+        return Ok(ProfileState::Exists(NodeStatus {
+            name: String::new(),
+            host: gone.clone(),
+            kubelet: gone.clone(),
+            api_server: gone.clone(),
+            kubeconfig: gone,
+            worker: false,
+        }));
+    }
     match parse_status(&out.stdout) {
         Ok(node) => Ok(ProfileState::Exists(node)),
         Err(_)
@@ -444,6 +460,24 @@ mod tests {
         // Anything else is an error with minikube's words.
         let err = classify_status(&out(80, "", "X Exiting due to GUEST_STATUS: boom")).unwrap_err();
         assert!(format!("{err:#}").contains("GUEST_STATUS: boom"), "{err:#}");
+    }
+
+    #[test]
+    fn a_missing_host_is_a_profile_that_does_not_run() {
+        // v1.35+: `null`, exit 7 (the host does not exist or cannot be read).
+        match classify_status(&out(7, "null", "")).unwrap() {
+            ProfileState::Exists(n) => {
+                assert!(!n.is_running());
+                assert_eq!(n.host, "Nonexistent");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Before v1.35: the node with `"Host":"Nonexistent"`.
+        let old = r#"{"Name":"p","Host":"Nonexistent","Kubelet":"Nonexistent","APIServer":"Nonexistent","Kubeconfig":"Nonexistent","Worker":false}"#;
+        match classify_status(&out(7, old, "")).unwrap() {
+            ProfileState::Exists(n) => assert!(!n.is_running()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
