@@ -1147,3 +1147,54 @@ fn a_profile_whose_host_is_gone_fails_naming_the_start_command() {
         );
     }
 }
+
+/// Issue 15, point 5: a missing kube context is an error naming the fix, not an absent object.
+#[test]
+fn a_missing_kube_context_is_an_error_not_an_absent_object() {
+    if !prerequisites("a_missing_kube_context_is_an_error_not_an_absent_object") {
+        return;
+    }
+    let c = Cluster::new("kc");
+    let sh = xshell::Shell::new().unwrap();
+    sh.set_var("PATH", c.path_env());
+    sh.set_var("XTASK_DOUBLE_STATE", &c.state);
+    let kube = xtask::tools::kubectl::Kube {
+        context: "minikube".into(),
+        namespace: "todo-app".into(),
+    };
+    // A reachable context and no such objects: absent.
+    assert!(kube.get_secret(&sh, "todo-app-secrets").unwrap().is_none());
+    assert_eq!(
+        kube.namespace_state(&sh).unwrap(),
+        xtask::tools::kubectl::NamespaceState::Absent
+    );
+    // No kubeconfig at all (`context was not found for specified context`), then a kubeconfig
+    // without the context (`context "minikube" does not exist`): errors naming the fix.
+    for knobs in [
+        json!({"no_kubeconfig": true}),
+        json!({"contexts": {"other": {"reachable": true}}}),
+    ] {
+        c.edit_state(|s| {
+            for (k, v) in knobs.as_object().unwrap() {
+                s["kube"][k] = v.clone();
+            }
+        });
+        for err in [
+            kube.get_secret(&sh, "todo-app-secrets").unwrap_err(),
+            kube.namespace_state(&sh).unwrap_err(),
+        ] {
+            let text = format!("{err:#}");
+            assert!(
+                text.contains("minikube update-context -p minikube"),
+                "{knobs}: {text}"
+            );
+        }
+        assert!(
+            xtask::tools::helm::status(&sh, "minikube", "todo-app", "todo-app").is_err(),
+            "{knobs}"
+        );
+        c.edit_state(|s| {
+            s["kube"]["no_kubeconfig"] = json!(false);
+        });
+    }
+}

@@ -9,7 +9,16 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use xshell::{Shell, cmd};
 
-use super::{capture, checked, says_not_found};
+use super::{capture, checked};
+
+/// helm's `driver.ErrReleaseNotFound` (`pkg/storage/driver/driver.go`, v3.8 to v4): the only
+/// answer that means "no such release". Anything else, for example client-go's `context was not
+/// found for specified context` when the kube context is missing, is an error.
+pub const RELEASE_NOT_FOUND: &str = "release: not found";
+
+fn release_not_found(stderr: &str) -> bool {
+    stderr.contains(RELEASE_NOT_FOUND)
+}
 
 /// A parsed `helm version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -226,7 +235,7 @@ pub fn status(
         "helm status",
     )?;
     if !out.success() {
-        if says_not_found(&out.stderr) {
+        if release_not_found(&out.stderr) {
             return Ok(None);
         }
         bail!("helm status {release} failed: {}", out.tail(5));
@@ -259,7 +268,7 @@ pub fn history(sh: &Shell, context: &str, namespace: &str, release: &str) -> Res
         "helm history",
     )?;
     if !out.success() {
-        if says_not_found(&out.stderr) {
+        if release_not_found(&out.stderr) {
             return Ok(Vec::new());
         }
         bail!("helm history {release} failed: {}", out.tail(5));
@@ -341,6 +350,14 @@ mod tests {
         );
         assert!(args.contains(&"--rollback-on-failure".to_owned()));
         assert!(!args.contains(&"--atomic".to_owned()));
+    }
+
+    #[test]
+    fn only_helm_s_own_answer_means_no_release() {
+        assert!(release_not_found("Error: release: not found\n"));
+        assert!(!release_not_found(
+            "Error: Kubernetes cluster unreachable: context was not found for specified context: p"
+        ));
     }
 
     #[test]

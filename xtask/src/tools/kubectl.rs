@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
-use super::{capture, checked, says_not_found};
+use super::{capture, checked};
 
 /// Label marking objects the pipeline created (and may therefore delete).
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -44,6 +44,22 @@ pub fn current_context(sh: &Shell) -> Result<Option<String>> {
     bail!("kubectl config current-context failed: {}", out.tail(5))
 }
 
+/// What kubectl says when the kube context it is told to use is unusable, rather than that an
+/// object is absent: client-go's `context was not found for specified context: P` (no kubeconfig
+/// at all; printed as `Error in configuration: ...` by kubectl's `cmdutil.CheckErr`) and
+/// `error: context "P" does not exist` (a kubeconfig without it), `tools/clientcmd` v0.24 to HEAD.
+pub fn is_context_error(stderr: &str) -> bool {
+    stderr.contains("context was not found for specified context")
+        || (stderr.contains("error: context \"") && stderr.contains("\" does not exist"))
+}
+
+/// The fix for an unusable context: minikube writes its profile's context into the kubeconfig.
+pub fn context_fix(context: &str) -> String {
+    format!(
+        "the kube context `{context}` is missing from your kubeconfig; recreate it with \
+         `minikube update-context -p {context}` (or `minikube start -p {context}`)"
+    )
+}
 /// `kubectl --context C get --raw /readyz`: Ok when the API server answers `ok`.
 pub fn api_ready(sh: &Shell, context: &str) -> Result<()> {
     let out = capture(
@@ -109,26 +125,36 @@ impl Kube {
         Ok(())
     }
 
+    /// `get KIND NAME -o json --ignore-not-found`: an absent object is an empty answer with
+    /// exit 0 (`get.go` `printGeneric`), so every failure, a missing kube context included, is
+    /// an error rather than absence.
     fn get_json(&self, sh: &Shell, kind: &str, name: &str) -> Result<Option<serde_json::Value>> {
         let (ctx, ns) = (&self.context, &self.namespace);
         let out = capture(
             cmd!(
                 sh,
-                "kubectl --context {ctx} --namespace {ns} get {kind} {name} -o json"
+                "kubectl --context {ctx} --namespace {ns} get {kind} {name} -o json --ignore-not-found"
             ),
             &format!("kubectl get {kind}"),
         )?;
         if !out.success() {
-            if says_not_found(&out.stderr) {
-                return Ok(None);
-            }
             // stderr only: stdout of `get secret` would be the Secret's data.
             let err: Vec<&str> = out
                 .stderr
                 .lines()
                 .filter(|l| !l.trim().is_empty())
                 .collect();
+            if is_context_error(&out.stderr) {
+                bail!(
+                    "kubectl get {kind} {name} failed: {}\nfix: {}",
+                    err.join("\n"),
+                    context_fix(ctx)
+                );
+            }
             bail!("kubectl get {kind} {name} failed: {}", err.join("\n"));
+        }
+        if out.stdout.trim().is_empty() {
+            return Ok(None);
         }
         // The JSON error never quotes the text: for a Secret it holds the values.
         let value = serde_json::from_str(&out.stdout)
@@ -461,6 +487,17 @@ impl Kube {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_errors_are_not_absence() {
+        assert!(is_context_error(
+            "Error in configuration: context was not found for specified context: p\n"
+        ));
+        assert!(is_context_error("error: context \"p\" does not exist\n"));
+        assert!(!is_context_error(
+            "Error from server (NotFound): secrets \"x\" not found"
+        ));
+    }
 
     #[test]
     fn the_local_port_is_read_from_client_go_s_line() {
