@@ -1148,6 +1148,41 @@ fn a_profile_whose_host_is_gone_fails_naming_the_start_command() {
     }
 }
 
+/// Issue 15, point 3: `kubectl delete -o name` says `No resources found` on stdout.
+#[test]
+fn down_with_no_claims_left_reports_none() {
+    if !prerequisites("down_with_no_claims_left_reports_none") {
+        return;
+    }
+    let c = Cluster::new("pv");
+    // A namespace we did not create is kept, and with it the claim, until `down` deletes it.
+    c.edit_state(|s| s["namespaces"]["todo-app"] = json!({"labels": {"team": "someone-else"}}));
+    c.xtask(&["--json", "run", "release"]).ok();
+    let first = c.xtask(&["down"]).ok();
+    assert!(
+        first
+            .stdout
+            .contains("PersistentVolumeClaims of `todo-app` deleted: data-todo-app-postgres-0"),
+        "{}",
+        first.stdout
+    );
+    for args in [&["down"][..], &["--json", "down"][..]] {
+        let again = c.xtask(args).ok();
+        assert!(
+            again
+                .stdout
+                .contains("PersistentVolumeClaims of `todo-app` deleted: none"),
+            "{args:?}: {}",
+            again.stdout
+        );
+        assert!(
+            !again.stdout.contains("No resources found"),
+            "{}",
+            again.stdout
+        );
+    }
+}
+
 /// Issue 15, point 5: a missing kube context is an error naming the fix, not an absent object.
 #[test]
 fn a_missing_kube_context_is_an_error_not_an_absent_object() {

@@ -298,14 +298,21 @@ impl Kube {
             ),
             "kubectl delete pvc",
         )?;
-        Ok(out
-            .stdout
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(|l| l.trim_start_matches("persistentvolumeclaim/").to_owned())
-            .collect())
+        Ok(deleted_names(&out.stdout, "persistentvolumeclaim"))
     }
+}
+
+/// The names in `kubectl delete ... -o name` output (`KIND/NAME` lines). When nothing matched,
+/// kubectl prints `No resources found` on stdout too (`delete.go` `DeleteResult`, v0.24 to HEAD).
+pub fn deleted_names(stdout: &str, kind: &str) -> Vec<String> {
+    let prefix = format!("{kind}/");
+    stdout
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// One port of a Service, as `kubectl get svc -o json` lists it.
@@ -487,6 +494,18 @@ impl Kube {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_resources_found_on_stdout_is_no_names() {
+        assert!(deleted_names("No resources found\n", "persistentvolumeclaim").is_empty());
+        assert_eq!(
+            deleted_names(
+                "persistentvolumeclaim/data-todo-app-postgres-0\n",
+                "persistentvolumeclaim"
+            ),
+            ["data-todo-app-postgres-0"]
+        );
+    }
 
     #[test]
     fn context_errors_are_not_absence() {
