@@ -890,8 +890,9 @@ fn doctor_table_names_fixes() {
         .lines()
         .find(|l| l.starts_with("kubectl context"))
         .unwrap();
+    // Every call names `--context minikube`: the current context is shown, never to be changed.
     assert!(
-        ctx.contains("kind-other") && ctx.contains("kubectl config use-context minikube"),
+        ctx.contains("kind-other") && ctx.contains(" ok") && !ctx.contains("use-context"),
         "{ctx}"
     );
 }
@@ -1181,6 +1182,70 @@ fn down_with_no_claims_left_reports_none() {
             again.stdout
         );
     }
+}
+
+/// Issue 15, points 4 and 6 (no-limit) and the supported versions: doctor checks the context
+/// every call uses, never asks to switch the current one, and checks the tools' minimum versions.
+#[test]
+fn doctor_checks_the_profile_s_context_versions_and_no_limit() {
+    if !prerequisites("doctor_checks_the_profile_s_context_versions_and_no_limit") {
+        return;
+    }
+    let c = Cluster::new("dc");
+    let row = |run: &support::Run, check: &str| -> String {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(check))
+            .unwrap_or_else(|| panic!("no row `{check}`:\n{}\n{}", run.stdout, run.stderr))
+            .to_owned()
+    };
+    // A production current context is left alone: nothing depends on it.
+    c.edit_state(|s| {
+        s["kube"]["current_context"] = json!("production");
+        s["kube"]["contexts"]["production"] = json!({"reachable": true});
+        // --cpus=no-limit --memory=no-limit on the docker driver store 0 (start_flags.go).
+        s["minikube"]["profiles"]["minikube"]["cpus"] = json!(0);
+        s["minikube"]["profiles"]["minikube"]["memory"] = json!(0);
+    });
+    let ok = c.xtask(&["doctor"]);
+    assert_eq!(ok.code, Some(0), "{}\n{}", ok.stdout, ok.stderr);
+    let ctx = row(&ok, "kubectl context");
+    assert!(
+        ctx.contains("minikube (used by every call; current: production)")
+            && ctx.contains(" ok")
+            && !ctx.contains("use-context"),
+        "{ctx}"
+    );
+    assert!(row(&ok, "CPUs").contains("no-limit"), "{}", ok.stdout);
+    assert!(row(&ok, "memory").contains("no-limit"), "{}", ok.stdout);
+    assert!(row(&ok, "minikube ").contains("v1.25.0+"), "{}", ok.stdout);
+    assert!(row(&ok, "kubectl ").contains("v1.24.0+"), "{}", ok.stdout);
+
+    // No such context in the kubeconfig; 0 CPUs on a VM driver.
+    c.edit_state(|s| {
+        s["kube"]["contexts"] = json!({"production": {"reachable": true}});
+        s["minikube"]["profiles"]["minikube"]["driver"] = json!("kvm2");
+    });
+    let bad = c.xtask(&["doctor"]);
+    assert_eq!(bad.code, Some(1), "{}\n{}", bad.stdout, bad.stderr);
+    let ctx = row(&bad, "kubectl context");
+    assert!(
+        ctx.contains("FAIL") && ctx.contains("minikube update-context -p minikube"),
+        "{ctx}"
+    );
+    assert!(!bad.stdout.contains("use-context"), "{}", bad.stdout);
+    assert!(row(&bad, "CPUs").contains("FAIL"), "{}", bad.stdout);
+    // Tools older than the supported minimum.
+    c.edit_state(|s| {
+        s["minikube"]["version"] = json!("v1.24.0");
+        s["kube"]["kubectl_version"] = json!("v1.23.17");
+    });
+    let bad = c.xtask(&["doctor"]);
+    assert_eq!(bad.code, Some(1), "{}\n{}", bad.stdout, bad.stderr);
+    let mk = row(&bad, "minikube ");
+    assert!(mk.contains("FAIL") && mk.contains("v1.25.0"), "{mk}");
+    let kc = row(&bad, "kubectl ");
+    assert!(kc.contains("FAIL") && kc.contains("v1.24.0"), "{kc}");
 }
 
 /// Issue 15, point 5: a missing kube context is an error naming the fix, not an absent object.

@@ -60,6 +60,74 @@ pub fn context_fix(context: &str) -> String {
          `minikube update-context -p {context}` (or `minikube start -p {context}`)"
     )
 }
+
+/// `kubectl config get-contexts C -o name`: whether the kubeconfig has context `C` (kubectl
+/// answers `error: context C not found`, exit 1, when not; `pkg/cmd/config/get_contexts.go`).
+pub fn context_exists(sh: &Shell, context: &str) -> Result<bool> {
+    let out = capture(
+        cmd!(sh, "kubectl config get-contexts {context} -o name"),
+        "kubectl config get-contexts",
+    )?;
+    if out.success() {
+        return Ok(out.stdout.lines().any(|l| l.trim() == context));
+    }
+    if out.stderr.contains(&format!("context {context} not found")) {
+        return Ok(false);
+    }
+    bail!("kubectl config get-contexts failed: {}", out.tail(3))
+}
+
+/// The context every cluster call uses (`--context`, `--kube-context`): the profile's. The
+/// current context is shown for information only; nothing depends on it, and the user is never
+/// asked to change it.
+pub fn context_check(sh: &Shell, context: &str) -> super::Check {
+    let current = match current_context(sh) {
+        Ok(Some(c)) if c == context => String::new(),
+        Ok(Some(c)) => format!("; current: {c}"),
+        Ok(None) | Err(_) => String::new(),
+    };
+    let required = format!("{context} in the kubeconfig");
+    match context_exists(sh, context) {
+        Ok(true) => super::Check {
+            found: format!("{context} (used by every call{current})"),
+            required,
+            ok: true,
+            fix: String::new(),
+        },
+        Ok(false) => super::Check {
+            found: match current.strip_prefix("; ") {
+                Some(c) => format!("missing ({c})"),
+                None => "missing".to_owned(),
+            },
+            required,
+            ok: false,
+            fix: format!("minikube update-context -p {context}"),
+        },
+        Err(e) => super::Check {
+            found: format!("{e:#}"),
+            required,
+            ok: false,
+            fix: format!(
+                "check your kubeconfig (`kubectl config get-contexts`), then `minikube update-context -p {context}`"
+            ),
+        },
+    }
+}
+
+/// `kubectl version --client -o json` → `v1.32.4`.
+pub fn client_version(sh: &Shell) -> Result<String> {
+    let out = checked(
+        cmd!(sh, "kubectl version --client -o json"),
+        "kubectl version --client",
+    )?;
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim())
+        .context("`kubectl version --client -o json` printed no JSON")?;
+    v.pointer("/clientVersion/gitVersion")
+        .and_then(|g| g.as_str())
+        .map(str::to_owned)
+        .context("`kubectl version --client -o json` has no clientVersion.gitVersion")
+}
+
 /// `kubectl --context C get --raw /readyz`: Ok when the API server answers `ok`.
 pub fn api_ready(sh: &Shell, context: &str) -> Result<()> {
     let out = capture(

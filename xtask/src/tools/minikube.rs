@@ -162,6 +162,13 @@ pub fn ensure_running(sh: &Shell, profile: &str) -> Result<()> {
     }
 }
 
+/// Whether `--cpus`/`--memory` is `no-limit`: minikube stores 0 for it, allowed with the docker
+/// and podman drivers only (`cmd/minikube/cmd/start_flags.go` `getCPUCount`/`getMemorySize`,
+/// v1.32+), and the node then has every CPU and all the memory of the host (or Docker's VM).
+pub fn is_no_limit(value: u64, driver: &str) -> bool {
+    value == 0 && matches!(driver, "docker" | "podman")
+}
+
 /// `minikube version --short` → `v1.33.1`.
 pub fn version(sh: &Shell) -> Result<String> {
     let out = checked(cmd!(sh, "minikube version --short"), "minikube version")?;
@@ -478,6 +485,14 @@ mod tests {
             ProfileState::Exists(n) => assert!(!n.is_running()),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn no_limit_is_zero_on_container_drivers_only() {
+        assert!(is_no_limit(0, "docker"));
+        assert!(is_no_limit(0, "podman"));
+        assert!(!is_no_limit(0, "kvm2"));
+        assert!(!is_no_limit(2, "docker"));
     }
 
     #[test]
