@@ -1097,6 +1097,51 @@ fn smoke_goes_through_a_port_forward_when_the_node_does_not_answer() {
         c.argv_lines()
     );
 }
+
+impl Cluster {
+    /// The xtask command of [`Cluster::xtask`], to spawn (and signal) instead of waiting.
+    fn xtask_spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("--root")
+            .arg(self.project.root())
+            .args(["--target", self.target, "--profile", "minikube"])
+            .args(["--namespace", "todo-app"])
+            .args(args)
+            .env("PATH", self.path_env())
+            .env("XTASK_DOUBLE_STATE", &self.state)
+            .env("NO_COLOR", "1")
+            .env("JWT_SECRET", JWT_MARKER)
+            .env("LLM_API_KEY", LLM_MARKER)
+            .env("LLM_BASE_URL", "http://llm.test.invalid/v1")
+            .env("LLM_MODEL", "test-model")
+            .env_remove("DATABASE_URL")
+            .env_remove("POSTGRES_PASSWORD")
+            .env_remove("XTASK_TARGET")
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(self.project.root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The statuses of the release's revisions, oldest first.
+    fn revision_statuses(&self) -> Vec<String> {
+        self.read_state()["releases"]["todo-app/todo-app"]["revisions"]
+            .as_array()
+            .map(|revs| {
+                revs.iter()
+                    .map(|r| r["status"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// Issue 15, point 1: minikube v1.35+ prints `null` (exit 7) when the node's host is missing.
 #[test]
 fn a_profile_whose_host_is_gone_fails_naming_the_start_command() {
@@ -1147,6 +1192,88 @@ fn a_profile_whose_host_is_gone_fails_naming_the_start_command() {
             "{row}"
         );
     }
+}
+
+/// Issue 15, point 2: Ctrl-C lets helm finish the rollback `--rollback-on-failure` starts, and a
+/// release left `pending-*` is named with the commands that clear it.
+#[test]
+fn ctrl_c_lets_helm_roll_back_and_a_pending_release_is_named() {
+    if !prerequisites("ctrl_c_lets_helm_roll_back_and_a_pending_release_is_named") {
+        return;
+    }
+    let mut c = Cluster::new("cc");
+    c.xtask(&["--json", "run", "release"]).ok();
+    c.edit_state(|s| {
+        s["knobs"]["fail"] = json!({"backend": "crashloop"});
+        s["knobs"]["wait_seconds"] = json!(60.0);
+        s["knobs"]["rollback_seconds"] = json!(3.0);
+    });
+    c.env
+        .push(("LLM_API_KEY".into(), "MARKER-llm-ctrl-c".into()));
+    let child = c.xtask_spawn(&["run", "release"]);
+    let start = std::time::Instant::now();
+    while c.revision_statuses().last().map(String::as_str) != Some("pending-upgrade") {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "helm never started the upgrade: {:?}",
+            c.revision_statuses()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Ctrl-C: the ctrlc handler sees SIGINT.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("waiting up to 330s")
+            && text.contains("Release todo-app has been cancelled."),
+        "{text}"
+    );
+    let statuses = c.revision_statuses();
+    assert_eq!(
+        statuses[statuses.len() - 2..],
+        ["failed".to_owned(), "deployed".to_owned()],
+        "the rollback was cut short: {statuses:?}\n{text}"
+    );
+
+    // A release left pending (helm killed anyway): named, with the fix; helm is not run.
+    c.edit_state(|s| {
+        let revs = s["releases"]["todo-app/todo-app"]["revisions"]
+            .as_array_mut()
+            .unwrap();
+        let last = revs.len() - 1;
+        revs[last]["status"] = json!("pending-rollback");
+        s["knobs"]["fail"] = json!({});
+    });
+    c.clear_calls();
+    let run = c.xtask(&["run", "release"]);
+    let text = format!("{}\n{}", run.stdout, run.stderr);
+    assert_ne!(run.code, Some(0), "{text}");
+    assert!(
+        text.contains("Helm release `todo-app` is `pending-rollback`")
+            && text
+                .contains("helm rollback todo-app 1 --namespace todo-app --kube-context minikube")
+            && text.contains("helm history todo-app"),
+        "{text}"
+    );
+    assert!(
+        !c.argv_lines().iter().any(|l| l.starts_with("helm upgrade")),
+        "{:#?}",
+        c.argv_lines()
+    );
+    assert!(!text.contains("no failing pod found"), "{text}");
 }
 
 /// Issue 15, point 3: `kubectl delete -o name` says `No resources found` on stdout.

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use super::k8s_secret::{digest_key_path, kube_of};
 use super::{CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
@@ -255,6 +255,19 @@ impl Task for HelmRelease {
                 "helm {version} is not supported; install helm v3.8+ or v4 (https://helm.sh/docs/intro/install/)"
             );
         }
+        if let Some(st) = helm::status(cx.sh, &kube.context, &kube.namespace, &self.release)?
+            && st.status.starts_with("pending-")
+        {
+            let history = helm::history(cx.sh, &kube.context, &kube.namespace, &self.release)?;
+            let good = helm::last_good_revision(&history);
+            bail!(helm::pending_error(
+                &self.release,
+                &kube.namespace,
+                &kube.context,
+                &st,
+                good
+            ));
+        }
         let llm = llm_settings(cx.sh, cx.session, cx.target)?;
         let release = self.helm_release(&cx.session.root, &kube, cx.deps, &llm)?;
         let args = release.upgrade_args(version, self.timeout);
@@ -285,7 +298,8 @@ impl Task for HelmRelease {
                 }
             })
         };
-        let result = cx.run(cmd!(cx.sh, "helm {args...}"));
+        let grace = helm::rollback_grace(self.timeout);
+        let result = helm::run_upgrade(cx.sh, &args, cx.cancel, grace, &mut |l| cx.log(l));
         stop.store(true, Ordering::SeqCst);
         let _ = poller.join();
         if let Err(err) = result {

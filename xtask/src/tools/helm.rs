@@ -176,6 +176,150 @@ pub fn upgrade_install(
     Ok(())
 }
 
+/// How long helm may still need after SIGTERM: on SIGTERM (or SIGINT) `helm upgrade` cancels its
+/// context, marks the release failed and, with `--atomic`/`--rollback-on-failure`, rolls back
+/// and waits for that with the same `--timeout` (`cmd/helm/upgrade.go` and `pkg/action/upgrade.go`
+/// `failRelease`, v3.8 to v4.1). Killed before that ends, it leaves the release `pending-*`.
+pub fn rollback_grace(timeout: Duration) -> Duration {
+    timeout + Duration::from_secs(30)
+}
+
+/// Runs `helm ARGS` (an `upgrade_args` argv), each line it prints passed to `log`. When `cancel`
+/// is set, helm gets SIGTERM and up to `grace` to roll back (said through `log`) before SIGKILL.
+pub fn run_upgrade(
+    sh: &Shell,
+    args: &[String],
+    cancel: &std::sync::atomic::AtomicBool,
+    grace: Duration,
+    log: &mut dyn FnMut(String),
+) -> Result<()> {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::Ordering;
+    let mut command: Command = cmd!(sh, "helm {args...}").into();
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .context("cannot start helm; is it installed? (https://helm.sh/docs/intro/install/)")?;
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let pipes: Vec<Box<dyn std::io::Read + Send>> = [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let readers: Vec<_> = pipes
+        .into_iter()
+        .map(|pipe| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(pipe)
+                    .split(b'\n')
+                    .map_while(Result::ok)
+                {
+                    let line = String::from_utf8_lossy(&line)
+                        .trim_end_matches('\r')
+                        .to_owned();
+                    let _ = tx.send(line);
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut deadline: Option<std::time::Instant> = None;
+    let status = loop {
+        while let Ok(line) = lines.try_recv() {
+            log(line);
+        }
+        if let Some(status) = child.try_wait().context("waiting for helm")? {
+            break Some(status);
+        }
+        match deadline {
+            None if cancel.load(Ordering::SeqCst) => {
+                log(format!(
+                    "interrupted: helm is rolling the release back; waiting up to {}s for it \
+                     (stopping it midway would leave the release `pending-*`)",
+                    grace.as_secs()
+                ));
+                super::sigterm(&child);
+                deadline = Some(std::time::Instant::now() + grace);
+            }
+            Some(d) if std::time::Instant::now() >= d => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for r in readers {
+        let _ = r.join();
+    }
+    for line in lines.try_iter() {
+        log(line);
+    }
+    if cancel.load(Ordering::SeqCst) {
+        bail!("interrupted: helm upgrade --install");
+    }
+    match status {
+        Some(s) if s.success() => Ok(()),
+        Some(s) => bail!("helm upgrade --install failed: {s}"),
+        None => bail!("helm upgrade --install was killed"),
+    }
+}
+
+/// The error for a release left `pending-install`/`pending-upgrade`/`pending-rollback` (helm
+/// refuses to touch it: "another operation (install/upgrade/rollback) is in progress",
+/// `errPending` in `pkg/action/action.go`): its state and the commands that clear it.
+/// `last_good` is the newest `deployed`/`superseded` revision: the one to roll back to, named
+/// explicitly because a bare `helm rollback` goes to the revision before the current one
+/// (`pkg/action/rollback.go`), which may be the failed one.
+pub fn pending_error(
+    release: &str,
+    namespace: &str,
+    context: &str,
+    status: &ReleaseStatus,
+    last_good: Option<u64>,
+) -> String {
+    let at = format!("--namespace {namespace} --kube-context {context}");
+    let fix = match last_good {
+        Some(good) => format!(
+            "if no other helm is working on it, `helm rollback {release} {good} {at}` (revision \
+             {good} is the last that was deployed; `helm history {release} {at}` lists them all), \
+             then deploy again"
+        ),
+        None => format!(
+            "if no other helm is working on it, `helm uninstall {release} {at}` (no revision of it \
+             was ever deployed), then deploy again"
+        ),
+    };
+    format!(
+        "Helm release `{release}` is `{}` (revision {}): an earlier helm was stopped before it \
+         finished, or another one is running now, and helm refuses to change it meanwhile\nfix: {fix}",
+        status.status, status.revision
+    )
+}
+
+/// The newest revision that was deployed (`deployed` or `superseded`), from `helm history`.
+pub fn last_good_revision(history: &[Revision]) -> Option<u64> {
+    history
+        .iter()
+        .filter(|r| matches!(r.status.as_str(), "deployed" | "superseded"))
+        .map(|r| r.revision)
+        .max()
+}
+
 /// `helm template RELEASE CHART -n NS [-f ...] [--set-string ...]`: the rendered manifests.
 pub fn template(sh: &Shell, release: &Release) -> Result<String> {
     let (name, chart, ns) = (&release.name, &release.chart, &release.namespace);
@@ -350,6 +494,38 @@ mod tests {
         );
         assert!(args.contains(&"--rollback-on-failure".to_owned()));
         assert!(!args.contains(&"--atomic".to_owned()));
+    }
+
+    #[test]
+    fn a_pending_release_names_its_state_and_the_command_that_clears_it() {
+        let st = |status: &str, revision| ReleaseStatus {
+            revision,
+            status: status.into(),
+        };
+        let rev = |revision, status: &str| Revision {
+            revision,
+            status: status.into(),
+            chart: String::new(),
+            description: String::new(),
+        };
+        let history = [
+            rev(1, "superseded"),
+            rev(2, "deployed"),
+            rev(3, "failed"),
+            rev(4, "pending-rollback"),
+        ];
+        assert_eq!(last_good_revision(&history), Some(2));
+        let text = pending_error("todo-app", "ns", "ctx", &st("pending-rollback", 4), Some(2));
+        assert!(text.contains("`pending-rollback` (revision 4)"), "{text}");
+        assert!(
+            text.contains("fix: if no other helm")
+                && text.contains("helm rollback todo-app 2 --namespace ns --kube-context ctx")
+                && text.contains("helm history"),
+            "{text}"
+        );
+        assert_eq!(last_good_revision(&[rev(1, "pending-install")]), None);
+        let text = pending_error("todo-app", "ns", "ctx", &st("pending-install", 1), None);
+        assert!(text.contains("helm uninstall todo-app"), "{text}");
     }
 
     #[test]

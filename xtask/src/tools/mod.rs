@@ -97,19 +97,30 @@ pub fn with_env<'a>(cmd: Cmd<'a>, env: &ChildEnv) -> Cmd<'a> {
 
 /// SIGTERM, a grace period, then SIGKILL.
 pub fn terminate(child: &mut std::process::Child) {
-    let pid = child.id().to_string();
-    // `kill` the command: std offers only SIGKILL and unsafe code is forbidden.
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .stderr(std::process::Stdio::null())
-        .status();
-    for _ in 0..50 {
+    terminate_within(child, std::time::Duration::from_secs(1));
+}
+
+/// SIGTERM, up to `grace` for the child to finish what it does on SIGTERM, then SIGKILL.
+pub fn terminate_within(child: &mut std::process::Child, grace: std::time::Duration) {
+    sigterm(child);
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline {
         if matches!(child.try_wait(), Ok(Some(_))) {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let _ = child.kill();
+}
+
+/// Sends SIGTERM to `child`.
+pub fn sigterm(child: &std::process::Child) {
+    let pid = child.id().to_string();
+    // `kill` the command: std offers only SIGKILL and unsafe code is forbidden.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .stderr(std::process::Stdio::null())
+        .status();
 }
 
 /// The versions of the cluster tools the pipeline supports: the oldest ones whose every flag,
