@@ -678,7 +678,7 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
         vec![
             "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait".to_owned(),
             "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found".to_owned(),
-            "kubectl --context minikube delete namespace todo-app --ignore-not-found --wait=true".to_owned(),
+            "kubectl --context minikube delete namespace todo-app --ignore-not-found --wait=true --timeout=180s".to_owned(),
         ]
     );
     let state = c.read_state();
@@ -1424,4 +1424,30 @@ fn a_missing_kube_context_is_an_error_not_an_absent_object() {
             s["kube"]["no_kubeconfig"] = json!(false);
         });
     }
+}
+
+/// Issue 15, point 6: namespace deletion is bounded, and its timeout names the namespace.
+#[test]
+fn a_namespace_that_never_goes_fails_down_within_a_bound() {
+    if !prerequisites("a_namespace_that_never_goes_fails_down_within_a_bound") {
+        return;
+    }
+    let c = Cluster::new("nt");
+    c.xtask(&["--json", "run", "release"]).ok();
+    c.edit_state(|s| s["namespaces"]["todo-app"]["x-double-stuck"] = json!(true));
+    let run = c.xtask(&["down"]);
+    assert_ne!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("namespace `todo-app` is still terminating after 180s")
+            && run.stderr.contains("get namespace todo-app -o yaml"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        c.argv_lines().iter().any(|l| l
+            == "kubectl --context minikube delete namespace todo-app --ignore-not-found --wait=true --timeout=180s"),
+        "{:#?}",
+        c.argv_lines()
+    );
 }

@@ -128,6 +128,10 @@ pub fn client_version(sh: &Shell) -> Result<String> {
         .context("`kubectl version --client -o json` has no clientVersion.gitVersion")
 }
 
+/// How long `down` waits for the namespace to go (its finalizers: every object in it deleted).
+/// kubectl's own default for `--wait` without `--timeout` is a week (`delete.go`).
+pub const NAMESPACE_DELETE_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// `kubectl --context C get --raw /readyz`: Ok when the API server answers `ok`.
 pub fn api_ready(sh: &Shell, context: &str) -> Result<()> {
     let out = capture(
@@ -274,14 +278,28 @@ impl Kube {
             return Ok(false);
         }
         let (ctx, ns) = (&self.context, &self.namespace);
-        checked(
+        let timeout = format!("--timeout={}s", NAMESPACE_DELETE_TIMEOUT.as_secs());
+        let out = capture(
             cmd!(
                 sh,
-                "kubectl --context {ctx} delete namespace {ns} --ignore-not-found --wait=true"
+                "kubectl --context {ctx} delete namespace {ns} --ignore-not-found --wait=true {timeout}"
             ),
             "kubectl delete namespace",
         )?;
-        Ok(true)
+        if out.success() {
+            return Ok(true);
+        }
+        if out.stderr.contains("timed out waiting for the condition") {
+            bail!(
+                "namespace `{ns}` is still terminating after {}s (something in it has a finalizer \
+                 that does not finish)\nfix: see what is left with `kubectl --context {ctx} get \
+                 namespace {ns} -o yaml` (status.conditions) and `kubectl --context {ctx} api-resources \
+                 --verbs=list --namespaced -o name | xargs -n1 kubectl --context {ctx} get -n {ns} \
+                 --ignore-not-found`, then run `down` again",
+                NAMESPACE_DELETE_TIMEOUT.as_secs()
+            );
+        }
+        bail!("kubectl delete namespace {ns} failed: {}", out.tail(5))
     }
 
     /// `get pods -l SELECTOR -o json`.
