@@ -1451,3 +1451,28 @@ fn a_namespace_that_never_goes_fails_down_within_a_bound() {
         c.argv_lines()
     );
 }
+
+/// Issue 15, point 6: on a non-Docker runtime the profile list is read once per command.
+#[test]
+fn a_non_docker_runtime_lists_the_profiles_once_per_command() {
+    if !prerequisites("a_non_docker_runtime_lists_the_profiles_once_per_command") {
+        return;
+    }
+    let c = Cluster::new("pl");
+    c.edit_state(|s| s["minikube"]["profiles"]["minikube"]["runtime"] = json!("containerd"));
+    let pipeline: String = c
+        .project
+        .read("xtask/pipeline.toml")
+        .lines()
+        .filter(|l| !l.starts_with("build-args"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    c.project.set_pipeline(&pipeline);
+    c.xtask(&["--json", "run", "release"]).ok();
+    let lists = c
+        .argv_lines()
+        .into_iter()
+        .filter(|l| l == "minikube profile list -o json")
+        .count();
+    assert_eq!(lists, 1, "{:#?}", c.argv_lines());
+}

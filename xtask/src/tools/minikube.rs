@@ -243,13 +243,31 @@ pub fn parse_profile_list(stdout: &str, profile: &str) -> Result<Option<ProfileC
     }))
 }
 
-/// `minikube profile list -o json`, narrowed to `profile`.
+/// `minikube profile list -o json`, narrowed to `profile`. It checks every profile's status (slow;
+/// `--light` would skip the invalid ones we report), so its answer is kept for the rest of the
+/// process, per PATH, `MINIKUBE_HOME` and profile: driver, runtime, CPUs and memory do not change
+/// while a profile exists, and one command asks several times (each image task, the smoke test).
 pub fn profile_config(sh: &Shell, profile: &str) -> Result<Option<ProfileConfig>> {
+    type Cache = std::sync::Mutex<BTreeMap<String, Option<ProfileConfig>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let key = format!(
+        "{:?}\0{:?}\0{profile}",
+        sh.var_os("PATH"),
+        sh.var_os("MINIKUBE_HOME")
+    );
+    let cache = CACHE.get_or_init(Cache::default);
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(hit);
+    }
     let out = capture(
         cmd!(sh, "minikube profile list -o json"),
         "minikube profile list",
     )?;
-    parse_profile_list(&out.stdout, profile)
+    let config = parse_profile_list(&out.stdout, profile)?;
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, config.clone());
+    }
+    Ok(config)
 }
 
 /// Parses `docker-env --shell none` output: `KEY=value` per line.
