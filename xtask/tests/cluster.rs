@@ -416,7 +416,7 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
              --create-namespace --wait --timeout 300s --rollback-on-failure -f {root}/k8s/todo-app/values-dev.yaml \
              --set-string backend.image.repository={b} --set-string backend.image.tag={btag} \
              --set-string frontend.image.repository={f} --set-string frontend.image.tag={ftag} \
-             --set-string secretChecksum={checksum} \
+             --set-string secretChecksum={checksum} --set-string secret.name=todo-app-secrets \
              --set-string backend.llm.baseUrl=http://llm.test.invalid/v1 \
              --set-string backend.llm.model=test-model",
             b = c.images[0],
@@ -1475,4 +1475,42 @@ fn a_non_docker_runtime_lists_the_profiles_once_per_command() {
         .filter(|l| l == "minikube profile list -o json")
         .count();
     assert_eq!(lists, 1, "{:#?}", c.argv_lines());
+}
+
+/// Issue 15, point 6: the k8s-secret task's `secret` setting names the Secret everywhere.
+#[test]
+fn the_secret_setting_names_the_secret_the_chart_reads_and_down_deletes() {
+    if !prerequisites("the_secret_setting_names_the_secret_the_chart_reads_and_down_deletes") {
+        return;
+    }
+    let c = Cluster::new("sn");
+    let pipeline = c.project.read("xtask/pipeline.toml").replace(
+        "kind = \"k8s-secret\"\n",
+        "kind = \"k8s-secret\"\nsecret = \"custom-secrets\"\n",
+    );
+    c.project.set_pipeline(&pipeline);
+    c.edit_state(|s| s["namespaces"]["todo-app"] = json!({"labels": {"team": "someone-else"}}));
+    c.xtask(&["--json", "run", "release"]).ok();
+    let state = c.read_state();
+    assert!(
+        state["secrets"].get("todo-app/custom-secrets").is_some(),
+        "{}",
+        state["secrets"]
+    );
+    assert!(state["secrets"].get("todo-app/todo-app-secrets").is_none());
+    let set = &state["releases"]["todo-app/todo-app"]["revisions"][0]["set"];
+    assert!(
+        set.as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "secret.name=custom-secrets"),
+        "{set}"
+    );
+    c.xtask(&["down"]).ok();
+    assert!(
+        c.read_state()["secrets"]
+            .get("todo-app/custom-secrets")
+            .is_none(),
+        "down left the Secret"
+    );
 }

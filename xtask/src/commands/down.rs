@@ -57,12 +57,16 @@ pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
             if releases.is_empty() {
                 releases.push("todo-app".to_owned());
             }
+            // The Secret each k8s-secret task writes (its `secret` setting).
+            let secret = graph
+                .tasks_of_kind("k8s-secret")
+                .iter()
+                .find_map(|t| graph.setting(t, "secret"))
+                .unwrap_or(crate::secrets::SECRET_NAME)
+                .to_owned();
             for release in releases {
                 done.extend(crate::kinds::helm_release::teardown(
-                    sh,
-                    &kube,
-                    &release,
-                    crate::secrets::SECRET_NAME,
+                    sh, &kube, &release, &secret,
                 )?);
                 done.push(delete_claims(sh, &kube, &release)?);
             }

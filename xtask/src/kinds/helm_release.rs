@@ -135,6 +135,10 @@ impl HelmRelease {
             if let Some(digest) = outputs.get("digest") {
                 set.push(("secretChecksum".to_owned(), digest.clone()));
             }
+            // The chart reads the Secret the secret task wrote (its `secret` setting).
+            if let Some(name) = outputs.get("secret") {
+                set.push(("secret.name".to_owned(), name.clone()));
+            }
             if outputs.get("external-db").map(String::as_str) == Some("true") {
                 set.push(("database.external.enabled".to_owned(), "true".to_owned()));
                 if let Some(url) = outputs.get("external-db-url") {

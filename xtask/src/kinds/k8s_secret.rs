@@ -162,7 +162,7 @@ impl Task for K8sSecret {
             cx.log(line);
         }
         let ns_state = kube.ensure_namespace(cx.sh)?;
-        let manifest = set.manifest(&kube.namespace, &digest);
+        let manifest = set.manifest_named(&self.name, &kube.namespace, &digest);
         let (ctx, ns) = (&kube.context, &kube.namespace);
         cx.run_with_stdin(
             cmd!(

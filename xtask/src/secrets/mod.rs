@@ -329,8 +329,13 @@ impl SecretSet {
         self.values.iter().map(|(k, r)| (*k, &r.value))
     }
 
-    /// The Secret manifest (JSON) for `kubectl apply -f -`.
+    /// The Secret manifest (JSON) for `kubectl apply -f -`, named [`SECRET_NAME`].
     pub fn manifest(&self, namespace: &str, digest: &str) -> Manifest {
+        self.manifest_named(SECRET_NAME, namespace, digest)
+    }
+
+    /// The Secret manifest (JSON) for `kubectl apply -f -`, named `name`.
+    pub fn manifest_named(&self, name: &str, namespace: &str, digest: &str) -> Manifest {
         let data: serde_json::Map<String, serde_json::Value> = self
             .values
             .iter()
@@ -344,7 +349,7 @@ impl SecretSet {
             "kind": "Secret",
             "type": "Opaque",
             "metadata": {
-                "name": SECRET_NAME,
+                "name": name,
                 "namespace": namespace,
                 "labels": {
                     crate::tools::kubectl::MANAGED_BY_LABEL: crate::tools::kubectl::MANAGED_BY_VALUE,
