@@ -184,9 +184,12 @@ pub fn diagnose(
                     None,
                 ),
             };
-            // A crash that has a running retry: the crashed run's logs are the `--previous` ones.
+            // A crash that has a retry (waiting or running): the crashed run's logs are the
+            // `--previous` ones. Only `lastState.terminated` makes them exist; a container whose
+            // current run ended (`state.terminated`) has its logs as the current ones, and the
+            // kubelet refuses `--previous` ("previous terminated container ... not found").
             let logs = want_logs.and_then(|_| {
-                let previous = matches!(problem, Problem::Crash { .. });
+                let previous = matches!(problem, Problem::Crash { .. }) && wants_previous_logs(cs);
                 logs(&name, &container, previous)
             });
             let fix = fix_for(&problem, &container, ctx);
@@ -408,3 +411,10 @@ pub fn render(findings: &[Finding]) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+
+/// Whether the container's crashed run is a previous one (`kubectl logs --previous`): only when
+/// `lastState.terminated` is set and the current run has not ended itself.
+pub fn wants_previous_logs(container_status: &Value) -> bool {
+    container_status.pointer("/lastState/terminated").is_some()
+        && container_status.pointer("/state/terminated").is_none()
+}

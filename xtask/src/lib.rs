@@ -18,7 +18,7 @@ pub(crate) mod render;
 pub(crate) mod secrets;
 pub(crate) mod smoke;
 pub mod target;
-pub(crate) mod tools;
+pub mod tools;
 
 pub use kinds::registry;
 

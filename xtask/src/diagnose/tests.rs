@@ -305,3 +305,32 @@ fn events_with_series_and_event_time() {
     let out = events_for(&list(vec![ev]), "p6");
     assert_eq!(out, vec!["Warning BackOff: Back-off (x9)".to_owned()]);
 }
+
+#[test]
+fn a_run_that_ended_without_an_earlier_one_gets_its_current_logs() {
+    // The first run crashed and the kubelet has not restarted it yet: only `state.terminated`
+    // is set, and `kubectl logs --previous` would be refused ("previous terminated container
+    // ... not found"), so the current logs are asked for.
+    let pods = list(vec![pod(
+        "todo-app-backend-7d9c-x3",
+        "Running",
+        ready_conditions(false),
+        json!([{"name": "backend", "image": "todo-backend:0123456789ab", "ready": false, "restartCount": 0,
+                "started": false, "lastState": {},
+                "state": {"terminated": {"exitCode": 1, "reason": "Error",
+                          "startedAt": "2024-05-01T10:01:00Z", "finishedAt": "2024-05-01T10:01:01Z"}}}]),
+    )]);
+    let mut calls = Vec::new();
+    let mut logs = |_: &str, _: &str, prev: bool| {
+        calls.push(prev);
+        Some("error: DATABASE_URL is not set\n".to_owned())
+    };
+    let f = diagnose(&pods, &list(vec![]), &ctx(), &mut logs);
+    assert!(
+        matches!(f[0].problem, Problem::Crash { .. }),
+        "{:?}",
+        f[0].problem
+    );
+    assert_eq!(calls, vec![false]);
+    assert!(render(&f).contains("| error: DATABASE_URL is not set"));
+}

@@ -185,24 +185,31 @@ impl<T> RunCx<'_, T> {
 
     /// Run a child process, streaming its stdout and stderr as log lines; terminated on Ctrl-C.
     pub fn run(&self, cmd: xshell::Cmd<'_>) -> anyhow::Result<()> {
-        self.spawn(cmd.into(), None, false, DEFAULT_GRACE).map(drop)
+        self.spawn(cmd.into(), None, false, (DEFAULT_GRACE, ""))
+            .map(drop)
     }
 
     /// Like [`RunCx::run`], for a child that needs up to `grace` after SIGTERM to leave what it
-    /// changed consistent (helm rolls a release back on SIGTERM); the wait is logged.
-    pub fn run_with_grace(&self, cmd: xshell::Cmd<'_>, grace: Duration) -> anyhow::Result<()> {
-        self.spawn(cmd.into(), None, false, grace).map(drop)
+    /// changed consistent (helm rolls a release back on SIGTERM); on Ctrl-C the wait is logged
+    /// with `why`.
+    pub fn run_with_grace(
+        &self,
+        cmd: xshell::Cmd<'_>,
+        grace: Duration,
+        why: &str,
+    ) -> anyhow::Result<()> {
+        self.spawn(cmd.into(), None, false, (grace, why)).map(drop)
     }
 
     /// Like [`RunCx::run`] with `stdin` fed to the child (secrets go here, never in argv).
     pub fn run_with_stdin(&self, cmd: xshell::Cmd<'_>, stdin: &[u8]) -> anyhow::Result<()> {
-        self.spawn(cmd.into(), Some(stdin), false, DEFAULT_GRACE)
+        self.spawn(cmd.into(), Some(stdin), false, (DEFAULT_GRACE, ""))
             .map(drop)
     }
 
     /// Run a child process and return its stdout (stderr is streamed as log lines).
     pub fn read(&self, cmd: xshell::Cmd<'_>) -> anyhow::Result<String> {
-        self.spawn(cmd.into(), None, true, DEFAULT_GRACE)
+        self.spawn(cmd.into(), None, true, (DEFAULT_GRACE, ""))
     }
 
     fn spawn(
@@ -210,7 +217,7 @@ impl<T> RunCx<'_, T> {
         mut cmd: Command,
         stdin: Option<&[u8]>,
         capture: bool,
-        grace: Duration,
+        (grace, why): (Duration, &str),
     ) -> anyhow::Result<String> {
         let shown = format!("{cmd:?}");
         cmd.stdin(if stdin.is_some() {
@@ -246,9 +253,9 @@ impl<T> RunCx<'_, T> {
                     break status;
                 }
                 if self.cancel.load(Ordering::SeqCst) {
-                    if grace > DEFAULT_GRACE {
+                    if !why.is_empty() {
                         self.log(format!(
-                            "interrupted: giving {shown} up to {}s to finish cleanly",
+                            "interrupted: {why}; waiting up to {}s for it",
                             grace.as_secs()
                         ));
                     }

@@ -137,6 +137,10 @@ impl HelmRelease {
             if let Some(digest) = outputs.get("digest") {
                 set.push(("secretChecksum".to_owned(), digest.clone()));
             }
+            // The chart reads the Secret the secret task wrote (its `secret` setting).
+            if let Some(name) = outputs.get("secret") {
+                set.push(("secret.name".to_owned(), name.clone()));
+            }
             if outputs.get("external-db").map(String::as_str) == Some("true") {
                 set.push(("database.external.enabled".to_owned(), "true".to_owned()));
                 if let Some(url) = outputs.get("external-db-url") {
@@ -241,6 +245,19 @@ impl Task<Target> for HelmRelease {
                 "helm {version} is not supported; install helm v3.8+ or v4 (https://helm.sh/docs/intro/install/)"
             );
         }
+        if let Some(st) = helm::status(cx.sh, &kube.context, &kube.namespace, &self.release)?
+            && st.status.starts_with("pending-")
+        {
+            let history = helm::history(cx.sh, &kube.context, &kube.namespace, &self.release)?;
+            let good = helm::last_good_revision(&history);
+            bail!(helm::pending_error(
+                &self.release,
+                &kube.namespace,
+                &kube.context,
+                &st,
+                good
+            ));
+        }
         let llm = llm_settings(cx.sh, cx.session, cx.target)?;
         let release = self.helm_release(&cx.session.root, &kube, cx.deps, &llm)?;
         let args = release.upgrade_args(version, self.timeout);
@@ -271,7 +288,12 @@ impl Task<Target> for HelmRelease {
                 }
             })
         };
-        let result = cx.run(cmd!(cx.sh, "helm {args...}"));
+        let result = cx.run_with_grace(
+            cmd!(cx.sh, "helm {args...}"),
+            helm::rollback_grace(self.timeout),
+            "helm is rolling the release back (stopping it midway would leave the release \
+             `pending-*`)",
+        );
         stop.store(true, Ordering::SeqCst);
         let _ = poller.join();
         if let Err(err) = result {

@@ -140,7 +140,7 @@ impl Task<Target> for K8sSecret {
             cx.log(line);
         }
         let ns_state = kube.ensure_namespace(cx.sh)?;
-        let manifest = set.manifest(&kube.namespace, &digest);
+        let manifest = set.manifest(&self.name, &kube.namespace, &digest);
         let (ctx, ns) = (&kube.context, &kube.namespace);
         cx.run_with_stdin(
             cmd!(

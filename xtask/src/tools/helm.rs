@@ -9,7 +9,16 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use xshell::{Shell, cmd};
 
-use super::{capture, checked, says_not_found};
+use super::{capture, checked};
+
+/// helm's `driver.ErrReleaseNotFound` (`pkg/storage/driver/driver.go`, v3.8 to v4): the only
+/// answer that means "no such release". Anything else, for example client-go's `context was not
+/// found for specified context` when the kube context is missing, is an error.
+pub const RELEASE_NOT_FOUND: &str = "release: not found";
+
+fn release_not_found(stderr: &str) -> bool {
+    stderr.contains(RELEASE_NOT_FOUND)
+}
 
 /// A parsed `helm version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,6 +161,55 @@ impl Release {
     }
 }
 
+/// How long helm may still need after SIGTERM: on SIGTERM (or SIGINT) `helm upgrade` cancels its
+/// context, marks the release failed and, with `--atomic`/`--rollback-on-failure`, rolls back
+/// and waits for that with the same `--timeout` (`cmd/helm/upgrade.go` and `pkg/action/upgrade.go`
+/// `failRelease`, v3.8 to v4.1). Killed before that ends, it leaves the release `pending-*`.
+pub fn rollback_grace(timeout: Duration) -> Duration {
+    timeout + Duration::from_secs(30)
+}
+
+/// The error for a release left `pending-install`/`pending-upgrade`/`pending-rollback` (helm
+/// refuses to touch it: "another operation (install/upgrade/rollback) is in progress",
+/// `errPending` in `pkg/action/action.go`): its state and the commands that clear it.
+/// `last_good` is the newest `deployed`/`superseded` revision: the one to roll back to, named
+/// explicitly because a bare `helm rollback` goes to the revision before the current one
+/// (`pkg/action/rollback.go`), which may be the failed one.
+pub fn pending_error(
+    release: &str,
+    namespace: &str,
+    context: &str,
+    status: &ReleaseStatus,
+    last_good: Option<u64>,
+) -> String {
+    let at = format!("--namespace {namespace} --kube-context {context}");
+    let fix = match last_good {
+        Some(good) => format!(
+            "if no other helm is working on it, `helm rollback {release} {good} {at}` (revision \
+             {good} is the last that was deployed; `helm history {release} {at}` lists them all), \
+             then deploy again"
+        ),
+        None => format!(
+            "if no other helm is working on it, `helm uninstall {release} {at}` (no revision of it \
+             was ever deployed), then deploy again"
+        ),
+    };
+    format!(
+        "Helm release `{release}` is `{}` (revision {}): an earlier helm was stopped before it \
+         finished, or another one is running now, and helm refuses to change it meanwhile\nfix: {fix}",
+        status.status, status.revision
+    )
+}
+
+/// The newest revision that was deployed (`deployed` or `superseded`), from `helm history`.
+pub fn last_good_revision(history: &[Revision]) -> Option<u64> {
+    history
+        .iter()
+        .filter(|r| matches!(r.status.as_str(), "deployed" | "superseded"))
+        .map(|r| r.revision)
+        .max()
+}
+
 /// A release's current state from `helm status -o json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseStatus {
@@ -197,12 +255,46 @@ pub fn status(
         "helm status",
     )?;
     if !out.success() {
-        if says_not_found(&out.stderr) {
+        if release_not_found(&out.stderr) {
             return Ok(None);
         }
         bail!("helm status {release} failed: {}", out.tail(5));
     }
     parse_status(&out.stdout).map(Some)
+}
+
+/// One entry of `helm history -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Revision {
+    /// Revision number.
+    pub revision: u64,
+    /// Status of that revision.
+    pub status: String,
+    /// Chart name-version.
+    #[serde(default)]
+    pub chart: String,
+    /// Helm's description (`Install complete`, `Upgrade "x" failed: ...`).
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `helm history RELEASE -o json`; empty when there is no such release.
+pub fn history(sh: &Shell, context: &str, namespace: &str, release: &str) -> Result<Vec<Revision>> {
+    let out = capture(
+        cmd!(
+            sh,
+            "helm history {release} --namespace {namespace} --kube-context {context} -o json"
+        ),
+        "helm history",
+    )?;
+    if !out.success() {
+        if release_not_found(&out.stderr) {
+            return Ok(Vec::new());
+        }
+        bail!("helm history {release} failed: {}", out.tail(5));
+    }
+    serde_json::from_str(out.stdout.trim())
+        .context("`helm history -o json` printed unexpected output")
 }
 
 /// `helm uninstall RELEASE --wait`; Ok(false) when there was nothing to uninstall. Checks with
@@ -272,6 +364,46 @@ mod tests {
         );
         assert!(args.contains(&"--rollback-on-failure".to_owned()));
         assert!(!args.contains(&"--atomic".to_owned()));
+    }
+
+    #[test]
+    fn a_pending_release_names_its_state_and_the_command_that_clears_it() {
+        let st = |status: &str, revision| ReleaseStatus {
+            revision,
+            status: status.into(),
+        };
+        let rev = |revision, status: &str| Revision {
+            revision,
+            status: status.into(),
+            chart: String::new(),
+            description: String::new(),
+        };
+        let history = [
+            rev(1, "superseded"),
+            rev(2, "deployed"),
+            rev(3, "failed"),
+            rev(4, "pending-rollback"),
+        ];
+        assert_eq!(last_good_revision(&history), Some(2));
+        let text = pending_error("todo-app", "ns", "ctx", &st("pending-rollback", 4), Some(2));
+        assert!(text.contains("`pending-rollback` (revision 4)"), "{text}");
+        assert!(
+            text.contains("fix: if no other helm")
+                && text.contains("helm rollback todo-app 2 --namespace ns --kube-context ctx")
+                && text.contains("helm history"),
+            "{text}"
+        );
+        assert_eq!(last_good_revision(&[rev(1, "pending-install")]), None);
+        let text = pending_error("todo-app", "ns", "ctx", &st("pending-install", 1), None);
+        assert!(text.contains("helm uninstall todo-app"), "{text}");
+    }
+
+    #[test]
+    fn only_helm_s_own_answer_means_no_release() {
+        assert!(release_not_found("Error: release: not found\n"));
+        assert!(!release_not_found(
+            "Error: Kubernetes cluster unreachable: context was not found for specified context: p"
+        ));
     }
 
     #[test]
