@@ -408,13 +408,25 @@ pub fn render(findings: &[Finding]) -> String {
         .join("\n")
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests;
-
 /// Whether the container's crashed run is a previous one (`kubectl logs --previous`): only when
 /// `lastState.terminated` is set and the current run has not ended itself.
 pub fn wants_previous_logs(container_status: &Value) -> bool {
     container_status.pointer("/lastState/terminated").is_some()
         && container_status.pointer("/state/terminated").is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::events_for;
+
+    #[test]
+    fn events_with_series_and_event_time() {
+        let ev = json!({"involvedObject": {"kind": "Pod", "name": "p6"}, "type": "Warning", "reason": "BackOff",
+                        "message": "Back-off", "eventTime": "2024-05-01T10:00:00.000000Z", "lastTimestamp": null,
+                        "series": {"count": 9, "lastObservedTime": "2024-05-01T10:09:00.000000Z"}});
+        let out = events_for(&json!({"items": [ev]}), "p6");
+        assert_eq!(out, vec!["Warning BackOff: Back-off (x9)".to_owned()]);
+    }
 }

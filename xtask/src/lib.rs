@@ -9,7 +9,7 @@
 pub mod cli;
 pub(crate) mod commands;
 pub mod context;
-pub(crate) mod diagnose;
+pub mod diagnose;
 pub mod engine;
 pub mod error;
 pub(crate) mod kinds;

@@ -1,6 +1,9 @@
-use serde_json::json;
+//! Why a rollout failed, from pods, events and logs as kubectl prints them: one diagnosis per
+//! failure reason, with the fix.
+#![allow(clippy::unwrap_used)]
 
-use super::*;
+use serde_json::{Value, json};
+use xtask::diagnose::*;
 
 fn ctx() -> FixContext {
     FixContext {
@@ -295,15 +298,6 @@ fn ready_pods_and_finished_init_containers_are_not_findings() {
         "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]);
     assert!(diagnose(&list(vec![p]), &list(vec![]), &ctx(), &mut no_logs()).is_empty());
     assert!(render(&[]).contains("no failing pod"));
-}
-
-#[test]
-fn events_with_series_and_event_time() {
-    let ev = json!({"involvedObject": {"kind": "Pod", "name": "p6"}, "type": "Warning", "reason": "BackOff",
-                    "message": "Back-off", "eventTime": "2024-05-01T10:00:00.000000Z", "lastTimestamp": null,
-                    "series": {"count": 9, "lastObservedTime": "2024-05-01T10:09:00.000000Z"}});
-    let out = events_for(&list(vec![ev]), "p6");
-    assert_eq!(out, vec!["Warning BackOff: Back-off (x9)".to_owned()]);
 }
 
 #[test]
