@@ -15,30 +15,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::backend::{BackendClient, with_request_id};
+use crate::backend::with_request_id;
 use crate::config::Config;
 use crate::handlers::{PageCtx, auth, chat, health, tasks};
+use crate::state::AppState;
 use crate::views::ErrorPage;
 use crate::{csrf, flash, security, static_files};
-
-/// Shared by all handlers; cheap to clone.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    /// Client for the backend API.
-    pub backend: BackendClient,
-    /// Whether cookies carry the `Secure` flag.
-    pub cookie_secure: bool,
-}
-
-impl AppState {
-    /// Builds the state from configuration.
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
-        Ok(Self {
-            backend: BackendClient::new(&config.backend_url)?,
-            cookie_secure: config.cookie_secure,
-        })
-    }
-}
 
 /// Makes the request id (set by the outer layer) travel with every backend call.
 async fn forward_request_id(req: Request<Body>, next: Next) -> Response {

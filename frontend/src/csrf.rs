@@ -11,8 +11,8 @@ use axum_extra::extract::cookie::CookieJar;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-use crate::app::AppState;
 use crate::session;
+use crate::state::AppState;
 use crate::views;
 
 /// Cookie holding the CSRF token.

@@ -11,5 +11,6 @@ pub mod handlers;
 pub mod logging;
 pub mod security;
 pub mod session;
+pub mod state;
 pub mod static_files;
 pub mod views;

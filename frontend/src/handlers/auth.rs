@@ -8,11 +8,11 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::PageCtx;
-use crate::app::AppState;
 use crate::backend::BackendError;
 use crate::flash::Flash;
 use crate::handlers::chat::CHAT_COOKIE;
 use crate::session::{self, SESSION_COOKIE, Session};
+use crate::state::AppState;
 use crate::views::{SignInPage, SignUpPage, render};
 
 /// Fields of the sign-in and sign-up forms.

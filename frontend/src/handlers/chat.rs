@@ -9,10 +9,10 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::{back_to_list, session_expired};
-use crate::app::AppState;
 use crate::backend::BackendError;
 use crate::flash::Flash;
 use crate::session::{self, Session};
+use crate::state::AppState;
 use crate::views::ChatPanel;
 
 /// Cookie holding the current conversation id.

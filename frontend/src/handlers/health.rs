@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Readiness fails when the backend takes longer than this to answer its `/health`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -10,10 +10,10 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 
-use crate::app::AppState;
 use crate::csrf::CsrfToken;
 use crate::flash::{Flash, IncomingFlash};
 use crate::session::{self, SESSION_COOKIE};
+use crate::state::AppState;
 use crate::views::{Filter, PageBase};
 
 /// Per-request page data the middlewares prepared: CSRF token and pending flash message.

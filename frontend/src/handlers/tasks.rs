@@ -10,11 +10,11 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::{PageCtx, back_to_list, session_expired};
-use crate::app::AppState;
 use crate::backend::{BackendError, TaskInput};
 use crate::flash::Flash;
 use crate::handlers::chat;
 use crate::session::Session;
+use crate::state::AppState;
 use crate::views::{EditPage, ErrorPage, Filter, TaskView, TasksPage, render};
 
 /// `GET /`: the list for signed-in visitors, the sign-in page for others.
