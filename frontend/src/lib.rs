@@ -7,7 +7,7 @@ pub mod backend;
 pub mod config;
 pub mod csrf;
 pub mod flash;
-pub mod handlers;
+mod handlers;
 pub mod logging;
 pub mod security;
 pub mod session;

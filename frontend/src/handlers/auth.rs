@@ -17,7 +17,7 @@ use crate::views::{SignInPage, SignUpPage, render};
 
 /// Fields of the sign-in and sign-up forms.
 #[derive(Deserialize)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -44,7 +44,7 @@ fn signed_in(state: &AppState, jar: CookieJar, token: String, expires_in: i64) -
 }
 
 /// `GET /signin`.
-pub async fn signin_page(ctx: PageCtx, jar: CookieJar) -> Response {
+pub(crate) async fn signin_page(ctx: PageCtx, jar: CookieJar) -> Response {
     if Session::from_jar(&jar).is_some() {
         return Redirect::to("/tasks").into_response();
     }
@@ -57,7 +57,7 @@ pub async fn signin_page(ctx: PageCtx, jar: CookieJar) -> Response {
 }
 
 /// `POST /signin`.
-pub async fn signin(
+pub(crate) async fn signin(
     State(state): State<AppState>,
     ctx: PageCtx,
     jar: CookieJar,
@@ -81,7 +81,7 @@ pub async fn signin(
 }
 
 /// `GET /signup`.
-pub async fn signup_page(ctx: PageCtx, jar: CookieJar) -> Response {
+pub(crate) async fn signup_page(ctx: PageCtx, jar: CookieJar) -> Response {
     if Session::from_jar(&jar).is_some() {
         return Redirect::to("/tasks").into_response();
     }
@@ -94,7 +94,7 @@ pub async fn signup_page(ctx: PageCtx, jar: CookieJar) -> Response {
 }
 
 /// `POST /signup`: creates the account and signs straight in.
-pub async fn signup(
+pub(crate) async fn signup(
     State(state): State<AppState>,
     ctx: PageCtx,
     jar: CookieJar,
@@ -141,7 +141,7 @@ pub async fn signup(
 }
 
 /// `POST /signout`: forgets the token (the backend's tokens are stateless and simply expire).
-pub async fn signout(State(state): State<AppState>, jar: CookieJar) -> Response {
+pub(crate) async fn signout(State(state): State<AppState>, jar: CookieJar) -> Response {
     let jar = jar
         .remove(session::removal(SESSION_COOKIE, state.cookie_secure))
         .remove(session::removal(CHAT_COOKIE, state.cookie_secure));

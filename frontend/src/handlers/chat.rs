@@ -16,21 +16,21 @@ use crate::state::AppState;
 use crate::views::ChatPanel;
 
 /// Cookie holding the current conversation id.
-pub const CHAT_COOKIE: &str = "todo_chat";
+pub(crate) const CHAT_COOKIE: &str = "todo_chat";
 /// Conversations stay resumable for a month of inactivity.
 const CHAT_COOKIE_MAX_AGE: i64 = 30 * 24 * 3600;
 /// Longest message accepted from the form; the backend enforces its own limit too.
 const MAX_MESSAGE_CHARS: usize = 2000;
 
 /// The conversation id from the cookie, when it is a well-formed UUID.
-pub fn conversation_cookie(jar: &CookieJar) -> Option<String> {
+pub(crate) fn conversation_cookie(jar: &CookieJar) -> Option<String> {
     jar.get(CHAT_COOKIE)
         .and_then(|c| uuid::Uuid::parse_str(c.value()).ok())
         .map(|u| u.to_string())
 }
 
 /// Loads the panel for the current conversation; a missing or failing one shows the greeting.
-pub async fn panel(
+pub(crate) async fn panel(
     state: &AppState,
     session: &Session,
     conversation_id: Option<&str>,
@@ -57,14 +57,14 @@ pub async fn panel(
 
 /// Fields of the chat form.
 #[derive(Deserialize)]
-pub struct ChatForm {
+pub(crate) struct ChatForm {
     #[serde(default)]
     message: String,
     status: Option<String>,
 }
 
 /// `POST /chat`: one turn; the redirect reloads the list, so it shows what the assistant changed.
-pub async fn send(
+pub(crate) async fn send(
     State(state): State<AppState>,
     session: Session,
     jar: CookieJar,
@@ -137,12 +137,12 @@ pub async fn send(
 
 /// Fields of the "new chat" button form.
 #[derive(Deserialize)]
-pub struct NewChatForm {
+pub(crate) struct NewChatForm {
     status: Option<String>,
 }
 
 /// `POST /chat/new`: forgets the current conversation (it stays stored on the backend).
-pub async fn new_chat(
+pub(crate) async fn new_chat(
     State(state): State<AppState>,
     _session: Session,
     jar: CookieJar,

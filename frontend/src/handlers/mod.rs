@@ -1,9 +1,9 @@
 //! Request handlers, one module per area of the site.
 
-pub mod auth;
-pub mod chat;
-pub mod health;
-pub mod tasks;
+pub(crate) mod auth;
+pub(crate) mod chat;
+pub(crate) mod health;
+pub(crate) mod tasks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -18,16 +18,16 @@ use crate::views::{Filter, PageBase};
 
 /// Per-request page data the middlewares prepared: CSRF token and pending flash message.
 #[derive(Debug, Clone)]
-pub struct PageCtx {
+pub(crate) struct PageCtx {
     /// Token for this visitor's forms.
-    pub csrf: String,
+    pub(crate) csrf: String,
     /// Message left by the previous request.
-    pub flash: Option<Flash>,
+    pub(crate) flash: Option<Flash>,
 }
 
 impl PageCtx {
     /// Layout data for a page, with the signed-in email if known.
-    pub fn base(&self, email: Option<String>) -> PageBase {
+    pub(crate) fn base(&self, email: Option<String>) -> PageBase {
         PageBase {
             csrf: self.csrf.clone(),
             flash: self.flash.clone(),
@@ -55,13 +55,13 @@ impl<S: Send + Sync> FromRequestParts<S> for PageCtx {
 }
 
 /// Where to go back to after a task form: the list with the filter the visitor was on.
-pub fn back_to_list(status: Option<&str>) -> Redirect {
+pub(crate) fn back_to_list(status: Option<&str>) -> Redirect {
     let filter = Filter::parse(status).unwrap_or(Filter::All);
     Redirect::to(&format!("/tasks?status={}", filter.as_str()))
 }
 
 /// The backend rejected the token: forget it and ask the visitor to sign in again.
-pub fn session_expired(state: &AppState, jar: CookieJar) -> Response {
+pub(crate) fn session_expired(state: &AppState, jar: CookieJar) -> Response {
     let jar = jar.remove(session::removal(SESSION_COOKIE, state.cookie_secure));
     let jar = Flash::error("Your session has expired. Please sign in again.")
         .set(jar, state.cookie_secure);

@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::views::{EditPage, ErrorPage, Filter, TaskView, TasksPage, render};
 
 /// `GET /`: the list for signed-in visitors, the sign-in page for others.
-pub async fn index(jar: CookieJar) -> Redirect {
+pub(crate) async fn index(jar: CookieJar) -> Redirect {
     if Session::from_jar(&jar).is_some() {
         Redirect::to("/tasks")
     } else {
@@ -45,7 +45,7 @@ fn no_such_task(ctx: &PageCtx) -> Response {
 }
 
 /// `GET /tasks?status=all|pending|completed`.
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     session: Session,
     ctx: PageCtx,
@@ -82,7 +82,7 @@ pub async fn list(
 
 /// Fields of the add and edit forms.
 #[derive(Deserialize)]
-pub struct TaskForm {
+pub(crate) struct TaskForm {
     #[serde(default)]
     title: String,
     #[serde(default)]
@@ -98,7 +98,7 @@ fn description(raw: &str) -> Option<&str> {
 }
 
 /// `POST /tasks`.
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     session: Session,
     jar: CookieJar,
@@ -119,7 +119,7 @@ pub async fn create(
 }
 
 /// `GET /tasks/{id}/edit`.
-pub async fn edit_page(
+pub(crate) async fn edit_page(
     State(state): State<AppState>,
     session: Session,
     ctx: PageCtx,
@@ -155,7 +155,7 @@ pub async fn edit_page(
 
 /// `POST /tasks/{id}`: saves the edit form; on a validation error shows the form again with
 /// what was typed.
-pub async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     session: Session,
     ctx: PageCtx,
@@ -202,14 +202,14 @@ pub async fn update(
 
 /// Fields of the complete/reopen button form.
 #[derive(Deserialize)]
-pub struct CompleteForm {
+pub(crate) struct CompleteForm {
     /// `false` to reopen; anything else completes.
     completed: Option<String>,
     status: Option<String>,
 }
 
 /// `POST /tasks/{id}/complete`.
-pub async fn complete(
+pub(crate) async fn complete(
     State(state): State<AppState>,
     session: Session,
     ctx: PageCtx,
@@ -237,12 +237,12 @@ pub async fn complete(
 
 /// Fields of the delete button form.
 #[derive(Deserialize)]
-pub struct DeleteForm {
+pub(crate) struct DeleteForm {
     status: Option<String>,
 }
 
 /// `POST /tasks/{id}/delete`.
-pub async fn delete(
+pub(crate) async fn delete(
     State(state): State<AppState>,
     session: Session,
     ctx: PageCtx,
