@@ -17,7 +17,7 @@ use tracing::Level;
 
 use crate::backend::with_request_id;
 use crate::config::Config;
-use crate::handlers::{PageCtx, auth, chat, health, tasks};
+use crate::handlers::{auth, chat, health, tasks};
 use crate::state::AppState;
 use crate::views::ErrorPage;
 use crate::{csrf, flash, security, static_files};
@@ -35,9 +35,8 @@ async fn forward_request_id(req: Request<Body>, next: Next) -> Response {
     }
 }
 
-async fn not_found(ctx: PageCtx) -> Response {
+async fn not_found() -> Response {
     ErrorPage::new(
-        &ctx.csrf,
         "Page not found",
         "There is nothing at this address. It may have moved, or the link may be mistyped.",
     )

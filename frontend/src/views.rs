@@ -42,13 +42,11 @@ pub struct ErrorPage {
 }
 
 impl ErrorPage {
-    /// An error page for a visitor whose session state is unknown.
-    pub fn new(csrf: &str, heading: &str, message: &str) -> Self {
+    /// An error page for a visitor whose session state is unknown. It shows no account menu,
+    /// so it holds no form and needs no CSRF token.
+    pub fn new(heading: &str, message: &str) -> Self {
         Self {
-            page: PageBase {
-                csrf: csrf.to_owned(),
-                ..PageBase::default()
-            },
+            page: PageBase::default(),
             heading: heading.to_owned(),
             message: message.to_owned(),
         }
@@ -243,7 +241,7 @@ mod tests {
 
     #[test]
     fn templates_escape_html() {
-        let page = ErrorPage::new("tok", "<script>", "a & b");
+        let page = ErrorPage::new("<script>", "a & b");
         let html = page.render().unwrap_or_default();
         assert!(html.contains("&#60;script&#62;"), "{html}");
         assert!(!html.contains("<script>"), "{html}");

@@ -26,7 +26,7 @@ pub(crate) async fn index(jar: CookieJar) -> Redirect {
     }
 }
 
-fn error_page(ctx: &PageCtx, err: &BackendError) -> Response {
+fn error_page(err: &BackendError) -> Response {
     let status = match err {
         BackendError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         BackendError::Api { status, .. } => *status,
@@ -36,12 +36,11 @@ fn error_page(ctx: &PageCtx, err: &BackendError) -> Response {
     } else {
         "Something went wrong"
     };
-    ErrorPage::new(&ctx.csrf, heading, &err.user_message()).respond(status)
+    ErrorPage::new(heading, &err.user_message()).respond(status)
 }
 
-fn no_such_task(ctx: &PageCtx) -> Response {
-    ErrorPage::new(&ctx.csrf, "Not found", "There is no task at this address.")
-        .respond(StatusCode::NOT_FOUND)
+fn no_such_task() -> Response {
+    ErrorPage::new("Not found", "There is no task at this address.").respond(StatusCode::NOT_FOUND)
 }
 
 /// `GET /tasks?status=all|pending|completed`.
@@ -54,7 +53,6 @@ pub(crate) async fn list(
 ) -> Response {
     let Some(filter) = Filter::parse(query.get("status").map(String::as_str)) else {
         return ErrorPage::new(
-            &ctx.csrf,
             "Unknown filter",
             "Tasks can be filtered by all, pending or completed.",
         )
@@ -69,7 +67,7 @@ pub(crate) async fn list(
     let (tasks, me) = match (tasks, me) {
         (Ok(t), Ok(m)) => (t, m),
         (Err(e), _) | (_, Err(e)) if e.is_unauthorized() => return session_expired(&state, jar),
-        (Err(e), _) | (_, Err(e)) => return error_page(&ctx, &e),
+        (Err(e), _) | (_, Err(e)) => return error_page(&e),
     };
     let page = TasksPage {
         page: ctx.base(Some(me.email)),
@@ -128,7 +126,7 @@ pub(crate) async fn edit_page(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else {
-        return no_such_task(&ctx);
+        return no_such_task();
     };
     let (task, me) = tokio::join!(
         state.backend.get_task(&session.token, id),
@@ -137,7 +135,7 @@ pub(crate) async fn edit_page(
     let (task, me) = match (task, me) {
         (Ok(t), Ok(m)) => (t, m),
         (Err(e), _) | (_, Err(e)) if e.is_unauthorized() => return session_expired(&state, jar),
-        (Err(e), _) | (_, Err(e)) => return error_page(&ctx, &e),
+        (Err(e), _) | (_, Err(e)) => return error_page(&e),
     };
     let page = EditPage {
         page: ctx.base(Some(me.email)),
@@ -164,7 +162,7 @@ pub(crate) async fn update(
     Form(form): Form<TaskForm>,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else {
-        return no_such_task(&ctx);
+        return no_such_task();
     };
     let input = TaskInput {
         title: &form.title,
@@ -196,7 +194,7 @@ pub(crate) async fn update(
                 e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
             )
         }
-        Err(e) => error_page(&ctx, &e),
+        Err(e) => error_page(&e),
     }
 }
 
@@ -212,13 +210,12 @@ pub(crate) struct CompleteForm {
 pub(crate) async fn complete(
     State(state): State<AppState>,
     session: Session,
-    ctx: PageCtx,
     jar: CookieJar,
     Path(id): Path<String>,
     Form(form): Form<CompleteForm>,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else {
-        return no_such_task(&ctx);
+        return no_such_task();
     };
     let completed = form.completed.as_deref() != Some("false");
     let flash = match state
@@ -245,13 +242,12 @@ pub(crate) struct DeleteForm {
 pub(crate) async fn delete(
     State(state): State<AppState>,
     session: Session,
-    ctx: PageCtx,
     jar: CookieJar,
     Path(id): Path<String>,
     Form(form): Form<DeleteForm>,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else {
-        return no_such_task(&ctx);
+        return no_such_task();
     };
     let flash = match state.backend.delete_task(&session.token, id).await {
         Ok(()) => Flash::success("Task deleted."),
