@@ -6,6 +6,7 @@ pub mod app;
 pub mod backend;
 pub mod config;
 pub mod csrf;
+mod error;
 pub mod flash;
 mod handlers;
 pub mod logging;

@@ -107,6 +107,12 @@ impl Filter {
         }
     }
 
+    /// Like [`Filter::parse`], but anything unknown is [`Filter::All`]: for the way back to a
+    /// list, where an odd value is better ignored than refused.
+    pub fn or_all(raw: Option<&str>) -> Self {
+        Self::parse(raw).unwrap_or(Self::All)
+    }
+
     /// The API and query value.
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -8,9 +8,8 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::PageCtx;
-use crate::backend::BackendError;
+use super::chat::CHAT_COOKIE;
 use crate::flash::Flash;
-use crate::handlers::chat::CHAT_COOKIE;
 use crate::session::{self, SESSION_COOKIE, Session};
 use crate::state::AppState;
 use crate::views::{SignInPage, SignUpPage, render};
@@ -24,10 +23,6 @@ pub(crate) struct Credentials {
     password: String,
     #[serde(default)]
     password_confirm: Option<String>,
-}
-
-fn status_of(err: &BackendError) -> StatusCode {
-    err.status().unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
 }
 
 /// Starts a session from a fresh login: the token goes only into the HttpOnly cookie.
@@ -75,7 +70,7 @@ pub(crate) async fn signin(
                 email,
                 error: Some(err.user_message()),
             };
-            render(&page, status_of(&err))
+            render(&page, err.page_status())
         }
     }
 }
@@ -120,7 +115,7 @@ pub(crate) async fn signup(
         );
     }
     if let Err(err) = state.backend.register(&email, &form.password).await {
-        return fail(err.user_message(), status_of(&err));
+        return fail(err.user_message(), err.page_status());
     }
     match state.backend.login(&email, &form.password).await {
         Ok(login) => {

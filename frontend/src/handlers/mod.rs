@@ -7,13 +7,10 @@ pub(crate) mod tasks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
+use axum::response::Redirect;
 
 use crate::csrf::CsrfToken;
 use crate::flash::{Flash, IncomingFlash};
-use crate::session::{self, SESSION_COOKIE};
-use crate::state::AppState;
 use crate::views::{Filter, PageBase};
 
 /// Per-request page data the middlewares prepared: CSRF token and pending flash message.
@@ -56,14 +53,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PageCtx {
 
 /// Where to go back to after a task form: the list with the filter the visitor was on.
 pub(crate) fn back_to_list(status: Option<&str>) -> Redirect {
-    let filter = Filter::parse(status).unwrap_or(Filter::All);
+    let filter = Filter::or_all(status);
     Redirect::to(&format!("/tasks?status={}", filter.as_str()))
-}
-
-/// The backend rejected the token: forget it and ask the visitor to sign in again.
-pub(crate) fn session_expired(state: &AppState, jar: CookieJar) -> Response {
-    let jar = jar.remove(session::removal(SESSION_COOKIE, state.cookie_secure));
-    let jar = Flash::error("Your session has expired. Please sign in again.")
-        .set(jar, state.cookie_secure);
-    (jar, Redirect::to("/signin")).into_response()
 }
