@@ -1,6 +1,8 @@
 //! Why a page cannot be shown, and what the visitor gets instead: the sign-in page when the
 //! session has expired, otherwise an error page whose status says what went wrong.
 
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -26,6 +28,8 @@ pub(crate) enum PageError {
     UnknownFilter,
     /// A backend call failed for another reason than the session.
     Backend(BackendError),
+    /// A path axum cannot read at all (not UTF-8); axum's own answer stands.
+    Path(PathRejection),
 }
 
 /// Marks the stand-in response of [`PageError::SessionExpired`] for [`sign_in_again`].
@@ -41,6 +45,7 @@ impl IntoResponse for PageError {
                 res.extensions_mut().insert(SignInAgain);
                 return res;
             }
+            Self::Path(rejection) => return rejection.into_response(),
             Self::NoSuchPage => (
                 StatusCode::NOT_FOUND,
                 "Page not found",
@@ -95,6 +100,28 @@ impl From<BackendError> for PageError {
         } else {
             Self::Backend(e)
         }
+    }
+}
+
+impl From<PathRejection> for PageError {
+    fn from(r: PathRejection) -> Self {
+        match &r {
+            // The only path parameter is a task id, so a value that does not parse names no task.
+            PathRejection::FailedToDeserializePathParams(e)
+                if matches!(e.kind(), ErrorKind::ParseError { .. }) =>
+            {
+                Self::NoSuchTask
+            }
+            _ => Self::Path(r),
+        }
+    }
+}
+
+impl From<QueryRejection> for PageError {
+    fn from(_: QueryRejection) -> Self {
+        // `status` is the only query field, so an unreadable query (`status` given twice) is a
+        // filter the list cannot apply.
+        Self::UnknownFilter
     }
 }
 

@@ -1,4 +1,4 @@
-//! Request handlers, one module per area of the site.
+//! Request handlers, one module per area of the site, and the extractors they share.
 
 pub(crate) mod auth;
 pub(crate) mod chat;
@@ -8,8 +8,10 @@ pub(crate) mod tasks;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::Redirect;
+use serde::Deserialize;
 
 use crate::csrf::CsrfToken;
+use crate::error::PageError;
 use crate::flash::{Flash, IncomingFlash};
 use crate::views::{Filter, PageBase};
 
@@ -49,6 +51,22 @@ impl<S: Send + Sync> FromRequestParts<S> for PageCtx {
                 .and_then(|f| f.0.clone()),
         })
     }
+}
+
+/// Path parameters; a task id that is not a number gets the "no such task" page.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(PageError))]
+pub(crate) struct PagePath<T>(pub(crate) T);
+
+/// Query string; one that cannot be read gets the "unknown filter" page.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(PageError))]
+pub(crate) struct PageQuery<T>(pub(crate) T);
+
+/// The list filter a page was opened with, e.g. `?status=pending`.
+#[derive(Deserialize)]
+pub(crate) struct StatusQuery {
+    status: Option<String>,
 }
 
 /// Where to go back to after a task form: the list with the filter the visitor was on.

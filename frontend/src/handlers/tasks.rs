@@ -1,15 +1,13 @@
 //! The task list and its forms: add, edit, complete or reopen, delete, filter.
 
-use std::collections::HashMap;
-
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::{PageCtx, back_to_list, chat};
+use super::{PageCtx, PagePath, PageQuery, StatusQuery, back_to_list, chat};
 use crate::backend::{BackendError, TaskInput};
 use crate::error::{PageError, both, unless_expired};
 use crate::flash::Flash;
@@ -32,10 +30,9 @@ pub(crate) async fn list(
     session: Session,
     ctx: PageCtx,
     jar: CookieJar,
-    Query(query): Query<HashMap<String, String>>,
+    PageQuery(query): PageQuery<StatusQuery>,
 ) -> Result<Response, PageError> {
-    let filter =
-        Filter::parse(query.get("status").map(String::as_str)).ok_or(PageError::UnknownFilter)?;
+    let filter = Filter::parse(query.status.as_deref()).ok_or(PageError::UnknownFilter)?;
     let conversation_id = chat::conversation_cookie(&jar);
     let (tasks, me, chat) = tokio::join!(
         state.backend.list_tasks(&session.token, filter.as_str()),
@@ -94,10 +91,9 @@ pub(crate) async fn edit_page(
     State(state): State<AppState>,
     session: Session,
     ctx: PageCtx,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    PagePath(id): PagePath<i64>,
+    PageQuery(query): PageQuery<StatusQuery>,
 ) -> Result<Response, PageError> {
-    let id = id.parse().map_err(|_| PageError::NoSuchTask)?;
     let (task, me) = tokio::join!(
         state.backend.get_task(&session.token, id),
         state.backend.me(&session.token)
@@ -109,7 +105,7 @@ pub(crate) async fn edit_page(
         title: task.title,
         description: task.description.unwrap_or_default(),
         completed: task.completed,
-        back: Filter::or_all(query.get("status").map(String::as_str)).as_str(),
+        back: Filter::or_all(query.status.as_deref()).as_str(),
         error: None,
     };
     Ok(render(&page, StatusCode::OK))
@@ -122,10 +118,9 @@ pub(crate) async fn update(
     session: Session,
     ctx: PageCtx,
     jar: CookieJar,
-    Path(id): Path<String>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<TaskForm>,
 ) -> Result<Response, PageError> {
-    let id = id.parse().map_err(|_| PageError::NoSuchTask)?;
     let input = TaskInput {
         title: &form.title,
         description: Some(form.description.trim()),
@@ -167,10 +162,9 @@ pub(crate) async fn complete(
     State(state): State<AppState>,
     session: Session,
     jar: CookieJar,
-    Path(id): Path<String>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<CompleteForm>,
 ) -> Result<(CookieJar, Redirect), PageError> {
-    let id = id.parse().map_err(|_| PageError::NoSuchTask)?;
     let completed = form.completed.as_deref() != Some("false");
     let result = state
         .backend
@@ -196,10 +190,9 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     session: Session,
     jar: CookieJar,
-    Path(id): Path<String>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<DeleteForm>,
 ) -> Result<(CookieJar, Redirect), PageError> {
-    let id = id.parse().map_err(|_| PageError::NoSuchTask)?;
     let flash = match unless_expired(state.backend.delete_task(&session.token, id).await)? {
         Ok(()) => Flash::success("Task deleted."),
         Err(e) => Flash::error(format!("Could not delete the task: {}", e.user_message())),
