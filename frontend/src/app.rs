@@ -4,7 +4,7 @@ use std::future::Future;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -15,30 +15,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::backend::{BackendClient, with_request_id};
+use crate::backend::with_request_id;
 use crate::config::Config;
-use crate::handlers::{PageCtx, auth, chat, health, tasks};
-use crate::views::ErrorPage;
+use crate::error::{self, PageError};
+use crate::handlers::{auth, chat, health, tasks};
+use crate::state::AppState;
 use crate::{csrf, flash, security, static_files};
-
-/// Shared by all handlers; cheap to clone.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    /// Client for the backend API.
-    pub backend: BackendClient,
-    /// Whether cookies carry the `Secure` flag.
-    pub cookie_secure: bool,
-}
-
-impl AppState {
-    /// Builds the state from configuration.
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
-        Ok(Self {
-            backend: BackendClient::new(&config.backend_url)?,
-            cookie_secure: config.cookie_secure,
-        })
-    }
-}
 
 /// Makes the request id (set by the outer layer) travel with every backend call.
 async fn forward_request_id(req: Request<Body>, next: Next) -> Response {
@@ -51,15 +33,6 @@ async fn forward_request_id(req: Request<Body>, next: Next) -> Response {
         Some(id) => with_request_id(id, next.run(req)).await,
         None => next.run(req).await,
     }
-}
-
-async fn not_found(ctx: PageCtx) -> Response {
-    ErrorPage::new(
-        &ctx.csrf,
-        "Page not found",
-        "There is nothing at this address. It may have moved, or the link may be mistyped.",
-    )
-    .respond(StatusCode::NOT_FOUND)
 }
 
 /// The whole application: pages (with CSRF and flash handling), probes and static files.
@@ -76,7 +49,13 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/delete", post(tasks::delete))
         .route("/chat", post(chat::send))
         .route("/chat/new", post(chat::new_chat))
-        .fallback(not_found)
+        .fallback(|| async { PageError::NoSuchPage })
+        // Innermost: it replaces the whole response, and the CSRF layer must add its cookie to
+        // the replacement.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::sign_in_again,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             flash::middleware,

@@ -142,6 +142,12 @@ impl BackendError {
         }
     }
 
+    /// The status for a page that reports this error: the backend's own, or 503 when it did
+    /// not answer.
+    pub fn page_status(&self) -> StatusCode {
+        self.status().unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+    }
+
     /// Whether the session token was rejected (expired, tampered, account gone).
     pub fn is_unauthorized(&self) -> bool {
         self.status() == Some(StatusCode::UNAUTHORIZED)

@@ -11,8 +11,8 @@ use axum_extra::extract::cookie::CookieJar;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-use crate::app::AppState;
 use crate::session;
+use crate::state::AppState;
 use crate::views;
 
 /// Cookie holding the CSRF token.
@@ -68,7 +68,6 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
             Ok(b) => b,
             Err(_) => {
                 let page = views::ErrorPage::new(
-                    &token,
                     "That form is too large",
                     "Please shorten the text and try again.",
                 );
@@ -100,7 +99,6 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
                 "rejected a request without a valid CSRF token"
             );
             let page = views::ErrorPage::new(
-                &token,
                 "This form has expired",
                 "For your safety the request was not carried out: it did not come from a current page \
                  of this site. Go back, reload the page and try again.",

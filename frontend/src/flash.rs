@@ -7,8 +7,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 
-use crate::app::AppState;
 use crate::session;
+use crate::state::AppState;
 
 /// Cookie holding the pending flash message.
 pub const FLASH_COOKIE: &str = "todo_flash";

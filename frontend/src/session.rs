@@ -3,7 +3,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Redirect;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 /// Cookie holding the backend bearer token.
@@ -60,10 +60,10 @@ impl Session {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {
-    type Rejection = Response;
+    type Rejection = Redirect;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
-        Self::from_jar(&jar).ok_or_else(|| Redirect::to("/signin").into_response())
+        Self::from_jar(&jar).ok_or_else(|| Redirect::to("/signin"))
     }
 }

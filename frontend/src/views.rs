@@ -42,13 +42,11 @@ pub struct ErrorPage {
 }
 
 impl ErrorPage {
-    /// An error page for a visitor whose session state is unknown.
-    pub fn new(csrf: &str, heading: &str, message: &str) -> Self {
+    /// An error page for a visitor whose session state is unknown. It shows no account menu,
+    /// so it holds no form and needs no CSRF token.
+    pub fn new(heading: &str, message: &str) -> Self {
         Self {
-            page: PageBase {
-                csrf: csrf.to_owned(),
-                ..PageBase::default()
-            },
+            page: PageBase::default(),
             heading: heading.to_owned(),
             message: message.to_owned(),
         }
@@ -107,6 +105,12 @@ impl Filter {
             "completed" => Some(Self::Completed),
             _ => None,
         }
+    }
+
+    /// Like [`Filter::parse`], but anything unknown is [`Filter::All`]: for the way back to a
+    /// list, where an odd value is better ignored than refused.
+    pub fn or_all(raw: Option<&str>) -> Self {
+        Self::parse(raw).unwrap_or(Self::All)
     }
 
     /// The API and query value.
@@ -243,7 +247,7 @@ mod tests {
 
     #[test]
     fn templates_escape_html() {
-        let page = ErrorPage::new("tok", "<script>", "a & b");
+        let page = ErrorPage::new("<script>", "a & b");
         let html = page.render().unwrap_or_default();
         assert!(html.contains("&#60;script&#62;"), "{html}");
         assert!(!html.contains("<script>"), "{html}");

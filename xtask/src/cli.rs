@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 use crate::commands;
+use crate::target::{self, Choice};
 
 /// `cargo xtask`: the project's pipeline as a content-hashed task graph.
 #[derive(Debug, Parser)]
@@ -23,8 +24,8 @@ pub struct Cli {
 pub struct GlobalOpts {
     /// Where to deploy: a Minikube cluster, plain Docker containers, or `auto`
     /// (Minikube when installed, else Docker).
-    #[arg(long, global = true, env = "XTASK_TARGET", value_enum, default_value_t = TargetChoice::Auto)]
-    pub target: TargetChoice,
+    #[arg(long, global = true, env = "XTASK_TARGET", value_enum, default_value_t = Choice::Auto)]
+    pub target: Choice,
     /// Minikube profile (Minikube target).
     #[arg(long, global = true, default_value = "minikube")]
     pub profile: String,
@@ -44,20 +45,21 @@ pub struct GlobalOpts {
     /// Fail at once instead of waiting when another run holds the target's lock.
     #[arg(long, global = true)]
     pub no_wait: bool,
-    /// Project root (default: the workspace this xtask was built from). Used by tests.
+    /// Project root (default: the workspace `cargo` runs this xtask in). Used by tests.
     #[arg(long, global = true, hide = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
 }
 
-/// The `--target` choice before resolution (see [`crate::target::Target::resolve`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TargetChoice {
-    /// Minikube when `minikube` is on PATH, else Docker.
-    Auto,
-    /// A Minikube profile: images built in its Docker daemon, deployed with Helm.
-    Minikube,
-    /// The local Docker daemon: containers on a private network.
-    Docker,
+impl GlobalOpts {
+    /// What they say about the target.
+    pub fn target_options(&self) -> target::Options {
+        target::Options {
+            target: self.target,
+            profile: self.profile.clone(),
+            namespace: self.namespace.clone(),
+            port: self.port,
+        }
+    }
 }
 
 /// The subcommands; each one is a module in `commands/`.

@@ -184,9 +184,12 @@ pub fn diagnose(
                     None,
                 ),
             };
-            // A crash that has a running retry: the crashed run's logs are the `--previous` ones.
+            // A crash that has a retry (waiting or running): the crashed run's logs are the
+            // `--previous` ones. Only `lastState.terminated` makes them exist; a container whose
+            // current run ended (`state.terminated`) has its logs as the current ones, and the
+            // kubelet refuses `--previous` ("previous terminated container ... not found").
             let logs = want_logs.and_then(|_| {
-                let previous = matches!(problem, Problem::Crash { .. });
+                let previous = matches!(problem, Problem::Crash { .. }) && wants_previous_logs(cs);
                 logs(&name, &container, previous)
             });
             let fix = fix_for(&problem, &container, ctx);
@@ -405,6 +408,25 @@ pub fn render(findings: &[Finding]) -> String {
         .join("\n")
 }
 
+/// Whether the container's crashed run is a previous one (`kubectl logs --previous`): only when
+/// `lastState.terminated` is set and the current run has not ended itself.
+pub fn wants_previous_logs(container_status: &Value) -> bool {
+    container_status.pointer("/lastState/terminated").is_some()
+        && container_status.pointer("/state/terminated").is_none()
+}
+
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests;
+mod tests {
+    use serde_json::json;
+
+    use super::events_for;
+
+    #[test]
+    fn events_with_series_and_event_time() {
+        let ev = json!({"involvedObject": {"kind": "Pod", "name": "p6"}, "type": "Warning", "reason": "BackOff",
+                        "message": "Back-off", "eventTime": "2024-05-01T10:00:00.000000Z", "lastTimestamp": null,
+                        "series": {"count": 9, "lastObservedTime": "2024-05-01T10:09:00.000000Z"}});
+        let out = events_for(&json!({"items": [ev]}), "p6");
+        assert_eq!(out, vec!["Warning BackOff: Back-off (x9)".to_owned()]);
+    }
+}

@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// One problem in a declaration file, pointing at the offending text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,12 +82,9 @@ impl Error {
     }
 }
 
-/// Render `err` on stderr and return its exit code.
-pub fn report(err: &anyhow::Error) -> ExitCode {
-    let color = crate::render::color_enabled(&std::io::stderr());
-    eprint!("{}", render(err, color));
-    let code = err.downcast_ref::<Error>().map_or(1, Error::exit_code);
-    ExitCode::from(code)
+/// The process exit code for `err`: its [`Error::exit_code`], else 1.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.downcast_ref::<Error>().map_or(1, Error::exit_code)
 }
 
 /// The text shown for `err` (the single place errors are formatted).

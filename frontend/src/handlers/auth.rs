@@ -8,26 +8,21 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::PageCtx;
-use crate::app::AppState;
-use crate::backend::BackendError;
+use super::chat::CHAT_COOKIE;
 use crate::flash::Flash;
-use crate::handlers::chat::CHAT_COOKIE;
 use crate::session::{self, SESSION_COOKIE, Session};
+use crate::state::AppState;
 use crate::views::{SignInPage, SignUpPage, render};
 
 /// Fields of the sign-in and sign-up forms.
 #[derive(Deserialize)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     #[serde(default)]
     email: String,
     #[serde(default)]
     password: String,
     #[serde(default)]
     password_confirm: Option<String>,
-}
-
-fn status_of(err: &BackendError) -> StatusCode {
-    err.status().unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
 }
 
 /// Starts a session from a fresh login: the token goes only into the HttpOnly cookie.
@@ -44,7 +39,7 @@ fn signed_in(state: &AppState, jar: CookieJar, token: String, expires_in: i64) -
 }
 
 /// `GET /signin`.
-pub async fn signin_page(ctx: PageCtx, jar: CookieJar) -> Response {
+pub(crate) async fn signin_page(ctx: PageCtx, jar: CookieJar) -> Response {
     if Session::from_jar(&jar).is_some() {
         return Redirect::to("/tasks").into_response();
     }
@@ -57,7 +52,7 @@ pub async fn signin_page(ctx: PageCtx, jar: CookieJar) -> Response {
 }
 
 /// `POST /signin`.
-pub async fn signin(
+pub(crate) async fn signin(
     State(state): State<AppState>,
     ctx: PageCtx,
     jar: CookieJar,
@@ -75,13 +70,13 @@ pub async fn signin(
                 email,
                 error: Some(err.user_message()),
             };
-            render(&page, status_of(&err))
+            render(&page, err.page_status())
         }
     }
 }
 
 /// `GET /signup`.
-pub async fn signup_page(ctx: PageCtx, jar: CookieJar) -> Response {
+pub(crate) async fn signup_page(ctx: PageCtx, jar: CookieJar) -> Response {
     if Session::from_jar(&jar).is_some() {
         return Redirect::to("/tasks").into_response();
     }
@@ -94,7 +89,7 @@ pub async fn signup_page(ctx: PageCtx, jar: CookieJar) -> Response {
 }
 
 /// `POST /signup`: creates the account and signs straight in.
-pub async fn signup(
+pub(crate) async fn signup(
     State(state): State<AppState>,
     ctx: PageCtx,
     jar: CookieJar,
@@ -120,7 +115,7 @@ pub async fn signup(
         );
     }
     if let Err(err) = state.backend.register(&email, &form.password).await {
-        return fail(err.user_message(), status_of(&err));
+        return fail(err.user_message(), err.page_status());
     }
     match state.backend.login(&email, &form.password).await {
         Ok(login) => {
@@ -141,7 +136,7 @@ pub async fn signup(
 }
 
 /// `POST /signout`: forgets the token (the backend's tokens are stateless and simply expire).
-pub async fn signout(State(state): State<AppState>, jar: CookieJar) -> Response {
+pub(crate) async fn signout(State(state): State<AppState>, jar: CookieJar) -> Response {
     let jar = jar
         .remove(session::removal(SESSION_COOKIE, state.cookie_secure))
         .remove(session::removal(CHAT_COOKIE, state.cookie_secure));

@@ -7,18 +7,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Readiness fails when the backend takes longer than this to answer its `/health`.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /health`: 200 while the process serves.
-pub async fn health() -> Json<Value> {
+pub(crate) async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /ready`: 200 when the backend's `/health` answers in time, else 503 with the reason.
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.backend.health(READY_TIMEOUT).await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(reason) => (

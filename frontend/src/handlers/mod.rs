@@ -1,33 +1,32 @@
-//! Request handlers, one module per area of the site.
+//! Request handlers, one module per area of the site, and the extractors they share.
 
-pub mod auth;
-pub mod chat;
-pub mod health;
-pub mod tasks;
+pub(crate) mod auth;
+pub(crate) mod chat;
+pub(crate) mod health;
+pub(crate) mod tasks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
+use axum::response::Redirect;
+use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::csrf::CsrfToken;
+use crate::error::PageError;
 use crate::flash::{Flash, IncomingFlash};
-use crate::session::{self, SESSION_COOKIE};
 use crate::views::{Filter, PageBase};
 
 /// Per-request page data the middlewares prepared: CSRF token and pending flash message.
 #[derive(Debug, Clone)]
-pub struct PageCtx {
+pub(crate) struct PageCtx {
     /// Token for this visitor's forms.
-    pub csrf: String,
+    pub(crate) csrf: String,
     /// Message left by the previous request.
-    pub flash: Option<Flash>,
+    pub(crate) flash: Option<Flash>,
 }
 
 impl PageCtx {
     /// Layout data for a page, with the signed-in email if known.
-    pub fn base(&self, email: Option<String>) -> PageBase {
+    pub(crate) fn base(&self, email: Option<String>) -> PageBase {
         PageBase {
             csrf: self.csrf.clone(),
             flash: self.flash.clone(),
@@ -54,16 +53,24 @@ impl<S: Send + Sync> FromRequestParts<S> for PageCtx {
     }
 }
 
-/// Where to go back to after a task form: the list with the filter the visitor was on.
-pub fn back_to_list(status: Option<&str>) -> Redirect {
-    let filter = Filter::parse(status).unwrap_or(Filter::All);
-    Redirect::to(&format!("/tasks?status={}", filter.as_str()))
+/// Path parameters; a task id that is not a number gets the "no such task" page.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(PageError))]
+pub(crate) struct PagePath<T>(pub(crate) T);
+
+/// Query string; one that cannot be read gets the "unknown filter" page.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(PageError))]
+pub(crate) struct PageQuery<T>(pub(crate) T);
+
+/// The list filter a page was opened with, e.g. `?status=pending`.
+#[derive(Deserialize)]
+pub(crate) struct StatusQuery {
+    status: Option<String>,
 }
 
-/// The backend rejected the token: forget it and ask the visitor to sign in again.
-pub fn session_expired(state: &AppState, jar: CookieJar) -> Response {
-    let jar = jar.remove(session::removal(SESSION_COOKIE, state.cookie_secure));
-    let jar = Flash::error("Your session has expired. Please sign in again.")
-        .set(jar, state.cookie_secure);
-    (jar, Redirect::to("/signin")).into_response()
+/// Where to go back to after a task form: the list with the filter the visitor was on.
+pub(crate) fn back_to_list(status: Option<&str>) -> Redirect {
+    let filter = Filter::or_all(status);
+    Redirect::to(&format!("/tasks?status={}", filter.as_str()))
 }

@@ -1,24 +1,22 @@
 //! The task list and its forms: add, edit, complete or reopen, delete, filter.
 
-use std::collections::HashMap;
-
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::{PageCtx, back_to_list, session_expired};
-use crate::app::AppState;
+use super::{PageCtx, PagePath, PageQuery, StatusQuery, back_to_list, chat};
 use crate::backend::{BackendError, TaskInput};
+use crate::error::{PageError, both, unless_expired};
 use crate::flash::Flash;
-use crate::handlers::chat;
 use crate::session::Session;
-use crate::views::{EditPage, ErrorPage, Filter, TaskView, TasksPage, render};
+use crate::state::AppState;
+use crate::views::{EditPage, Filter, TaskView, TasksPage, render};
 
 /// `GET /`: the list for signed-in visitors, the sign-in page for others.
-pub async fn index(jar: CookieJar) -> Redirect {
+pub(crate) async fn index(jar: CookieJar) -> Redirect {
     if Session::from_jar(&jar).is_some() {
         Redirect::to("/tasks")
     } else {
@@ -26,63 +24,34 @@ pub async fn index(jar: CookieJar) -> Redirect {
     }
 }
 
-fn error_page(ctx: &PageCtx, err: &BackendError) -> Response {
-    let status = match err {
-        BackendError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        BackendError::Api { status, .. } => *status,
-    };
-    let heading = if status == StatusCode::NOT_FOUND {
-        "Not found"
-    } else {
-        "Something went wrong"
-    };
-    ErrorPage::new(&ctx.csrf, heading, &err.user_message()).respond(status)
-}
-
-fn no_such_task(ctx: &PageCtx) -> Response {
-    ErrorPage::new(&ctx.csrf, "Not found", "There is no task at this address.")
-        .respond(StatusCode::NOT_FOUND)
-}
-
 /// `GET /tasks?status=all|pending|completed`.
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     session: Session,
     ctx: PageCtx,
     jar: CookieJar,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let Some(filter) = Filter::parse(query.get("status").map(String::as_str)) else {
-        return ErrorPage::new(
-            &ctx.csrf,
-            "Unknown filter",
-            "Tasks can be filtered by all, pending or completed.",
-        )
-        .respond(StatusCode::BAD_REQUEST);
-    };
+    PageQuery(query): PageQuery<StatusQuery>,
+) -> Result<Response, PageError> {
+    let filter = Filter::parse(query.status.as_deref()).ok_or(PageError::UnknownFilter)?;
     let conversation_id = chat::conversation_cookie(&jar);
     let (tasks, me, chat) = tokio::join!(
         state.backend.list_tasks(&session.token, filter.as_str()),
         state.backend.me(&session.token),
         chat::panel(&state, &session, conversation_id.as_deref()),
     );
-    let (tasks, me) = match (tasks, me) {
-        (Ok(t), Ok(m)) => (t, m),
-        (Err(e), _) | (_, Err(e)) if e.is_unauthorized() => return session_expired(&state, jar),
-        (Err(e), _) | (_, Err(e)) => return error_page(&ctx, &e),
-    };
+    let (tasks, me) = both(tasks, me)?;
     let page = TasksPage {
         page: ctx.base(Some(me.email)),
         tasks: tasks.into_iter().map(TaskView::new).collect(),
         filter,
         chat,
     };
-    render(&page, StatusCode::OK)
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// Fields of the add and edit forms.
 #[derive(Deserialize)]
-pub struct TaskForm {
+pub(crate) struct TaskForm {
     #[serde(default)]
     title: String,
     #[serde(default)]
@@ -98,166 +67,136 @@ fn description(raw: &str) -> Option<&str> {
 }
 
 /// `POST /tasks`.
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     session: Session,
     jar: CookieJar,
     Form(form): Form<TaskForm>,
-) -> Response {
+) -> Result<(CookieJar, Redirect), PageError> {
     let input = TaskInput {
         title: &form.title,
         description: description(&form.description),
         completed: None,
     };
-    let flash = match state.backend.create_task(&session.token, &input).await {
+    let flash = match unless_expired(state.backend.create_task(&session.token, &input).await)? {
         Ok(task) => Flash::success(format!("Added “{}”.", task.title)),
-        Err(e) if e.is_unauthorized() => return session_expired(&state, jar),
         Err(e) => Flash::error(format!("Could not add the task: {}", e.user_message())),
     };
     let jar = flash.set(jar, state.cookie_secure);
-    (jar, back_to_list(form.status.as_deref())).into_response()
+    Ok((jar, back_to_list(form.status.as_deref())))
 }
 
 /// `GET /tasks/{id}/edit`.
-pub async fn edit_page(
+pub(crate) async fn edit_page(
     State(state): State<AppState>,
     session: Session,
     ctx: PageCtx,
-    jar: CookieJar,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return no_such_task(&ctx);
-    };
+    PagePath(id): PagePath<i64>,
+    PageQuery(query): PageQuery<StatusQuery>,
+) -> Result<Response, PageError> {
     let (task, me) = tokio::join!(
         state.backend.get_task(&session.token, id),
         state.backend.me(&session.token)
     );
-    let (task, me) = match (task, me) {
-        (Ok(t), Ok(m)) => (t, m),
-        (Err(e), _) | (_, Err(e)) if e.is_unauthorized() => return session_expired(&state, jar),
-        (Err(e), _) | (_, Err(e)) => return error_page(&ctx, &e),
-    };
+    let (task, me) = both(task, me)?;
     let page = EditPage {
         page: ctx.base(Some(me.email)),
         id,
         title: task.title,
         description: task.description.unwrap_or_default(),
         completed: task.completed,
-        back: Filter::parse(query.get("status").map(String::as_str))
-            .unwrap_or(Filter::All)
-            .as_str(),
+        back: Filter::or_all(query.status.as_deref()).as_str(),
         error: None,
     };
-    render(&page, StatusCode::OK)
+    Ok(render(&page, StatusCode::OK))
 }
 
 /// `POST /tasks/{id}`: saves the edit form; on a validation error shows the form again with
 /// what was typed.
-pub async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     session: Session,
     ctx: PageCtx,
     jar: CookieJar,
-    Path(id): Path<String>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<TaskForm>,
-) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return no_such_task(&ctx);
-    };
+) -> Result<Response, PageError> {
     let input = TaskInput {
         title: &form.title,
         description: Some(form.description.trim()),
         completed: Some(form.completed.is_some()),
     };
-    match state.backend.update_task(&session.token, id, &input).await {
+    match unless_expired(state.backend.update_task(&session.token, id, &input).await)? {
         Ok(task) => {
             let jar =
                 Flash::success(format!("Saved “{}”.", task.title)).set(jar, state.cookie_secure);
-            (jar, back_to_list(form.status.as_deref())).into_response()
+            Ok((jar, back_to_list(form.status.as_deref())).into_response())
         }
-        Err(e) if e.is_unauthorized() => session_expired(&state, jar),
-        Err(e @ BackendError::Api { .. }) if e.status() != Some(StatusCode::NOT_FOUND) => {
+        Err(e @ BackendError::Api { status, .. }) if status != StatusCode::NOT_FOUND => {
             let email = state.backend.me(&session.token).await.ok().map(|m| m.email);
             let page = EditPage {
                 page: ctx.base(email),
                 id,
-                title: form.title.clone(),
-                description: form.description.clone(),
+                title: form.title,
+                description: form.description,
                 completed: form.completed.is_some(),
-                back: Filter::parse(form.status.as_deref())
-                    .unwrap_or(Filter::All)
-                    .as_str(),
+                back: Filter::or_all(form.status.as_deref()).as_str(),
                 error: Some(e.user_message()),
             };
-            render(
-                &page,
-                e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
-            )
+            Ok(render(&page, status))
         }
-        Err(e) => error_page(&ctx, &e),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Fields of the complete/reopen button form.
 #[derive(Deserialize)]
-pub struct CompleteForm {
+pub(crate) struct CompleteForm {
     /// `false` to reopen; anything else completes.
     completed: Option<String>,
     status: Option<String>,
 }
 
 /// `POST /tasks/{id}/complete`.
-pub async fn complete(
+pub(crate) async fn complete(
     State(state): State<AppState>,
     session: Session,
-    ctx: PageCtx,
     jar: CookieJar,
-    Path(id): Path<String>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<CompleteForm>,
-) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return no_such_task(&ctx);
-    };
+) -> Result<(CookieJar, Redirect), PageError> {
     let completed = form.completed.as_deref() != Some("false");
-    let flash = match state
+    let result = state
         .backend
         .set_completed(&session.token, id, completed)
-        .await
-    {
+        .await;
+    let flash = match unless_expired(result)? {
         Ok(task) if task.completed => Flash::success(format!("Nice! “{}” is done.", task.title)),
         Ok(task) => Flash::success(format!("Reopened “{}”.", task.title)),
-        Err(e) if e.is_unauthorized() => return session_expired(&state, jar),
         Err(e) => Flash::error(format!("Could not update the task: {}", e.user_message())),
     };
     let jar = flash.set(jar, state.cookie_secure);
-    (jar, back_to_list(form.status.as_deref())).into_response()
+    Ok((jar, back_to_list(form.status.as_deref())))
 }
 
 /// Fields of the delete button form.
 #[derive(Deserialize)]
-pub struct DeleteForm {
+pub(crate) struct DeleteForm {
     status: Option<String>,
 }
 
 /// `POST /tasks/{id}/delete`.
-pub async fn delete(
+pub(crate) async fn delete(
     State(state): State<AppState>,
     session: Session,
-    ctx: PageCtx,
     jar: CookieJar,
-    Path(id): Path<String>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<DeleteForm>,
-) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return no_such_task(&ctx);
-    };
-    let flash = match state.backend.delete_task(&session.token, id).await {
+) -> Result<(CookieJar, Redirect), PageError> {
+    let flash = match unless_expired(state.backend.delete_task(&session.token, id).await)? {
         Ok(()) => Flash::success("Task deleted."),
-        Err(e) if e.is_unauthorized() => return session_expired(&state, jar),
         Err(e) => Flash::error(format!("Could not delete the task: {}", e.user_message())),
     };
     let jar = flash.set(jar, state.cookie_secure);
-    (jar, back_to_list(form.status.as_deref())).into_response()
+    Ok((jar, back_to_list(form.status.as_deref())))
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use xshell::{Shell, cmd};
 
-use crate::engine::Session;
+use crate::pipeline::Pipeline;
 
 /// Options of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
@@ -78,9 +78,9 @@ fn load_average() -> String {
 }
 
 /// Run `cargo xtask bench`.
-pub fn run(sh: &Shell, _session: &Session, args: &Args) -> anyhow::Result<()> {
+pub fn run(sh: &Shell, _p: &Pipeline, args: &Args) -> anyhow::Result<()> {
     for tool in ["sha256sum", "git", "xargs"] {
-        if crate::target::find_on_path(sh, tool).is_none() {
+        if crate::tools::find_program(sh, tool).is_none() {
             anyhow::bail!(
                 "`{tool}` not found on PATH; the benchmark compares against it (install coreutils/git/findutils)"
             );

@@ -1,9 +1,11 @@
-//! `cargo xtask build`: build every image the pipeline declares (tasks of kind `docker-image`),
-//! into the target's daemon, in parallel; an image whose tag is present is not rebuilt.
+//! `cargo xtask build`: build every image the target's pipeline declares (tasks of kind
+//! `docker-image`), into the target's daemon, in parallel; an image whose tag is present is
+//! not rebuilt.
 
 use xshell::Shell;
 
-use crate::engine::{RunOptions, Session, run_tasks};
+use crate::engine::RunOptions;
+use crate::pipeline::Pipeline;
 
 /// Options of `cargo xtask build`.
 #[derive(Debug, clap::Args)]
@@ -14,17 +16,17 @@ pub struct Args {
 }
 
 /// Run `cargo xtask build`.
-pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
-    let graph = crate::engine::load(session)?;
+pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
+    let graph = p.graph_for(p.target(sh)?)?;
     let images = graph.tasks_of_kind("docker-image");
     if images.is_empty() {
         anyhow::bail!(
-            "{} declares no task of kind `docker-image`; add one (see xtask/src/kinds/docker_image.rs)",
-            session.pipeline_file().display()
+            "{} declares no task of kind `docker-image` for this target; add one (see xtask/src/kinds/docker_image.rs)",
+            p.session.pipeline_file().display()
         );
     }
-    let report = run_tasks(sh, session, &images, &RunOptions { force: args.force })?;
-    if !session.opts.json {
+    let report = p.run(sh, &images, &RunOptions { force: args.force })?;
+    if !p.opts.json {
         for name in &images {
             if let Some(tag) = report.outputs.get(name).and_then(|o| o.get("image")) {
                 println!("{name}: {tag}");

@@ -2,18 +2,19 @@
 
 use xshell::Shell;
 
-use crate::engine::Session;
+use crate::engine::Target as _;
 use crate::engine::state::{self, Lock};
+use crate::pipeline::Pipeline;
 
 /// Options of `cargo xtask clean`.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 /// Run `cargo xtask clean`.
-pub fn run(sh: &Shell, session: &Session, _args: &Args) -> anyhow::Result<()> {
-    let target = session.target(sh)?;
-    let dir = session.state_dir(target);
-    let _lock = Lock::acquire(&dir, &target.id(), session.opts.no_wait)?;
+pub fn run(sh: &Shell, p: &Pipeline, _args: &Args) -> anyhow::Result<()> {
+    let target = p.target(sh)?;
+    let dir = p.session.state_dir(target);
+    let _lock = Lock::acquire(&dir, &target.id(), p.session.no_wait)?;
     if state::forget(&dir)? {
         eprintln!(
             "forgot the recorded results of target `{}`; every task will run next time",

@@ -1,11 +1,14 @@
 //! `cargo xtask deploy`: doctor, then a walk of the graph up to the smoke test: images, secrets,
-//! the deployment of the target (Helm release or containers), smoke. Ends with the app's URL.
+//! the deployment of the target (Helm release or containers), smoke. Ends with how to reach
+//! the app, as the smoke test recorded it.
 
 use xshell::Shell;
 
-use crate::engine::{RunOptions, Session, run_tasks};
+use crate::engine::RunOptions;
+use crate::pipeline::Pipeline;
+use crate::target::Access;
 
-/// The task whose dependencies make up a deployment.
+/// The task whose dependencies make up a deployment; it records how the app is reached.
 pub const FINAL_TASK: &str = "smoke";
 
 /// Options of `cargo xtask deploy`.
@@ -17,35 +20,31 @@ pub struct Args {
 }
 
 /// Run `cargo xtask deploy`.
-pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
-    super::doctor::check(sh, session)?;
-    let report = run_tasks(
+pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
+    super::doctor::check(sh, p)?;
+    let report = p.run(
         sh,
-        session,
         &[FINAL_TASK.to_owned()],
         &RunOptions { force: args.force },
     )?;
-    let url = report
+    let access = report
         .outputs
-        .values()
-        .filter_map(|o| o.get("url"))
-        .find(|u| u.starts_with("http"));
-    // On Minikube's container drivers off Linux the app is reached through a port-forward.
-    let forward = report.outputs.values().find_map(|o| o.get("port-forward"));
-    match (url, forward, session.opts.json) {
-        (Some(url), _, false) => println!("The app is live at {url}"),
+        .get(FINAL_TASK)
+        .and_then(Access::from_outputs);
+    match (access, p.opts.json) {
+        (Some(Access::Url(url)), false) => println!("The app is live at {url}"),
         // Keep stdout pure JSON lines.
-        (Some(url), _, true) => {
+        (Some(Access::Url(url)), true) => {
             println!("{}", serde_json::json!({ "event": "url", "url": url }));
         }
-        (None, Some(cmd), false) => {
+        (Some(Access::PortForward(cmd)), false) => {
             println!("The app is live; reach it from this host with `{cmd}`")
         }
-        (None, Some(cmd), true) => println!(
+        (Some(Access::PortForward(cmd)), true) => println!(
             "{}",
             serde_json::json!({ "event": "port-forward", "command": cmd })
         ),
-        (None, None, _) => eprintln!("deployed; no task recorded the app's URL"),
+        (None, _) => eprintln!("deployed; no task recorded the app's URL"),
     }
     Ok(())
 }

@@ -1,8 +1,10 @@
-//! `cargo xtask graph`: the task graph as Graphviz DOT or Mermaid.
+//! `cargo xtask graph`: the task graph as Graphviz DOT or Mermaid. With `--target auto` (the
+//! default) every task, each marked with its targets when it does not run on all; with a
+//! named target, only that target's tasks.
 
 use xshell::Shell;
 
-use crate::engine::{self, Session};
+use crate::pipeline::Pipeline;
 
 /// Output format of the graph.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -22,8 +24,12 @@ pub struct Args {
 }
 
 /// Run `cargo xtask graph`.
-pub fn run(_sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
-    let graph = engine::load(session)?;
+pub fn run(_sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
+    // By name: drawing needs no running cluster.
+    let graph = match p.opts.target.name() {
+        None => p.graph()?,
+        Some(target) => p.prune(p.graph()?, target)?,
+    };
     print!(
         "{}",
         match args.format {

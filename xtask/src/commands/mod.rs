@@ -1,4 +1,4 @@
-//! One module per subcommand; each exposes `Args` (clap) and `run(sh, session, args)`.
+//! One module per subcommand; each exposes `Args` (clap) and `run(sh, pipeline, args)`.
 
 pub mod bench;
 pub mod build;
@@ -17,23 +17,23 @@ pub mod test;
 use xshell::Shell;
 
 use crate::cli::Command;
-use crate::engine::Session;
+use crate::pipeline::Pipeline;
 
 /// Run the chosen subcommand.
-pub fn dispatch(sh: &Shell, session: &Session, command: &Command) -> anyhow::Result<()> {
+pub fn dispatch(sh: &Shell, p: &Pipeline, command: &Command) -> anyhow::Result<()> {
     match command {
-        Command::Plan(args) => plan::run(sh, session, args),
-        Command::Graph(args) => graph::run(sh, session, args),
-        Command::Run(args) => run::run(sh, session, args),
-        Command::Clean(args) => clean::run(sh, session, args),
-        Command::Test(args) => test::run(sh, session, args),
-        Command::Bench(args) => bench::run(sh, session, args),
-        Command::Doctor(args) => doctor::run(sh, session, args),
-        Command::Build(args) => build::run(sh, session, args),
-        Command::Secrets(args) => secrets::run(sh, session, args),
-        Command::Deploy(args) => deploy::run(sh, session, args),
-        Command::Smoke(args) => smoke::run(sh, session, args),
-        Command::Down(args) => down::run(sh, session, args),
-        Command::Status(args) => status::run(sh, session, args),
+        Command::Plan(args) => plan::run(sh, p, args),
+        Command::Graph(args) => graph::run(sh, p, args),
+        Command::Run(args) => run::run(sh, p, args),
+        Command::Clean(args) => clean::run(sh, p, args),
+        Command::Test(args) => test::run(sh, p, args),
+        Command::Bench(args) => bench::run(sh, p, args),
+        Command::Doctor(args) => doctor::run(sh, p, args),
+        Command::Build(args) => build::run(sh, p, args),
+        Command::Secrets(args) => secrets::run(sh, p, args),
+        Command::Deploy(args) => deploy::run(sh, p, args),
+        Command::Smoke(args) => smoke::run(sh, p, args),
+        Command::Down(args) => down::run(sh, p, args),
+        Command::Status(args) => status::run(sh, p, args),
     }
 }

@@ -5,7 +5,8 @@ use std::io::Write as _;
 use xshell::Shell;
 
 use crate::engine::state::State;
-use crate::engine::{self, Decision, Session};
+use crate::engine::{self, Decision};
+use crate::pipeline::Pipeline;
 use crate::render::Paint;
 
 /// Options of `cargo xtask plan`.
@@ -19,10 +20,11 @@ pub struct Args {
 }
 
 /// Run `cargo xtask plan`.
-pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
-    let graph = engine::load(session)?;
+pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
+    let session = &p.session;
+    let target = p.target(sh)?;
+    let graph = p.graph_for(target)?;
     let selection = graph.select(&args.tasks)?;
-    let target = session.target(sh)?;
     let state = State::load(&session.state_dir(target));
     let plan = engine::plan_tasks(sh, session, &graph, target, &selection, &state, args.force)?;
     if let Err(e) = engine::plan::remember_signatures(&session.state_dir(target), &plan) {
@@ -31,7 +33,7 @@ pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
         );
     }
     let mut out = std::io::stdout().lock();
-    if session.opts.json {
+    if p.opts.json {
         for t in &plan.tasks {
             let line = serde_json::json!({
                 "event": "plan",

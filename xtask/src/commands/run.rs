@@ -2,7 +2,8 @@
 
 use xshell::Shell;
 
-use crate::engine::{RunOptions, Session, run_tasks};
+use crate::engine::RunOptions;
+use crate::pipeline::Pipeline;
 
 /// Options of `cargo xtask run`.
 #[derive(Debug, clap::Args)]
@@ -16,6 +17,7 @@ pub struct Args {
 }
 
 /// Run `cargo xtask run`.
-pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
-    run_tasks(sh, session, &args.tasks, &RunOptions { force: args.force }).map(drop)
+pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
+    p.run(sh, &args.tasks, &RunOptions { force: args.force })
+        .map(drop)
 }

@@ -1,11 +1,11 @@
-//! `cargo xtask secrets`: create or update the Secret `todo-app-secrets` by running the
-//! pipeline's `k8s-secret` task. Prints, per key, where its value came from; never a value.
+//! `cargo xtask secrets`: create or update the app's Secret by running the target's
+//! `k8s-secret` tasks. Prints, per key, where its value came from; never a value.
 
 use xshell::Shell;
 
-use crate::engine::{RunOptions, Session, run_tasks};
+use crate::engine::RunOptions;
 use crate::error::Error;
-use crate::target::Target;
+use crate::pipeline::Pipeline;
 
 /// Options of `cargo xtask secrets`.
 #[derive(Debug, clap::Args)]
@@ -16,24 +16,23 @@ pub struct Args {
 }
 
 /// Run `cargo xtask secrets`.
-pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
-    let graph = crate::engine::load(session)?;
-    let tasks = graph.tasks_of_kind("k8s-secret");
-    if tasks.is_empty() {
+pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
+    if p.graph()?.tasks_of_kind("k8s-secret").is_empty() {
         return Err(Error::Usage {
             message: "xtask/pipeline.toml declares no task of kind `k8s-secret`".into(),
             fix: "add one (see xtask/src/kinds/k8s_secret.rs for its fields)".into(),
         }
         .into());
     }
-    if let Target::Docker { .. } = session.target(sh)? {
+    let tasks = p.graph_for(p.target(sh)?)?.tasks_of_kind("k8s-secret");
+    if tasks.is_empty() {
         println!(
-            "the Docker target has no Kubernetes Secret: `cargo xtask deploy` passes the same values \
+            "this target has no Kubernetes Secret: `cargo xtask deploy` passes the same values \
              to the containers' environment"
         );
         return Ok(());
     }
-    let report = run_tasks(sh, session, &tasks, &RunOptions { force: args.force })?;
+    let report = p.run(sh, &tasks, &RunOptions { force: args.force })?;
     for task in &tasks {
         if report.fresh.contains(task) {
             println!(

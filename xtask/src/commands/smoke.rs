@@ -6,11 +6,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use xshell::Shell;
 
-use crate::engine::Session;
-use crate::kinds::smoke::docker_endpoints;
+use crate::pipeline::Pipeline;
 use crate::smoke::{self, Options};
-use crate::target::Target;
-use crate::tools::docker::Docker;
 
 /// Options of `cargo xtask smoke`.
 #[derive(Debug, clap::Args)]
@@ -21,42 +18,28 @@ pub struct Args {
 }
 
 /// Run `cargo xtask smoke`.
-pub fn run(sh: &Shell, session: &Session, args: &Args) -> anyhow::Result<()> {
-    let target = session.target(sh)?;
-    // Held until the checks are done: it may be the port-forward they go through.
-    let mut _forward = None;
-    let endpoints = match target {
-        Target::Docker { port, .. } => {
-            let docker = Docker::new(sh, session.docker_env(sh)?);
-            docker_endpoints(&docker, session, *port)?
-        }
-        Target::Minikube { profile, namespace } => {
-            let log = |line: &str| {
-                if !session.opts.json {
-                    eprintln!("{line}");
-                }
-            };
-            let kube = crate::tools::kubectl::Kube {
-                context: profile.clone(),
-                namespace: namespace.clone(),
-            };
-            let front = crate::kinds::smoke::minikube_frontend(sh, &kube, &log)
-                .context("finding the live deployment; run `cargo xtask deploy` first")?;
-            _forward = front.forward;
-            front.endpoints
+pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
+    let target = p.target(sh)?;
+    let json = p.opts.json;
+    let log = |line: &str| {
+        if !json {
+            eprintln!("{line}");
         }
     };
+    // Held until the checks are done: it may be the port-forward they go through.
+    let front = target
+        .deployment()
+        .frontend(sh, &log)
+        .context("finding the live deployment; run `cargo xtask deploy` first")?;
     let opts = Options {
         ready_timeout: Duration::from_secs(args.ready_timeout),
-        unreachable_fix: Some(crate::kinds::smoke::unreachable_fix(session, target)),
+        unreachable_fix: Some(target.deployment().unreachable_fix()),
         ..Options::default()
     };
-    let report = smoke::run(&endpoints, &opts, |name| {
-        if !session.opts.json {
-            eprintln!("checking {name} ...");
-        }
+    let report = smoke::run(&front.endpoints, &opts, |name| {
+        log(&format!("checking {name} ..."));
     });
-    if session.opts.json {
+    if json {
         for c in &report.checks {
             let (result, error) = match &c.outcome {
                 smoke::Outcome::Pass => ("pass", None),

@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use xshell::{Shell, cmd};
 
-use crate::engine::Session;
+use crate::pipeline::Pipeline;
 use crate::render::human;
 
 /// Options of `cargo xtask test`.
@@ -13,7 +13,7 @@ use crate::render::human;
 pub struct Args {}
 
 /// Run fmt check, clippy and the tests of the whole workspace, stopping at the first failure.
-pub fn run(sh: &Shell, _session: &Session, _args: &Args) -> anyhow::Result<()> {
+pub fn run(sh: &Shell, _p: &Pipeline, _args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
     // The child inherits our environment, so `CI=true` reaches tests that must then not skip.
     let steps: [(&str, xshell::Cmd<'_>); 3] = [

@@ -15,6 +15,7 @@
 //! [`write_tar`] then makes the classic builder receive exactly our list anyway.
 
 pub mod dockerignore;
+mod verify;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -24,6 +25,8 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use dockerignore::{MatchInfo, PatternError, PatternMatcher};
+
+pub use verify::{ChangedDuringBuild, Keyed, Shown, send_verified};
 
 /// Why the build context could not be listed or written.
 #[derive(Debug, thiserror::Error)]

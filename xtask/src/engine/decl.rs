@@ -8,15 +8,29 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_spanned::Spanned;
 
+use super::task::{LoadCx, Registry, Task, TaskKind};
 use crate::error::Diagnostic;
-use crate::kinds::{self, LoadCx, Task, TaskKind};
 
 /// Fields every task has; everything else belongs to its kind.
-const COMMON_FIELDS: [&str; 4] = ["kind", "deps", "inputs", "description"];
+const COMMON_FIELDS: [&str; 5] = ["kind", "deps", "inputs", "description", "targets"];
+
+/// Fields that do not change what a task produces on a target, so they stay out of its key.
+const UNKEYED_FIELDS: [&str; 2] = ["description", "targets"];
+
+/// A task named in another task's settings: it must exist, and run wherever its user runs.
+#[derive(Debug, Clone)]
+pub struct Need {
+    /// The task needed.
+    pub task: String,
+    /// The setting that names it.
+    pub field: String,
+    /// Span of the name in the declaration.
+    pub span: Range<usize>,
+}
 
 /// One declared task, with its kind's settings parsed.
 #[derive(Debug)]
-pub struct TaskDecl {
+pub struct TaskDecl<T> {
     /// Unique name (`[tasks.NAME]`).
     pub name: String,
     /// Span of the name in the header.
@@ -27,12 +41,26 @@ pub struct TaskDecl {
     pub deps: Vec<(String, Range<usize>)>,
     /// Input patterns (paths or globs relative to the root; `!pattern` excludes), with spans.
     pub inputs: Vec<(String, Range<usize>)>,
+    /// The targets it runs on, with spans; `None`: every target.
+    pub targets: Option<Vec<(String, Range<usize>)>>,
+    /// Tasks its settings name (implicit dependencies).
+    pub needs: Vec<Need>,
     /// One line shown by `graph` and `plan`.
     pub description: Option<String>,
-    /// Canonical form of everything that affects the output (all fields but `description`).
+    /// Canonical form of everything that affects the output (all fields but
+    /// [`UNKEYED_FIELDS`]).
     pub canonical: Canon,
     /// The kind's parsed task.
-    pub task: Box<dyn Task>,
+    pub task: Box<dyn Task<T>>,
+}
+
+impl<T> TaskDecl<T> {
+    /// Whether it runs on the target named `target`.
+    pub fn runs_on(&self, target: &str) -> bool {
+        self.targets
+            .as_ref()
+            .is_none_or(|ts| ts.iter().any(|(t, _)| t == target))
+    }
 }
 
 /// A TOML value in canonical form: tables sorted by key whatever the source order.
@@ -82,20 +110,23 @@ struct RawFile {
 
 /// Parse and validate the declaration text. Graph-level checks (unknown deps, cycles) are in
 /// [`super::graph`]; this checks each task on its own.
-pub fn parse(root: &Path, text: &str) -> Result<Vec<TaskDecl>, Vec<Diagnostic>> {
+pub fn parse<T>(
+    root: &Path,
+    text: &str,
+    registry: &Registry<T>,
+) -> Result<Vec<TaskDecl<T>>, Vec<Diagnostic>> {
     let raw: RawFile = toml::from_str(text).map_err(|e| vec![toml_error(&e)])?;
     let mut diags = Vec::new();
     let mut tasks = Vec::new();
     for (name, table) in raw.tasks {
         let name_span = name.span();
         let name = name.into_inner();
-        let table_span = table.span();
         match parse_task(
+            registry,
             root,
             text,
             &name,
             name_span.clone(),
-            table_span,
             table.into_inner(),
         ) {
             Ok(task) => tasks.push(task),
@@ -130,14 +161,14 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-fn parse_task(
+fn parse_task<T>(
+    registry: &Registry<T>,
     root: &Path,
     text: &str,
     name: &str,
     name_span: Range<usize>,
-    table_span: Range<usize>,
     raw: RawTask,
-) -> Result<TaskDecl, Vec<Diagnostic>> {
+) -> Result<TaskDecl<T>, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     if !valid_name(name) {
         diags.push(Diagnostic::new(
@@ -148,7 +179,7 @@ fn parse_task(
     }
     let canonical = Canon::Table(
         raw.iter()
-            .filter(|(k, _)| k.get_ref() != "description")
+            .filter(|(k, _)| !UNKEYED_FIELDS.contains(&k.get_ref().as_str()))
             .map(|(k, v)| (k.get_ref().clone(), Canon::from(v.get_ref())))
             .collect(),
     );
@@ -169,13 +200,14 @@ fn parse_task(
         .collect();
 
     let kind_names = || {
-        kinds::registry()
+        registry
+            .kinds
             .iter()
             .map(|k| format!("`{}`", k.name()))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let kind: Option<&'static dyn TaskKind> = match fields.remove("kind") {
+    let kind: Option<&'static dyn TaskKind<T>> = match fields.remove("kind") {
         None => {
             diags.push(Diagnostic::new(
                 format!("task `{name}` has no `kind`"),
@@ -188,7 +220,7 @@ fn parse_task(
             value: toml::Value::String(k),
             value_span,
             ..
-        }) => match kinds::find(&k) {
+        }) => match registry.kind(&k) {
             Some(kind) => Some(kind),
             None => {
                 diags.push(Diagnostic::new(
@@ -234,16 +266,28 @@ fn parse_task(
             None
         }
     };
+    let targets = fields
+        .remove("targets")
+        .map(|f| string_list(text, name, "targets", Some(f), &mut diags));
     let Some(kind) = kind else {
         return Err(diags);
     };
+    check_targets(
+        registry,
+        kind,
+        name,
+        &name_span,
+        targets.as_deref(),
+        &mut diags,
+    );
     let mut settings = Settings {
+        text,
         task: name.to_string(),
         kind: kind.name(),
         header: name_span.clone(),
-        table: table_span,
         fields,
         asked: BTreeSet::new(),
+        needs: Vec::new(),
     };
     let task = match kind.parse(&mut settings, &LoadCx { root, task: name }) {
         Ok(task) => Some(task),
@@ -260,11 +304,84 @@ fn parse_task(
             kind: kind.name(),
             deps,
             inputs,
+            targets,
+            needs: settings.needs,
             description,
             canonical,
             task,
         }),
         _ => Err(diags),
+    }
+}
+
+/// `targets` must name known targets, at least one, and only those the kind can serve; a kind
+/// limited to some targets needs its tasks to say so.
+fn check_targets<T>(
+    registry: &Registry<T>,
+    kind: &dyn TaskKind<T>,
+    task: &str,
+    header: &Range<usize>,
+    targets: Option<&[(String, Range<usize>)]>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let listed = |names: &[&str]| {
+        names
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let supported = kind.targets();
+    let Some(targets) = targets else {
+        if let Some(supported) = supported {
+            diags.push(Diagnostic::new(
+                format!(
+                    "task `{task}` of kind `{}` must say where it runs: the kind runs only on {}",
+                    kind.name(),
+                    listed(supported)
+                ),
+                Some(header.clone()),
+                format!(
+                    "add `targets = [{}]` to `[tasks.{task}]`",
+                    supported
+                        .iter()
+                        .map(|t| format!("\"{t}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        return;
+    };
+    if targets.is_empty() {
+        diags.push(Diagnostic::new(
+            format!("`targets` of task `{task}` is empty"),
+            Some(header.clone()),
+            "remove `targets` to run on every target, or name at least one",
+        ));
+    }
+    for (target, span) in targets {
+        if !registry.targets.contains(&target.as_str()) {
+            diags.push(Diagnostic::new(
+                format!("unknown target `{target}` in task `{task}`"),
+                Some(span.clone()),
+                format!("use one of: {}", listed(registry.targets)),
+            ));
+        } else if let Some(supported) = supported
+            && !supported.contains(&target.as_str())
+        {
+            diags.push(Diagnostic::new(
+                format!(
+                    "task `{task}` of kind `{}` cannot run on target `{target}`",
+                    kind.name()
+                ),
+                Some(span.clone()),
+                format!(
+                    "the kind runs only on {}: remove `{target}`",
+                    listed(supported)
+                ),
+            ));
+        }
     }
 }
 
@@ -349,16 +466,17 @@ struct Field {
 
 /// The kind-specific fields of one task, handed to [`TaskKind::parse`].
 #[derive(Debug)]
-pub struct Settings {
+pub struct Settings<'a> {
+    text: &'a str,
     task: String,
     kind: &'static str,
     header: Range<usize>,
-    table: Range<usize>,
     fields: BTreeMap<String, Field>,
     asked: BTreeSet<String>,
+    needs: Vec<Need>,
 }
 
-impl Settings {
+impl Settings<'_> {
     /// The task's name.
     pub fn task(&self) -> &str {
         &self.task
@@ -401,6 +519,48 @@ impl Settings {
         })
     }
 
+    /// The required field `key` naming another task whose outputs this one reads: the graph
+    /// checks that it exists, orders it first and runs it on every target this task runs on.
+    pub fn require_task(&mut self, key: &str, example: &str) -> Result<String, Diagnostic> {
+        let task: String = self.require(key, example)?;
+        self.need(key, &task);
+        Ok(task)
+    }
+
+    /// The optional field `key` naming another task, as [`Settings::require_task`].
+    pub fn get_task(&mut self, key: &str) -> Result<Option<String>, Diagnostic> {
+        let task: Option<String> = self.get(key)?;
+        if let Some(task) = &task {
+            self.need(key, task);
+        }
+        Ok(task)
+    }
+
+    /// The optional table `key` whose values name other tasks, as [`Settings::require_task`].
+    pub fn get_task_table(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, Diagnostic> {
+        let table: Option<BTreeMap<String, String>> = self.get(key)?;
+        for task in table.iter().flat_map(BTreeMap::values) {
+            self.need(key, task);
+        }
+        Ok(table)
+    }
+
+    fn need(&mut self, key: &str, task: &str) {
+        let value = self
+            .fields
+            .get(key)
+            .map_or(self.header.clone(), |f| f.value_span.clone());
+        let span = find_string(self.text, task, value.start, value.end).unwrap_or(value);
+        self.needs.push(Need {
+            task: task.to_owned(),
+            field: key.to_owned(),
+            span,
+        });
+    }
+
     /// A diagnostic pointing at the value of `key` (or the task header when absent), for
     /// validation a kind does itself (a file that must exist, a value out of range).
     pub fn error(
@@ -414,11 +574,6 @@ impl Settings {
             .get(key)
             .map_or(self.header.clone(), |f| f.value_span.clone());
         Diagnostic::new(message, Some(span), fix)
-    }
-
-    /// The span of the whole task table.
-    pub fn table_span(&self) -> Range<usize> {
-        self.table.clone()
     }
 
     /// Fields nobody asked for are unknown.

@@ -14,10 +14,9 @@ use xshell::Shell;
 use super::events::{Event, EventSink};
 use super::plan::{Decision, Plan};
 use super::state::{Lock, State};
+use super::task::{Outputs, RunCx, Target};
 use super::{Graph, Session};
 use crate::error::Error;
-use crate::kinds::{Outputs, RunCx};
-use crate::target::Target;
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -37,22 +36,23 @@ pub struct RunReport {
     pub fresh: Vec<String>,
 }
 
-/// Load the pipeline, resolve the target, take its lock, plan `names` (every task when empty)
-/// with their dependencies, run what is not fresh and render events. Errors when any task failed.
-pub fn run_tasks(
+/// Take the target's lock, plan `names` (every task when empty) with their dependencies, run
+/// what is not fresh and send the events to `sink`. Errors when any task failed.
+#[allow(clippy::too_many_arguments)]
+pub fn run_tasks<T: Target>(
     sh: &Shell,
     session: &Session,
+    graph: &Graph<T>,
+    target: &T,
     names: &[String],
     opts: &RunOptions,
+    sink: &dyn EventSink,
 ) -> anyhow::Result<RunReport> {
-    let graph = super::load(session)?;
     let selection = graph.select(names)?;
-    let target = session.target(sh)?.clone();
-    let dir = session.state_dir(&target);
-    let _lock = Lock::acquire(&dir, &target.id(), session.opts.no_wait)?;
-    install_ctrlc(session);
+    let dir = session.state_dir(target);
+    let _lock = Lock::acquire(&dir, &target.id(), session.no_wait)?;
     let mut state = State::load(&dir);
-    let plan = super::plan_tasks(sh, session, &graph, &target, &selection, &state, opts.force)?;
+    let plan = super::plan_tasks(sh, session, graph, target, &selection, &state, opts.force)?;
     if super::plan::refresh_signatures(&mut state, &plan)
         && let Err(e) = state.save(&dir)
     {
@@ -60,32 +60,7 @@ pub fn run_tasks(
             "notice: cannot record refreshed stat signatures ({e:#}); the next plan re-hashes"
         );
     }
-    let sink = crate::render::for_run(session.opts.json);
-    execute(
-        sh,
-        session,
-        &graph,
-        &target,
-        &plan,
-        &mut state,
-        &dir,
-        sink.as_ref(),
-    )
-}
-
-/// Ctrl-C sets the session's cancel flag; a second Ctrl-C exits at once (state is still valid:
-/// every write is atomic).
-fn install_ctrlc(session: &Session) {
-    let cancel = session.cancel.clone();
-    // Fails only when a handler is already installed (a second run in one process): keep it.
-    let _ = ctrlc::set_handler(move || {
-        if cancel.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!(
-            "interrupted: stopping running tasks, starting no new ones (Ctrl-C again to exit now)"
-        );
-    });
+    execute(sh, session, graph, target, &plan, &mut state, &dir, sink)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,18 +74,18 @@ enum Status {
 
 /// Run `plan`, recording each success in `state` (saved to `dir`) and emitting events to `sink`.
 #[allow(clippy::too_many_arguments)]
-pub fn execute(
+pub fn execute<T: Target>(
     sh: &Shell,
     session: &Session,
-    graph: &Graph,
-    target: &Target,
+    graph: &Graph<T>,
+    target: &T,
     plan: &Plan,
     state: &mut State,
     dir: &std::path::Path,
     sink: &dyn EventSink,
 ) -> anyhow::Result<RunReport> {
     let started = Instant::now();
-    let jobs = session.jobs();
+    let jobs = session.jobs.max(1);
     let n = plan.tasks.len();
     let pos: BTreeMap<usize, usize> = plan
         .tasks

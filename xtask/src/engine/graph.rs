@@ -1,4 +1,5 @@
-//! The validated task graph: dependencies resolved, acyclic, in a deterministic topological order.
+//! The validated task graph: dependencies resolved, acyclic, in a deterministic topological
+//! order, and prunable to the tasks of one target.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -8,9 +9,9 @@ use crate::error::{Diagnostic, Error};
 
 /// A validated, acyclic task graph.
 #[derive(Debug)]
-pub struct Graph {
+pub struct Graph<T> {
     /// Tasks sorted by name; indices below refer to this vector.
-    pub tasks: Vec<TaskDecl>,
+    pub tasks: Vec<TaskDecl<T>>,
     /// Direct dependencies of each task (sorted indices).
     pub deps: Vec<Vec<usize>>,
     /// Every task, dependencies first; ties broken by name.
@@ -18,9 +19,62 @@ pub struct Graph {
     by_name: BTreeMap<String, usize>,
 }
 
-impl Graph {
-    /// Resolve dependencies and reject unknown ones and cycles.
-    pub fn build(mut tasks: Vec<TaskDecl>) -> Result<Graph, Vec<Diagnostic>> {
+impl<T> Graph<T> {
+    /// Resolve dependencies (the declared ones and the tasks settings name), reject unknown
+    /// ones and cycles, and check that on each of `targets` every task runs where the tasks it
+    /// needs run.
+    pub fn build(tasks: Vec<TaskDecl<T>>, targets: &[&str]) -> Result<Graph<T>, Vec<Diagnostic>> {
+        let graph = Graph::assemble(tasks)?;
+        let mut diags = Vec::new();
+        for task in &graph.tasks {
+            for need in &task.needs {
+                let Some(needed) = graph.index(&need.task).map(|i| &graph.tasks[i]) else {
+                    continue;
+                };
+                let missing: Vec<&str> = targets
+                    .iter()
+                    .copied()
+                    .filter(|t| task.runs_on(t) && !needed.runs_on(t))
+                    .collect();
+                if let Some(target) = missing.first() {
+                    diags.push(Diagnostic::new(
+                        format!(
+                            "task `{}` needs `{}` (its `{}`), which does not run on target `{target}`",
+                            task.name, need.task, need.field
+                        ),
+                        Some(need.span.clone()),
+                        format!(
+                            "add `{target}` to the `targets` of `{}`, or limit `{}` to the targets `{}` runs on",
+                            need.task, task.name, need.task
+                        ),
+                    ));
+                }
+            }
+        }
+        if diags.is_empty() {
+            Ok(graph)
+        } else {
+            Err(diags)
+        }
+    }
+
+    /// Only the tasks that run on `target`; a dependency on a pruned task is dropped. For a
+    /// target [`Graph::build`] checked, no task needs a pruned one; for another, that is an
+    /// error at the setting that names it.
+    pub fn prune(self, target: &str) -> Result<Graph<T>, Vec<Diagnostic>> {
+        let mut tasks: Vec<TaskDecl<T>> = self
+            .tasks
+            .into_iter()
+            .filter(|t| t.runs_on(target))
+            .collect();
+        let kept: BTreeSet<String> = tasks.iter().map(|t| t.name.clone()).collect();
+        for task in &mut tasks {
+            task.deps.retain(|(d, _)| kept.contains(d));
+        }
+        Graph::assemble(tasks)
+    }
+
+    fn assemble(mut tasks: Vec<TaskDecl<T>>) -> Result<Graph<T>, Vec<Diagnostic>> {
         tasks.sort_by(|a, b| a.name.cmp(&b.name));
         let by_name: BTreeMap<String, usize> = tasks
             .iter()
@@ -31,20 +85,29 @@ impl Graph {
         let mut deps = Vec::with_capacity(tasks.len());
         for task in &tasks {
             let mut ds = BTreeSet::new();
-            for (dep, span) in &task.deps {
+            let named = task.deps.iter().map(|(d, span)| (d, span, "deps")).chain(
+                task.needs
+                    .iter()
+                    .map(|n| (&n.task, &n.span, n.field.as_str())),
+            );
+            for (dep, span, field) in named {
                 match by_name.get(dep) {
                     Some(&i) => {
                         ds.insert(i);
                     }
                     None => diags.push(Diagnostic::new(
-                        format!("unknown dependency `{dep}` of task `{}`", task.name),
+                        if field == "deps" {
+                            format!("unknown dependency `{dep}` of task `{}`", task.name)
+                        } else {
+                            format!("unknown task `{dep}` in `{field}` of task `{}`", task.name)
+                        },
                         Some(span.clone()),
                         match suggest(dep, by_name.keys()) {
                             Some(s) => {
                                 format!("did you mean `{s}`? Otherwise declare `[tasks.{dep}]`")
                             }
                             None => {
-                                format!("declare `[tasks.{dep}]` or remove `{dep}` from `deps`")
+                                format!("declare `[tasks.{dep}]` or remove `{dep}` from `{field}`")
                             }
                         },
                     )),
@@ -159,7 +222,9 @@ impl Graph {
             let _ = writeln!(
                 out,
                 "  \"{}\" [label=\"{}\\n({})\"];",
-                t.name, t.name, t.kind
+                t.name,
+                t.name,
+                label(t)
             );
         }
         for &i in &self.topo {
@@ -181,7 +246,7 @@ impl Graph {
         let mut out = String::from("flowchart LR\n");
         for &i in &self.topo {
             let t = &self.tasks[i];
-            let _ = writeln!(out, "  {}[\"{}<br/>({})\"]", id(i), t.name, t.kind);
+            let _ = writeln!(out, "  {}[\"{}<br/>({})\"]", id(i), t.name, label(t));
         }
         for &i in &self.topo {
             for &d in &self.deps[i] {
@@ -189,6 +254,17 @@ impl Graph {
             }
         }
         out
+    }
+}
+
+/// The kind, and the targets when the task does not run on every target.
+fn label<T>(task: &TaskDecl<T>) -> String {
+    match &task.targets {
+        None => task.kind.to_owned(),
+        Some(targets) => {
+            let names: Vec<&str> = targets.iter().map(|(t, _)| t.as_str()).collect();
+            format!("{}; {}", task.kind, names.join(", "))
+        }
     }
 }
 
@@ -233,7 +309,7 @@ fn find_cycle(deps: &[Vec<usize>]) -> Option<Vec<usize>> {
     None
 }
 
-fn topo_order(deps: &[Vec<usize>], tasks: &[TaskDecl]) -> Vec<usize> {
+fn topo_order<T>(deps: &[Vec<usize>], tasks: &[TaskDecl<T>]) -> Vec<usize> {
     let mut remaining: Vec<usize> = deps.iter().map(Vec::len).collect();
     let mut dependents = vec![Vec::new(); deps.len()];
     for (i, ds) in deps.iter().enumerate() {
@@ -282,23 +358,4 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn settings_are_read_from_the_declaration() {
-        let root = std::env::temp_dir();
-        let text = "[tasks.b]\nkind = \"command\"\nrun = [\"true\"]\ndescription = \"shown\"\n\n\
-                    [tasks.a]\nkind = \"command\"\nrun = [\"true\"]\ndeps = [\"b\"]\n";
-        let graph = Graph::build(super::super::decl::parse(&root, text).unwrap()).unwrap();
-        assert_eq!(graph.setting("b", "kind"), Some("command"));
-        // Not a string, not declared, not a task.
-        assert_eq!(graph.setting("a", "run"), None);
-        assert_eq!(graph.setting("a", "image"), None);
-        assert_eq!(graph.setting("c", "kind"), None);
-    }
 }

@@ -1,4 +1,8 @@
-//! The engine: declaration → validated graph → hashes → plan → execution → events → rendering.
+//! The engine: declaration → validated graph → hashes → plan → execution → events.
+//!
+//! It knows nothing of what is built on it: the kinds come in a [`Registry`], what the tasks act
+//! on is any [`Target`], events go to the [`EventSink`] the caller passes, and Ctrl-C reaches it
+//! only as the [`Session::cancel`] flag that the caller sets.
 
 pub mod decl;
 pub mod events;
@@ -10,71 +14,45 @@ pub mod key;
 pub mod plan;
 pub mod statcache;
 pub mod state;
+pub mod task;
 pub mod walk;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context as _;
-use xshell::Shell;
 
-use crate::cli::GlobalOpts;
-use crate::error::Error;
-use crate::target::Target;
+use crate::error::{Diagnostic, Error};
 
+pub use events::{Event, EventSink};
 pub use exec::{RunOptions, RunReport, run_tasks};
 pub use graph::Graph;
 pub use plan::{Decision, Plan, PlannedTask, plan_tasks};
+pub use task::{CheckCx, KeyCx, LoadCx, Outputs, Registry, RunCx, Target, Task, TaskKind};
 
-/// Run-wide values shared by commands, the engine and task kinds (safe to share across threads).
+/// The engine's run-wide values (safe to share across threads).
 #[derive(Debug)]
 pub struct Session {
     /// The project root; every relative path is relative to it.
     pub root: PathBuf,
-    /// The global command-line options.
-    pub opts: GlobalOpts,
-    /// Set by Ctrl-C; running children are terminated and no new task starts.
+    /// How many tasks may run at once.
+    pub jobs: usize,
+    /// Fail at once instead of waiting when another run holds the target's lock.
+    pub no_wait: bool,
+    /// Set on Ctrl-C (by the caller); running children are terminated and no new task starts.
     pub cancel: Arc<AtomicBool>,
-    target: OnceLock<Target>,
-    docker_env: Mutex<Option<BTreeMap<String, String>>>,
 }
 
 impl Session {
-    /// A session for the project at `root`.
-    pub fn new(root: PathBuf, opts: GlobalOpts) -> Session {
+    /// A session for the project at `root`: as many jobs as cores, waiting for the lock.
+    pub fn new(root: PathBuf) -> Session {
         Session {
             root,
-            opts,
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            no_wait: false,
             cancel: Arc::new(AtomicBool::new(false)),
-            target: OnceLock::new(),
-            docker_env: Mutex::new(None),
         }
-    }
-
-    /// The resolved `--target` (resolved once, on first use, so `graph` and `test` never probe).
-    pub fn target(&self, sh: &Shell) -> anyhow::Result<&Target> {
-        if let Some(t) = self.target.get() {
-            return Ok(t);
-        }
-        let t = Target::resolve(sh, &self.opts)?;
-        Ok(self.target.get_or_init(|| t))
-    }
-
-    /// Environment for `docker` child processes so they talk to the target's daemon (Minikube's
-    /// `docker-env`); empty for the local daemon. Computed once per run.
-    pub fn docker_env(&self, sh: &Shell) -> anyhow::Result<BTreeMap<String, String>> {
-        let mut cached = self
-            .docker_env
-            .lock()
-            .map_err(|_| anyhow::anyhow!("docker-env cache poisoned"))?;
-        if let Some(env) = cached.as_ref() {
-            return Ok(env.clone());
-        }
-        let env = crate::target::docker_env(sh, self.target(sh)?)?;
-        *cached = Some(env.clone());
-        Ok(env)
     }
 
     /// `xtask/pipeline.toml` under the root.
@@ -88,21 +66,39 @@ impl Session {
     }
 
     /// `target/xtask/<target-id>/`: the recorded results of one target.
-    pub fn state_dir(&self, target: &Target) -> PathBuf {
+    pub fn state_dir(&self, target: &impl Target) -> PathBuf {
         self.xtask_dir().join(target.id())
-    }
-
-    /// `-j N`, default the number of cores.
-    pub fn jobs(&self) -> usize {
-        self.opts
-            .jobs
-            .filter(|&j| j > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 }
 
-/// Load and validate `xtask/pipeline.toml` (exit code 2 with carets on any problem).
-pub fn load(session: &Session) -> anyhow::Result<Graph> {
+/// Load and validate `xtask/pipeline.toml` with the kinds and targets of `registry` (exit code
+/// 2 with carets on any problem).
+pub fn load<T>(session: &Session, registry: &Registry<T>) -> anyhow::Result<Graph<T>> {
+    let (path, text) = read_declaration(session)?;
+    let tasks = decl::parse(&session.root, &text, registry)
+        .map_err(|d| declaration(session, &path, &text, d))?;
+    Graph::build(tasks, registry.targets).map_err(|d| declaration(session, &path, &text, d).into())
+}
+
+/// [`load`], pruned to the tasks of `target`.
+pub fn load_for<T: Target>(
+    session: &Session,
+    registry: &Registry<T>,
+    target: &T,
+) -> anyhow::Result<Graph<T>> {
+    prune(session, load(session, registry)?, target.name())
+}
+
+/// `graph` pruned to the target named `target` ([`Graph::prune`]), its problems rendered
+/// against the declaration like [`load`]'s.
+pub fn prune<T>(session: &Session, graph: Graph<T>, target: &str) -> anyhow::Result<Graph<T>> {
+    graph.prune(target).map_err(|d| {
+        let (path, text) = read_declaration(session).unwrap_or_default();
+        declaration(session, &path, &text, d).into()
+    })
+}
+
+fn read_declaration(session: &Session) -> anyhow::Result<(PathBuf, String)> {
     let path = session.pipeline_file();
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -110,15 +106,16 @@ pub fn load(session: &Session) -> anyhow::Result<Graph> {
             path.display()
         )
     })?;
-    let shown = path
-        .strip_prefix(&session.root)
-        .unwrap_or(&path)
-        .to_path_buf();
-    let fail = |diagnostics| Error::Declaration {
-        file: shown.clone(),
-        text: text.clone(),
+    Ok((path, text))
+}
+
+fn declaration(session: &Session, path: &Path, text: &str, diagnostics: Vec<Diagnostic>) -> Error {
+    Error::Declaration {
+        file: path
+            .strip_prefix(&session.root)
+            .unwrap_or(path)
+            .to_path_buf(),
+        text: text.to_owned(),
         diagnostics,
-    };
-    let tasks = decl::parse(&session.root, &text).map_err(fail)?;
-    Ok(Graph::build(tasks).map_err(fail)?)
+    }
 }

@@ -7,11 +7,10 @@ use xshell::Shell;
 use super::hash::{self, InputFile, StatCache};
 use super::key::{self, ENGINE_KEY_VERSION, KeyInput};
 use super::state::{Record, State};
+use super::task::{CheckCx, KeyCx, Target};
 use super::walk;
 use super::{Graph, Session};
 use crate::error::{Diagnostic, Error};
-use crate::kinds::{CheckCx, KeyCx};
-use crate::target::Target;
 
 /// How many changed paths a reason names before "+N more".
 const SHOWN_PATHS: usize = 3;
@@ -61,11 +60,11 @@ pub struct Plan {
 
 /// Compute keys and decisions for `selection` (graph indices in topological order, closed
 /// under dependencies) against the recorded `state`.
-pub fn plan_tasks(
+pub fn plan_tasks<T: Target>(
     sh: &Shell,
     session: &Session,
-    graph: &Graph,
-    target: &Target,
+    graph: &Graph<T>,
+    target: &T,
     selection: &[usize],
     state: &State,
     force: bool,

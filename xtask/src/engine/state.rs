@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use super::task::Outputs;
 use crate::error::Error;
-use crate::kinds::Outputs;
 
 /// Bumped when the state layout changes; older state is discarded with a notice.
 pub const STATE_VERSION: u32 = 2;

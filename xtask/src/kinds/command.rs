@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use xshell::cmd;
 
-use super::{CheckCx, Diagnostic, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
+use super::{BoxTask, CheckCx, Diagnostic, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
+use crate::target::Target;
 
 /// The `command` kind.
 #[derive(Debug)]
@@ -27,16 +28,12 @@ struct CommandTask {
     always: bool,
 }
 
-impl TaskKind for CommandKind {
+impl TaskKind<Target> for CommandKind {
     fn name(&self) -> &'static str {
         "command"
     }
 
-    fn parse(
-        &self,
-        settings: &mut Settings,
-        _cx: &LoadCx<'_>,
-    ) -> Result<Box<dyn Task>, Diagnostic> {
+    fn parse(&self, settings: &mut Settings, _cx: &LoadCx<'_>) -> Result<BoxTask, Diagnostic> {
         let argv: Vec<String> = settings.require("run", r#"["program", "arg"]"#)?;
         if argv.first().is_none_or(|p| p.is_empty()) {
             return Err(settings.error(
@@ -55,7 +52,7 @@ impl TaskKind for CommandKind {
     }
 }
 
-impl Task for CommandTask {
+impl Task<Target> for CommandTask {
     fn always_run(&self) -> bool {
         self.always
     }

@@ -4,7 +4,7 @@
 //! ```toml
 //! [tasks.app-containers]
 //! kind = "containers"
-//! deps = ["backend-image", "frontend-image"]
+//! targets = ["docker"]
 //! backend-image = "backend-image"        # task whose `image` output is the backend
 //! frontend-image = "frontend-image"      # task whose `image` output is the frontend
 //! postgres-image = "postgres:15-bookworm" # optional
@@ -13,8 +13,7 @@
 //! Each container carries a digest of its whole configuration (image ID, environment, keyed
 //! digest of its secrets, ports); a deploy replaces only containers whose digest changed.
 //! Secrets reach containers through `docker run -e NAME` with the value only in the CLI's own
-//! environment: never argv, never a file we leave behind. On the Minikube target this task
-//! does nothing (the Helm release deploys there).
+//! environment: never argv, never a file we leave behind. Runs on the Docker target only.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -22,13 +21,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use sha2::{Digest, Sha256};
 
-use super::{CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
+use super::{
+    BoxTask, CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind,
+};
 use crate::engine::Session;
 use crate::secrets::{self, DbMode, InternalDb, SecretSet, SecretValue};
-use crate::target::Target;
-use crate::tools::docker::{
-    CONFIG_LABEL, Docker, ObjectKind, PART_OF_LABEL, PART_OF_VALUE, RunSpec, TARGET_LABEL,
-};
+use crate::target::docker::{BACKEND_PORT, ROLES};
+use crate::target::{DockerTarget, Target};
+use crate::tools::docker::{CONFIG_LABEL, Docker, ObjectKind, RunSpec};
 
 /// The `containers` kind.
 #[derive(Debug)]
@@ -46,51 +46,7 @@ pub struct Containers {
 /// Database user and name of the in-network PostgreSQL.
 const DB_USER: &str = "postgres";
 const DB_NAME: &str = "todo";
-const BACKEND_PORT: u16 = 8000;
 const FRONTEND_PORT: u16 = 3000;
-
-/// The containers' roles, in start order.
-pub const ROLES: [&str; 3] = ["postgres", "backend", "frontend"];
-
-/// Names of the Docker target's objects: `<namespace>-docker[-role]`, so a test (or a second
-/// checkout) with its own `--namespace` never touches another deployment.
-#[derive(Debug, Clone)]
-pub struct Names {
-    /// `<namespace>-docker`; also the value of the target label.
-    pub prefix: String,
-}
-
-impl Names {
-    /// Names for this session's options.
-    pub fn new(session: &Session) -> Self {
-        Self {
-            prefix: format!("{}-docker", session.opts.namespace),
-        }
-    }
-
-    /// The private network.
-    pub fn network(&self) -> String {
-        self.prefix.clone()
-    }
-
-    /// PostgreSQL's data volume.
-    pub fn volume(&self) -> String {
-        format!("{}-pgdata", self.prefix)
-    }
-
-    /// The container of `role`.
-    pub fn container(&self, role: &str) -> String {
-        format!("{}-{role}", self.prefix)
-    }
-
-    /// Labels every object of this deployment carries.
-    pub fn labels(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            (PART_OF_LABEL.to_owned(), PART_OF_VALUE.to_owned()),
-            (TARGET_LABEL.to_owned(), self.prefix.clone()),
-        ])
-    }
-}
 
 /// Resolves the app's secrets for the Docker target (environment, `.env`, stored generated
 /// values, the running PostgreSQL container's password, or freshly generated).
@@ -99,7 +55,7 @@ pub fn resolve_secrets(
     target: &Target,
     docker: &Docker<'_>,
 ) -> Result<ResolvedSecrets> {
-    let names = Names::new(session);
+    let names = target.docker()?;
     let state_dir = session.state_dir(target);
     let (dotenv, generated_store) = secrets::default_paths(&session.root, &state_dir);
     // An initialized volume keeps its first password: reuse the one the running database got.
@@ -131,7 +87,7 @@ pub fn resolve_secrets(
         },
         mode: DbMode::Auto,
     })?;
-    let key = secrets::digest::load_or_create_key(&super::k8s_secret::digest_key_path(session))?;
+    let key = secrets::digest::load_or_create_key(&super::digest_key_path(session))?;
     let digest = set.digest(&key);
     Ok(ResolvedSecrets { set, digest, key })
 }
@@ -145,14 +101,18 @@ pub struct ResolvedSecrets {
     key: Vec<u8>,
 }
 
-impl TaskKind for ContainersKind {
+impl TaskKind<Target> for ContainersKind {
     fn name(&self) -> &'static str {
         "containers"
     }
 
-    fn parse(&self, s: &mut Settings, _cx: &LoadCx<'_>) -> Result<Box<dyn Task>, Diagnostic> {
-        let backend_task: String = s.require("backend-image", "\"backend-image\"")?;
-        let frontend_task: String = s.require("frontend-image", "\"frontend-image\"")?;
+    fn targets(&self) -> Option<&'static [&'static str]> {
+        Some(&[crate::target::docker::NAME])
+    }
+
+    fn parse(&self, s: &mut Settings, _cx: &LoadCx<'_>) -> Result<BoxTask, Diagnostic> {
+        let backend_task = s.require_task("backend-image", "\"backend-image\"")?;
+        let frontend_task = s.require_task("frontend-image", "\"frontend-image\"")?;
         let postgres_image: String = s
             .get("postgres-image")?
             .unwrap_or_else(|| "postgres:15-bookworm".to_owned());
@@ -183,12 +143,11 @@ struct Planned {
 impl Containers {
     fn plan(
         &self,
-        session: &Session,
+        names: &DockerTarget,
         secrets: &ResolvedSecrets,
         images: &BTreeMap<&'static str, (String, String)>,
-        port: u16,
     ) -> Vec<Planned> {
-        let names = Names::new(session);
+        let port = names.port;
         let (set, key) = (&secrets.set, &secrets.key);
         let secret = |k: &str| set.pairs().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
         let mut out = Vec::new();
@@ -280,17 +239,14 @@ fn config_digest(spec: &RunSpec, image_id: &str, secrets_digest: &str) -> String
     hex::encode(Sha256::digest(material.to_string().as_bytes()))
 }
 
-impl Task for Containers {
+impl Task<Target> for Containers {
     fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
         let mut m = BTreeMap::new();
-        let Target::Docker { port, .. } = cx.target else {
-            m.insert("target".into(), "minikube (containers not used)".into());
-            return Ok(m);
-        };
-        let docker = Docker::new(cx.sh, cx.session.docker_env(cx.sh)?);
+        let target = cx.target.docker()?;
+        let docker = Docker::new(cx.sh, target.docker_env());
         m.insert("daemon".into(), docker.daemon_id()?);
-        m.insert("port".into(), port.to_string());
-        m.insert("names".into(), Names::new(cx.session).prefix);
+        m.insert("port".into(), target.port.to_string());
+        m.insert("names".into(), target.prefix());
         let resolved = resolve_secrets(cx.session, cx.target, &docker)?;
         m.insert("secrets".into(), resolved.digest);
         // Keyed like the secrets: a base URL may carry credentials.
@@ -308,11 +264,8 @@ impl Task for Containers {
     }
 
     fn output_exists(&self, cx: &CheckCx<'_>) -> Result<bool> {
-        if !matches!(cx.target, Target::Docker { .. }) {
-            return Ok(true);
-        }
-        let docker = Docker::new(cx.sh, cx.session.docker_env(cx.sh)?);
-        let names = Names::new(cx.session);
+        let names = cx.target.docker()?;
+        let docker = Docker::new(cx.sh, names.docker_env());
         for role in ROLES {
             let Some(want) = cx.outputs.get(&format!("{role}_container")) else {
                 return Ok(false);
@@ -326,13 +279,9 @@ impl Task for Containers {
     }
 
     fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
-        let Target::Docker { port, .. } = cx.target else {
-            cx.log("Minikube target: the Helm release deploys the app; no containers");
-            return Ok(Outputs::from([("skipped".into(), "minikube".into())]));
-        };
-        let port = *port;
-        let docker = Docker::new(cx.sh, cx.session.docker_env(cx.sh)?);
-        let names = Names::new(cx.session);
+        let names = cx.target.docker()?;
+        let port = names.port;
+        let docker = Docker::new(cx.sh, names.docker_env());
         let resolved = resolve_secrets(cx.session, cx.target, &docker)?;
         for line in resolved.set.report() {
             cx.log(format!("secret {line}"));
@@ -362,7 +311,7 @@ impl Task for Containers {
         docker.network_create(&names.network(), &names.labels())?;
         docker.volume_create(&names.volume(), &names.labels())?;
 
-        let planned = self.plan(cx.session, &resolved, &images, port);
+        let planned = self.plan(names, &resolved, &images);
         let mut outputs = Outputs::new();
         for p in &planned {
             let name = &p.spec.name;
@@ -388,8 +337,7 @@ impl Task for Containers {
         }
         outputs.insert("network".into(), names.network());
         outputs.insert("volume".into(), names.volume());
-        outputs.insert("url".into(), format!("http://localhost:{port}/"));
-        cx.log(format!("app running at http://localhost:{port}/"));
+        cx.log(format!("app running at {}", names.url()));
         Ok(outputs)
     }
 }
@@ -494,7 +442,6 @@ mod tests {
 
     /// The planned containers for secrets resolved from `env` (no Docker needed).
     fn planned(env: &[(&str, &str)]) -> Vec<Planned> {
-        use clap::Parser as _;
         let dir = tempfile::tempdir().unwrap();
         let env: BTreeMap<String, String> = env
             .iter()
@@ -523,8 +470,10 @@ mod tests {
             set,
             key,
         };
-        let cli = crate::cli::Cli::try_parse_from(["xtask", "--target", "docker", "plan"]).unwrap();
-        let session = Session::new(dir.path().to_path_buf(), cli.global);
+        let names = DockerTarget {
+            namespace: "todo-app".into(),
+            port: 3000,
+        };
         let images = ROLES
             .iter()
             .map(|r| (*r, (format!("{r}:1"), format!("sha256:{r}"))))
@@ -535,7 +484,7 @@ mod tests {
             postgres_image: "postgres:15-bookworm".into(),
             ready_timeout: Duration::from_secs(1),
         };
-        tasks.plan(&session, &resolved, &images, 3000)
+        tasks.plan(&names, &resolved, &images)
     }
 
     fn backend(planned: &[Planned]) -> &Planned {

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use xshell::{Shell, cmd};
 
-use super::{Diagnostic, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
-use crate::cli::{GlobalOpts, TargetChoice};
+use super::{BoxTask, Diagnostic, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
+use crate::target::{Choice, Options, Target};
 use crate::tools::minikube::{self, ProfileState};
 use crate::tools::{capture, find_program, helm, kubectl};
 
@@ -63,12 +63,17 @@ fn row(
     }
 }
 
+fn checked_row(check: &str, c: crate::tools::Check) -> Row {
+    let status = if c.ok { Status::Ok } else { Status::Fail };
+    row(check, c.found, &c.required, status, c.fix)
+}
+
 /// Which target the checks are for, decided like `Target::resolve` but without failing.
-pub fn is_minikube(sh: &Shell, opts: &GlobalOpts) -> bool {
+pub fn is_minikube(sh: &Shell, opts: &Options) -> bool {
     match opts.target {
-        TargetChoice::Minikube => true,
-        TargetChoice::Docker => false,
-        TargetChoice::Auto => find_program(sh, "minikube").is_some(),
+        Choice::Minikube => true,
+        Choice::Docker => false,
+        Choice::Auto => find_program(sh, "minikube").is_some(),
     }
 }
 
@@ -146,7 +151,7 @@ fn docker_rows(sh: &Shell, rows: &mut Vec<Row>, env: &crate::tools::ChildEnv, da
 }
 
 /// Runs every check for the chosen target.
-pub fn checks(sh: &Shell, opts: &GlobalOpts) -> Vec<Row> {
+pub fn checks(sh: &Shell, opts: &Options) -> Vec<Row> {
     let mut rows = Vec::new();
     if !is_minikube(sh, opts) {
         docker_rows(sh, &mut rows, &Default::default(), "docker daemon");
@@ -157,7 +162,15 @@ pub fn checks(sh: &Shell, opts: &GlobalOpts) -> Vec<Row> {
     let recreate = format!("minikube delete -p {p} && {start}");
 
     match minikube::version(sh) {
-        Ok(v) => rows.push(row("minikube", v, "installed", Status::Ok, "")),
+        Ok(v) => rows.push(checked_row(
+            "minikube",
+            crate::tools::version_check(
+                v,
+                crate::tools::versions::MINIKUBE,
+                "minikube",
+                "https://minikube.sigs.k8s.io/docs/start/",
+            ),
+        )),
         Err(_) => {
             rows.push(row("minikube", "not found", "installed", Status::Fail,
                 "install minikube: https://minikube.sigs.k8s.io/docs/start/ (or use --target docker)"));
@@ -222,18 +235,28 @@ pub fn checks(sh: &Shell, opts: &GlobalOpts) -> Vec<Row> {
                     if status == Status::Ok { String::new() } else {
                         format!("optional: minikube delete -p {p} && minikube start -p {p} --container-runtime=docker")
                     }));
-                let ok = cfg.cpus >= MIN_CPUS;
+                let no_limit = minikube::is_no_limit(cfg.cpus.into(), &cfg.driver);
+                let ok = cfg.cpus >= MIN_CPUS || no_limit;
                 rows.push(row(
                     "CPUs",
-                    cfg.cpus.to_string(),
+                    if no_limit {
+                        "no-limit (the host's)".to_owned()
+                    } else {
+                        cfg.cpus.to_string()
+                    },
                     &format!(">= {MIN_CPUS}"),
                     if ok { Status::Ok } else { Status::Fail },
                     if ok { String::new() } else { recreate.clone() },
                 ));
-                let ok = cfg.memory_mb >= MIN_MEMORY_MB;
+                let no_limit = minikube::is_no_limit(cfg.memory_mb, &cfg.driver);
+                let ok = cfg.memory_mb >= MIN_MEMORY_MB || no_limit;
                 rows.push(row(
                     "memory",
-                    format!("{} MB", cfg.memory_mb),
+                    if no_limit {
+                        "no-limit (the host's)".to_owned()
+                    } else {
+                        format!("{} MB", cfg.memory_mb)
+                    },
                     &format!(">= {MIN_MEMORY_MB} MB"),
                     if ok { Status::Ok } else { Status::Fail },
                     if ok { String::new() } else { recreate.clone() },
@@ -279,23 +302,28 @@ pub fn checks(sh: &Shell, opts: &GlobalOpts) -> Vec<Row> {
             "install kubectl: https://kubernetes.io/docs/tasks/tools/ (or `minikube kubectl --`)",
         ));
     } else {
-        match kubectl::current_context(sh) {
-            Ok(Some(c)) if &c == p => rows.push(row("kubectl context", c, p, Status::Ok, "")),
-            Ok(c) => rows.push(row(
-                "kubectl context",
-                c.unwrap_or_else(|| "(none)".into()),
-                p,
-                Status::Fail,
-                format!("kubectl config use-context {p}"),
+        match kubectl::client_version(sh) {
+            Ok(v) => rows.push(checked_row(
+                "kubectl",
+                crate::tools::version_check(
+                    v,
+                    crate::tools::versions::KUBECTL,
+                    "kubectl",
+                    "https://kubernetes.io/docs/tasks/tools/",
+                ),
             )),
             Err(e) => rows.push(row(
-                "kubectl context",
+                "kubectl",
                 format!("{e:#}"),
-                p,
+                "works",
                 Status::Fail,
-                format!("minikube update-context -p {p}"),
+                "check `kubectl version --client`",
             )),
         }
+        rows.push(checked_row(
+            "kubectl context",
+            kubectl::context_check(sh, p),
+        ));
         match kubectl::api_ready(sh, p) {
             Ok(()) => rows.push(row("API server", "reachable", "reachable", Status::Ok, "")),
             Err(_) => rows.push(row(
@@ -400,9 +428,9 @@ pub fn json_event(r: &Row) -> serde_json::Value {
 
 /// Runs the checks, prints the table (under `--json`: one JSON event per row, so stdout stays
 /// one JSON object per line), and fails when any row blocks.
-pub fn check_and_print(sh: &Shell, opts: &GlobalOpts) -> Result<()> {
+pub fn check_and_print(sh: &Shell, opts: &Options, json: bool) -> Result<()> {
     let rows = checks(sh, opts);
-    if opts.json {
+    if json {
         let mut out = String::new();
         for r in &rows {
             let _ = writeln!(out, "{}", json_event(r));
@@ -433,23 +461,23 @@ pub struct DoctorKind;
 #[derive(Debug)]
 struct DoctorTask;
 
-impl TaskKind for DoctorKind {
+impl TaskKind<Target> for DoctorKind {
     fn name(&self) -> &'static str {
         "doctor"
     }
 
-    fn parse(&self, _s: &mut Settings, _cx: &LoadCx<'_>) -> Result<Box<dyn Task>, Diagnostic> {
+    fn parse(&self, _s: &mut Settings, _cx: &LoadCx<'_>) -> Result<BoxTask, Diagnostic> {
         Ok(Box::new(DoctorTask))
     }
 }
 
-impl Task for DoctorTask {
+impl Task<Target> for DoctorTask {
     fn always_run(&self) -> bool {
         true
     }
 
     fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
-        let rows = checks(cx.sh, &cx.session.opts);
+        let rows = checks(cx.sh, &cx.target.options());
         for line in render(&rows).lines() {
             cx.log(line.to_owned());
         }

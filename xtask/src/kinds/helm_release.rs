@@ -4,7 +4,7 @@
 //! ```toml
 //! [tasks.release]
 //! kind = "helm-release"
-//! deps = ["backend-image", "frontend-image", "secrets"]
+//! targets = ["minikube"]
 //! inputs = ["k8s/todo-app"]
 //! chart = "k8s/todo-app"
 //! release = "todo-app"                          # optional, default "todo-app"
@@ -14,7 +14,7 @@
 //! secret-task = "secrets"                       # the k8s-secret task (its digest -> secretChecksum)
 //! ```
 //! While helm waits, the pods are polled: if the rollout fails, the diagnosis printed is of the
-//! failing pods as they were before the rollback replaced them. A no-op on the Docker target.
+//! failing pods as they were before the rollback replaced them. Runs on Kubernetes targets only.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,12 +25,15 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
-use super::k8s_secret::{digest_key_path, kube_of};
-use super::{CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
+use super::digest_key_path;
+use super::{
+    BoxTask, CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind,
+};
 use crate::diagnose::{self, Finding, FixContext};
 use crate::engine::Session;
 use crate::secrets::{self, SecretValue, llm::LlmSettings};
 use crate::target::Target;
+use crate::target::minikube::release_selector;
 use crate::tools::helm::{self, Release};
 use crate::tools::kubectl::Kube;
 
@@ -55,12 +58,16 @@ pub struct HelmRelease {
     pub secret_task: Option<String>,
 }
 
-impl TaskKind for HelmReleaseKind {
+impl TaskKind<Target> for HelmReleaseKind {
     fn name(&self) -> &'static str {
         "helm-release"
     }
 
-    fn parse(&self, s: &mut Settings, cx: &LoadCx<'_>) -> Result<Box<dyn Task>, Diagnostic> {
+    fn targets(&self) -> Option<&'static [&'static str]> {
+        Some(&[crate::target::minikube::NAME])
+    }
+
+    fn parse(&self, s: &mut Settings, cx: &LoadCx<'_>) -> Result<BoxTask, Diagnostic> {
         let chart: String = s.require("chart", "\"k8s/todo-app\"")?;
         if !cx.root.join(&chart).join("Chart.yaml").is_file() {
             return Err(s.error(
@@ -92,15 +99,10 @@ impl TaskKind for HelmReleaseKind {
             release: s.get("release")?.unwrap_or_else(|| "todo-app".to_owned()),
             values_file,
             timeout: Duration::from_secs(timeout),
-            images: s.get("images")?.unwrap_or_default(),
-            secret_task: s.get("secret-task")?,
+            images: s.get_task_table("images")?.unwrap_or_default(),
+            secret_task: s.get_task("secret-task")?,
         }))
     }
-}
-
-/// The label every pod of the release carries.
-pub fn instance_selector(release: &str) -> String {
-    format!("app.kubernetes.io/instance={release}")
 }
 
 impl HelmRelease {
@@ -135,6 +137,10 @@ impl HelmRelease {
             if let Some(digest) = outputs.get("digest") {
                 set.push(("secretChecksum".to_owned(), digest.clone()));
             }
+            // The chart reads the Secret the secret task wrote (its `secret` setting).
+            if let Some(name) = outputs.get("secret") {
+                set.push(("secret.name".to_owned(), name.clone()));
+            }
             if outputs.get("external-db").map(String::as_str) == Some("true") {
                 set.push(("database.external.enabled".to_owned(), "true".to_owned()));
                 if let Some(url) = outputs.get("external-db-url") {
@@ -167,13 +173,9 @@ impl HelmRelease {
         })
     }
 
-    fn fix_context(&self, target: &Target) -> FixContext {
-        let profile = match target {
-            Target::Minikube { profile, .. } => profile.clone(),
-            Target::Docker { .. } => String::new(),
-        };
+    fn fix_context(&self, kube: &Kube) -> FixContext {
         FixContext {
-            profile,
+            profile: kube.context.clone(),
             values_file: format!(
                 "{}/{}",
                 self.chart,
@@ -197,7 +199,7 @@ pub fn diagnose_now(
     release: &str,
     ctx: &FixContext,
 ) -> Result<Vec<Finding>> {
-    let pods = kube.pods_json(sh, &instance_selector(release))?;
+    let pods = kube.pods_json(sh, &release_selector(release))?;
     let events = kube.events_json(sh, None)?;
     let mut logs = |pod: &str, container: &str, previous: bool| {
         kube.logs(sh, pod, container, 20, previous).ok()
@@ -205,35 +207,27 @@ pub fn diagnose_now(
     Ok(diagnose::diagnose(&pods, &events, ctx, &mut logs))
 }
 
-impl Task for HelmRelease {
+impl Task<Target> for HelmRelease {
     fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
         let mut m = BTreeMap::new();
-        match kube_of(cx.target) {
-            Some(kube) => {
-                m.insert("kube-context".into(), kube.context);
-                m.insert("namespace".into(), kube.namespace);
-                // Keyed like the secrets (a base URL may carry credentials): a changed provider,
-                // model or timeout redeploys.
-                let llm = llm_settings(cx.sh, cx.session, cx.target)?;
-                let pairs: Vec<(&str, SecretValue)> =
-                    llm.env().map(|(k, v)| (k, SecretValue::new(v))).collect();
-                let key = secrets::digest::load_or_create_key(&digest_key_path(cx.session))?;
-                m.insert(
-                    "llm".into(),
-                    secrets::digest::keyed_digest(&key, pairs.iter().map(|(k, v)| (*k, v))),
-                );
-            }
-            None => {
-                m.insert("target".into(), "docker (no Helm release)".into());
-            }
-        }
+        let kube = cx.target.kube()?;
+        m.insert("kube-context".into(), kube.context);
+        m.insert("namespace".into(), kube.namespace);
+        // Keyed like the secrets (a base URL may carry credentials): a changed provider, model
+        // or timeout redeploys.
+        let llm = llm_settings(cx.sh, cx.session, cx.target)?;
+        let pairs: Vec<(&str, SecretValue)> =
+            llm.env().map(|(k, v)| (k, SecretValue::new(v))).collect();
+        let key = secrets::digest::load_or_create_key(&digest_key_path(cx.session))?;
+        m.insert(
+            "llm".into(),
+            secrets::digest::keyed_digest(&key, pairs.iter().map(|(k, v)| (*k, v))),
+        );
         Ok(m)
     }
 
     fn output_exists(&self, cx: &CheckCx<'_>) -> Result<bool> {
-        let Some(kube) = kube_of(cx.target) else {
-            return Ok(true);
-        };
+        let kube = cx.target.kube()?;
         let recorded: Option<u64> = cx.outputs.get("revision").and_then(|r| r.parse().ok());
         let Some(status) = helm::status(cx.sh, &kube.context, &kube.namespace, &self.release)?
         else {
@@ -244,21 +238,30 @@ impl Task for HelmRelease {
 
     fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
         let mut outputs = Outputs::new();
-        let Some(kube) = kube_of(cx.target) else {
-            cx.log("the Docker target runs containers instead of a Helm release; nothing to do");
-            outputs.insert("skipped".into(), "docker".into());
-            return Ok(outputs);
-        };
+        let kube = cx.target.kube()?;
         let version = helm::version(cx.sh)?;
         if !version.supported() {
             bail!(
                 "helm {version} is not supported; install helm v3.8+ or v4 (https://helm.sh/docs/intro/install/)"
             );
         }
+        if let Some(st) = helm::status(cx.sh, &kube.context, &kube.namespace, &self.release)?
+            && st.status.starts_with("pending-")
+        {
+            let history = helm::history(cx.sh, &kube.context, &kube.namespace, &self.release)?;
+            let good = helm::last_good_revision(&history);
+            bail!(helm::pending_error(
+                &self.release,
+                &kube.namespace,
+                &kube.context,
+                &st,
+                good
+            ));
+        }
         let llm = llm_settings(cx.sh, cx.session, cx.target)?;
         let release = self.helm_release(&cx.session.root, &kube, cx.deps, &llm)?;
         let args = release.upgrade_args(version, self.timeout);
-        let fix = self.fix_context(cx.target);
+        let fix = self.fix_context(&kube);
 
         // Poll the pods while helm waits: after a failed rollout, helm's rollback replaces the
         // failing pods, so they must be diagnosed before that happens.
@@ -285,7 +288,12 @@ impl Task for HelmRelease {
                 }
             })
         };
-        let result = cx.run(cmd!(cx.sh, "helm {args...}"));
+        let result = cx.run_with_grace(
+            cmd!(cx.sh, "helm {args...}"),
+            helm::rollback_grace(self.timeout),
+            "helm is rolling the release back (stopping it midway would leave the release \
+             `pending-*`)",
+        );
         stop.store(true, Ordering::SeqCst);
         let _ = poller.join();
         if let Err(err) = result {
@@ -345,35 +353,6 @@ fn keep_logs(mut new: Vec<Finding>, old: &[Finding]) -> Vec<Finding> {
         }
     }
     new
-}
-
-/// Tears the Minikube deployment down in order: helm uninstall, our Secret, then the namespace
-/// only if we created it. Idempotent. Returns what was done, one line each.
-pub fn teardown(sh: &Shell, kube: &Kube, release: &str, secret: &str) -> Result<Vec<String>> {
-    let mut done = Vec::new();
-    if helm::uninstall(sh, &kube.context, &kube.namespace, release)? {
-        done.push(format!("helm release `{release}` uninstalled"));
-    } else {
-        done.push(format!("helm release `{release}`: not installed"));
-    }
-    if kube.namespace_state(sh)? == crate::tools::kubectl::NamespaceState::Absent {
-        done.push(format!("namespace `{}`: absent", kube.namespace));
-        return Ok(done);
-    }
-    kube.delete_secret(sh, secret)?;
-    done.push(format!("Secret `{secret}` deleted"));
-    if kube.delete_namespace_if_ours(sh)? {
-        done.push(format!(
-            "namespace `{}` deleted (created by xtask)",
-            kube.namespace
-        ));
-    } else {
-        done.push(format!(
-            "namespace `{}` kept (not created by xtask)",
-            kube.namespace
-        ));
-    }
-    Ok(done)
 }
 
 #[cfg(test)]

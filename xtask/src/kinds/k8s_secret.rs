@@ -3,6 +3,7 @@
 //! ```toml
 //! [tasks.secrets]
 //! kind = "k8s-secret"
+//! targets = ["minikube"]
 //! secret = "todo-app-secrets"         # optional, the name the chart reads
 //! database = "auto"                   # optional: "auto" (external iff DATABASE_URL is given) | "external"
 //! database-host = "todo-app-postgres" # the in-cluster service (<release>-postgres)
@@ -13,20 +14,21 @@
 //! Values come from the environment, the gitignored `.env`, a terminal prompt, or stable
 //! generated values (see [`crate::secrets`]). The key holds only the keyed digest of the values
 //! and the kube identity, so a rotated value re-runs this task and everything after it. The
-//! manifest goes to `kubectl apply -f -` on stdin. A no-op on the Docker target.
+//! manifest goes to `kubectl apply -f -` on stdin. Runs on Kubernetes targets only.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use xshell::{Shell, cmd};
 
-use super::{CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind};
+use super::{
+    BoxTask, CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind,
+};
 use crate::engine::Session;
 use crate::secrets::{self, DbMode, InternalDb, SecretSet, SecretValue};
 use crate::target::Target;
-use crate::tools::kubectl::{Kube, NamespaceState};
+use crate::tools::kubectl::NamespaceState;
 
 /// The `k8s-secret` kind.
 #[derive(Debug)]
@@ -43,12 +45,16 @@ pub struct K8sSecret {
     pub db: InternalDb,
 }
 
-impl TaskKind for K8sSecretKind {
+impl TaskKind<Target> for K8sSecretKind {
     fn name(&self) -> &'static str {
         "k8s-secret"
     }
 
-    fn parse(&self, s: &mut Settings, _cx: &LoadCx<'_>) -> Result<Box<dyn Task>, Diagnostic> {
+    fn targets(&self) -> Option<&'static [&'static str]> {
+        Some(&[crate::target::minikube::NAME])
+    }
+
+    fn parse(&self, s: &mut Settings, _cx: &LoadCx<'_>) -> Result<BoxTask, Diagnostic> {
         let name = s
             .get::<String>("secret")?
             .unwrap_or_else(|| secrets::SECRET_NAME.to_owned());
@@ -73,22 +79,6 @@ impl TaskKind for K8sSecretKind {
     }
 }
 
-/// The per-checkout key of the secret digest: `target/xtask/secret-digest.key` (0600).
-pub fn digest_key_path(session: &Session) -> PathBuf {
-    session.xtask_dir().join("secret-digest.key")
-}
-
-/// The kube identity of a Minikube target: context = profile.
-pub fn kube_of(target: &Target) -> Option<Kube> {
-    match target {
-        Target::Minikube { profile, namespace } => Some(Kube {
-            context: profile.clone(),
-            namespace: namespace.clone(),
-        }),
-        Target::Docker { .. } => None,
-    }
-}
-
 impl K8sSecret {
     /// Resolves the values for `target` (generated ones stored under its state dir) and their
     /// keyed digest. Reads the deployed Secret only if a generated value is missing locally.
@@ -100,15 +90,12 @@ impl K8sSecret {
     ) -> Result<(SecretSet, String)> {
         let (dotenv, store) = secrets::default_paths(&session.root, &session.state_dir(target));
         let env = |k: &str| sh.var(k).ok();
-        let kube = kube_of(target);
+        let kube = target.kube()?;
         let existing = || -> Result<BTreeMap<String, SecretValue>> {
-            match &kube {
-                Some(k) => Ok(k
-                    .get_secret(sh, &self.name)?
-                    .map(|s| secrets::decode_secret_data(&s))
-                    .unwrap_or_default()),
-                None => Ok(BTreeMap::new()),
-            }
+            Ok(kube
+                .get_secret(sh, &self.name)?
+                .map(|s| secrets::decode_secret_data(&s))
+                .unwrap_or_default())
         };
         let set = secrets::resolve(&secrets::Inputs {
             env: &env,
@@ -120,19 +107,16 @@ impl K8sSecret {
             internal_db: self.db.clone(),
             mode: self.mode,
         })?;
-        let key = secrets::digest::load_or_create_key(&digest_key_path(session))?;
+        let key = secrets::digest::load_or_create_key(&super::digest_key_path(session))?;
         let digest = set.digest(&key);
         Ok((set, digest))
     }
 }
 
-impl Task for K8sSecret {
+impl Task<Target> for K8sSecret {
     fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
         let mut m = BTreeMap::new();
-        let Some(kube) = kube_of(cx.target) else {
-            m.insert("target".into(), "docker (no Kubernetes Secret)".into());
-            return Ok(m);
-        };
+        let kube = cx.target.kube()?;
         let (_, digest) = self.resolve(cx.sh, cx.session, cx.target)?;
         m.insert("kube-context".into(), kube.context);
         m.insert("namespace".into(), kube.namespace);
@@ -142,9 +126,7 @@ impl Task for K8sSecret {
     }
 
     fn output_exists(&self, cx: &CheckCx<'_>) -> Result<bool> {
-        let Some(kube) = kube_of(cx.target) else {
-            return Ok(true);
-        };
+        let kube = cx.target.kube()?;
         let recorded = cx.outputs.get("digest").cloned().unwrap_or_default();
         let deployed = kube.secret_annotation(cx.sh, &self.name, secrets::DIGEST_ANNOTATION)?;
         Ok(deployed.as_deref() == Some(recorded.as_str()) && !recorded.is_empty())
@@ -152,17 +134,13 @@ impl Task for K8sSecret {
 
     fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
         let mut outputs = Outputs::new();
-        let Some(kube) = kube_of(cx.target) else {
-            cx.log("the Docker target passes secrets to its containers directly; nothing to do");
-            outputs.insert("skipped".into(), "docker".into());
-            return Ok(outputs);
-        };
+        let kube = cx.target.kube()?;
         let (set, digest) = self.resolve(cx.sh, cx.session, cx.target)?;
         for line in set.report() {
             cx.log(line);
         }
         let ns_state = kube.ensure_namespace(cx.sh)?;
-        let manifest = set.manifest(&kube.namespace, &digest);
+        let manifest = set.manifest(&self.name, &kube.namespace, &digest);
         let (ctx, ns) = (&kube.context, &kube.namespace);
         cx.run_with_stdin(
             cmd!(

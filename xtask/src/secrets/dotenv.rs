@@ -1,4 +1,5 @@
-//! A minimal `.env` reader: `KEY=value`, optional `export `, quotes, `#` comments.
+//! A minimal `.env` reader: `KEY=value`, optional `export `, quotes, `#` comments (whole-line
+//! and inline, after a value, as docker compose and python-dotenv accept them).
 //! Errors name the file and line but never echo the line, which may hold a secret.
 
 use std::collections::BTreeMap;
@@ -41,35 +42,46 @@ pub fn parse(text: &str, path: &Path) -> Result<BTreeMap<String, SecretValue>> {
         {
             return Err(bad("invalid variable name"));
         }
-        let value = unquote(value.trim()).ok_or_else(|| bad("unterminated quote"))?;
+        let value = unquote(value.trim()).map_err(bad)?;
         out.insert(key.to_owned(), SecretValue::new(value));
     }
     Ok(out)
 }
 
-fn unquote(v: &str) -> Option<String> {
-    if let Some(rest) = v.strip_prefix('\'') {
-        return rest.strip_suffix('\'').map(str::to_owned);
-    }
-    if let Some(rest) = v.strip_prefix('"') {
-        let inner = rest.strip_suffix('"')?;
-        let mut s = String::with_capacity(inner.len());
-        let mut chars = inner.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next()? {
-                    'n' => s.push('\n'),
-                    other => s.push(other),
-                }
-            } else {
-                s.push(c);
+/// The value of `v`: quoted (`'…'` literal, `"…"` with `\\` escapes) or bare; after a closing
+/// quote, or after whitespace in a bare value, `#` starts a comment, as dotenv tools accept.
+fn unquote(v: &str) -> Result<String, &'static str> {
+    const UNTERMINATED: &str = "unterminated quote";
+    let (value, rest) = if let Some(rest) = v.strip_prefix('\'') {
+        let end = rest.find('\'').ok_or(UNTERMINATED)?;
+        (rest[..end].to_owned(), &rest[end + 1..])
+    } else if let Some(rest) = v.strip_prefix('"') {
+        let mut value = String::with_capacity(rest.len());
+        let mut chars = rest.char_indices();
+        let end = loop {
+            match chars.next().ok_or(UNTERMINATED)? {
+                (_, '\\') => match chars.next().ok_or(UNTERMINATED)?.1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                (i, '"') => break i,
+                (_, c) => value.push(c),
             }
-        }
-        return Some(s);
+        };
+        (value, &rest[end + 1..])
+    } else {
+        let comment = v
+            .char_indices()
+            .find(|&(i, c)| c == '#' && v[..i].ends_with(char::is_whitespace))
+            .map_or(v.len(), |(i, _)| i);
+        return Ok(v[..comment].trim_end().to_owned());
+    };
+    let rest = rest.trim_start();
+    if rest.is_empty() || rest.starts_with('#') {
+        Ok(value)
+    } else {
+        Err("text after the closing quote (a comment starts with `#`)")
     }
-    // Unquoted: a ` #` starts a comment.
-    let v = v.split(" #").next().unwrap_or_default().trim_end();
-    Some(v.to_owned())
 }
 
 #[cfg(test)]
@@ -90,6 +102,29 @@ mod tests {
         assert_eq!(m["D"].expose(), "q\"uote\n");
         assert_eq!(m["E"].expose(), "val");
         assert_eq!(m["F"].expose(), "");
+    }
+
+    #[test]
+    fn inline_comments_follow_quoted_and_bare_values() {
+        let m = parse(
+            "A=\"v\" # comment\nB='w'   #c\nC=x\t# tab\nD=\"a # b\"\nE=p#q\n",
+            Path::new(".env"),
+        )
+        .unwrap();
+        assert_eq!(m["A"].expose(), "v");
+        assert_eq!(m["B"].expose(), "w");
+        assert_eq!(m["C"].expose(), "x");
+        assert_eq!(m["D"].expose(), "a # b");
+        // No whitespace before `#`: part of the value, as in dotenv.
+        assert_eq!(m["E"].expose(), "p#q");
+        let err = parse("K=\"v\" trailing-secret\n", Path::new(".env"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(".env:1: text after the closing quote"),
+            "{err}"
+        );
+        assert!(!err.contains("trailing-secret"), "{err}");
     }
 
     #[test]

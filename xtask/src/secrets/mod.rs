@@ -329,8 +329,8 @@ impl SecretSet {
         self.values.iter().map(|(k, r)| (*k, &r.value))
     }
 
-    /// The Secret manifest (JSON) for `kubectl apply -f -`.
-    pub fn manifest(&self, namespace: &str, digest: &str) -> Manifest {
+    /// The Secret manifest (JSON) for `kubectl apply -f -`, named `name`.
+    pub fn manifest(&self, name: &str, namespace: &str, digest: &str) -> Manifest {
         let data: serde_json::Map<String, serde_json::Value> = self
             .values
             .iter()
@@ -344,7 +344,7 @@ impl SecretSet {
             "kind": "Secret",
             "type": "Opaque",
             "metadata": {
-                "name": SECRET_NAME,
+                "name": name,
                 "namespace": namespace,
                 "labels": {
                     crate::tools::kubectl::MANAGED_BY_LABEL: crate::tools::kubectl::MANAGED_BY_VALUE,

@@ -220,7 +220,7 @@ fn report_debug_and_manifest_debug_show_no_values() {
     f.env.insert(LLM_API_KEY.into(), "sk-marker-ABCDEF".into());
     with_llm_provider(&mut f);
     let s = f.resolve().unwrap();
-    let manifest = s.manifest("todo-app", "d1g3st");
+    let manifest = s.manifest(super::SECRET_NAME, "todo-app", "d1g3st");
     let shown = format!("{:?}\n{:?}\n{}", s, manifest, s.report().join("\n"));
     for (_, v) in s.pairs() {
         assert!(!shown.contains(v.expose()), "value leaked into {shown}");

@@ -21,6 +21,8 @@ pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
 pub const PART_OF_VALUE: &str = "todo-app";
 /// Label naming the pipeline target (its identity string) that created an object.
 pub const TARGET_LABEL: &str = "dev.todo-app.target";
+/// Label naming the image's repository (used by `down --images`).
+pub const IMAGE_LABEL: &str = "dev.todo-app.image";
 /// Label holding the full content key an image was built from.
 pub const KEY_LABEL: &str = "dev.todo-app.key";
 /// Label holding the configuration digest a container was started with.
@@ -28,7 +30,6 @@ pub const CONFIG_LABEL: &str = "dev.todo-app.config";
 
 // Go templates for `--format`, kept out of `cmd!` strings where braces are interpolation.
 const ID_FMT: &str = "{{.ID}}";
-const SERVER_VERSION_FMT: &str = "{{.Server.Version}}";
 const IMAGE_ID_FMT: &str = "{{.Id}}";
 const NAME_FMT: &str = "{{.Name}}";
 const NAMES_FMT: &str = "{{.Names}}";
@@ -137,11 +138,6 @@ impl<'a> Docker<'a> {
         Self { sh, env }
     }
 
-    /// The environment overrides (e.g. Minikube's docker-env) applied to every child.
-    pub fn env(&self) -> &ChildEnv {
-        &self.env
-    }
-
     fn docker(&self, cmd: Cmd<'a>) -> Cmd<'a> {
         with_env(cmd, &self.env).quiet()
     }
@@ -172,16 +168,6 @@ impl<'a> Docker<'a> {
             bail!("docker info returned an empty daemon ID");
         }
         Ok(id)
-    }
-
-    /// The daemon's server version, proving it answers.
-    pub fn server_version(&self) -> Result<String> {
-        let sh = self.sh;
-        self.read(
-            cmd!(sh, "docker version --format {SERVER_VERSION_FMT}"),
-            "docker version",
-        )
-        .context("the Docker daemon is not reachable; start it or check DOCKER_HOST")
     }
 
     /// The image ID behind `reference`, or `None` when the daemon does not have it.

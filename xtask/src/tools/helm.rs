@@ -2,14 +2,23 @@
 //! `--wait` take a strategy, bare `--wait` meaning `watcher`), so the flag is chosen from the
 //! detected major version.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use xshell::{Shell, cmd};
 
-use super::{capture, checked, says_not_found};
+use super::{capture, checked};
+
+/// helm's `driver.ErrReleaseNotFound` (`pkg/storage/driver/driver.go`, v3.8 to v4): the only
+/// answer that means "no such release". Anything else, for example client-go's `context was not
+/// found for specified context` when the kube context is missing, is an error.
+pub const RELEASE_NOT_FOUND: &str = "release: not found";
+
+fn release_not_found(stderr: &str) -> bool {
+    stderr.contains(RELEASE_NOT_FOUND)
+}
 
 /// A parsed `helm version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,33 +161,53 @@ impl Release {
     }
 }
 
-/// `helm upgrade --install ... --wait --timeout T --atomic|--rollback-on-failure`.
-pub fn upgrade_install(
-    sh: &Shell,
-    release: &Release,
-    version: HelmVersion,
-    timeout: Duration,
-) -> Result<()> {
-    let args = release.upgrade_args(version, timeout);
-    checked(
-        cmd!(sh, "helm {args...}"),
-        &format!("helm upgrade --install {}", release.name),
-    )?;
-    Ok(())
+/// How long helm may still need after SIGTERM: on SIGTERM (or SIGINT) `helm upgrade` cancels its
+/// context, marks the release failed and, with `--atomic`/`--rollback-on-failure`, rolls back
+/// and waits for that with the same `--timeout` (`cmd/helm/upgrade.go` and `pkg/action/upgrade.go`
+/// `failRelease`, v3.8 to v4.1). Killed before that ends, it leaves the release `pending-*`.
+pub fn rollback_grace(timeout: Duration) -> Duration {
+    timeout + Duration::from_secs(30)
 }
 
-/// `helm template RELEASE CHART -n NS [-f ...] [--set-string ...]`: the rendered manifests.
-pub fn template(sh: &Shell, release: &Release) -> Result<String> {
-    let (name, chart, ns) = (&release.name, &release.chart, &release.namespace);
-    let values = release.value_args();
-    let out = checked(
-        cmd!(
-            sh,
-            "helm template {name} {chart} --namespace {ns} {values...}"
+/// The error for a release left `pending-install`/`pending-upgrade`/`pending-rollback` (helm
+/// refuses to touch it: "another operation (install/upgrade/rollback) is in progress",
+/// `errPending` in `pkg/action/action.go`): its state and the commands that clear it.
+/// `last_good` is the newest `deployed`/`superseded` revision: the one to roll back to, named
+/// explicitly because a bare `helm rollback` goes to the revision before the current one
+/// (`pkg/action/rollback.go`), which may be the failed one.
+pub fn pending_error(
+    release: &str,
+    namespace: &str,
+    context: &str,
+    status: &ReleaseStatus,
+    last_good: Option<u64>,
+) -> String {
+    let at = format!("--namespace {namespace} --kube-context {context}");
+    let fix = match last_good {
+        Some(good) => format!(
+            "if no other helm is working on it, `helm rollback {release} {good} {at}` (revision \
+             {good} is the last that was deployed; `helm history {release} {at}` lists them all), \
+             then deploy again"
         ),
-        "helm template",
-    )?;
-    Ok(out.stdout)
+        None => format!(
+            "if no other helm is working on it, `helm uninstall {release} {at}` (no revision of it \
+             was ever deployed), then deploy again"
+        ),
+    };
+    format!(
+        "Helm release `{release}` is `{}` (revision {}): an earlier helm was stopped before it \
+         finished, or another one is running now, and helm refuses to change it meanwhile\nfix: {fix}",
+        status.status, status.revision
+    )
+}
+
+/// The newest revision that was deployed (`deployed` or `superseded`), from `helm history`.
+pub fn last_good_revision(history: &[Revision]) -> Option<u64> {
+    history
+        .iter()
+        .filter(|r| matches!(r.status.as_str(), "deployed" | "superseded"))
+        .map(|r| r.revision)
+        .max()
 }
 
 /// A release's current state from `helm status -o json`.
@@ -226,7 +255,7 @@ pub fn status(
         "helm status",
     )?;
     if !out.success() {
-        if says_not_found(&out.stderr) {
+        if release_not_found(&out.stderr) {
             return Ok(None);
         }
         bail!("helm status {release} failed: {}", out.tail(5));
@@ -259,7 +288,7 @@ pub fn history(sh: &Shell, context: &str, namespace: &str, release: &str) -> Res
         "helm history",
     )?;
     if !out.success() {
-        if says_not_found(&out.stderr) {
+        if release_not_found(&out.stderr) {
             return Ok(Vec::new());
         }
         bail!("helm history {release} failed: {}", out.tail(5));
@@ -282,12 +311,6 @@ pub fn uninstall(sh: &Shell, context: &str, namespace: &str, release: &str) -> R
         "helm uninstall",
     )?;
     Ok(true)
-}
-
-/// The values file for a target, e.g. `values-dev.yaml` for Minikube, if the chart has it.
-pub fn values_file(chart: &Path, name: &str) -> Option<PathBuf> {
-    let p = chart.join(name);
-    p.is_file().then_some(p)
 }
 
 #[cfg(test)]
@@ -344,6 +367,46 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_release_names_its_state_and_the_command_that_clears_it() {
+        let st = |status: &str, revision| ReleaseStatus {
+            revision,
+            status: status.into(),
+        };
+        let rev = |revision, status: &str| Revision {
+            revision,
+            status: status.into(),
+            chart: String::new(),
+            description: String::new(),
+        };
+        let history = [
+            rev(1, "superseded"),
+            rev(2, "deployed"),
+            rev(3, "failed"),
+            rev(4, "pending-rollback"),
+        ];
+        assert_eq!(last_good_revision(&history), Some(2));
+        let text = pending_error("todo-app", "ns", "ctx", &st("pending-rollback", 4), Some(2));
+        assert!(text.contains("`pending-rollback` (revision 4)"), "{text}");
+        assert!(
+            text.contains("fix: if no other helm")
+                && text.contains("helm rollback todo-app 2 --namespace ns --kube-context ctx")
+                && text.contains("helm history"),
+            "{text}"
+        );
+        assert_eq!(last_good_revision(&[rev(1, "pending-install")]), None);
+        let text = pending_error("todo-app", "ns", "ctx", &st("pending-install", 1), None);
+        assert!(text.contains("helm uninstall todo-app"), "{text}");
+    }
+
+    #[test]
+    fn only_helm_s_own_answer_means_no_release() {
+        assert!(release_not_found("Error: release: not found\n"));
+        assert!(!release_not_found(
+            "Error: Kubernetes cluster unreachable: context was not found for specified context: p"
+        ));
+    }
+
+    #[test]
     fn status_json() {
         let s = parse_status(
             r#"{"name":"todo-app","info":{"first_deployed":"2024-01-01T00:00:00Z","status":"deployed","description":"Upgrade complete"},"version":3,"namespace":"todo-app"}"#,
@@ -357,16 +420,5 @@ mod tests {
             }
         );
         assert!(parse_status("Error").is_err());
-    }
-
-    #[test]
-    fn history_json() {
-        let h: Vec<Revision> = serde_json::from_str(
-            r#"[{"revision":1,"updated":"2024-01-01T00:00:00Z","status":"superseded","chart":"todo-app-0.1.0","app_version":"0.1.0","description":"Install complete"},
-                {"revision":2,"updated":"2024-01-01T00:00:00Z","status":"deployed","chart":"todo-app-0.1.0","app_version":"0.1.0","description":"Upgrade complete"}]"#,
-        )
-        .unwrap();
-        assert_eq!(h[1].revision, 2);
-        assert_eq!(h[1].status, "deployed");
     }
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
-use super::{capture, checked, says_not_found};
+use super::{capture, checked};
+use crate::engine::task::{DEFAULT_GRACE, terminate};
 
 /// Label marking objects the pipeline created (and may therefore delete).
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -43,6 +44,94 @@ pub fn current_context(sh: &Shell) -> Result<Option<String>> {
     }
     bail!("kubectl config current-context failed: {}", out.tail(5))
 }
+
+/// What kubectl says when the kube context it is told to use is unusable, rather than that an
+/// object is absent: client-go's `context was not found for specified context: P` (no kubeconfig
+/// at all; printed as `Error in configuration: ...` by kubectl's `cmdutil.CheckErr`) and
+/// `error: context "P" does not exist` (a kubeconfig without it), `tools/clientcmd` v0.24 to HEAD.
+pub fn is_context_error(stderr: &str) -> bool {
+    stderr.contains("context was not found for specified context")
+        || (stderr.contains("error: context \"") && stderr.contains("\" does not exist"))
+}
+
+/// The fix for an unusable context: minikube writes its profile's context into the kubeconfig.
+pub fn context_fix(context: &str) -> String {
+    format!(
+        "the kube context `{context}` is missing from your kubeconfig; recreate it with \
+         `minikube update-context -p {context}` (or `minikube start -p {context}`)"
+    )
+}
+
+/// `kubectl config get-contexts C -o name`: whether the kubeconfig has context `C` (kubectl
+/// answers `error: context C not found`, exit 1, when not; `pkg/cmd/config/get_contexts.go`).
+pub fn context_exists(sh: &Shell, context: &str) -> Result<bool> {
+    let out = capture(
+        cmd!(sh, "kubectl config get-contexts {context} -o name"),
+        "kubectl config get-contexts",
+    )?;
+    if out.success() {
+        return Ok(out.stdout.lines().any(|l| l.trim() == context));
+    }
+    if out.stderr.contains(&format!("context {context} not found")) {
+        return Ok(false);
+    }
+    bail!("kubectl config get-contexts failed: {}", out.tail(3))
+}
+
+/// The context every cluster call uses (`--context`, `--kube-context`): the profile's. The
+/// current context is shown for information only; nothing depends on it, and the user is never
+/// asked to change it.
+pub fn context_check(sh: &Shell, context: &str) -> super::Check {
+    let current = match current_context(sh) {
+        Ok(Some(c)) if c == context => String::new(),
+        Ok(Some(c)) => format!("; current: {c}"),
+        Ok(None) | Err(_) => String::new(),
+    };
+    let required = format!("{context} in the kubeconfig");
+    match context_exists(sh, context) {
+        Ok(true) => super::Check {
+            found: format!("{context} (used by every call{current})"),
+            required,
+            ok: true,
+            fix: String::new(),
+        },
+        Ok(false) => super::Check {
+            found: match current.strip_prefix("; ") {
+                Some(c) => format!("missing ({c})"),
+                None => "missing".to_owned(),
+            },
+            required,
+            ok: false,
+            fix: format!("minikube update-context -p {context}"),
+        },
+        Err(e) => super::Check {
+            found: format!("{e:#}"),
+            required,
+            ok: false,
+            fix: format!(
+                "check your kubeconfig (`kubectl config get-contexts`), then `minikube update-context -p {context}`"
+            ),
+        },
+    }
+}
+
+/// `kubectl version --client -o json` → `v1.32.4`.
+pub fn client_version(sh: &Shell) -> Result<String> {
+    let out = checked(
+        cmd!(sh, "kubectl version --client -o json"),
+        "kubectl version --client",
+    )?;
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim())
+        .context("`kubectl version --client -o json` printed no JSON")?;
+    v.pointer("/clientVersion/gitVersion")
+        .and_then(|g| g.as_str())
+        .map(str::to_owned)
+        .context("`kubectl version --client -o json` has no clientVersion.gitVersion")
+}
+
+/// How long `down` waits for the namespace to go (its finalizers: every object in it deleted).
+/// kubectl's own default for `--wait` without `--timeout` is a week (`delete.go`).
+pub const NAMESPACE_DELETE_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// `kubectl --context C get --raw /readyz`: Ok when the API server answers `ok`.
 pub fn api_ready(sh: &Shell, context: &str) -> Result<()> {
@@ -109,26 +198,36 @@ impl Kube {
         Ok(())
     }
 
+    /// `get KIND NAME -o json --ignore-not-found`: an absent object is an empty answer with
+    /// exit 0 (`get.go` `printGeneric`), so every failure, a missing kube context included, is
+    /// an error rather than absence.
     fn get_json(&self, sh: &Shell, kind: &str, name: &str) -> Result<Option<serde_json::Value>> {
         let (ctx, ns) = (&self.context, &self.namespace);
         let out = capture(
             cmd!(
                 sh,
-                "kubectl --context {ctx} --namespace {ns} get {kind} {name} -o json"
+                "kubectl --context {ctx} --namespace {ns} get {kind} {name} -o json --ignore-not-found"
             ),
             &format!("kubectl get {kind}"),
         )?;
         if !out.success() {
-            if says_not_found(&out.stderr) {
-                return Ok(None);
-            }
             // stderr only: stdout of `get secret` would be the Secret's data.
             let err: Vec<&str> = out
                 .stderr
                 .lines()
                 .filter(|l| !l.trim().is_empty())
                 .collect();
+            if is_context_error(&out.stderr) {
+                bail!(
+                    "kubectl get {kind} {name} failed: {}\nfix: {}",
+                    err.join("\n"),
+                    context_fix(ctx)
+                );
+            }
             bail!("kubectl get {kind} {name} failed: {}", err.join("\n"));
+        }
+        if out.stdout.trim().is_empty() {
+            return Ok(None);
         }
         // The JSON error never quotes the text: for a Secret it holds the values.
         let value = serde_json::from_str(&out.stdout)
@@ -180,14 +279,28 @@ impl Kube {
             return Ok(false);
         }
         let (ctx, ns) = (&self.context, &self.namespace);
-        checked(
+        let timeout = format!("--timeout={}s", NAMESPACE_DELETE_TIMEOUT.as_secs());
+        let out = capture(
             cmd!(
                 sh,
-                "kubectl --context {ctx} delete namespace {ns} --ignore-not-found --wait=true"
+                "kubectl --context {ctx} delete namespace {ns} --ignore-not-found --wait=true {timeout}"
             ),
             "kubectl delete namespace",
         )?;
-        Ok(true)
+        if out.success() {
+            return Ok(true);
+        }
+        if out.stderr.contains("timed out waiting for the condition") {
+            bail!(
+                "namespace `{ns}` is still terminating after {}s (something in it has a finalizer \
+                 that does not finish)\nfix: see what is left with `kubectl --context {ctx} get \
+                 namespace {ns} -o yaml` (status.conditions) and `kubectl --context {ctx} api-resources \
+                 --verbs=list --namespaced -o name | xargs -n1 kubectl --context {ctx} get -n {ns} \
+                 --ignore-not-found`, then run `down` again",
+                NAMESPACE_DELETE_TIMEOUT.as_secs()
+            );
+        }
+        bail!("kubectl delete namespace {ns} failed: {}", out.tail(5))
     }
 
     /// `get pods -l SELECTOR -o json`.
@@ -272,14 +385,21 @@ impl Kube {
             ),
             "kubectl delete pvc",
         )?;
-        Ok(out
-            .stdout
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(|l| l.trim_start_matches("persistentvolumeclaim/").to_owned())
-            .collect())
+        Ok(deleted_names(&out.stdout, "persistentvolumeclaim"))
     }
+}
+
+/// The names in `kubectl delete ... -o name` output (`KIND/NAME` lines). When nothing matched,
+/// kubectl prints `No resources found` on stdout too (`delete.go` `DeleteResult`, v0.24 to HEAD).
+pub fn deleted_names(stdout: &str, kind: &str) -> Vec<String> {
+    let prefix = format!("{kind}/");
+    stdout
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// One port of a Service, as `kubectl get svc -o json` lists it.
@@ -332,7 +452,7 @@ pub struct PortForward {
 
 impl Drop for PortForward {
     fn drop(&mut self) {
-        super::terminate(&mut self.child);
+        terminate(&mut self.child, DEFAULT_GRACE);
         let _ = self.child.wait();
     }
 }
@@ -413,7 +533,7 @@ impl Kube {
         });
         let deadline = std::time::Instant::now() + PORT_FORWARD_START;
         let fail = |child: &mut Child, why: String| -> anyhow::Error {
-            super::terminate(child);
+            terminate(child, DEFAULT_GRACE);
             let _ = child.wait();
             // Let the reader catch kubectl's last words.
             std::thread::sleep(Duration::from_millis(50));
@@ -461,6 +581,29 @@ impl Kube {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_resources_found_on_stdout_is_no_names() {
+        assert!(deleted_names("No resources found\n", "persistentvolumeclaim").is_empty());
+        assert_eq!(
+            deleted_names(
+                "persistentvolumeclaim/data-todo-app-postgres-0\n",
+                "persistentvolumeclaim"
+            ),
+            ["data-todo-app-postgres-0"]
+        );
+    }
+
+    #[test]
+    fn context_errors_are_not_absence() {
+        assert!(is_context_error(
+            "Error in configuration: context was not found for specified context: p\n"
+        ));
+        assert!(is_context_error("error: context \"p\" does not exist\n"));
+        assert!(!is_context_error(
+            "Error from server (NotFound): secrets \"x\" not found"
+        ));
+    }
 
     #[test]
     fn the_local_port_is_read_from_client_go_s_line() {

@@ -111,7 +111,23 @@ pub fn status(sh: &Shell, profile: &str) -> Result<ProfileState> {
 /// what is not running (1 host, 2 cluster, 4 kubeconfig) next to valid JSON; a missing
 /// profile exits 85 after a message that depends on the version (`Profile "p" not found`
 /// since about v1.32, `There is no local cluster named "p"` before), so the code decides.
+///
+/// Since v1.35 (`pkg/minikube/cluster/status.go` `GetStatus`) a node whose host is missing or
+/// unreadable (Docker Desktop stopped, the node container deleted) makes minikube print `null`
+/// and exit 7; before, it printed the node with `"Host":"Nonexistent"`. Both are a profile that
+/// exists and does not run.
 pub fn classify_status(out: &super::ToolOutput) -> Result<ProfileState> {
+    if out.stdout.trim() == "null" {
+        let gone = "Nonexistent".to_owned();
+        return Ok(ProfileState::Exists(NodeStatus {
+            name: String::new(),
+            host: gone.clone(),
+            kubelet: gone.clone(),
+            api_server: gone.clone(),
+            kubeconfig: gone,
+            worker: false,
+        }));
+    }
     match parse_status(&out.stdout) {
         Ok(node) => Ok(ProfileState::Exists(node)),
         Err(_)
@@ -144,6 +160,13 @@ pub fn ensure_running(sh: &Shell, profile: &str) -> Result<()> {
         }
         .into()),
     }
+}
+
+/// Whether `--cpus`/`--memory` is `no-limit`: minikube stores 0 for it, allowed with the docker
+/// and podman drivers only (`cmd/minikube/cmd/start_flags.go` `getCPUCount`/`getMemorySize`,
+/// v1.32+), and the node then has every CPU and all the memory of the host (or Docker's VM).
+pub fn is_no_limit(value: u64, driver: &str) -> bool {
+    value == 0 && matches!(driver, "docker" | "podman")
 }
 
 /// `minikube version --short` → `v1.33.1`.
@@ -220,13 +243,31 @@ pub fn parse_profile_list(stdout: &str, profile: &str) -> Result<Option<ProfileC
     }))
 }
 
-/// `minikube profile list -o json`, narrowed to `profile`.
+/// `minikube profile list -o json`, narrowed to `profile`. It checks every profile's status (slow;
+/// `--light` would skip the invalid ones we report), so its answer is kept for the rest of the
+/// process, per PATH, `MINIKUBE_HOME` and profile: driver, runtime, CPUs and memory do not change
+/// while a profile exists, and one command asks several times (each image task, the smoke test).
 pub fn profile_config(sh: &Shell, profile: &str) -> Result<Option<ProfileConfig>> {
+    type Cache = std::sync::Mutex<BTreeMap<String, Option<ProfileConfig>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let key = format!(
+        "{:?}\0{:?}\0{profile}",
+        sh.var_os("PATH"),
+        sh.var_os("MINIKUBE_HOME")
+    );
+    let cache = CACHE.get_or_init(Cache::default);
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(hit);
+    }
     let out = capture(
         cmd!(sh, "minikube profile list -o json"),
         "minikube profile list",
     )?;
-    parse_profile_list(&out.stdout, profile)
+    let config = parse_profile_list(&out.stdout, profile)?;
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, config.clone());
+    }
+    Ok(config)
 }
 
 /// Parses `docker-env --shell none` output: `KEY=value` per line.
@@ -444,6 +485,32 @@ mod tests {
         // Anything else is an error with minikube's words.
         let err = classify_status(&out(80, "", "X Exiting due to GUEST_STATUS: boom")).unwrap_err();
         assert!(format!("{err:#}").contains("GUEST_STATUS: boom"), "{err:#}");
+    }
+
+    #[test]
+    fn a_missing_host_is_a_profile_that_does_not_run() {
+        // v1.35+: `null`, exit 7 (the host does not exist or cannot be read).
+        match classify_status(&out(7, "null", "")).unwrap() {
+            ProfileState::Exists(n) => {
+                assert!(!n.is_running());
+                assert_eq!(n.host, "Nonexistent");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Before v1.35: the node with `"Host":"Nonexistent"`.
+        let old = r#"{"Name":"p","Host":"Nonexistent","Kubelet":"Nonexistent","APIServer":"Nonexistent","Kubeconfig":"Nonexistent","Worker":false}"#;
+        match classify_status(&out(7, old, "")).unwrap() {
+            ProfileState::Exists(n) => assert!(!n.is_running()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_limit_is_zero_on_container_drivers_only() {
+        assert!(is_no_limit(0, "docker"));
+        assert!(is_no_limit(0, "podman"));
+        assert!(!is_no_limit(0, "kvm2"));
+        assert!(!is_no_limit(2, "docker"));
     }
 
     #[test]

@@ -95,21 +95,78 @@ pub fn with_env<'a>(cmd: Cmd<'a>, env: &ChildEnv) -> Cmd<'a> {
     cmd.envs(env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))))
 }
 
-/// SIGTERM, a grace period, then SIGKILL.
-pub fn terminate(child: &mut std::process::Child) {
-    let pid = child.id().to_string();
-    // `kill` the command: std offers only SIGKILL and unsafe code is forbidden.
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .stderr(std::process::Stdio::null())
-        .status();
-    for _ in 0..50 {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+/// The versions of the cluster tools the pipeline supports: the oldest ones whose every flag,
+/// exit code and output the code relies on was checked in the tool's source (see
+/// `xtask/tests/doubles/README.md`); newer ones are supported as they come.
+pub mod versions {
+    /// minikube v1.25.0: the oldest with `image ls --format` (cmd/minikube/cmd/image.go).
+    pub const MINIKUBE: (u32, u32, u32) = (1, 25, 0);
+    /// kubectl v1.24.0: `get --ignore-not-found -o json` printing nothing for an absent object,
+    /// `delete -o name`, `apply --server-side --field-manager`, `delete --timeout`.
+    pub const KUBECTL: (u32, u32, u32) = (1, 24, 0);
+}
+
+/// `MAJOR.MINOR.PATCH` of `v1.33.1`, `v1.32.4-dispatcher`, `1.30.0+g3a31588`.
+pub fn semver(text: &str) -> Option<(u32, u32, u32)> {
+    let t = text.trim();
+    let core = t.strip_prefix('v').unwrap_or(t).split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(str::parse::<u32>);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(a)), Some(Ok(b)), Some(Ok(c))) => Some((a, b, c)),
+        _ => None,
     }
-    let _ = child.kill();
+}
+
+/// Whether `found` (a version as the tool prints it) is at least `minimum`; `None` when it
+/// does not parse.
+pub fn at_least(found: &str, minimum: (u32, u32, u32)) -> Option<bool> {
+    semver(found).map(|v| v >= minimum)
+}
+
+/// One `doctor` check's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was found.
+    pub found: String,
+    /// What is required.
+    pub required: String,
+    /// Whether it passes.
+    pub ok: bool,
+    /// The fix when it does not (empty when it does).
+    pub fix: String,
+}
+
+/// `found` (as `TOOL version` prints it) against the supported `minimum`.
+pub fn version_check(found: String, minimum: (u32, u32, u32), tool: &str, install: &str) -> Check {
+    let required = format!("{}+", show_version(minimum));
+    match at_least(&found, minimum) {
+        Some(true) => Check {
+            found,
+            required,
+            ok: true,
+            fix: String::new(),
+        },
+        Some(false) => Check {
+            fix: format!(
+                "{tool} {found} is older than the oldest supported, {}; install a current one: {install}",
+                show_version(minimum)
+            ),
+            found,
+            required,
+            ok: false,
+        },
+        None => Check {
+            fix: format!("`{tool}` printed an unknown version; install a release: {install}"),
+            found,
+            required,
+            ok: false,
+        },
+    }
+}
+
+/// `vMAJOR.MINOR.PATCH`.
+pub fn show_version(v: (u32, u32, u32)) -> String {
+    format!("v{}.{}.{}", v.0, v.1, v.2)
 }
 
 /// True when `text` says the object does not exist, in the words kubectl, helm and minikube use.
@@ -137,6 +194,19 @@ mod tests {
             stderr: " \n".into(),
         };
         assert_eq!(out.tail(5), "only\nstdout");
+    }
+
+    #[test]
+    fn versions_compare_with_their_minimum() {
+        assert_eq!(semver("v1.32.4-dispatcher"), Some((1, 32, 4)));
+        assert_eq!(semver("v1.33.1\n"), Some((1, 33, 1)));
+        assert_eq!(semver("1.30.0+g3a31588"), Some((1, 30, 0)));
+        assert_eq!(semver("v1.33"), None);
+        assert_eq!(at_least("v1.25.0", versions::MINIKUBE), Some(true));
+        assert_eq!(at_least("v1.24.9", versions::MINIKUBE), Some(false));
+        assert_eq!(at_least("v1.23.17", versions::KUBECTL), Some(false));
+        assert_eq!(at_least("garbage", versions::KUBECTL), None);
+        assert_eq!(show_version(versions::KUBECTL), "v1.24.0");
     }
 
     #[test]

@@ -109,5 +109,11 @@ def docker_image_exists(ref):
     return r.returncode == 0
 
 
+def version_tuple(text):
+    """(1, 35, 0) of "v1.35.0" (pre-release/build suffixes ignored)."""
+    core = text.strip().lstrip("v").split("-")[0].split("+")[0]
+    return tuple(int(x) for x in core.split(".")[:3])
+
+
 def load_knob(name):
     return load().get("knobs", {}).get(name)

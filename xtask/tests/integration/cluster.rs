@@ -154,10 +154,12 @@ build-args = {{ ROLE = "frontend" }}
 
 [tasks.secrets]
 kind = "k8s-secret"
+targets = ["minikube"]
 database-host = "todo-app-postgres"
 
 [tasks.release]
 kind = "helm-release"
+targets = ["minikube"]
 deps = ["backend-image", "frontend-image", "secrets"]
 inputs = ["k8s/todo-app"]
 chart = "k8s/todo-app"
@@ -406,7 +408,7 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
              --create-namespace --wait --timeout 300s --rollback-on-failure -f {root}/k8s/todo-app/values-dev.yaml \
              --set-string backend.image.repository={b} --set-string backend.image.tag={btag} \
              --set-string frontend.image.repository={f} --set-string frontend.image.tag={ftag} \
-             --set-string secretChecksum={checksum} \
+             --set-string secretChecksum={checksum} --set-string secret.name=todo-app-secrets \
              --set-string backend.llm.baseUrl=http://llm.test.invalid/v1 \
              --set-string backend.llm.model=test-model",
             b = c.images[0],
@@ -651,12 +653,12 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
     let sh = xshell::Shell::new().unwrap();
     sh.set_var("PATH", c.path_env());
     sh.set_var("XTASK_DOUBLE_STATE", &c.state);
-    let kube = xtask::tools::kubectl::Kube {
+    let kube = xtask::target::minikube::Kube {
         context: "minikube".into(),
         namespace: "todo-app".into(),
     };
     let done =
-        xtask::kinds::helm_release::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
     assert_eq!(done.len(), 3, "{done:?}");
     let mutating: Vec<String> = c
         .argv_lines()
@@ -668,14 +670,14 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
         vec![
             "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait".to_owned(),
             "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found".to_owned(),
-            "kubectl --context minikube delete namespace todo-app --ignore-not-found --wait=true".to_owned(),
+            "kubectl --context minikube delete namespace todo-app --ignore-not-found --wait=true --timeout=180s".to_owned(),
         ]
     );
     let state = c.read_state();
     assert!(state["namespaces"].get("todo-app").is_none());
     assert!(state["releases"].as_object().unwrap().is_empty());
     let again =
-        xtask::kinds::helm_release::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
     assert!(
         again.iter().any(|l| l.contains("not installed")),
         "{again:?}"
@@ -694,12 +696,12 @@ fn foreign_namespace_is_kept_on_teardown() {
     let sh = xshell::Shell::new().unwrap();
     sh.set_var("PATH", c.path_env());
     sh.set_var("XTASK_DOUBLE_STATE", &c.state);
-    let kube = xtask::tools::kubectl::Kube {
+    let kube = xtask::target::minikube::Kube {
         context: "minikube".into(),
         namespace: "todo-app".into(),
     };
     let done =
-        xtask::kinds::helm_release::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
     assert!(done.iter().any(|l| l.contains("kept")), "{done:?}");
     assert!(c.read_state()["namespaces"].get("todo-app").is_some());
 }
@@ -880,8 +882,9 @@ fn doctor_table_names_fixes() {
         .lines()
         .find(|l| l.starts_with("kubectl context"))
         .unwrap();
+    // Every call names `--context minikube`: the current context is shown, never to be changed.
     assert!(
-        ctx.contains("kind-other") && ctx.contains("kubectl config use-context minikube"),
+        ctx.contains("kind-other") && ctx.contains(" ok") && !ctx.contains("use-context"),
         "{ctx}"
     );
 }
@@ -1084,5 +1087,500 @@ fn smoke_goes_through_a_port_forward_when_the_node_does_not_answer() {
         !c.argv_lines().iter().any(|l| l.contains("port-forward")),
         "{:#?}",
         c.argv_lines()
+    );
+}
+
+#[test]
+fn teardown_deletes_the_release_s_claims_in_a_namespace_it_keeps() {
+    if !prerequisites("teardown_deletes_the_release_s_claims_in_a_namespace_it_keeps") {
+        return;
+    }
+    let c = Cluster::new("pvc");
+    let pvc = |ns: &str, name: &str, instance: &str| {
+        json!({"metadata": {"name": name, "namespace": ns, "labels": {
+            "app.kubernetes.io/name": "todo-app",
+            "app.kubernetes.io/instance": instance,
+            "app.kubernetes.io/component": "database"}}})
+    };
+    c.edit_state(|s| {
+        s["namespaces"]["todo-app"] = json!({"labels": {"team": "someone-else"}});
+        s["namespaces"]["elsewhere"] = json!({"labels": {}});
+        // Ours; another release's claim in the same namespace; ours in another namespace.
+        s["pvcs"] = json!({
+            "todo-app/data-todo-app-postgres-0": pvc("todo-app", "data-todo-app-postgres-0", "todo-app"),
+            "todo-app/data-other-postgres-0": pvc("todo-app", "data-other-postgres-0", "other"),
+            "elsewhere/data-todo-app-postgres-0": pvc("elsewhere", "data-todo-app-postgres-0", "todo-app"),
+        });
+        s["releases"]["todo-app/todo-app"] = json!({"revisions": [{"revision": 1,
+            "status": "deployed", "description": "Install complete",
+            "updated": "2024-01-01T00:00:00Z"}]});
+    });
+    let sh = xshell::Shell::new().unwrap();
+    sh.set_var("PATH", c.path_env());
+    sh.set_var("XTASK_DOUBLE_STATE", &c.state);
+    let kube = xtask::target::minikube::Kube {
+        context: "minikube".into(),
+        namespace: "todo-app".into(),
+    };
+    let down = || {
+        let mut done =
+            xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+        done.push(xtask::target::minikube::delete_claims(&sh, &kube, "todo-app").unwrap());
+        done
+    };
+    c.clear_calls();
+    let done = down();
+    assert!(
+        done.last()
+            .unwrap()
+            .ends_with("deleted: data-todo-app-postgres-0"),
+        "{done:?}"
+    );
+    // Order kept: uninstall, Secret, (namespace kept: someone else's), then the claims.
+    let mutating: Vec<String> = c
+        .argv_lines()
+        .into_iter()
+        .filter(|l| l.contains("uninstall") || l.contains(" delete "))
+        .collect();
+    assert_eq!(
+        mutating,
+        [
+            "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait",
+            "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found",
+            "kubectl --context minikube --namespace todo-app delete pvc -l app.kubernetes.io/instance=todo-app --ignore-not-found --wait=false -o name",
+        ]
+    );
+    let state = c.read_state();
+    let left: Vec<&String> = state["pvcs"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        left,
+        [
+            "elsewhere/data-todo-app-postgres-0",
+            "todo-app/data-other-postgres-0"
+        ]
+    );
+    assert!(state["namespaces"].get("todo-app").is_some());
+    // Idempotent: again, nothing left to delete, still success.
+    let again = down();
+    assert!(
+        again.last().unwrap().ends_with("deleted: none"),
+        "{again:?}"
+    );
+}
+
+impl Cluster {
+    /// The xtask command of [`Cluster::xtask`], to spawn (and signal) instead of waiting.
+    fn xtask_spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("--root")
+            .arg(self.project.root())
+            .args(["--target", self.target, "--profile", "minikube"])
+            .args(["--namespace", "todo-app"])
+            .args(args)
+            .env("PATH", self.path_env())
+            .env("XTASK_DOUBLE_STATE", &self.state)
+            .env("NO_COLOR", "1")
+            .env("JWT_SECRET", JWT_MARKER)
+            .env("LLM_API_KEY", LLM_MARKER)
+            .env("LLM_BASE_URL", "http://llm.test.invalid/v1")
+            .env("LLM_MODEL", "test-model")
+            .env_remove("DATABASE_URL")
+            .env_remove("POSTGRES_PASSWORD")
+            .env_remove("XTASK_TARGET")
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(self.project.root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The statuses of the release's revisions, oldest first.
+    fn revision_statuses(&self) -> Vec<String> {
+        self.read_state()["releases"]["todo-app/todo-app"]["revisions"]
+            .as_array()
+            .map(|revs| {
+                revs.iter()
+                    .map(|r| r["status"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Issue 15, point 1: minikube v1.35+ prints `null` (exit 7) when the node's host is missing.
+#[test]
+fn a_profile_whose_host_is_gone_fails_naming_the_start_command() {
+    if !prerequisites("a_profile_whose_host_is_gone_fails_naming_the_start_command") {
+        return;
+    }
+    let c = Cluster::new("hg");
+    for version in ["v1.35.0", "v1.34.0"] {
+        c.edit_state(|s| {
+            s["minikube"]["version"] = json!(version);
+            let p = &mut s["minikube"]["profiles"]["minikube"];
+            for k in ["Host", "Kubelet", "APIServer", "Kubeconfig"] {
+                p[k] = json!("Nonexistent");
+            }
+        });
+        let status = c.double("minikube", &["-p", "minikube", "status", "-o", "json"]);
+        assert_eq!(status.status.code(), Some(7), "{version}");
+        let printed = String::from_utf8_lossy(&status.stdout).into_owned();
+        if version == "v1.35.0" {
+            assert_eq!(printed, "null");
+        } else {
+            assert!(printed.contains(r#""Host":"Nonexistent""#), "{printed}");
+        }
+        let run = c.xtask(&["run", "release"]);
+        assert_eq!(
+            run.code,
+            Some(2),
+            "{version}: {}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("Minikube profile `minikube` is not running (host Nonexistent")
+                && run.stderr.contains("minikube start -p minikube")
+                && !run.stderr.contains("invalid type"),
+            "{version}: {}",
+            run.stderr
+        );
+        let doctor = c.xtask(&["doctor"]);
+        let row = doctor
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("profile minikube"))
+            .unwrap_or_else(|| panic!("{}\n{}", doctor.stdout, doctor.stderr));
+        assert!(
+            row.contains("FAIL") && row.contains("minikube start -p minikube"),
+            "{row}"
+        );
+    }
+}
+
+/// Issue 15, point 2: Ctrl-C lets helm finish the rollback `--rollback-on-failure` starts, and a
+/// release left `pending-*` is named with the commands that clear it.
+#[test]
+fn ctrl_c_lets_helm_roll_back_and_a_pending_release_is_named() {
+    if !prerequisites("ctrl_c_lets_helm_roll_back_and_a_pending_release_is_named") {
+        return;
+    }
+    let mut c = Cluster::new("cc");
+    c.xtask(&["--json", "run", "release"]).ok();
+    c.edit_state(|s| {
+        s["knobs"]["fail"] = json!({"backend": "crashloop"});
+        s["knobs"]["wait_seconds"] = json!(60.0);
+        s["knobs"]["rollback_seconds"] = json!(3.0);
+    });
+    c.env
+        .push(("LLM_API_KEY".into(), "MARKER-llm-ctrl-c".into()));
+    let child = c.xtask_spawn(&["run", "release"]);
+    let start = std::time::Instant::now();
+    while c.revision_statuses().last().map(String::as_str) != Some("pending-upgrade") {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "helm never started the upgrade: {:?}",
+            c.revision_statuses()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Ctrl-C: the ctrlc handler sees SIGINT.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("waiting up to 330s")
+            && text.contains("Release todo-app has been cancelled."),
+        "{text}"
+    );
+    let statuses = c.revision_statuses();
+    assert_eq!(
+        statuses[statuses.len() - 2..],
+        ["failed".to_owned(), "deployed".to_owned()],
+        "the rollback was cut short: {statuses:?}\n{text}"
+    );
+
+    // A release left pending (helm killed anyway): named, with the fix; helm is not run.
+    c.edit_state(|s| {
+        let revs = s["releases"]["todo-app/todo-app"]["revisions"]
+            .as_array_mut()
+            .unwrap();
+        let last = revs.len() - 1;
+        revs[last]["status"] = json!("pending-rollback");
+        s["knobs"]["fail"] = json!({});
+    });
+    c.clear_calls();
+    let run = c.xtask(&["run", "release"]);
+    let text = format!("{}\n{}", run.stdout, run.stderr);
+    assert_ne!(run.code, Some(0), "{text}");
+    assert!(
+        text.contains("Helm release `todo-app` is `pending-rollback`")
+            && text
+                .contains("helm rollback todo-app 1 --namespace todo-app --kube-context minikube")
+            && text.contains("helm history todo-app"),
+        "{text}"
+    );
+    assert!(
+        !c.argv_lines().iter().any(|l| l.starts_with("helm upgrade")),
+        "{:#?}",
+        c.argv_lines()
+    );
+    assert!(!text.contains("no failing pod found"), "{text}");
+}
+
+/// Issue 15, point 3: `kubectl delete -o name` says `No resources found` on stdout.
+#[test]
+fn down_with_no_claims_left_reports_none() {
+    if !prerequisites("down_with_no_claims_left_reports_none") {
+        return;
+    }
+    let c = Cluster::new("pv");
+    // A namespace we did not create is kept, and with it the claim, until `down` deletes it.
+    c.edit_state(|s| s["namespaces"]["todo-app"] = json!({"labels": {"team": "someone-else"}}));
+    c.xtask(&["--json", "run", "release"]).ok();
+    let first = c.xtask(&["down"]).ok();
+    assert!(
+        first
+            .stdout
+            .contains("PersistentVolumeClaims of `todo-app` deleted: data-todo-app-postgres-0"),
+        "{}",
+        first.stdout
+    );
+    for args in [&["down"][..], &["--json", "down"][..]] {
+        let again = c.xtask(args).ok();
+        assert!(
+            again
+                .stdout
+                .contains("PersistentVolumeClaims of `todo-app` deleted: none"),
+            "{args:?}: {}",
+            again.stdout
+        );
+        assert!(
+            !again.stdout.contains("No resources found"),
+            "{}",
+            again.stdout
+        );
+    }
+}
+
+/// Issue 15, points 4 and 6 (no-limit) and the supported versions: doctor checks the context
+/// every call uses, never asks to switch the current one, and checks the tools' minimum versions.
+#[test]
+fn doctor_checks_the_profile_s_context_versions_and_no_limit() {
+    if !prerequisites("doctor_checks_the_profile_s_context_versions_and_no_limit") {
+        return;
+    }
+    let c = Cluster::new("dc");
+    let row = |run: &support::Run, check: &str| -> String {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(check))
+            .unwrap_or_else(|| panic!("no row `{check}`:\n{}\n{}", run.stdout, run.stderr))
+            .to_owned()
+    };
+    // A production current context is left alone: nothing depends on it.
+    c.edit_state(|s| {
+        s["kube"]["current_context"] = json!("production");
+        s["kube"]["contexts"]["production"] = json!({"reachable": true});
+        // --cpus=no-limit --memory=no-limit on the docker driver store 0 (start_flags.go).
+        s["minikube"]["profiles"]["minikube"]["cpus"] = json!(0);
+        s["minikube"]["profiles"]["minikube"]["memory"] = json!(0);
+    });
+    let ok = c.xtask(&["doctor"]);
+    assert_eq!(ok.code, Some(0), "{}\n{}", ok.stdout, ok.stderr);
+    let ctx = row(&ok, "kubectl context");
+    assert!(
+        ctx.contains("minikube (used by every call; current: production)")
+            && ctx.contains(" ok")
+            && !ctx.contains("use-context"),
+        "{ctx}"
+    );
+    assert!(row(&ok, "CPUs").contains("no-limit"), "{}", ok.stdout);
+    assert!(row(&ok, "memory").contains("no-limit"), "{}", ok.stdout);
+    assert!(row(&ok, "minikube ").contains("v1.25.0+"), "{}", ok.stdout);
+    assert!(row(&ok, "kubectl ").contains("v1.24.0+"), "{}", ok.stdout);
+
+    // No such context in the kubeconfig; 0 CPUs on a VM driver.
+    c.edit_state(|s| {
+        s["kube"]["contexts"] = json!({"production": {"reachable": true}});
+        s["minikube"]["profiles"]["minikube"]["driver"] = json!("kvm2");
+    });
+    let bad = c.xtask(&["doctor"]);
+    assert_eq!(bad.code, Some(1), "{}\n{}", bad.stdout, bad.stderr);
+    let ctx = row(&bad, "kubectl context");
+    assert!(
+        ctx.contains("FAIL") && ctx.contains("minikube update-context -p minikube"),
+        "{ctx}"
+    );
+    assert!(!bad.stdout.contains("use-context"), "{}", bad.stdout);
+    assert!(row(&bad, "CPUs").contains("FAIL"), "{}", bad.stdout);
+    // Tools older than the supported minimum.
+    c.edit_state(|s| {
+        s["minikube"]["version"] = json!("v1.24.0");
+        s["kube"]["kubectl_version"] = json!("v1.23.17");
+    });
+    let bad = c.xtask(&["doctor"]);
+    assert_eq!(bad.code, Some(1), "{}\n{}", bad.stdout, bad.stderr);
+    let mk = row(&bad, "minikube ");
+    assert!(mk.contains("FAIL") && mk.contains("v1.25.0"), "{mk}");
+    let kc = row(&bad, "kubectl ");
+    assert!(kc.contains("FAIL") && kc.contains("v1.24.0"), "{kc}");
+}
+
+/// Issue 15, point 5: a missing kube context is an error naming the fix, not an absent object.
+#[test]
+fn a_missing_kube_context_is_an_error_not_an_absent_object() {
+    if !prerequisites("a_missing_kube_context_is_an_error_not_an_absent_object") {
+        return;
+    }
+    let c = Cluster::new("kc");
+    let sh = xshell::Shell::new().unwrap();
+    sh.set_var("PATH", c.path_env());
+    sh.set_var("XTASK_DOUBLE_STATE", &c.state);
+    let kube = xtask::tools::kubectl::Kube {
+        context: "minikube".into(),
+        namespace: "todo-app".into(),
+    };
+    // A reachable context and no such objects: absent.
+    assert!(kube.get_secret(&sh, "todo-app-secrets").unwrap().is_none());
+    assert_eq!(
+        kube.namespace_state(&sh).unwrap(),
+        xtask::tools::kubectl::NamespaceState::Absent
+    );
+    // No kubeconfig at all (`context was not found for specified context`), then a kubeconfig
+    // without the context (`context "minikube" does not exist`): errors naming the fix.
+    for knobs in [
+        json!({"no_kubeconfig": true}),
+        json!({"contexts": {"other": {"reachable": true}}}),
+    ] {
+        c.edit_state(|s| {
+            for (k, v) in knobs.as_object().unwrap() {
+                s["kube"][k] = v.clone();
+            }
+        });
+        for err in [
+            kube.get_secret(&sh, "todo-app-secrets").unwrap_err(),
+            kube.namespace_state(&sh).unwrap_err(),
+        ] {
+            let text = format!("{err:#}");
+            assert!(
+                text.contains("minikube update-context -p minikube"),
+                "{knobs}: {text}"
+            );
+        }
+        assert!(
+            xtask::tools::helm::status(&sh, "minikube", "todo-app", "todo-app").is_err(),
+            "{knobs}"
+        );
+        c.edit_state(|s| {
+            s["kube"]["no_kubeconfig"] = json!(false);
+        });
+    }
+}
+
+/// Issue 15, point 6: namespace deletion is bounded, and its timeout names the namespace.
+#[test]
+fn a_namespace_that_never_goes_fails_down_within_a_bound() {
+    if !prerequisites("a_namespace_that_never_goes_fails_down_within_a_bound") {
+        return;
+    }
+    let c = Cluster::new("nt");
+    c.xtask(&["--json", "run", "release"]).ok();
+    c.edit_state(|s| s["namespaces"]["todo-app"]["x-double-stuck"] = json!(true));
+    let run = c.xtask(&["down"]);
+    assert_ne!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("namespace `todo-app` is still terminating after 180s")
+            && run.stderr.contains("get namespace todo-app -o yaml"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        c.argv_lines().iter().any(|l| l
+            == "kubectl --context minikube delete namespace todo-app --ignore-not-found --wait=true --timeout=180s"),
+        "{:#?}",
+        c.argv_lines()
+    );
+}
+
+/// Issue 15, point 6: on a non-Docker runtime the profile list is read once per command.
+#[test]
+fn a_non_docker_runtime_lists_the_profiles_once_per_command() {
+    if !prerequisites("a_non_docker_runtime_lists_the_profiles_once_per_command") {
+        return;
+    }
+    let c = Cluster::new("pl");
+    c.edit_state(|s| s["minikube"]["profiles"]["minikube"]["runtime"] = json!("containerd"));
+    let pipeline: String = c
+        .project
+        .read("xtask/pipeline.toml")
+        .lines()
+        .filter(|l| !l.starts_with("build-args"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    c.project.set_pipeline(&pipeline);
+    c.xtask(&["--json", "run", "release"]).ok();
+    let lists = c
+        .argv_lines()
+        .into_iter()
+        .filter(|l| l == "minikube profile list -o json")
+        .count();
+    assert_eq!(lists, 1, "{:#?}", c.argv_lines());
+}
+
+/// Issue 15, point 6: the k8s-secret task's `secret` setting names the Secret everywhere.
+#[test]
+fn the_secret_setting_names_the_secret_the_chart_reads_and_down_deletes() {
+    if !prerequisites("the_secret_setting_names_the_secret_the_chart_reads_and_down_deletes") {
+        return;
+    }
+    let c = Cluster::new("sn");
+    let pipeline = c.project.read("xtask/pipeline.toml").replace(
+        "kind = \"k8s-secret\"\n",
+        "kind = \"k8s-secret\"\nsecret = \"custom-secrets\"\n",
+    );
+    c.project.set_pipeline(&pipeline);
+    c.edit_state(|s| s["namespaces"]["todo-app"] = json!({"labels": {"team": "someone-else"}}));
+    c.xtask(&["--json", "run", "release"]).ok();
+    let state = c.read_state();
+    assert!(
+        state["secrets"].get("todo-app/custom-secrets").is_some(),
+        "{}",
+        state["secrets"]
+    );
+    assert!(state["secrets"].get("todo-app/todo-app-secrets").is_none());
+    let set = &state["releases"]["todo-app/todo-app"]["revisions"][0]["set"];
+    assert!(
+        set.as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "secret.name=custom-secrets"),
+        "{set}"
+    );
+    c.xtask(&["down"]).ok();
+    assert!(
+        c.read_state()["secrets"]
+            .get("todo-app/custom-secrets")
+            .is_none(),
+        "down left the Secret"
     );
 }

@@ -8,26 +8,24 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::support::Project;
-use clap::Parser;
 use proptest::prelude::*;
 use xshell::Shell;
 use xtask::engine::hash::{Stat, StatCache, digest_files, expand};
 use xtask::engine::state::State;
 use xtask::engine::{self, Session};
-use xtask::target::Target;
+use xtask::target::{DockerTarget, Target};
 
 /// Every task's key, as `plan` computes it (through the stat cache in `target/xtask/`).
 fn keys(root: &Path) -> BTreeMap<String, String> {
-    let cli = xtask::cli::Cli::try_parse_from(["xtask", "--target", "docker", "plan"]).unwrap();
-    let session = Session::new(root.to_path_buf(), cli.global);
+    let session = Session::new(root.to_path_buf());
     let sh = Shell::new().unwrap();
     sh.change_dir(root);
-    let graph = engine::load(&session).unwrap();
-    let selection = graph.select(&[]).unwrap();
-    let target = Target::Docker {
+    let target = Target::Docker(DockerTarget {
         namespace: "todo-app".to_owned(),
         port: 3000,
-    };
+    });
+    let graph = engine::load_for(&session, &xtask::registry(), &target).unwrap();
+    let selection = graph.select(&[]).unwrap();
     let plan = engine::plan_tasks(
         &sh,
         &session,

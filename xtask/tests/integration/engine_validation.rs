@@ -55,7 +55,7 @@ error: unknown field `colour` in task `a` of kind `command`
   |
 4 | colour = \"red\"
   | ^^^^^^
-  = fix: remove it or use one of: `kind`, `deps`, `inputs`, `description`, `always`, `creates`, `run`
+  = fix: remove it or use one of: `kind`, `deps`, `inputs`, `description`, `targets`, `always`, `creates`, `run`
 error: `xtask/pipeline.toml` has 1 problem; nothing was run
 "
     );
@@ -247,5 +247,53 @@ fn unknown_task_on_the_command_line() {
     assert_eq!(
         run.stderr,
         "error: unknown task `biuld`\n  = fix: did you mean `build`? (`cargo xtask graph` lists all tasks)\n"
+    );
+}
+
+#[test]
+fn a_task_needed_on_a_target_where_it_does_not_run() {
+    // `app-containers` runs on Docker only; a smoke-like task on every target names its image
+    // task, which runs only on Minikube: on Docker it would have nothing to read.
+    let p = Project::new(
+        "[tasks.img]\nkind = \"docker-image\"\ntargets = [\"minikube\"]\nimage = \"x\"\n\
+         dockerfile = \"Dockerfile\"\ncontext = \".\"\n\n\
+         [tasks.a]\nkind = \"containers\"\ntargets = [\"docker\"]\n\
+         backend-image = \"img\"\nfrontend-image = \"img\"\n",
+    );
+    std::fs::write(p.path("Dockerfile"), "FROM scratch\n").unwrap();
+    let err = rejected(&p);
+    assert!(
+        err.starts_with(
+            "\
+error: task `a` needs `img` (its `backend-image`), which does not run on target `docker`
+  --> xtask/pipeline.toml:11:17
+   |
+11 | backend-image = \"img\"
+   |                 ^^^^^
+   = fix: add `docker` to the `targets` of `img`, or limit `a` to the targets `img` runs on
+"
+        ),
+        "got:\n{err}"
+    );
+}
+
+#[test]
+fn a_kind_that_serves_one_target_must_say_so() {
+    let p = Project::new(
+        "[tasks.a]\nkind = \"containers\"\nbackend-image = \"a\"\nfrontend-image = \"a\"\n",
+    );
+    let err = rejected(&p);
+    assert!(
+        err.starts_with(
+            "\
+error: task `a` of kind `containers` must say where it runs: the kind runs only on `docker`
+ --> xtask/pipeline.toml:1:8
+  |
+1 | [tasks.a]
+  |        ^
+  = fix: add `targets = [\"docker\"]` to `[tasks.a]`
+"
+        ),
+        "got:\n{err}"
     );
 }

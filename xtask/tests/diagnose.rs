@@ -1,6 +1,9 @@
-use serde_json::json;
+//! Why a rollout failed, from pods, events and logs as kubectl prints them: one diagnosis per
+//! failure reason, with the fix.
+#![allow(clippy::unwrap_used)]
 
-use super::*;
+use serde_json::{Value, json};
+use xtask::diagnose::*;
 
 fn ctx() -> FixContext {
     FixContext {
@@ -298,10 +301,30 @@ fn ready_pods_and_finished_init_containers_are_not_findings() {
 }
 
 #[test]
-fn events_with_series_and_event_time() {
-    let ev = json!({"involvedObject": {"kind": "Pod", "name": "p6"}, "type": "Warning", "reason": "BackOff",
-                    "message": "Back-off", "eventTime": "2024-05-01T10:00:00.000000Z", "lastTimestamp": null,
-                    "series": {"count": 9, "lastObservedTime": "2024-05-01T10:09:00.000000Z"}});
-    let out = events_for(&list(vec![ev]), "p6");
-    assert_eq!(out, vec!["Warning BackOff: Back-off (x9)".to_owned()]);
+fn a_run_that_ended_without_an_earlier_one_gets_its_current_logs() {
+    // The first run crashed and the kubelet has not restarted it yet: only `state.terminated`
+    // is set, and `kubectl logs --previous` would be refused ("previous terminated container
+    // ... not found"), so the current logs are asked for.
+    let pods = list(vec![pod(
+        "todo-app-backend-7d9c-x3",
+        "Running",
+        ready_conditions(false),
+        json!([{"name": "backend", "image": "todo-backend:0123456789ab", "ready": false, "restartCount": 0,
+                "started": false, "lastState": {},
+                "state": {"terminated": {"exitCode": 1, "reason": "Error",
+                          "startedAt": "2024-05-01T10:01:00Z", "finishedAt": "2024-05-01T10:01:01Z"}}}]),
+    )]);
+    let mut calls = Vec::new();
+    let mut logs = |_: &str, _: &str, prev: bool| {
+        calls.push(prev);
+        Some("error: DATABASE_URL is not set\n".to_owned())
+    };
+    let f = diagnose(&pods, &list(vec![]), &ctx(), &mut logs);
+    assert!(
+        matches!(f[0].problem, Problem::Crash { .. }),
+        "{:?}",
+        f[0].problem
+    );
+    assert_eq!(calls, vec![false]);
+    assert!(render(&f).contains("| error: DATABASE_URL is not set"));
 }

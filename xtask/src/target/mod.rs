@@ -1,0 +1,258 @@
+//! Where the pipeline deploys, and what a deployment there is: one module per target, used by
+//! kinds and commands alike. A target names its objects, says how the app is reached, tears it
+//! down and reports its status; kinds and commands never work those out themselves.
+
+pub mod docker;
+pub mod minikube;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use xshell::Shell;
+
+use crate::smoke::Endpoints;
+use crate::tools::kubectl::{Kube, PortForward};
+use crate::tools::{ChildEnv, find_program};
+
+pub use docker::DockerTarget;
+pub use minikube::MinikubeTarget;
+
+/// The name of every target, as `targets = [...]` in `pipeline.toml` lists them.
+pub const NAMES: &[&str] = &[docker::NAME, minikube::NAME];
+
+/// The `--target` choice before resolution (see [`Target::resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Choice {
+    /// Minikube when `minikube` is on PATH, else Docker.
+    Auto,
+    /// A Minikube profile: images built in its Docker daemon, deployed with Helm.
+    Minikube,
+    /// The local Docker daemon: containers on a private network.
+    Docker,
+}
+
+impl Choice {
+    /// The target's name, when the choice names one.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Choice::Auto => None,
+            Choice::Minikube => Some(minikube::NAME),
+            Choice::Docker => Some(docker::NAME),
+        }
+    }
+}
+
+/// What the command line says about the target.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--target`.
+    pub target: Choice,
+    /// `--profile` (Minikube).
+    pub profile: String,
+    /// `--namespace`.
+    pub namespace: String,
+    /// `--port` (Docker).
+    pub port: u16,
+}
+
+/// A resolved deployment target.
+#[derive(Debug)]
+pub enum Target {
+    /// A Minikube profile and the namespace the app goes into.
+    Minikube(MinikubeTarget),
+    /// Containers on the local Docker daemon.
+    Docker(DockerTarget),
+}
+
+impl crate::engine::Target for Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Minikube(_) => minikube::NAME,
+            Target::Docker(_) => docker::NAME,
+        }
+    }
+
+    fn id(&self) -> String {
+        match self {
+            Target::Minikube(m) => m.id(),
+            Target::Docker(d) => d.id(),
+        }
+    }
+}
+
+/// How this host reaches the app's frontend, as the smoke test found it (recorded in its
+/// outputs, so `deploy` reads it back instead of searching outputs for something URL-like).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Directly at this URL.
+    Url(String),
+    /// Only through this command (a `kubectl port-forward`).
+    PortForward(String),
+}
+
+const ACCESS_URL: &str = "url";
+const ACCESS_FORWARD: &str = "port-forward";
+
+impl Access {
+    /// The outputs that record it.
+    pub fn to_outputs(&self) -> BTreeMap<String, String> {
+        match self {
+            Access::Url(url) => BTreeMap::from([(ACCESS_URL.to_owned(), url.clone())]),
+            Access::PortForward(cmd) => BTreeMap::from([(ACCESS_FORWARD.to_owned(), cmd.clone())]),
+        }
+    }
+
+    /// Read back from [`Access::to_outputs`].
+    pub fn from_outputs(outputs: &BTreeMap<String, String>) -> Option<Access> {
+        outputs
+            .get(ACCESS_URL)
+            .map(|u| Access::Url(u.clone()))
+            .or_else(|| {
+                outputs
+                    .get(ACCESS_FORWARD)
+                    .map(|c| Access::PortForward(c.clone()))
+            })
+    }
+}
+
+/// The live frontend as the smoke test talks to it.
+#[derive(Debug)]
+pub struct Frontend {
+    /// What the checks talk to.
+    pub endpoints: Endpoints,
+    /// How a user on this host reaches it.
+    pub access: Access,
+    /// The port-forward the checks go through, if any; stopped when dropped.
+    pub forward: Option<PortForward>,
+}
+
+/// Where images are built.
+pub enum ImageStore {
+    /// A Docker daemon reached with this child environment (local, or Minikube's docker-env).
+    Docker(ChildEnv),
+    /// A Minikube profile whose runtime is not Docker: `minikube image build`.
+    MinikubeBuild(String),
+}
+
+impl Target {
+    /// Resolve `--target`: `auto` is Minikube when `minikube` is on the Shell's PATH, else
+    /// Docker (said in one line). A Minikube profile must be running.
+    pub fn resolve(sh: &Shell, opts: &Options) -> anyhow::Result<Target> {
+        let minikube = opts.target == Choice::Minikube
+            || (opts.target == Choice::Auto
+                && {
+                    let found = find_program(sh, "minikube").is_some();
+                    if !found {
+                        eprintln!(
+                            "note: minikube not found on PATH, using the Docker target \
+                         (install minikube from https://minikube.sigs.k8s.io/docs/start/ to deploy to Kubernetes)"
+                        );
+                    }
+                    found
+                });
+        if minikube {
+            crate::tools::minikube::ensure_running(sh, &opts.profile)?;
+            Ok(Target::Minikube(MinikubeTarget {
+                profile: opts.profile.clone(),
+                namespace: opts.namespace.clone(),
+                docker_env: Mutex::new(None),
+            }))
+        } else {
+            Ok(Target::Docker(DockerTarget {
+                namespace: opts.namespace.clone(),
+                port: opts.port,
+            }))
+        }
+    }
+
+    /// The options that resolve to this target again.
+    pub fn options(&self) -> Options {
+        match self {
+            Target::Minikube(m) => Options {
+                target: Choice::Minikube,
+                profile: m.profile.clone(),
+                namespace: m.namespace.clone(),
+                port: 0,
+            },
+            Target::Docker(d) => Options {
+                target: Choice::Docker,
+                profile: String::new(),
+                namespace: d.namespace.clone(),
+                port: d.port,
+            },
+        }
+    }
+
+    /// The Docker target, for what only runs there (its kinds are declared for it alone).
+    pub fn docker(&self) -> anyhow::Result<&DockerTarget> {
+        match self {
+            Target::Docker(d) => Ok(d),
+            Target::Minikube(_) => anyhow::bail!(
+                "this runs on the Docker target only; limit the task with `targets = [\"docker\"]`"
+            ),
+        }
+    }
+
+    /// The Kubernetes identity every cluster call is scoped to.
+    pub fn kube(&self) -> anyhow::Result<Kube> {
+        match self {
+            Target::Minikube(m) => Ok(m.kube()),
+            Target::Docker(_) => anyhow::bail!(
+                "the Docker target has no Kubernetes cluster; limit the task with `targets = [\"minikube\"]`"
+            ),
+        }
+    }
+
+    /// What every target does, as this one does it.
+    pub fn deployment(&self) -> &dyn Deployment {
+        match self {
+            Target::Docker(d) => d,
+            Target::Minikube(m) => m,
+        }
+    }
+}
+
+/// What a deployment on a target is, as kinds and commands use it: each target module
+/// implements it once.
+pub trait Deployment: Send + Sync {
+    /// Where images are built for this target.
+    fn image_store(&self, sh: &Shell) -> anyhow::Result<ImageStore>;
+    /// Finds the live frontend (starting a port-forward when the target needs one).
+    fn frontend(&self, sh: &Shell, log: &dyn Fn(&str)) -> anyhow::Result<Frontend>;
+    /// What identifies the live deployment the smoke test checked (Docker: container IDs);
+    /// a different answer later means the smoke test's result no longer holds.
+    fn live(&self, sh: &Shell) -> anyhow::Result<BTreeMap<String, String>>;
+    /// The fix named when the smoke test cannot connect to the app.
+    fn unreachable_fix(&self) -> String;
+    /// Tears down what the pipeline created for `declared`, one line per step. Idempotent.
+    fn teardown(&self, sh: &Shell, declared: &Declared) -> anyhow::Result<Vec<String>>;
+    /// Removes the images of `repositories` that the pipeline built for this target.
+    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> anyhow::Result<String>;
+    /// What is live, one line each (objects, pods, the URL).
+    fn status(&self, sh: &Shell, declared: &Declared) -> anyhow::Result<Vec<String>>;
+}
+
+/// What the pipeline declares that a target's teardown and status need to know.
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    /// Helm releases, with the Secret each one reads.
+    pub releases: Vec<Release>,
+}
+
+/// One Helm release the pipeline installs.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// The release's name.
+    pub name: String,
+    /// The Secret the pipeline creates for it.
+    pub secret: String,
+}
+
+/// `s` or `none`, for teardown lines.
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
