@@ -51,3 +51,48 @@ pub fn on_path(names: &[&str]) -> Option<PathBuf> {
         .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
         .find(|p| p.is_file())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::skip_or_fail;
+    use crate::output_text;
+
+    const SELF: &str = "prereq::tests::a_missing_prerequisite_skips_locally_and_fails_in_ci";
+
+    // The environment is process-global, so each value of CI is tried in a child process: this
+    // test binary again, running only this test, which then reports a missing prerequisite.
+    #[test]
+    fn a_missing_prerequisite_skips_locally_and_fails_in_ci() {
+        if std::env::var_os("TEST_SUPPORT_CHILD").is_some() {
+            skip_or_fail("the_test", "a thing", "a tool");
+            return;
+        }
+        let line = "SKIP: the_test: missing a thing; install with a tool";
+        for (ci, fails) in [
+            (None, false),
+            (Some("true"), true),
+            (Some("1"), true),
+            (Some("false"), false),
+            (Some("0"), false),
+        ] {
+            let mut child = Command::new(std::env::current_exe().unwrap());
+            child
+                .args(["--exact", SELF, "--test-threads=1"])
+                .env("TEST_SUPPORT_CHILD", "1");
+            match ci {
+                Some(value) => child.env("CI", value),
+                None => child.env_remove("CI"),
+            };
+            let out = child.output().unwrap();
+            let text = output_text(&out);
+            assert_eq!(!out.status.success(), fails, "CI={ci:?}:\n{text}");
+            assert_eq!(
+                text.lines().filter(|l| l.contains(line)).count(),
+                1,
+                "CI={ci:?}: not one line `{line}`:\n{text}"
+            );
+        }
+    }
+}
