@@ -241,6 +241,11 @@ secret-task = "secrets"
 
     /// Runs the real xtask binary on the Minikube target with the doubles first on PATH.
     fn xtask(&self, args: &[&str]) -> support::Run {
+        support::Run::of(&mut self.command(args))
+    }
+
+    /// The xtask command of [`Cluster::xtask`].
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
         cmd.arg("--root")
             .arg(self.project.root())
@@ -272,7 +277,7 @@ secret-task = "secrets"
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        support::Run::of(&mut cmd)
+        cmd
     }
 
     /// Runs a double directly (as a test would poke the "cluster").
@@ -1171,28 +1176,7 @@ fn teardown_deletes_the_release_s_claims_in_a_namespace_it_keeps() {
 impl Cluster {
     /// The xtask command of [`Cluster::xtask`], to spawn (and signal) instead of waiting.
     fn xtask_spawn(&self, args: &[&str]) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .arg("--root")
-            .arg(self.project.root())
-            .args(["--target", self.target, "--profile", "minikube"])
-            .args(["--namespace", "todo-app"])
-            .args(args)
-            .env("PATH", self.path_env())
-            .env("XTASK_DOUBLE_STATE", &self.state)
-            .env("NO_COLOR", "1")
-            .env("JWT_SECRET", JWT_MARKER)
-            .env("LLM_API_KEY", LLM_MARKER)
-            .env("LLM_BASE_URL", "http://llm.test.invalid/v1")
-            .env("LLM_MODEL", "test-model")
-            .env_remove("DATABASE_URL")
-            .env_remove("POSTGRES_PASSWORD")
-            .env_remove("XTASK_TARGET")
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_TLS_VERIFY")
-            .env_remove("DOCKER_CERT_PATH")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(self.project.root())
-            .stdin(Stdio::null())
+        self.command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
