@@ -925,15 +925,7 @@ fn a_failed_minikube_image_build_fails_although_minikube_exits_0() {
         return;
     }
     let c = Cluster::new("f");
-    c.edit_state(|s| s["minikube"]["profiles"]["minikube"]["runtime"] = json!("containerd"));
-    let pipeline: String = c
-        .project
-        .read("xtask/pipeline.toml")
-        .lines()
-        .filter(|l| !l.starts_with("build-args"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    c.project.set_pipeline(&pipeline);
+    c.use_containerd();
     c.project
         .write("app/Dockerfile", "FROM debian:bookworm-slim\nRUN false\n");
     let run = c.xtask(&["--json", "run", "backend-image"]);
@@ -958,15 +950,7 @@ fn non_docker_runtime_builds_with_minikube_image_build() {
         return;
     }
     let c = Cluster::new("cd");
-    c.edit_state(|s| s["minikube"]["profiles"]["minikube"]["runtime"] = json!("containerd"));
-    // `minikube image build` takes no build args (the docker-image kind refuses them there).
-    let pipeline = c.project.read("xtask/pipeline.toml");
-    let pipeline: String = pipeline
-        .lines()
-        .filter(|l| !l.starts_with("build-args"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    c.project.set_pipeline(&pipeline);
+    c.use_containerd();
     let run = c.xtask(&["--json", "run", "release"]).ok();
     assert!(task_set(&run, "finished").contains("release"));
     let argv = c.argv_lines();
@@ -1174,6 +1158,20 @@ fn teardown_deletes_the_release_s_claims_in_a_namespace_it_keeps() {
 }
 
 impl Cluster {
+    /// The profile runs containerd: images go through `minikube image build`, which takes no
+    /// build args, so the pipeline's are dropped.
+    fn use_containerd(&self) {
+        self.edit_state(|s| s["minikube"]["profiles"]["minikube"]["runtime"] = json!("containerd"));
+        let pipeline: String = self
+            .project
+            .read("xtask/pipeline.toml")
+            .lines()
+            .filter(|l| !l.starts_with("build-args"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        self.project.set_pipeline(&pipeline);
+    }
+
     /// The xtask command of [`Cluster::xtask`], to spawn (and signal) instead of waiting.
     fn xtask_spawn(&self, args: &[&str]) -> std::process::Child {
         self.command(args)
@@ -1513,15 +1511,7 @@ fn a_non_docker_runtime_lists_the_profiles_once_per_command() {
         return;
     }
     let c = Cluster::new("pl");
-    c.edit_state(|s| s["minikube"]["profiles"]["minikube"]["runtime"] = json!("containerd"));
-    let pipeline: String = c
-        .project
-        .read("xtask/pipeline.toml")
-        .lines()
-        .filter(|l| !l.starts_with("build-args"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    c.project.set_pipeline(&pipeline);
+    c.use_containerd();
     c.xtask(&["--json", "run", "release"]).ok();
     let lists = c
         .argv_lines()
