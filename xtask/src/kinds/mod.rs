@@ -6,7 +6,6 @@
 pub mod command;
 pub mod containers;
 pub mod docker_image;
-pub mod doctor;
 pub mod helm_release;
 pub mod k8s_secret;
 pub mod smoke;
@@ -39,7 +38,6 @@ pub fn registry() -> Registry<Target> {
             &smoke::SmokeKind,
             &k8s_secret::K8sSecretKind,
             &helm_release::HelmReleaseKind,
-            &doctor::DoctorKind,
         ],
         targets: target::NAMES,
     }
