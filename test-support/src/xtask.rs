@@ -121,10 +121,11 @@ impl Xtask {
 
 impl Drop for Xtask {
     fn drop(&mut self) {
-        // Best effort, also after a failed assertion: leave no containers behind. Images stay
-        // (their layers are the next test's build cache) unless the test removed them itself.
+        // Best effort, also after a failed assertion: leave no containers or volumes behind.
+        // Images stay (their layers are the next test's build cache) unless the test removed
+        // them itself.
         if self.deployment.is_some() {
-            let _ = self.run(&["down"]);
+            let _ = self.run(&["down", "--volumes"]);
         }
     }
 }

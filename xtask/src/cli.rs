@@ -87,7 +87,7 @@ pub enum Command {
     Deploy(Lazy<commands::deploy::Args>),
     /// Smoke test the live deployment.
     Smoke(Lazy<commands::smoke::Args>),
-    /// Tear the deployment down.
+    /// Tear the deployment down, keeping the database unless `--volumes`.
     Down(Lazy<commands::down::Args>),
     /// Show what is deployed against what the tree would build now.
     Status(Lazy<commands::status::Args>),

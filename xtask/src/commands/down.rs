@@ -1,7 +1,9 @@
-//! `cargo xtask down`: tear the target's deployment down and forget its recorded state.
-//! Docker: our containers, network and volume (found by label); Minikube: the Helm release,
-//! our Secret, the namespace if we created it, and the release's PersistentVolumeClaims
-//! (which `helm uninstall` leaves behind). `--images` also removes our images.
+//! `cargo xtask down`: tear the target's deployment down and forget its recorded state, keeping
+//! the database. Docker: our containers and network (found by label); Minikube: the Helm
+//! release, our Secret, and the namespace if we created it and it holds no data. The database's
+//! storage (the Docker volume; the release's PersistentVolumeClaims, which `helm uninstall`
+//! leaves behind) is kept and named, so the next `deploy` finds every user and task, unless
+//! `--volumes` says to delete it. `--images` also removes our images.
 //! Idempotent: on nothing, or twice in a row, it succeeds.
 
 use xshell::Shell;
@@ -9,6 +11,7 @@ use xshell::Shell;
 use crate::engine::Target as _;
 use crate::engine::state::{self, Lock};
 use crate::pipeline::Pipeline;
+use crate::target::Data;
 
 /// Options of `cargo xtask down`.
 #[derive(Debug, clap::Args)]
@@ -16,6 +19,10 @@ pub struct Args {
     /// Also remove the images the pipeline built from the target's daemon.
     #[arg(long)]
     pub images: bool,
+    /// Also delete the database's storage (Docker volume, Kubernetes PersistentVolumeClaims):
+    /// every user and task is lost.
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
 }
 
 /// Run `cargo xtask down`.
@@ -24,7 +31,14 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
     let dir = p.session.state_dir(target);
     let _lock = Lock::acquire(&dir, &target.id(), p.session.no_wait)?;
     let graph = p.graph_for(target)?;
-    let mut done = target.deployment().teardown(sh, &p.declared(&graph))?;
+    let data = if args.volumes {
+        Data::Delete
+    } else {
+        Data::Keep
+    };
+    let mut done = target
+        .deployment()
+        .teardown(sh, &p.declared(&graph), data)?;
     if args.images {
         done.push(
             target

@@ -407,7 +407,7 @@ impl Containers {
                     {
                         hint = "\nhint: PostgreSQL rejects the password: its data volume keeps the password \
                              it was created with. Restore that POSTGRES_PASSWORD, or run `cargo xtask down \
-                             --target docker` to delete the volume (and its data) and deploy again."
+                             --target docker --volumes` to delete the volume (and its data) and deploy again."
                             .to_owned();
                     }
                 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use xshell::{Shell, cmd};
 
-use super::{Access, Declared, Deployment, Frontend, ImageStore, list_or_none};
+use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, kept_line, list_or_none};
 use crate::smoke::Endpoints;
 use crate::tools::docker::{
     Docker, IMAGE_LABEL, ObjectKind, PART_OF_LABEL, PART_OF_VALUE, TARGET_LABEL,
@@ -125,8 +125,8 @@ impl Deployment for DockerTarget {
         )
     }
 
-    /// Our containers, network and volume, found by label.
-    fn teardown(&self, sh: &Shell, _declared: &Declared) -> Result<Vec<String>> {
+    /// Our containers and network, found by label; the data volume only with [`Data::Delete`].
+    fn teardown(&self, sh: &Shell, _declared: &Declared, data: Data) -> Result<Vec<String>> {
         let docker = Docker::new(sh, self.docker_env());
         let labels = self.labels();
         let mut done = Vec::new();
@@ -136,6 +136,10 @@ impl Deployment for DockerTarget {
             ObjectKind::Volume,
         ] {
             let found = docker.list(kind, &labels)?;
+            if kind == ObjectKind::Volume && data == Data::Keep && !found.is_empty() {
+                done.push(kept_line("Volumes", &found));
+                continue;
+            }
             docker.remove(kind, &found)?;
             done.push(format!("{kind:?}s removed: {}", list_or_none(&found)));
         }

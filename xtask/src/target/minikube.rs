@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use xshell::Shell;
 
-use super::{Access, Declared, Deployment, Frontend, ImageStore, list_or_none};
+use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, kept_line, list_or_none};
 use crate::smoke::Endpoints;
 pub use crate::tools::kubectl::Kube;
 use crate::tools::kubectl::NamespaceState;
@@ -232,14 +232,13 @@ impl Deployment for MinikubeTarget {
         )
     }
 
-    /// For each release: helm uninstall, its Secret, the namespace only if we created it, then
-    /// the release's PersistentVolumeClaims. Idempotent.
-    fn teardown(&self, sh: &Shell, declared: &Declared) -> Result<Vec<String>> {
+    /// For each release: helm uninstall, its Secret, its PersistentVolumeClaims (only with
+    /// [`Data::Delete`]), then the namespace if we created it and it holds no kept claims.
+    fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> Result<Vec<String>> {
         let kube = self.kube();
         let mut done = Vec::new();
         for release in &declared.releases {
-            done.extend(teardown(sh, &kube, &release.name, &release.secret)?);
-            done.push(delete_claims(sh, &kube, &release.name)?);
+            done.extend(teardown(sh, &kube, &release.name, &release.secret, data)?);
         }
         Ok(done)
     }
@@ -303,46 +302,52 @@ impl Deployment for MinikubeTarget {
     }
 }
 
-/// Tears one release down in order: helm uninstall, our Secret, then the namespace only if we
-/// created it. Idempotent. Returns what was done, one line each.
-pub fn teardown(sh: &Shell, kube: &Kube, release: &str, secret: &str) -> Result<Vec<String>> {
+/// Tears one release down in order: helm uninstall, our Secret (the next deploy creates it
+/// again from the stored secrets), the release's PersistentVolumeClaims, then the namespace
+/// only if we created it. Idempotent. Returns what was done, one line each.
+///
+/// The in-cluster PostgreSQL's claim (`data-<release>-postgres-0`, labelled with the release's
+/// instance) outlives `helm uninstall`. [`Data::Keep`] leaves it, and so the namespace that
+/// holds it, for the next install; [`Data::Delete`] deletes it after the uninstall, so that no
+/// new pod claims it again.
+pub fn teardown(
+    sh: &Shell,
+    kube: &Kube,
+    release: &str,
+    secret: &str,
+    data: Data,
+) -> Result<Vec<String>> {
     let mut done = Vec::new();
     if helm::uninstall(sh, &kube.context, &kube.namespace, release)? {
         done.push(format!("helm release `{release}` uninstalled"));
     } else {
         done.push(format!("helm release `{release}`: not installed"));
     }
+    let ns = &kube.namespace;
     if kube.namespace_state(sh)? == NamespaceState::Absent {
-        done.push(format!("namespace `{}`: absent", kube.namespace));
+        done.push(format!("namespace `{ns}`: absent"));
         return Ok(done);
     }
     kube.delete_secret(sh, secret)?;
     done.push(format!("Secret `{secret}` deleted"));
-    if kube.delete_namespace_if_ours(sh)? {
-        done.push(format!(
-            "namespace `{}` deleted (created by xtask)",
-            kube.namespace
-        ));
+    let claims = format!("PersistentVolumeClaims of `{release}`");
+    if data == Data::Delete {
+        let deleted = kube.delete_pvcs(sh, &release_selector(release))?;
+        done.push(format!("{claims} deleted: {}", list_or_none(&deleted)));
     } else {
-        done.push(format!(
-            "namespace `{}` kept (not created by xtask)",
-            kube.namespace
-        ));
+        let kept = kube.pvc_names(sh, &release_selector(release))?;
+        if !kept.is_empty() {
+            done.push(kept_line(&claims, &kept));
+            done.push(format!("namespace `{ns}` kept (it holds the database)"));
+            return Ok(done);
+        }
     }
+    done.push(if kube.delete_namespace_if_ours(sh)? {
+        format!("namespace `{ns}` deleted (created by xtask)")
+    } else {
+        format!("namespace `{ns}` kept (not created by xtask)")
+    });
     Ok(done)
-}
-
-/// The in-cluster PostgreSQL's PersistentVolumeClaim (`data-<release>-postgres-0`) survives
-/// `helm uninstall`; in a namespace we did not create (and so keep) it would hold the old
-/// database, and its password, for the next install. The chart labels its volumeClaimTemplates
-/// with the release's instance label. Runs after the uninstall so no new pod claims it again;
-/// in an absent (or just deleted) namespace it finds nothing and succeeds.
-pub fn delete_claims(sh: &Shell, kube: &Kube, release: &str) -> Result<String> {
-    let deleted = kube.delete_pvcs(sh, &release_selector(release))?;
-    Ok(format!(
-        "PersistentVolumeClaims of `{release}` deleted: {}",
-        list_or_none(&deleted)
-    ))
 }
 
 /// `ready/total` per pod from `kubectl get pods -o json`.

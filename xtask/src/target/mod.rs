@@ -224,12 +224,32 @@ pub trait Deployment: Send + Sync {
     fn live(&self, sh: &Shell) -> anyhow::Result<BTreeMap<String, String>>;
     /// The fix named when the smoke test cannot connect to the app.
     fn unreachable_fix(&self) -> String;
-    /// Tears down what the pipeline created for `declared`, one line per step. Idempotent.
-    fn teardown(&self, sh: &Shell, declared: &Declared) -> anyhow::Result<Vec<String>>;
+    /// Tears down what the pipeline created for `declared`, one line per step, keeping the
+    /// database's storage unless `data` says to delete it. Idempotent.
+    fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> anyhow::Result<Vec<String>>;
     /// Removes the images of `repositories` that the pipeline built for this target.
     fn remove_images(&self, sh: &Shell, repositories: &[String]) -> anyhow::Result<String>;
     /// What is live, one line each (objects, pods, the URL).
     fn status(&self, sh: &Shell, declared: &Declared) -> anyhow::Result<Vec<String>>;
+}
+
+/// What a teardown does with the database's storage (Docker: the volume; Kubernetes: the
+/// PersistentVolumeClaims): kept unless the user plainly asks (`down --volumes`), like
+/// `docker compose down`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Data {
+    /// Keep it, and say where it is: the next deploy finds every user and task again.
+    Keep,
+    /// Delete it: the next deploy starts with an empty database.
+    Delete,
+}
+
+/// The line naming storage a teardown kept, and how to delete it.
+fn kept_line(what: &str, names: &[String]) -> String {
+    format!(
+        "{what} kept (the database: every user and task; `cargo xtask down --volumes` deletes it): {}",
+        names.join(", ")
+    )
 }
 
 /// What the pipeline declares that a target's teardown and status need to know.

@@ -303,6 +303,29 @@ impl Kube {
         bail!("kubectl delete namespace {ns} failed: {}", out.tail(5))
     }
 
+    /// The names of the PersistentVolumeClaims `selector` matches (`get pvc -l SELECTOR -o json`).
+    pub fn pvc_names(&self, sh: &Shell, selector: &str) -> Result<Vec<String>> {
+        let (ctx, ns) = (&self.context, &self.namespace);
+        let out = checked(
+            cmd!(
+                sh,
+                "kubectl --context {ctx} --namespace {ns} get pvc -l {selector} -o json"
+            ),
+            "kubectl get pvc",
+        )?;
+        let list: serde_json::Value =
+            serde_json::from_str(&out.stdout).context("kubectl get pvc printed no JSON")?;
+        let items = list["items"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(items
+            .iter()
+            .filter_map(|i| i["metadata"]["name"].as_str())
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// `get pods -l SELECTOR -o json`.
     pub fn pods_json(&self, sh: &Shell, selector: &str) -> Result<serde_json::Value> {
         let (ctx, ns) = (&self.context, &self.namespace);

@@ -17,6 +17,7 @@ use test_support::workspace_root as repo_root;
 use test_support::{docker_daemon, require, runs};
 
 use crate::support;
+use xtask::target::Data::Delete as DELETE;
 
 const JWT_MARKER: &str = "MARKER-jwt-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c1e";
 const LLM_MARKER: &str = "MARKER-llm-4e6f8a0c2e4a6c8e";
@@ -663,8 +664,9 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
         namespace: "todo-app".into(),
     };
     let done =
-        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
-    assert_eq!(done.len(), 3, "{done:?}");
+        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets", DELETE)
+            .unwrap();
+    assert_eq!(done.len(), 4, "{done:?}");
     let mutating: Vec<String> = c
         .argv_lines()
         .into_iter()
@@ -675,6 +677,7 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
         vec![
             "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait".to_owned(),
             "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found".to_owned(),
+            "kubectl --context minikube --namespace todo-app delete pvc -l app.kubernetes.io/instance=todo-app --ignore-not-found --wait=false -o name".to_owned(),
             "kubectl --context minikube delete namespace todo-app --ignore-not-found --wait=true --timeout=180s".to_owned(),
         ]
     );
@@ -682,7 +685,8 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
     assert!(state["namespaces"].get("todo-app").is_none());
     assert!(state["releases"].as_object().unwrap().is_empty());
     let again =
-        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets", DELETE)
+            .unwrap();
     assert!(
         again.iter().any(|l| l.contains("not installed")),
         "{again:?}"
@@ -706,7 +710,8 @@ fn foreign_namespace_is_kept_on_teardown() {
         namespace: "todo-app".into(),
     };
     let done =
-        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
+        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets", DELETE)
+            .unwrap();
     assert!(done.iter().any(|l| l.contains("kept")), "{done:?}");
     assert!(c.read_state()["namespaces"].get("todo-app").is_some());
 }
@@ -1112,20 +1117,17 @@ fn teardown_deletes_the_release_s_claims_in_a_namespace_it_keeps() {
         namespace: "todo-app".into(),
     };
     let down = || {
-        let mut done =
-            xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets").unwrap();
-        done.push(xtask::target::minikube::delete_claims(&sh, &kube, "todo-app").unwrap());
-        done
+        xtask::target::minikube::teardown(&sh, &kube, "todo-app", "todo-app-secrets", DELETE)
+            .unwrap()
     };
     c.clear_calls();
     let done = down();
     assert!(
-        done.last()
-            .unwrap()
-            .ends_with("deleted: data-todo-app-postgres-0"),
+        done.iter()
+            .any(|l| l.ends_with("deleted: data-todo-app-postgres-0")),
         "{done:?}"
     );
-    // Order kept: uninstall, Secret, (namespace kept: someone else's), then the claims.
+    // Order kept: uninstall, Secret, the claims (then the namespace is kept: someone else's).
     let mutating: Vec<String> = c
         .argv_lines()
         .into_iter()
@@ -1152,9 +1154,55 @@ fn teardown_deletes_the_release_s_claims_in_a_namespace_it_keeps() {
     // Idempotent: again, nothing left to delete, still success.
     let again = down();
     assert!(
-        again.last().unwrap().ends_with("deleted: none"),
+        again.iter().any(|l| l.ends_with("deleted: none")),
         "{again:?}"
     );
+}
+
+/// Issue 14: `down` keeps the database in a namespace we created, and so the namespace; the
+/// next deploy installs into it and the claim is the one PostgreSQL mounts again.
+#[test]
+fn down_keeps_our_namespace_while_it_holds_the_database() {
+    if !prerequisites("down_keeps_our_namespace_while_it_holds_the_database") {
+        return;
+    }
+    let c = Cluster::new("keep");
+    c.xtask(&["--json", "run", "release"]).ok();
+    let claim = "todo-app/data-todo-app-postgres-0";
+    assert!(
+        c.read_state()["pvcs"].get(claim).is_some(),
+        "the helm double made no claim"
+    );
+    c.clear_calls();
+    let down = c.xtask(&["down"]).ok();
+    for line in [
+        "helm release `todo-app` uninstalled",
+        "Secret `todo-app-secrets` deleted",
+        "namespace `todo-app` kept (it holds the database)",
+    ] {
+        assert!(down.stdout.contains(line), "no `{line}`: {}", down.stdout);
+    }
+    let state = c.read_state();
+    assert!(state["pvcs"].get(claim).is_some() && state["namespaces"].get("todo-app").is_some());
+    assert!(
+        !c.argv_lines()
+            .iter()
+            .any(|l| l.contains(" delete namespace") || l.contains("delete pvc")),
+        "{:#?}",
+        c.argv_lines()
+    );
+    // The next deploy reuses the namespace and the claim; --volumes then deletes both.
+    c.xtask(&["--json", "run", "release"]).ok();
+    assert!(c.read_state()["pvcs"].get(claim).is_some());
+    let gone = c.xtask(&["down", "--volumes"]).ok();
+    assert!(
+        gone.stdout
+            .contains("namespace `todo-app` deleted (created by xtask)"),
+        "{}",
+        gone.stdout
+    );
+    let state = c.read_state();
+    assert!(state["pvcs"].get(claim).is_none() && state["namespaces"].get("todo-app").is_none());
 }
 
 impl Cluster {
@@ -1328,17 +1376,37 @@ fn ctrl_c_lets_helm_roll_back_and_a_pending_release_is_named() {
     assert!(!text.contains("no failing pod found"), "{text}");
 }
 
-/// Issue 15, point 3: `kubectl delete -o name` says `No resources found` on stdout.
+/// Issue 15, point 3: `kubectl delete -o name` says `No resources found` on stdout. Issue 14:
+/// `down` keeps the database's claim (and names it), `down --volumes` deletes it.
 #[test]
-fn down_with_no_claims_left_reports_none() {
-    if !prerequisites("down_with_no_claims_left_reports_none") {
+fn down_keeps_the_claim_and_down_volumes_deletes_it_then_reports_none() {
+    if !prerequisites("down_keeps_the_claim_and_down_volumes_deletes_it_then_reports_none") {
         return;
     }
     let c = Cluster::new("pv");
     // A namespace we did not create is kept, and with it the claim, until `down` deletes it.
     c.edit_state(|s| s["namespaces"]["todo-app"] = json!({"labels": {"team": "someone-else"}}));
     c.xtask(&["--json", "run", "release"]).ok();
-    let first = c.xtask(&["down"]).ok();
+    let kept = c.xtask(&["down"]).ok();
+    assert!(
+        kept.stdout.contains(
+            "PersistentVolumeClaims of `todo-app` kept (the database: every user and task; \
+             `cargo xtask down --volumes` deletes it): data-todo-app-postgres-0"
+        ),
+        "{}",
+        kept.stdout
+    );
+    assert!(
+        c.read_state()["pvcs"]
+            .get("todo-app/data-todo-app-postgres-0")
+            .is_some()
+    );
+    assert!(
+        !c.argv_lines().iter().any(|l| l.contains("delete pvc")),
+        "{:#?}",
+        c.argv_lines()
+    );
+    let first = c.xtask(&["down", "--volumes"]).ok();
     assert!(
         first
             .stdout
@@ -1346,7 +1414,7 @@ fn down_with_no_claims_left_reports_none() {
         "{}",
         first.stdout
     );
-    for args in [&["down"][..], &["--json", "down"][..]] {
+    for args in [&["down", "-v"][..], &["--json", "down", "--volumes"][..]] {
         let again = c.xtask(args).ok();
         assert!(
             again
@@ -1487,7 +1555,7 @@ fn a_namespace_that_never_goes_fails_down_within_a_bound() {
     let c = Cluster::new("nt");
     c.xtask(&["--json", "run", "release"]).ok();
     c.edit_state(|s| s["namespaces"]["todo-app"]["x-double-stuck"] = json!(true));
-    let run = c.xtask(&["down"]);
+    let run = c.xtask(&["down", "--volumes"]);
     assert_ne!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stderr

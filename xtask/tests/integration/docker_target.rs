@@ -159,8 +159,44 @@ fn deploy_noop_one_file_change_and_down() {
     assert!(healed_ids[1].is_some() && healed_ids[1] != after[1]);
     assert_eq!(healed_ids[2], after[2]);
 
-    // 5. down --images leaves nothing of ours; a second down is a no-op that succeeds.
-    x.run(&["down", "--images"]).assert_ok("down --images");
+    // 5. `down` keeps the database: the containers and network go, the volume stays and is
+    //    named, and the next deploy finds every account again.
+    let users = || {
+        let postgres = format!("{ns}-docker-postgres");
+        let sql = "select email from users order by email";
+        docker_ok(&[
+            "exec", &postgres, "psql", "-U", "postgres", "-d", "todo", "-tAc", sql,
+        ])
+    };
+    let accounts = users();
+    assert!(!accounts.is_empty(), "the smoke tests created no account");
+    let down = x.run(&["down"]);
+    down.assert_ok("down");
+    let volume = format!("{ns}-docker-pgdata");
+    assert!(
+        down.stdout.contains(&format!("Volumes kept (the database"))
+            && down.stdout.contains(&volume),
+        "down did not name the kept volume: {}",
+        down.stdout
+    );
+    assert!(x.objects("container").is_empty() && x.objects("network").is_empty());
+    assert_eq!(x.objects("volume"), [volume]);
+    x.run(&["deploy"]).assert_ok("deploy after down");
+    assert_eq!(
+        users().lines().count(),
+        accounts.lines().count() + 1,
+        "one more smoke account"
+    );
+    for account in accounts.lines() {
+        assert!(
+            users().contains(account),
+            "{account} was lost by down + deploy"
+        );
+    }
+
+    // 6. down --volumes --images leaves nothing of ours; a second down is a no-op that succeeds.
+    x.run(&["down", "--volumes", "--images"])
+        .assert_ok("down --volumes --images");
     for kind in ["container", "network", "volume"] {
         assert!(
             x.objects(kind).is_empty(),
@@ -169,7 +205,7 @@ fn deploy_noop_one_file_change_and_down() {
         );
     }
     assert!(our_images().is_empty(), "images left: {:?}", our_images());
-    x.run(&["down", "--images"]).assert_ok("second down");
+    x.run(&["down", "-v", "--images"]).assert_ok("second down");
     let state = format!("target/xtask/docker-{}/state.json", x.namespace());
     assert!(!repo.path().join(state).exists());
 }
@@ -210,5 +246,5 @@ fn a_changed_database_password_is_diagnosed() {
         "no diagnosis of the password mismatch:\n{all}"
     );
     assert!(!all.contains("first-password-4f1e") && !all.contains("second-password-9a7c"));
-    x.run(&["down"]).assert_ok("down");
+    x.run(&["down", "--volumes"]).assert_ok("down --volumes");
 }

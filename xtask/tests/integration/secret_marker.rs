@@ -146,7 +146,7 @@ fn marker_secret_appears_nowhere() {
     let logs = test_support::docker::logs(&format!("{ns}-docker-backend"));
     assert!(!logs.contains(&marker), "backend logs hold the JWT secret");
 
-    x.run(&["down"]).assert_ok("down");
+    x.run(&["down", "--volumes"]).assert_ok("down --volumes");
 }
 
 #[test]
