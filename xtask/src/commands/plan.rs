@@ -4,7 +4,6 @@ use std::io::Write as _;
 
 use xshell::Shell;
 
-use crate::engine::state::State;
 use crate::engine::{self, Decision};
 use crate::pipeline::Pipeline;
 use crate::render::Paint;
@@ -25,13 +24,7 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
     let target = p.target(sh)?;
     let graph = p.graph_for(target)?;
     let selection = graph.select(&args.tasks)?;
-    let state = State::load(&session.state_dir(target));
-    let plan = engine::plan_tasks(sh, session, &graph, target, &selection, &state, args.force)?;
-    if let Err(e) = engine::plan::remember_signatures(&session.state_dir(target), &plan) {
-        eprintln!(
-            "notice: cannot record refreshed stat signatures ({e:#}); the next plan re-hashes"
-        );
-    }
+    let plan = engine::plan_locked(sh, session, &graph, target, &selection, args.force)?.plan;
     let mut out = std::io::stdout().lock();
     if p.opts.json {
         for t in &plan.tasks {

@@ -13,7 +13,7 @@ use xshell::Shell;
 
 use super::events::{Event, EventSink};
 use super::plan::{Decision, Plan};
-use super::state::{Lock, State};
+use super::state::State;
 use super::task::{Outputs, RunCx, Target};
 use super::{Graph, Session};
 use crate::error::Error;
@@ -49,18 +49,18 @@ pub fn run_tasks<T: Target>(
     sink: &dyn EventSink,
 ) -> anyhow::Result<RunReport> {
     let selection = graph.select(names)?;
-    let dir = session.state_dir(target);
-    let _lock = Lock::acquire(&dir, &target.id(), session.no_wait)?;
-    let mut state = State::load(&dir);
-    let plan = super::plan_tasks(sh, session, graph, target, &selection, &state, opts.force)?;
-    if super::plan::refresh_signatures(&mut state, &plan)
-        && let Err(e) = state.save(&dir)
-    {
-        eprintln!(
-            "notice: cannot record refreshed stat signatures ({e:#}); the next plan re-hashes"
-        );
-    }
-    execute(sh, session, graph, target, &plan, &mut state, &dir, sink)
+    let mut locked = super::plan::plan_locked(sh, session, graph, target, &selection, opts.force)?;
+    let (plan, dir) = (&locked.plan, &locked.dir);
+    execute(
+        sh,
+        session,
+        graph,
+        target,
+        plan,
+        &mut locked.state,
+        dir,
+        sink,
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

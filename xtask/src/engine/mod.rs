@@ -28,7 +28,7 @@ use crate::error::{Diagnostic, Error};
 pub use events::{Event, EventSink};
 pub use exec::{RunOptions, RunReport, run_tasks};
 pub use graph::Graph;
-pub use plan::{Decision, Plan, PlannedTask, plan_tasks};
+pub use plan::{Decision, Locked, Plan, PlannedTask, plan_locked, plan_tasks};
 pub use task::{CheckCx, KeyCx, LoadCx, Outputs, Registry, RunCx, Target, Task, TaskKind};
 
 /// The engine's run-wide values (safe to share across threads).

@@ -6,7 +6,7 @@ use xshell::Shell;
 
 use super::hash::{self, InputFile, StatCache};
 use super::key::{self, ENGINE_KEY_VERSION, KeyInput};
-use super::state::{Record, State};
+use super::state::{Lock, Record, State};
 use super::task::{CheckCx, KeyCx, Target};
 use super::walk;
 use super::{Graph, Session};
@@ -138,7 +138,7 @@ pub fn plan_tasks<T: Target>(
     let mut digests = Vec::new();
     if !to_hash.is_empty() {
         let cache_path = session.xtask_dir().join("stat-cache");
-        let mut cache = StatCache::load(&cache_path);
+        let mut cache = StatCache::load(&cache_path, stamp);
         digests = hash::digest_inputs(root, &to_hash, &mut cache, threads())?;
         if let Err(e) = cache.save(&cache_path) {
             eprintln!(
@@ -254,7 +254,7 @@ pub fn plan_tasks<T: Target>(
 /// plan reads no file: git refreshes its index on `status` the same way. The signature is
 /// only kept when every input was settled, and only on the record whose key was just
 /// confirmed. Returns whether anything changed.
-pub fn refresh_signatures(state: &mut State, plan: &Plan) -> bool {
+fn refresh_signatures(state: &mut State, plan: &Plan) -> bool {
     let mut changed = false;
     for t in &plan.tasks {
         let Some(sig) = &t.record.stat_sig else {
@@ -274,23 +274,47 @@ pub fn refresh_signatures(state: &mut State, plan: &Plan) -> bool {
     changed
 }
 
-/// [`refresh_signatures`] for a command that planned without the target's lock (`plan`):
-/// takes the lock only if it is free, and applies the refresh to the state as it is now.
-pub fn remember_signatures(dir: &std::path::Path, plan: &Plan) -> anyhow::Result<()> {
-    let stale = plan.tasks.iter().any(|t| {
-        t.decision == Decision::Fresh && t.record.stat_sig.is_some() && t.inputs.is_some()
-    });
-    if !stale {
-        return Ok(());
+/// A plan made under the target's lock, with the state it was made against. The lock is held
+/// until this is dropped.
+#[derive(Debug)]
+pub struct Locked {
+    /// The plan.
+    pub plan: Plan,
+    /// The recorded state, with refreshed stat signatures.
+    pub state: State,
+    /// The target's state directory.
+    pub dir: std::path::PathBuf,
+    _lock: Lock,
+}
+
+/// Takes the target's lock (waiting, or failing with `session.no_wait`), then plans `selection`
+/// and records refreshed stat signatures. Planning writes: signatures, and whatever a kind's
+/// key needs to exist (a generated secret), so two commands must not plan one target at once.
+pub fn plan_locked<T: Target>(
+    sh: &Shell,
+    session: &Session,
+    graph: &Graph<T>,
+    target: &T,
+    selection: &[usize],
+    force: bool,
+) -> anyhow::Result<Locked> {
+    let dir = session.state_dir(target);
+    let lock = Lock::acquire(&dir, &target.id(), session.no_wait)?;
+    let mut state = State::load(&dir);
+    let plan = plan_tasks(sh, session, graph, target, selection, &state, force)?;
+    if refresh_signatures(&mut state, &plan)
+        && let Err(e) = state.save(&dir)
+    {
+        eprintln!(
+            "notice: cannot record refreshed stat signatures ({e:#}); the next plan re-hashes"
+        );
     }
-    let Some(_lock) = super::state::Lock::try_acquire(dir)? else {
-        return Ok(());
-    };
-    let mut state = State::load(dir);
-    if refresh_signatures(&mut state, plan) {
-        state.save(dir)?;
-    }
-    Ok(())
+    Ok(Locked {
+        plan,
+        state,
+        dir,
+        _lock: lock,
+    })
 }
 
 /// The reasons a key changed, most fundamental first.

@@ -1,9 +1,12 @@
 //! The stat cache: content digests of files keyed by path, trusted only while the file's
-//! (size, mtime, ctime, inode, device) is unchanged and settled.
+//! (size, mtime, ctime, inode, device) is unchanged.
 //!
-//! Correctness never rests on it: like git's racy-timestamp rule, an entry whose mtime or ctime
-//! is not strictly older than the time the cache was written is re-hashed, and ctime (which no
-//! user call can set back) catches a rewrite that restores size and mtime.
+//! Correctness never rests on it. Like git's racy-timestamp rule, a digest is recorded only for
+//! a file whose mtime and ctime are strictly older than the filesystem clock read before the
+//! run stat'ed anything (its stamp): a file rewritten in the same clock tick as it was read
+//! (same size, same times) would otherwise keep the old digest. Any later change gets a time at
+//! or after the stamp, so it never matches a recorded stat; ctime (which no user call can set
+//! back) catches a rewrite that restores size and mtime.
 //!
 //! On disk it is one compact binary file, sorted by path, ending in a SHA-256 of everything
 //! before it: a torn or foreign file is detected and ignored, so writing it needs no fsync.
@@ -16,7 +19,9 @@ use sha2::{Digest, Sha256};
 
 use super::walk::Stat;
 
-const MAGIC: &[u8] = b"xtask-stat-cache 3\n";
+// 4: entries are recorded only when settled before the run's stamp (3 checked against the
+// cache file's own mtime on load, which trusts a digest read just before a same-tick rewrite).
+const MAGIC: &[u8] = b"xtask-stat-cache 4\n";
 const CHECKSUM: usize = 32;
 
 /// A cached digest and the stat it was taken under.
@@ -46,40 +51,38 @@ impl Entry {
 }
 
 /// Digests of file contents keyed by path, persisted between runs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StatCache {
     /// Sorted by path, unique.
     entries: Vec<Entry>,
-    /// When the loaded cache file was written (its mtime, ns): the racy-git reference time.
-    written: Option<i64>,
+    /// The filesystem clock before this run stat'ed any file ([`super::hash::fs_now`]).
+    stamp: i64,
     dirty: bool,
 }
 
 impl StatCache {
-    /// Load the cache at `path`; missing, unreadable, torn or old means empty (it is only a
-    /// cache).
-    pub fn load(path: &Path) -> StatCache {
-        let Ok(mut file) = std::fs::File::open(path) else {
-            return StatCache::default();
-        };
-        let Ok(meta) = file.metadata() else {
-            return StatCache::default();
-        };
-        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        if file.read_to_end(&mut bytes).is_err() {
-            return StatCache::default();
-        }
-        match parse(&bytes) {
-            Some(entries) => StatCache {
-                entries,
-                written: Some(Stat::of(&meta).mtime),
-                dirty: false,
-            },
-            None => StatCache::default(),
+    /// An empty cache for a run whose files were all stat'ed after `stamp`.
+    pub fn new(stamp: i64) -> StatCache {
+        StatCache {
+            entries: Vec::new(),
+            stamp,
+            dirty: false,
         }
     }
 
-    /// The cached digest of `path` if its stat is unchanged and settled.
+    /// Load the cache at `path` for a run stat'ing after `stamp`; missing, unreadable, torn or
+    /// old means empty (it is only a cache).
+    pub fn load(path: &Path, stamp: i64) -> StatCache {
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes));
+        let entries = read.ok().and_then(|_| parse(&bytes)).unwrap_or_default();
+        StatCache {
+            entries,
+            ..StatCache::new(stamp)
+        }
+    }
+
+    /// The cached digest of `path` if its stat is unchanged.
     pub fn lookup(&self, path: &str, stat: &Stat) -> Option<[u8; 32]> {
         let i = self
             .entries
@@ -91,14 +94,13 @@ impl StatCache {
             && e.ctime == stat.ctime
             && e.ino == stat.ino
             && e.dev == stat.dev;
-        // Racy-git rule: a file modified in the same clock tick as the cache write may have
-        // changed again after we hashed it without its stat changing.
-        let settled = self.written.is_some_and(|w| stat.settled(w));
-        (same && settled).then_some(e.sha)
+        same.then_some(e.sha)
     }
 
     /// Record `sha` as the digest of `path` under `stat`, which must have been taken before
-    /// the content was read (so a concurrent edit shows up as a stat change).
+    /// the content was read (so a concurrent edit shows up as a stat change). Not recorded when
+    /// the file changed at or after the stamp: it may have changed again, within the same
+    /// clock tick, after it was read.
     pub fn insert(&mut self, path: &str, stat: &Stat, sha: [u8; 32]) {
         self.extend(vec![(path.to_string(), *stat, sha)]);
     }
@@ -110,6 +112,7 @@ impl StatCache {
         }
         let mut all: Vec<Entry> = fresh
             .into_iter()
+            .filter(|(_, s, _)| s.settled(self.stamp))
             .map(|(p, s, sha)| Entry::new(p, &s, sha))
             .collect();
         all.append(&mut self.entries);
@@ -223,26 +226,45 @@ mod tests {
     fn round_trip_and_corruption() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cache");
-        let mut cache = StatCache::default();
+        let mut cache = StatCache::new(3);
         cache.extend(vec![
             ("b".into(), stat(2), [2; 32]),
             ("a".into(), stat(1), [1; 32]),
         ]);
         cache.insert("b", &stat(3), [3; 32]);
+        // Changed at the stamp (a same-tick rewrite after the read is possible): not recorded.
+        cache.insert(
+            "racy",
+            &Stat {
+                ctime: 3,
+                ..stat(4)
+            },
+            [4; 32],
+        );
         cache.save(&path).expect("save");
-        let loaded = StatCache::load(&path);
+        let loaded = StatCache::load(&path, 3);
         assert_eq!(loaded.entries, cache.entries);
         assert_eq!(loaded.entries.len(), 2);
         assert_eq!(loaded.lookup("b", &stat(3)), Some([3; 32]));
         assert_eq!(loaded.lookup("b", &stat(2)), None, "stat changed");
         assert_eq!(loaded.lookup("c", &stat(3)), None);
+        assert_eq!(
+            loaded.lookup(
+                "racy",
+                &Stat {
+                    ctime: 3,
+                    ..stat(4)
+                }
+            ),
+            None
+        );
 
         let mut bytes = std::fs::read(&path).expect("read");
         let mid = bytes.len() / 2;
         bytes[mid] ^= 1;
         std::fs::write(&path, &bytes).expect("write");
-        assert!(StatCache::load(&path).entries.is_empty(), "flipped bit");
+        assert!(StatCache::load(&path, 3).entries.is_empty(), "flipped bit");
         std::fs::write(&path, &bytes[..mid]).expect("write");
-        assert!(StatCache::load(&path).entries.is_empty(), "torn file");
+        assert!(StatCache::load(&path, 3).entries.is_empty(), "torn file");
     }
 }

@@ -201,29 +201,4 @@ impl Lock {
         }
         Ok(Lock { _file: file, path })
     }
-
-    /// Take the lock of the target whose state lives in `dir` if nobody holds it.
-    pub fn try_acquire(dir: &Path) -> anyhow::Result<Option<Lock>> {
-        let path = dir.join(LOCK_FILE);
-        let file = match File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-        {
-            Ok(f) => f,
-            // No state directory: nothing recorded, nothing to update.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot open lock `{}`", path.display()));
-            }
-        };
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Lock { _file: file, path })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(e).with_context(|| format!("cannot lock `{}`", path.display()))
-            }
-        }
-    }
 }

@@ -191,7 +191,8 @@ fn digest_context(session: &Session, files: &context::ContextFiles) -> Result<Ke
     let root = &session.root;
     let pairs = root_relative(files, root)?;
     let rel: Vec<String> = pairs.iter().map(|(_, r)| r.clone()).collect();
-    let mut cache = StatCache::load(&session.xtask_dir().join("stat-cache"));
+    let stamp = hash::fs_now(&session.xtask_dir())?;
+    let mut cache = StatCache::load(&session.xtask_dir().join("stat-cache"), stamp);
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let digests = hash::digest_files(root, &rel, &mut cache, jobs)?;
     let mut out = BTreeMap::new();

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
-use std::time::Duration;
 
 use crate::support::Project;
 use proptest::prelude::*;
@@ -167,55 +166,51 @@ fn excluded_files_are_not_inputs() {
     assert_eq!(keys(p.root()), before);
 }
 
-/// Write a stat cache claiming `digest` for `rel` with its current stat, and date the cache
-/// file `written`.
-fn forge_cache(
-    root: &Path,
-    rel: &str,
-    digest: &str,
-    written: std::time::SystemTime,
-) -> std::path::PathBuf {
+/// Write a stat cache claiming `digest` for `rel` with its current stat, recorded by a run
+/// whose stamp (the filesystem clock before it stat'ed anything) was `stamp`.
+fn forge_cache(root: &Path, rel: &str, digest: &str, stamp: i64) -> std::path::PathBuf {
     let m = std::fs::symlink_metadata(root.join(rel)).unwrap();
     let path = root.join("stat-cache");
-    let mut cache = StatCache::default();
+    let mut cache = StatCache::new(stamp);
     let sha: [u8; 32] = hex::decode(digest).unwrap().try_into().unwrap();
     cache.insert(rel, &Stat::of(&m), sha);
     cache.save(&path).unwrap();
-    File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(written)
-        .unwrap();
     path
 }
 
 const BOGUS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// sha256("hello")
 const HELLO: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+/// Far after any file this test writes, as the stamp of a later run.
+const LATER: i64 = i64::MAX;
+
+/// When the file last changed (the later of mtime and ctime), in the stat cache's unit.
+fn changed_at(path: &Path) -> i64 {
+    let s = Stat::of(&std::fs::symlink_metadata(path).unwrap());
+    s.mtime.max(s.ctime)
+}
 
 #[test]
-fn racy_entry_written_in_the_same_tick_is_rehashed() {
+fn a_digest_read_in_the_same_tick_as_the_file_changed_is_not_recorded() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f"), "hello").unwrap();
-    let mtime = std::fs::metadata(dir.path().join("f"))
-        .unwrap()
-        .modified()
-        .unwrap();
     let files = vec!["f".to_string()];
-
-    // Cache written in the same clock tick as the file: not trusted, the real digest wins.
-    let cache_path = forge_cache(dir.path(), "f", BOGUS, mtime);
-    let mut cache = StatCache::load(&cache_path);
+    // The run's stamp is the file's own mtime (it changed in the tick the walk started): its
+    // content may change again, same size and times, after it was read. The bogus digest
+    // stands for that stale read; it must not be recorded, however much later the cache is
+    // used.
+    let stamp = changed_at(&dir.path().join("f"));
+    let cache_path = forge_cache(dir.path(), "f", BOGUS, stamp);
+    let mut cache = StatCache::load(&cache_path, LATER);
     assert_eq!(
         digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"],
         HELLO
     );
 
-    // Control: the same entry in a cache written later is trusted (so the rule above is what
-    // protected us, not a cache miss).
-    let cache_path = forge_cache(dir.path(), "f", BOGUS, mtime + Duration::from_secs(5));
-    let mut cache = StatCache::load(&cache_path);
+    // Control: recorded by a run that started after the change, the entry is trusted (so the
+    // rule above is what protected us, not a cache miss).
+    let cache_path = forge_cache(dir.path(), "f", BOGUS, stamp + 1);
+    let mut cache = StatCache::load(&cache_path, LATER);
     assert_eq!(
         digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"],
         BOGUS
@@ -230,23 +225,19 @@ fn rewrite_with_same_size_and_mtime_is_detected() {
     let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
     let files = vec!["f".to_string()];
     let cache_path = dir.path().join("cache");
-    let mut cache = StatCache::load(&cache_path);
+    // A run that started well after the write: the digest is recorded.
+    let stamp = changed_at(&f) + 5_000_000_000;
+    let mut cache = StatCache::load(&cache_path, stamp);
     assert_eq!(
         digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"],
         HELLO
     );
     cache.save(&cache_path).unwrap();
-    // Make the entry settled (cache clearly newer than the file), as after a real pause.
-    File::options()
-        .write(true)
-        .open(&cache_path)
-        .unwrap()
-        .set_modified(mtime + Duration::from_secs(5))
-        .unwrap();
-    let mut cache = StatCache::load(&cache_path);
+    let forged = forge_cache(dir.path(), "f", BOGUS, stamp);
+    let mut cache = StatCache::load(&forged, LATER);
     assert_eq!(
         digest_files(dir.path(), &files, &mut cache, 2).unwrap()["f"],
-        HELLO,
+        BOGUS,
         "served from cache"
     );
 
@@ -258,10 +249,10 @@ fn rewrite_with_same_size_and_mtime_is_detected() {
         .unwrap()
         .set_modified(mtime)
         .unwrap();
-    let mut cache = StatCache::load(&cache_path);
+    let mut cache = StatCache::load(&forged, LATER);
     let d = digest_files(dir.path(), &files, &mut cache, 2).unwrap();
-    assert_ne!(
-        d["f"], HELLO,
+    assert!(
+        d["f"] != HELLO && d["f"] != BOGUS,
         "stale digest after a same-size same-mtime rewrite"
     );
 }
@@ -276,28 +267,18 @@ fn corrupt_stat_cache_is_ignored() {
         "xtask-stat-cache 1\nf\tnot-a-number\n",
     )
     .unwrap();
-    let mut cache = StatCache::load(&dir.path().join("cache"));
+    let mut cache = StatCache::load(&dir.path().join("cache"), LATER);
     assert_eq!(
         digest_files(dir.path(), &["f".to_string()], &mut cache, 2).unwrap()["f"],
         HELLO
     );
-    let mtime = std::fs::metadata(dir.path().join("f"))
-        .unwrap()
-        .modified()
-        .unwrap();
-    let forged = forge_cache(dir.path(), "f", BOGUS, mtime + Duration::from_secs(5));
+    let forged = forge_cache(dir.path(), "f", BOGUS, LATER);
     let mut bytes = std::fs::read(&forged).unwrap();
     // A bit of the stored digest (the last 32 bytes are the checksum): parseable, but wrong.
     let k = bytes.len() - 40;
     bytes[k] ^= 1;
     std::fs::write(&forged, &bytes).unwrap();
-    File::options()
-        .write(true)
-        .open(&forged)
-        .unwrap()
-        .set_modified(mtime + Duration::from_secs(5))
-        .unwrap();
-    let mut cache = StatCache::load(&forged);
+    let mut cache = StatCache::load(&forged, LATER);
     assert_eq!(
         digest_files(dir.path(), &["f".to_string()], &mut cache, 2).unwrap()["f"],
         HELLO,
@@ -311,7 +292,7 @@ fn executable_bit_is_part_of_the_digest() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("f");
     std::fs::write(&f, "hello").unwrap();
-    let mut cache = StatCache::default();
+    let mut cache = StatCache::new(LATER);
     let files = vec!["f".to_string()];
     assert_eq!(
         digest_files(dir.path(), &files, &mut cache, 1).unwrap()["f"],
