@@ -45,6 +45,10 @@ pub struct GlobalOpts {
     /// Fail at once instead of waiting when another run holds the target's lock.
     #[arg(long, global = true)]
     pub no_wait: bool,
+    /// Pull every image's base images before keying it (like `docker build --pull`), so a
+    /// re-published base, such as a security fix, is built on.
+    #[arg(long, global = true)]
+    pub pull: bool,
     /// Project root (default: the workspace `cargo` runs this xtask in). Used by tests.
     #[arg(long, global = true, hide = true, value_name = "DIR")]
     pub root: Option<PathBuf>,

@@ -28,6 +28,7 @@ impl Pipeline {
             session.jobs = jobs;
         }
         session.no_wait = opts.no_wait;
+        session.refresh = opts.pull;
         Pipeline {
             session,
             opts,

@@ -40,6 +40,9 @@ pub struct Session {
     pub jobs: usize,
     /// Fail at once instead of waiting when another run holds the target's lock.
     pub no_wait: bool,
+    /// Ask tasks to re-resolve what their keys read from outside the tree (a kind decides
+    /// what that is: `docker-image` pulls its base images) instead of using what is at hand.
+    pub refresh: bool,
     /// Set on Ctrl-C (by the caller); running children are terminated and no new task starts.
     pub cancel: Arc<AtomicBool>,
 }
@@ -51,6 +54,7 @@ impl Session {
             root,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             no_wait: false,
+            refresh: false,
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }

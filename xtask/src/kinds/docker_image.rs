@@ -13,7 +13,9 @@
 //! contents, and the context's layout (empty directories, symlink targets, permission bits:
 //! they change the image but have no content), the Dockerfile, the settings above, and the
 //! daemon's identity, so a different daemon (another Minikube profile, a wiped one) never
-//! trusts a tag that lives elsewhere.
+//! trusts a tag that lives elsewhere, and the IDs of the images it builds on (its `FROM`s and
+//! `COPY --from=` images), so a re-pulled base rebuilds it: `--pull` pulls them first, and one
+//! the daemon lacks is pulled, as the build would.
 //!
 //! The context is listed once per run; that one listing is keyed and streamed as the tar.
 //! While streaming, every file's bytes are hashed as they are sent and compared with the
@@ -31,7 +33,7 @@ use sha2::{Digest as _, Sha256};
 use super::{
     BoxTask, CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind,
 };
-use crate::context::{self, Keyed, Shown, send_verified};
+use crate::context::{self, Keyed, Shown, dockerfile, send_verified};
 use crate::engine::Session;
 use crate::engine::hash::{self, StatCache};
 use crate::target::{ImageStore, Target};
@@ -212,14 +214,53 @@ fn digest_context(session: &Session, files: &context::ContextFiles) -> Result<Ke
     })
 }
 
+/// The ID of base image `reference` in the daemon: pulled first when `pull`, or when the daemon
+/// does not have it (the build would pull it, and the key must name what it builds on).
+fn base_id(docker: &Docker<'_>, reference: &str, pull: bool) -> Result<String> {
+    if !pull && let Some(id) = docker.image_id(reference)? {
+        return Ok(id);
+    }
+    docker.pull(reference)?;
+    docker
+        .image_id(reference)?
+        .with_context(|| format!("`docker pull {reference}` succeeded but the image is missing"))
+}
+
 impl Task<Target> for DockerImage {
     fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
         let mut m = BTreeMap::new();
-        let daemon = match cx.target.deployment().image_store(cx.sh)? {
-            ImageStore::Docker(env) => format!("docker:{}", Docker::new(cx.sh, env).daemon_id()?),
-            ImageStore::MinikubeBuild(profile) => format!("minikube-image-build:{profile}"),
-        };
-        m.insert("daemon".to_owned(), daemon);
+        let text = std::fs::read_to_string(cx.session.root.join(&self.dockerfile))
+            .with_context(|| format!("reading {}", self.dockerfile))?;
+        let bases = dockerfile::base_images(&text, &self.build_args)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.dockerfile))?;
+        match cx.target.deployment().image_store(cx.sh)? {
+            ImageStore::Docker(env) => {
+                let docker = Docker::new(cx.sh, env);
+                m.insert(
+                    "daemon".to_owned(),
+                    format!("docker:{}", docker.daemon_id()?),
+                );
+                for base in bases {
+                    m.insert(
+                        format!("base image {base}"),
+                        base_id(&docker, &base, cx.session.refresh)?,
+                    );
+                }
+            }
+            ImageStore::MinikubeBuild(profile) => {
+                m.insert(
+                    "daemon".to_owned(),
+                    format!("minikube-image-build:{profile}"),
+                );
+                // The runtime's image store has no ID this CLI can read before the build.
+                for base in bases {
+                    m.insert(
+                        format!("base image {base}"),
+                        "not resolved (minikube image build)".to_owned(),
+                    );
+                }
+            }
+        }
         // The listing the engine hashed as inputs (the engine asks for inputs first).
         let files = match self.stored() {
             Some(s) => s.files,

@@ -195,6 +195,23 @@ impl<'a> Docker<'a> {
         }
     }
 
+    /// `docker pull REFERENCE` into this daemon; the error names the image and the fix.
+    pub fn pull(&self, reference: &str) -> Result<()> {
+        let sh = self.sh;
+        let out = super::capture(
+            self.docker(cmd!(sh, "docker pull {reference}")),
+            "docker pull",
+        )?;
+        if !out.success() {
+            bail!(
+                "cannot pull `{reference}`: {}\nfix: check the name and your registry access \
+                 (`docker pull {reference}`), or build or load it into this daemon",
+                out.tail(3)
+            );
+        }
+        Ok(())
+    }
+
     /// Whether the daemon has `reference`.
     pub fn image_exists(&self, reference: &str) -> Result<bool> {
         Ok(self.image_id(reference)?.is_some())

@@ -284,3 +284,69 @@ fn a_file_changed_between_key_and_send_fails_and_tags_nothing() {
     assert_eq!(content, "first\nsecond");
     assert!(recorded_tasks(&p.root(), x.namespace()).contains(&"img".to_owned()));
 }
+
+/// Issue 14: the base image's ID is part of the key. The project's image starts from a local
+/// tag that the test then points at another image (as `docker pull` of a re-published base
+/// would): the image is re-keyed with the base as the reason, and the build uses the new base.
+#[test]
+fn a_changed_base_image_rekeys_the_image() {
+    let test = "docker_target_image::a_changed_base_image_rekeys_the_image";
+    if !base_image_present(test) {
+        return;
+    }
+    let p = Project::new("base", &[], "");
+    let base = format!("{}-base:latest", p.repo);
+    docker_ok(&["tag", BASE, &base]);
+    std::fs::write(
+        p.path("img/Dockerfile"),
+        format!("FROM {base}\nCOPY . /ctx\n"),
+    )
+    .unwrap();
+    let x = p.xtask();
+    x.run(&["build"]).assert_ok("first build");
+    assert_eq!(p.plan_img(&x).0, "fresh", "img not fresh after its build");
+
+    // The same name, another image: a re-published base with one more file.
+    let dockerfile = p.path("base.Dockerfile");
+    std::fs::write(
+        &dockerfile,
+        format!("FROM {BASE}\nRUN echo fix > /security-fix\n"),
+    )
+    .unwrap();
+    let dockerfile = dockerfile.to_str().unwrap();
+    docker_ok(&[
+        "build",
+        "-q",
+        "-t",
+        &base,
+        "-f",
+        dockerfile,
+        p.dir.path().to_str().unwrap(),
+    ]);
+    let (decision, reason) = p.plan_img(&x);
+    assert_eq!(
+        (decision.as_str(), reason.as_str()),
+        ("run", format!("`base image {base}` changed").as_str())
+    );
+    let rebuilt = x.run(&["build"]);
+    rebuilt.assert_ok("build on the new base");
+    let tag = format!("{}:{}", p.repo, &started_key(&rebuilt)[..12]);
+    let fix = docker_ok(&["run", "--rm", &tag, "cat", "/security-fix"]);
+    assert_eq!(
+        fix, "fix",
+        "the rebuilt image does not hold the new base's file"
+    );
+
+    // `--pull` pulls every base before keying: this local-only name cannot be pulled, and the
+    // error names it and the fix instead of keying what happens to be at hand.
+    let pulled = x.run(&["--pull", "plan"]);
+    assert_ne!(pulled.code, Some(0), "{}", pulled.stdout);
+    assert!(
+        pulled.stderr.contains(&format!("cannot pull `{base}`")) && pulled.stderr.contains("fix:"),
+        "{}",
+        pulled.stderr
+    );
+    let _ = Command::new("docker")
+        .args(["image", "rm", "--force", &base])
+        .output();
+}

@@ -420,7 +420,12 @@ fn lock_second_run_fails_with_no_wait_and_waits_without() {
 
     // `plan` writes too (signatures, a secret generated for a key): it takes the same lock.
     let plan = p.xtask(&["--no-wait", "plan"]);
-    assert_eq!(plan.code, Some(3), "plan did not take the lock: {}", plan.stderr);
+    assert_eq!(
+        plan.code,
+        Some(3),
+        "plan did not take the lock: {}",
+        plan.stderr
+    );
 
     let mut waiting = p
         .command(&["--json", "run", "slow"])
