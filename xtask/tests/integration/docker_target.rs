@@ -174,8 +174,7 @@ fn deploy_noop_one_file_change_and_down() {
     down.assert_ok("down");
     let volume = format!("{ns}-docker-pgdata");
     assert!(
-        down.stdout.contains(&format!("Volumes kept (the database"))
-            && down.stdout.contains(&volume),
+        down.stdout.contains("Volumes kept (the database") && down.stdout.contains(&volume),
         "down did not name the kept volume: {}",
         down.stdout
     );
