@@ -36,6 +36,33 @@ pub struct Config {
     pub token_ttl: Duration,
     /// The chat assistant's AI provider; `None` uses the built-in command interpreter.
     pub llm: Option<LlmConfig>,
+    /// Bounds on resources, rates and sizes.
+    pub limits: Limits,
+}
+
+/// Where the password-hashing memory budget came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetSource {
+    /// `HASH_MEMORY_MIB`.
+    Configured,
+    /// A quarter of the container's cgroup memory limit.
+    Cgroup,
+    /// [`DEFAULT_HASH_MEMORY_MIB`]: no setting and no readable limit.
+    Fallback,
+}
+
+/// Password-hashing budget without a setting and without a cgroup memory limit.
+pub const DEFAULT_HASH_MEMORY_MIB: u64 = 256;
+
+/// Bounds on resources, rates and sizes (see docs/configuration.md).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Memory for concurrent Argon2id hashes, in MiB (`HASH_MEMORY_MIB`).
+    pub hash_memory_mib: u64,
+    /// Where `hash_memory_mib` came from.
+    pub hash_memory_source: BudgetSource,
+    /// Longest wait for a hashing slot before 503 (`HASH_WAIT_MS`).
+    pub hash_wait: Duration,
 }
 
 /// An OpenAI-compatible Chat Completions endpoint.
@@ -73,6 +100,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("token_ttl", &self.token_ttl)
             .field("llm", &self.llm)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -189,6 +217,7 @@ impl Config {
         };
 
         let llm = llm_from(&get)?;
+        let limits = limits_from(&get)?;
 
         Ok(Config {
             database,
@@ -198,8 +227,64 @@ impl Config {
             log_format,
             token_ttl,
             llm,
+            limits,
         })
     }
+}
+
+/// A whole number from `raw` (the value of `var`) within `range`, or `default` when unset.
+fn number_in(
+    var: &'static str,
+    raw: Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = raw else { return Ok(default) };
+    match raw.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(invalid(
+            var,
+            format!(
+                "must be a whole number{unit} from {} to {} (default {default}), got {raw:?}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
+}
+
+fn limits_from(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+    let min_hash = crate::limits::hashing::HASH_COST_MIB;
+    let (hash_memory_mib, hash_memory_source) = match get("HASH_MEMORY_MIB") {
+        Some(raw) => match raw.trim().parse::<u64>() {
+            Ok(n) if (min_hash..=1 << 20).contains(&n) => (n, BudgetSource::Configured),
+            _ => {
+                return Err(invalid(
+                    "HASH_MEMORY_MIB",
+                    format!(
+                        "must be a whole number of MiB from {min_hash} (one hash) to 1048576, got {raw:?}; unset, it is a quarter of the container's memory limit"
+                    ),
+                ));
+            }
+        },
+        None => match crate::limits::cgroup_memory_limit() {
+            Some(bytes) => ((bytes / 4 / (1 << 20)).max(min_hash), BudgetSource::Cgroup),
+            None => (DEFAULT_HASH_MEMORY_MIB, BudgetSource::Fallback),
+        },
+    };
+    let hash_wait = Duration::from_millis(number_in(
+        "HASH_WAIT_MS",
+        get("HASH_WAIT_MS"),
+        2000,
+        0..=30_000,
+        " of milliseconds",
+    )?);
+    Ok(Limits {
+        hash_memory_mib,
+        hash_memory_source,
+        hash_wait,
+    })
 }
 
 fn llm_from(get: &impl Fn(&str) -> Option<String>) -> Result<Option<LlmConfig>, ConfigError> {
@@ -280,6 +365,19 @@ mod tests {
         assert_eq!(c.log_level, "info");
         assert_eq!(c.token_ttl, Duration::from_secs(86_400));
         assert!(c.llm.is_none());
+        assert_ne!(c.limits.hash_memory_source, BudgetSource::Configured);
+        assert!(c.limits.hash_memory_mib >= crate::limits::hashing::HASH_COST_MIB);
+        assert_eq!(c.limits.hash_wait, Duration::from_millis(2000));
+        let c = lookup(&[
+            ("DATABASE_URL", URL),
+            ("JWT_SECRET", SECRET),
+            ("HASH_MEMORY_MIB", "100"),
+            ("HASH_WAIT_MS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.limits.hash_memory_mib, 100);
+        assert_eq!(c.limits.hash_memory_source, BudgetSource::Configured);
+        assert_eq!(c.limits.hash_wait, Duration::ZERO);
     }
 
     #[test]
@@ -364,6 +462,22 @@ mod tests {
                     ("TOKEN_TTL_SECONDS", "-1"),
                 ],
                 "TOKEN_TTL_SECONDS",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("HASH_MEMORY_MIB", "19"),
+                ],
+                "HASH_MEMORY_MIB",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("HASH_WAIT_MS", "soon"),
+                ],
+                "HASH_WAIT_MS",
             ),
         ];
         for (pairs, var) in cases {

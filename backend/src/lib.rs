@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod logging;
 pub mod routes;
 pub mod validate;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     /// The chat assistant (AI provider or built-in interpreter).
     pub assistant: chat::Assistant,
+    /// Argon2id hashing, bounded by the memory budget.
+    pub hasher: limits::hashing::Hasher,
 }
 
 /// The full application: routes plus request ids and request logs. Headers are never logged
@@ -86,10 +89,20 @@ pub async fn serve(
     let pool = db::lazy_pool(config.database.clone());
     let migrated = Arc::new(AtomicBool::new(false));
     let migrations = tokio::spawn(db::migrate_until_applied(pool.clone(), migrated.clone()));
-    let dummy_hash: Arc<str> = auth::hash_password(uuid::Uuid::new_v4().to_string())
-        .await
-        .map_err(|e| anyhow::anyhow!("preparing password hashing: {e}"))?
-        .into();
+    let dummy_hash: Arc<str> = tokio::task::spawn_blocking(|| {
+        limits::hashing::hash_now(&uuid::Uuid::new_v4().to_string())
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("preparing password hashing: {e}"))?
+    .into();
+    let limits = &config.limits;
+    let hasher = limits::hashing::Hasher::new(limits.hash_memory_mib, limits.hash_wait);
+    tracing::info!(
+        budget_mib = limits.hash_memory_mib,
+        source = ?limits.hash_memory_source,
+        concurrent_hashes = hasher.permits(),
+        "password hashing bounded"
+    );
     let assistant = chat::Assistant::new(config.llm.as_ref())?;
     match &config.llm {
         Some(llm) => {
@@ -108,6 +121,7 @@ pub async fn serve(
         tokens: TokenKeys::new(&config.jwt_secret, config.token_ttl),
         migrated,
         dummy_hash,
+        hasher,
     };
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{AuthUser, hash_password, verify_password};
+use crate::auth::AuthUser;
 use crate::db::users::{self, CreateUserError, User};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -55,7 +55,7 @@ async fn register(
 ) -> Result<(StatusCode, Json<Account>), ApiError> {
     let email = validate::email(&body.email)?;
     validate::password(&body.password)?;
-    let hash = hash_password(body.password).await?;
+    let hash = state.hasher.hash(body.password).await?;
     match users::create(&state.pool, &email, &hash).await {
         Ok(user) => {
             tracing::info!(user_id = %user.id, "account registered");
@@ -79,7 +79,7 @@ async fn login(
         Some(u) => (u.password_hash.clone(), Some(u.id)),
         None => (state.dummy_hash.to_string(), None),
     };
-    let ok = verify_password(body.password, hash).await?;
+    let ok = state.hasher.verify(body.password, hash).await?;
     let Some(user_id) = user_id.filter(|_| ok) else {
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
     };
