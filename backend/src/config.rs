@@ -5,6 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::PgConnectOptions;
+
+use crate::limits::client_ip::TrustedProxies;
+use crate::limits::throttle::{Rate, Rates};
 use tracing_subscriber::EnvFilter;
 
 /// Shortest accepted `JWT_SECRET`, in bytes (HS256 wants at least its 256-bit output size).
@@ -63,6 +66,11 @@ pub struct Limits {
     pub hash_memory_source: BudgetSource,
     /// Longest wait for a hashing slot before 503 (`HASH_WAIT_MS`).
     pub hash_wait: Duration,
+    /// Throttle rates (`LOGIN_RATE_PER_IP`, `LOGIN_RATE_PER_ACCOUNT`, `REGISTER_RATE_PER_IP`,
+    /// `CHAT_RATE_PER_USER`).
+    pub rates: Rates,
+    /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// An OpenAI-compatible Chat Completions endpoint.
@@ -280,10 +288,27 @@ fn limits_from(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigEr
         0..=30_000,
         " of milliseconds",
     )?);
+    let rate = |var: &'static str, raw: Option<String>, default: &str| {
+        Rate::parse(raw.as_deref().unwrap_or(default)).map_err(|p| invalid(var, p))
+    };
+    let rates = Rates {
+        login_per_ip: rate("LOGIN_RATE_PER_IP", get("LOGIN_RATE_PER_IP"), "30/min")?,
+        login_per_account: rate(
+            "LOGIN_RATE_PER_ACCOUNT",
+            get("LOGIN_RATE_PER_ACCOUNT"),
+            "10/min",
+        )?,
+        register_per_ip: rate("REGISTER_RATE_PER_IP", get("REGISTER_RATE_PER_IP"), "10/h")?,
+        chat_per_user: rate("CHAT_RATE_PER_USER", get("CHAT_RATE_PER_USER"), "20/min")?,
+    };
+    let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
+        .map_err(|p| invalid("TRUSTED_PROXIES", p))?;
     Ok(Limits {
         hash_memory_mib,
         hash_memory_source,
         hash_wait,
+        rates,
+        trusted_proxies,
     })
 }
 
@@ -368,6 +393,13 @@ mod tests {
         assert_ne!(c.limits.hash_memory_source, BudgetSource::Configured);
         assert!(c.limits.hash_memory_mib >= crate::limits::hashing::HASH_COST_MIB);
         assert_eq!(c.limits.hash_wait, Duration::from_millis(2000));
+        let r = c.limits.rates;
+        let shown = |r: Option<Rate>| r.map(|r| r.to_string());
+        assert_eq!(shown(r.login_per_ip).as_deref(), Some("30/min"));
+        assert_eq!(shown(r.login_per_account).as_deref(), Some("10/min"));
+        assert_eq!(shown(r.register_per_ip).as_deref(), Some("10/h"));
+        assert_eq!(shown(r.chat_per_user).as_deref(), Some("20/min"));
+        assert!(c.limits.trusted_proxies.is_empty());
         let c = lookup(&[
             ("DATABASE_URL", URL),
             ("JWT_SECRET", SECRET),
@@ -478,6 +510,46 @@ mod tests {
                     ("HASH_WAIT_MS", "soon"),
                 ],
                 "HASH_WAIT_MS",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("LOGIN_RATE_PER_IP", "10"),
+                ],
+                "LOGIN_RATE_PER_IP",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("LOGIN_RATE_PER_ACCOUNT", "1/day"),
+                ],
+                "LOGIN_RATE_PER_ACCOUNT",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("REGISTER_RATE_PER_IP", "-3/h"),
+                ],
+                "REGISTER_RATE_PER_IP",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("CHAT_RATE_PER_USER", "lots"),
+                ],
+                "CHAT_RATE_PER_USER",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("TRUSTED_PROXIES", "10.0.0.0/8,frontend"),
+                ],
+                "TRUSTED_PROXIES",
             ),
         ];
         for (pairs, var) in cases {

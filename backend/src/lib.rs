@@ -45,6 +45,10 @@ pub struct AppState {
     pub assistant: chat::Assistant,
     /// Argon2id hashing, bounded by the memory budget.
     pub hasher: limits::hashing::Hasher,
+    /// Sign-in, sign-up and chat throttles.
+    pub throttles: limits::throttle::Throttles,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<limits::client_ip::TrustedProxies>,
 }
 
 /// The full application: routes plus request ids and request logs. Headers are never logged
@@ -122,14 +126,35 @@ pub async fn serve(
         migrated,
         dummy_hash,
         hasher,
+        throttles: limits::throttle::Throttles::new(&limits.rates),
+        trusted_proxies: Arc::new(limits.trusted_proxies.clone()),
+    };
+    tracing::info!(
+        rates = ?limits.rates,
+        trusted_proxies = %limits.trusted_proxies,
+        "throttles set"
+    );
+    let tidy = {
+        let throttles = state.throttles.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(limits::throttle::TIDY_EVERY);
+            loop {
+                every.tick().await;
+                throttles.tidy();
+            }
+        })
     };
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     migrations.abort();
+    tidy.abort();
     pool.close().await;
     tracing::info!("shut down");
     result.map_err(Into::into)

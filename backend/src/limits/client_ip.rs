@@ -164,7 +164,10 @@ mod tests {
     #[test]
     fn a_trusted_peer_hands_over_to_the_forwarded_address() {
         let t = TrustedProxies::parse("10.0.0.0/8").unwrap();
-        assert_eq!(t.client(ip("10.1.2.3"), &xff(&["203.0.113.7"])), ip("203.0.113.7"));
+        assert_eq!(
+            t.client(ip("10.1.2.3"), &xff(&["203.0.113.7"])),
+            ip("203.0.113.7")
+        );
         // A client-supplied entry left of the real one is ignored.
         assert_eq!(
             t.client(ip("10.1.2.3"), &xff(&["1.1.1.1, 203.0.113.7"])),
@@ -176,7 +179,10 @@ mod tests {
             ip("203.0.113.7")
         );
         // All trusted: the leftmost.
-        assert_eq!(t.client(ip("10.1.2.3"), &xff(&["10.5.5.5"])), ip("10.5.5.5"));
+        assert_eq!(
+            t.client(ip("10.1.2.3"), &xff(&["10.5.5.5"])),
+            ip("10.5.5.5")
+        );
         // No header: the peer.
         assert_eq!(t.client(ip("10.1.2.3"), &HeaderMap::new()), ip("10.1.2.3"));
         // Garbage stops the walk at the hop that appended it.
@@ -197,7 +203,10 @@ mod tests {
 
     #[test]
     fn ipv6_clients_are_keyed_by_their_64() {
-        assert_eq!(throttle_key(ip("2001:db8:1:2:3:4:5:6")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            throttle_key(ip("2001:db8:1:2:3:4:5:6")),
+            ip("2001:db8:1:2::")
+        );
         assert_eq!(throttle_key(ip("203.0.113.7")), ip("203.0.113.7"));
     }
 }

@@ -1,8 +1,8 @@
 //! Bounds on what one client, one account or the whole process may use: password hashing
 //! slots, request-rate throttles and the client address they are keyed on.
-
+pub mod client_ip;
 pub mod hashing;
-
+pub mod throttle;
 /// The container's memory limit in bytes, from cgroup v2 (`/sys/fs/cgroup/memory.max`) or v1
 /// (`/sys/fs/cgroup/memory/memory.limit_in_bytes`); `None` without a limit (`max`, or v1's
 /// "unlimited" value near 2^63) or outside a container.

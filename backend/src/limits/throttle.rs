@@ -222,7 +222,10 @@ mod tests {
             }) => {
                 // One more every 30 s.
                 assert!((1..=30).contains(&retry_after), "{retry_after}");
-                assert!(message.starts_with("too many tries; try again in "), "{message}");
+                assert!(
+                    message.starts_with("too many tries; try again in "),
+                    "{message}"
+                );
             }
             other => panic!("expected RateLimited, got {other:?}"),
         }

@@ -14,6 +14,7 @@ use crate::auth::AuthUser;
 use crate::db::users::{self, CreateUserError, User};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::limits::client_ip::{ClientIp, throttle_key};
 use crate::validate;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -51,10 +52,16 @@ impl From<User> for Account {
 
 async fn register(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<Account>), ApiError> {
     let email = validate::email(&body.email)?;
     validate::password(&body.password)?;
+    // After validation: only attempts that would hash count against the address.
+    state
+        .throttles
+        .register_per_ip
+        .check(&throttle_key(client))?;
     let hash = state.hasher.hash(body.password).await?;
     match users::create(&state.pool, &email, &hash).await {
         Ok(user) => {
@@ -70,9 +77,14 @@ const BAD_CREDENTIALS: &str = "wrong email or password";
 
 async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<Value>, ApiError> {
     let email = body.email.trim().to_lowercase();
+    // Every attempt counts, successful or not, and unknown emails like known ones (so the
+    // answer does not reveal which emails have accounts).
+    state.throttles.login_per_ip.check(&throttle_key(client))?;
+    state.throttles.login_per_account.check(&email)?;
     let user = users::find_by_email(&state.pool, &email).await?;
     // Verify against a dummy hash for unknown emails too, so timing does not reveal accounts.
     let (hash, user_id) = match &user {

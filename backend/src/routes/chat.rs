@@ -46,6 +46,8 @@ async fn chat(
     AuthUser(user): AuthUser,
     ApiJson(body): ApiJson<ChatRequest>,
 ) -> Result<Json<ChatResponse>, ApiError> {
+    // Each message may cost several AI provider requests: the per-user rate bounds the bill.
+    state.throttles.chat_per_user.check(&user)?;
     let message = body.message.trim();
     if message.is_empty() {
         return Err(ApiError::validation("message must not be empty"));
