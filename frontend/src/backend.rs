@@ -12,6 +12,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A chat turn may wait on an LLM provider, which is slower than the database.
 const CHAT_TIMEOUT: Duration = Duration::from_secs(90);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an idle keep-alive connection to the backend is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 tokio::task_local! {
     /// The id of the request being handled, forwarded so both services log the same id.
@@ -127,6 +129,8 @@ pub enum BackendError {
         code: String,
         /// Human sentence from the backend.
         message: String,
+        /// Seconds from the `Retry-After` header (429 and 503 answers).
+        retry_after: Option<u64>,
     },
     /// No usable answer: connection refused, timeout, or a body that is not the contract's.
     #[error("backend unavailable: {0}")]
@@ -148,6 +152,14 @@ impl BackendError {
         self.status().unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
     }
 
+    /// Seconds the backend asked to wait before retrying (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Api { retry_after, .. } => *retry_after,
+            Self::Unavailable(_) => None,
+        }
+    }
+
     /// Whether the session token was rejected (expired, tampered, account gone).
     pub fn is_unauthorized(&self) -> bool {
         self.status() == Some(StatusCode::UNAUTHORIZED)
@@ -160,7 +172,27 @@ impl BackendError {
                 "The task service is not reachable right now. Please try again in a moment."
                     .to_owned()
             }
-            Self::Api { code, message, .. } => match code.as_str() {
+            Self::Api {
+                code,
+                message,
+                retry_after,
+                ..
+            } => match code.as_str() {
+                "rate_limited" => {
+                    let wait = retry_after.map_or_else(
+                        || "a moment".to_owned(),
+                        |n| format!("{n} second{}", if n == 1 { "" } else { "s" }),
+                    );
+                    format!("Too many attempts. Please try again in {wait}.")
+                }
+                "busy" => {
+                    let wait = retry_after.map_or_else(
+                        || "a moment".to_owned(),
+                        |n| format!("{n} second{}", if n == 1 { "" } else { "s" }),
+                    );
+                    format!("The service is busy right now. Please try again in {wait}.")
+                }
+                "limit_reached" if !message.is_empty() => sentence(message.clone()),
                 "email_taken" => {
                     "That email is already registered. Try signing in instead.".to_owned()
                 }
@@ -213,6 +245,10 @@ impl BackendClient {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
+            // Below the backend's header-read timeout (HEADER_READ_TIMEOUT_SECONDS, 10 s by
+            // default), which also closes idle connections: an idle connection is dropped here
+            // first, never reused just as the backend closes it.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("todo-frontend/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -270,6 +306,10 @@ impl BackendClient {
         if let Some(id) = current_request_id() {
             req = req.header("x-request-id", id);
         }
+        // The backend throttles per client address: name the visitor, not this frontend.
+        if let Some(addr) = crate::client_addr::current() {
+            req = req.header("x-forwarded-for", addr.to_string());
+        }
         if let Some(body) = body {
             req = req.json(body);
         }
@@ -285,6 +325,11 @@ impl BackendClient {
             })
         })?;
         let status = res.status();
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         if status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
@@ -303,6 +348,7 @@ impl BackendClient {
                 status,
                 code: env.error.code,
                 message: env.error.message,
+                retry_after,
             }),
             Err(_) => {
                 tracing::warn!(%method, path, status = status.as_u16(), "backend error without envelope");
@@ -310,6 +356,7 @@ impl BackendClient {
                     status,
                     code: "internal".to_owned(),
                     message: String::new(),
+                    retry_after,
                 })
             }
         }
@@ -465,6 +512,7 @@ mod tests {
             status: StatusCode::BAD_REQUEST,
             code: code.to_owned(),
             message: message.to_owned(),
+            retry_after: None,
         }
     }
 
@@ -486,6 +534,39 @@ mod tests {
             BackendError::Unavailable("x".into())
                 .user_message()
                 .contains("not reachable")
+        );
+    }
+
+    #[test]
+    fn throttling_and_overload_say_when_to_retry() {
+        let limited = BackendError::Api {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "rate_limited".to_owned(),
+            message: "too many sign-in attempts; try again in 42 seconds".to_owned(),
+            retry_after: Some(42),
+        };
+        assert_eq!(
+            limited.user_message(),
+            "Too many attempts. Please try again in 42 seconds."
+        );
+        assert_eq!(limited.page_status(), StatusCode::TOO_MANY_REQUESTS);
+        let busy = BackendError::Api {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "busy".to_owned(),
+            message: String::new(),
+            retry_after: Some(1),
+        };
+        assert_eq!(
+            busy.user_message(),
+            "The service is busy right now. Please try again in 1 second."
+        );
+        assert_eq!(
+            api(
+                "limit_reached",
+                "you have reached the limit of 1000 tasks; delete some first"
+            )
+            .user_message(),
+            "You have reached the limit of 1000 tasks; delete some first."
         );
     }
 }
