@@ -71,6 +71,17 @@ pub struct Limits {
     pub rates: Rates,
     /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: TrustedProxies,
+    /// Items per page of a list without `limit` (`PAGE_SIZE_DEFAULT`); also the most tasks the
+    /// chat's `list_tasks` tool returns.
+    pub page_size_default: i64,
+    /// Largest accepted `limit` (`PAGE_SIZE_MAX`).
+    pub page_size_max: i64,
+    /// Most tasks one user may have (`MAX_TASKS_PER_USER`).
+    pub max_tasks_per_user: i64,
+    /// Most conversations one user may have (`MAX_CONVERSATIONS_PER_USER`).
+    pub max_conversations_per_user: i64,
+    /// Most messages in one conversation (`MAX_MESSAGES_PER_CONVERSATION`).
+    pub max_messages_per_conversation: i64,
 }
 
 /// An OpenAI-compatible Chat Completions endpoint.
@@ -303,12 +314,54 @@ fn limits_from(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigEr
     };
     let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
         .map_err(|p| invalid("TRUSTED_PROXIES", p))?;
+    let page_size_max = number_in(
+        "PAGE_SIZE_MAX",
+        get("PAGE_SIZE_MAX"),
+        200,
+        1..=1000,
+        " of items",
+    )?;
+    let page_size_default = number_in(
+        "PAGE_SIZE_DEFAULT",
+        get("PAGE_SIZE_DEFAULT"),
+        50.min(page_size_max),
+        1..=page_size_max,
+        " of items, at most PAGE_SIZE_MAX,",
+    )?;
+    let max_tasks_per_user = number_in(
+        "MAX_TASKS_PER_USER",
+        get("MAX_TASKS_PER_USER"),
+        1000,
+        1..=1_000_000,
+        " of tasks",
+    )?;
+    let max_conversations_per_user = number_in(
+        "MAX_CONVERSATIONS_PER_USER",
+        get("MAX_CONVERSATIONS_PER_USER"),
+        100,
+        1..=100_000,
+        " of conversations",
+    )?;
+    let max_messages_per_conversation = number_in(
+        "MAX_MESSAGES_PER_CONVERSATION",
+        get("MAX_MESSAGES_PER_CONVERSATION"),
+        200,
+        2..=100_000,
+        " of messages (a chat turn stores 2)",
+    )?;
+    // Every bound above is far below i64::MAX.
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     Ok(Limits {
         hash_memory_mib,
         hash_memory_source,
         hash_wait,
         rates,
         trusted_proxies,
+        page_size_default: int(page_size_default),
+        page_size_max: int(page_size_max),
+        max_tasks_per_user: int(max_tasks_per_user),
+        max_conversations_per_user: int(max_conversations_per_user),
+        max_messages_per_conversation: int(max_messages_per_conversation),
     })
 }
 
@@ -400,6 +453,24 @@ mod tests {
         assert_eq!(shown(r.register_per_ip).as_deref(), Some("10/h"));
         assert_eq!(shown(r.chat_per_user).as_deref(), Some("20/min"));
         assert!(c.limits.trusted_proxies.is_empty());
+        let l = &c.limits;
+        assert_eq!((l.page_size_default, l.page_size_max), (50, 200));
+        assert_eq!(
+            (
+                l.max_tasks_per_user,
+                l.max_conversations_per_user,
+                l.max_messages_per_conversation
+            ),
+            (1000, 100, 200)
+        );
+        // A smaller maximum lowers the default with it.
+        let c = lookup(&[
+            ("DATABASE_URL", URL),
+            ("JWT_SECRET", SECRET),
+            ("PAGE_SIZE_MAX", "10"),
+        ])
+        .unwrap();
+        assert_eq!(c.limits.page_size_default, 10);
         let c = lookup(&[
             ("DATABASE_URL", URL),
             ("JWT_SECRET", SECRET),
@@ -550,6 +621,47 @@ mod tests {
                     ("TRUSTED_PROXIES", "10.0.0.0/8,frontend"),
                 ],
                 "TRUSTED_PROXIES",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("PAGE_SIZE_MAX", "0"),
+                ],
+                "PAGE_SIZE_MAX",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("PAGE_SIZE_MAX", "10"),
+                    ("PAGE_SIZE_DEFAULT", "20"),
+                ],
+                "PAGE_SIZE_DEFAULT",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("MAX_TASKS_PER_USER", "0"),
+                ],
+                "MAX_TASKS_PER_USER",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("MAX_CONVERSATIONS_PER_USER", "many"),
+                ],
+                "MAX_CONVERSATIONS_PER_USER",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("MAX_MESSAGES_PER_CONVERSATION", "1"),
+                ],
+                "MAX_MESSAGES_PER_CONVERSATION",
             ),
         ];
         for (pairs, var) in cases {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod logging;
+pub mod pagination;
 pub mod routes;
 pub mod validate;
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub throttles: limits::throttle::Throttles,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<limits::client_ip::TrustedProxies>,
+    /// Page sizes and per-user caps (and the rest of the configured limits).
+    pub limits: Arc<config::Limits>,
 }
 
 /// The full application: routes plus request ids and request logs. Headers are never logged
@@ -107,7 +110,7 @@ pub async fn serve(
         concurrent_hashes = hasher.permits(),
         "password hashing bounded"
     );
-    let assistant = chat::Assistant::new(config.llm.as_ref())?;
+    let assistant = chat::Assistant::new(config.llm.as_ref(), &config.limits)?;
     match &config.llm {
         Some(llm) => {
             // Only the host: a URL may carry credentials.
@@ -128,6 +131,7 @@ pub async fn serve(
         hasher,
         throttles: limits::throttle::Throttles::new(&limits.rates),
         trusted_proxies: Arc::new(limits.trusted_proxies.clone()),
+        limits: Arc::new(limits.clone()),
     };
     tracing::info!(
         rates = ?limits.rates,

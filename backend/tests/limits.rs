@@ -345,3 +345,246 @@ async fn chat_is_throttled_per_user() {
     let r = chat(bob.clone()).await;
     assert_eq!(r.0, 200, "{}", r.2);
 }
+
+/// GET `path` with `token`: status, `X-Next-Cursor`, `Link` and body.
+async fn get_page(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+) -> (u16, Option<String>, Option<String>, Value) {
+    let r = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let (cursor, link) = (header("x-next-cursor"), header("link"));
+    let (s, b) = support::read(r).await;
+    (s, cursor, link, b)
+}
+
+fn titles(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn add_task(app: &TestApp, token: &str, title: &str) -> (u16, Value) {
+    app.call(
+        Method::POST,
+        "/api/tasks",
+        Some(token),
+        Some(json!({ "title": title })),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn task_lists_page_newest_first_with_an_opaque_cursor() {
+    let app = app_with!(
+        "task_lists_page_newest_first_with_an_opaque_cursor",
+        &[("PAGE_SIZE_DEFAULT", "2"), ("PAGE_SIZE_MAX", "3")]
+    );
+    let t = app.user("pager@example.com").await;
+    for i in 1..=5 {
+        assert_eq!(add_task(&app, &t, &format!("t{i}")).await.0, 201);
+    }
+    let (s, cursor, link, b) = get_page(&app, "/api/tasks", &t).await;
+    assert_eq!(s, 200);
+    assert_eq!(titles(&b), ["t5", "t4"]);
+    let cursor = cursor.expect("a next page");
+    let link = link.unwrap();
+    assert_eq!(
+        link,
+        format!("</api/tasks?limit=2&cursor={cursor}>; rel=\"next\"")
+    );
+    // A task added meanwhile does not shift the pages after the first.
+    add_task(&app, &t, "t6").await;
+    let (_, cursor2, _, b) = get_page(&app, &format!("/api/tasks?cursor={cursor}"), &t).await;
+    assert_eq!(titles(&b), ["t3", "t2"]);
+    let (_, cursor3, link3, b) =
+        get_page(&app, &format!("/api/tasks?cursor={}", cursor2.unwrap()), &t).await;
+    assert_eq!(titles(&b), ["t1"]);
+    assert_eq!((cursor3, link3), (None, None), "the last page has no next");
+
+    // limit up to PAGE_SIZE_MAX; the filter stays in the next link.
+    let (_, _, link, b) = get_page(&app, "/api/tasks?limit=3&status=pending", &t).await;
+    assert_eq!(titles(&b), ["t6", "t5", "t4"]);
+    assert!(
+        link.unwrap()
+            .starts_with("</api/tasks?status=pending&limit=3&cursor=")
+    );
+    for bad in ["limit=4", "limit=0", "limit=-1", "limit=abc", "limit=1e3"] {
+        let (s, _, _, b) = get_page(&app, &format!("/api/tasks?{bad}"), &t).await;
+        assert_eq!((s, code(&b)), (400, "bad_request"), "{bad}: {b}");
+        assert!(
+            message(&b).contains("limit must be a whole number from 1 to 3"),
+            "{b}"
+        );
+    }
+    for bad in ["garbage", "%00", "djE6eDox", "A%27%20OR%201%3D1--"] {
+        let (s, _, _, b) = get_page(&app, &format!("/api/tasks?cursor={bad}"), &t).await;
+        assert_eq!((s, code(&b)), (400, "bad_request"), "{bad}: {b}");
+        assert!(message(&b).contains("cursor"), "{b}");
+    }
+    // Another user's cursor only ever pages through the caller's own tasks.
+    let other = app.user("other@example.com").await;
+    let (_, _, _, b) = get_page(&app, &format!("/api/tasks?cursor={cursor}"), &other).await;
+    assert_eq!(b, json!([]));
+}
+
+/// One chat turn; returns the conversation id.
+async fn chat_turn(app: &TestApp, token: &str, message: &str, conv: Option<&str>) -> (u16, Value) {
+    let mut body = json!({ "message": message });
+    if let Some(c) = conv {
+        body["conversation_id"] = json!(c);
+    }
+    app.call(Method::POST, "/api/chat", Some(token), Some(body))
+        .await
+}
+
+#[tokio::test]
+async fn conversations_and_their_messages_page_too() {
+    let app = app_with!(
+        "conversations_and_their_messages_page_too",
+        &[("PAGE_SIZE_DEFAULT", "2")]
+    );
+    let t = app.user("talker@example.com").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (s, b) = chat_turn(&app, &t, &format!("hello {i}"), None).await;
+        assert_eq!(s, 200, "{b}");
+        ids.push(b["conversation_id"].as_str().unwrap().to_owned());
+    }
+    let (s, cursor, _, b) = get_page(&app, "/api/conversations", &t).await;
+    assert_eq!(s, 200);
+    let got: Vec<&str> = b
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
+    let (_, cursor, _, b) = get_page(
+        &app,
+        &format!("/api/conversations?cursor={}", cursor.unwrap()),
+        &t,
+    )
+    .await;
+    assert_eq!(b.as_array().unwrap().len(), 1);
+    assert_eq!(b[0]["id"], ids[0].as_str());
+    assert_eq!(cursor, None);
+
+    // Three turns: six messages; pages are the latest first, each oldest first.
+    let conv = ids[0].clone();
+    chat_turn(&app, &t, "second", Some(&conv)).await;
+    chat_turn(&app, &t, "third", Some(&conv)).await;
+    let (s, cursor, _, b) = get_page(&app, &format!("/api/conversations/{conv}"), &t).await;
+    assert_eq!(s, 200, "{b}");
+    let msgs = b["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(
+        (msgs[0]["role"].as_str(), msgs[0]["content"].as_str()),
+        (Some("user"), Some("third"))
+    );
+    assert_eq!(msgs[1]["role"], "assistant");
+    let cursor = cursor.unwrap();
+    assert_eq!(b["next_cursor"], cursor.as_str());
+    let (_, _, _, older) = get_page(
+        &app,
+        &format!("/api/conversations/{conv}?cursor={cursor}&limit=3"),
+        &t,
+    )
+    .await;
+    let contents: Vec<&str> = older["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents.len(), 3);
+    assert_eq!(contents[1], "second");
+    let oldest = older["next_cursor"].as_str().unwrap();
+    let (_, cursor, _, first) = get_page(
+        &app,
+        &format!("/api/conversations/{conv}?cursor={oldest}"),
+        &t,
+    )
+    .await;
+    assert_eq!(first["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(first["messages"][0]["content"], "hello 0");
+    assert_eq!((cursor, &first["next_cursor"]), (None, &Value::Null));
+}
+
+#[tokio::test]
+async fn per_user_caps_are_409_naming_the_cap() {
+    let app = app_with!(
+        "per_user_caps_are_409_naming_the_cap",
+        &[
+            ("MAX_TASKS_PER_USER", "3"),
+            ("MAX_CONVERSATIONS_PER_USER", "2"),
+            ("MAX_MESSAGES_PER_CONVERSATION", "4")
+        ]
+    );
+    let t = app.user("capped@example.com").await;
+    // Concurrent creates never pass the cap.
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            let req = app
+                .http
+                .post(app.url("/api/tasks"))
+                .bearer_auth(&t)
+                .json(&json!({ "title": format!("task {i}") }));
+            tokio::spawn(send(req))
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for c in calls {
+        let (s, _, b) = c.await.unwrap();
+        if s == 409 {
+            assert_eq!(code(&b), "limit_reached");
+            assert!(message(&b).contains("limit of 3 tasks"), "{b}");
+            assert!(message(&b).contains("MAX_TASKS_PER_USER"), "{b}");
+        }
+        statuses.push(s);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 201, 201, 409, 409, 409, 409, 409]);
+    // The assistant is bound by the same cap, and says so.
+    let (s, b) = chat_turn(&app, &t, "add one more", None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["actions"][0]["ok"], false);
+    assert!(
+        b["reply"].as_str().unwrap().contains("limit of 3 tasks"),
+        "{b}"
+    );
+    let conv = b["conversation_id"].as_str().unwrap().to_owned();
+    // Deleting one makes room.
+    let (_, list) = app.call(Method::GET, "/api/tasks", Some(&t), None).await;
+    let id = list[0]["id"].as_i64().unwrap();
+    app.call(Method::DELETE, &format!("/api/tasks/{id}"), Some(&t), None)
+        .await;
+    assert_eq!(add_task(&app, &t, "fits again").await.0, 201);
+
+    // Messages: two turns of two fit in 4, the third is refused.
+    let (s, _) = chat_turn(&app, &t, "list", Some(&conv)).await;
+    assert_eq!(s, 200);
+    let (s, b) = chat_turn(&app, &t, "list", Some(&conv)).await;
+    assert_eq!((s, code(&b)), (409, "limit_reached"), "{b}");
+    assert!(message(&b).contains("limit of 4 messages"), "{b}");
+    assert!(message(&b).contains("start a new chat"), "{b}");
+
+    // Conversations: the second fits, the third is refused.
+    assert_eq!(chat_turn(&app, &t, "list", None).await.0, 200);
+    let (s, b) = chat_turn(&app, &t, "list", None).await;
+    assert_eq!((s, code(&b)), (409, "limit_reached"), "{b}");
+    assert!(message(&b).contains("limit of 2 conversations"), "{b}");
+}
