@@ -210,6 +210,15 @@ impl BackendError {
     }
 }
 
+/// Whether `c` looks like a backend page cursor (URL-safe base64, bounded), so it can go into
+/// a URL as it is.
+pub fn is_cursor(c: &str) -> bool {
+    !c.is_empty()
+        && c.len() <= 200
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn sentence(mut s: String) -> String {
     if let Some(first) = s.get(..1) {
         let upper = first.to_uppercase();
@@ -296,6 +305,20 @@ impl BackendClient {
         body: Option<&impl Serialize>,
         timeout: Duration,
     ) -> Result<Option<T>, BackendError> {
+        self.call_paged(method, path, token, body, timeout)
+            .await
+            .map(|(body, _)| body)
+    }
+
+    /// Like `call`, also returning the `X-Next-Cursor` of a list page.
+    async fn call_paged<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&impl Serialize>,
+        timeout: Duration,
+    ) -> Result<(Option<T>, Option<String>), BackendError> {
         let mut req = self
             .http
             .request(method.clone(), self.url(path))
@@ -330,15 +353,23 @@ impl BackendClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        let next_cursor = res
+            .headers()
+            .get("x-next-cursor")
+            .and_then(|v| v.to_str().ok())
+            .filter(|c| is_cursor(c))
+            .map(str::to_owned);
         if status == StatusCode::NO_CONTENT {
-            return Ok(None);
+            return Ok((None, None));
         }
         let bytes = res
             .bytes()
             .await
             .map_err(|_| BackendError::Unavailable("body not readable".to_owned()))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            return serde_json::from_slice(&bytes)
+                .map(|b| (Some(b), next_cursor))
+                .map_err(|e| {
                 tracing::warn!(%method, path, error = %e, "backend answered an unexpected body");
                 BackendError::Unavailable("unexpected body".to_owned())
             });
@@ -395,11 +426,30 @@ impl BackendClient {
             .await
     }
 
-    /// Lists tasks, newest first; `status` is `all`, `pending` or `completed`.
-    pub async fn list_tasks(&self, token: &str, status: &str) -> Result<Vec<Task>, BackendError> {
-        let path = format!("/api/tasks?status={status}");
-        self.json(Method::GET, &path, Some(token), None::<&()>)
-            .await
+    /// One page of tasks, newest first; `status` is `all`, `pending` or `completed`, `cursor`
+    /// the `next` of the previous page. Returns the page and the cursor of the next one.
+    pub async fn list_tasks(
+        &self,
+        token: &str,
+        status: &str,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Task>, Option<String>), BackendError> {
+        let mut path = format!("/api/tasks?status={status}");
+        if let Some(c) = cursor.filter(|c| is_cursor(c)) {
+            path.push_str("&cursor=");
+            path.push_str(c);
+        }
+        let (tasks, next) = self
+            .call_paged(
+                Method::GET,
+                &path,
+                Some(token),
+                None::<&()>,
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        let tasks = tasks.ok_or_else(|| BackendError::Unavailable("empty body".to_owned()))?;
+        Ok((tasks, next))
     }
 
     /// Fetches one task.

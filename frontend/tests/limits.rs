@@ -126,5 +126,60 @@ async fn an_untrusted_forwarded_address_is_not_passed_on() {
     assert_eq!(sign_in(&b, "x@example.com", "nope nope").await.status, 429);
 }
 
-#[allow(dead_code)]
-const _: &str = PASSWORD;
+fn lists(page: &Page, title: &str) -> bool {
+    page.html
+        .contains(&format!("<span class=\"task-title\">{title}</span>"))
+}
+
+/// The href of the "Older tasks" link, if the page has one.
+fn older_link(page: &Page) -> Option<String> {
+    let at = page.html.find("rel=\"next\" href=\"")? + "rel=\"next\" href=\"".len();
+    let end = page.html[at..].find('"')? + at;
+    Some(page.html[at..end].replace("&amp;", "&"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_task_list_pages_with_an_older_tasks_link_and_caps_read_clearly() {
+    let Some(stack) = stack_with(
+        "the_task_list_pages_with_an_older_tasks_link_and_caps_read_clearly",
+        &[("PAGE_SIZE_DEFAULT", "2"), ("MAX_TASKS_PER_USER", "3")],
+        "",
+    )
+    .await
+    else {
+        return;
+    };
+    let browser = Browser::new(&stack.frontend.url);
+    let mut page = browser.sign_up(&unique_email("pages"), PASSWORD).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(older_link(&page).is_none());
+    for title in ["first", "second", "third"] {
+        page = browser
+            .submit(&page, "/tasks", &[("title", title), ("status", "all")])
+            .await;
+        assert_eq!(page.status, 200);
+    }
+    // Newest first, two per page, and a link to the rest.
+    assert!(lists(&page, "third") && lists(&page, "second"));
+    assert!(!lists(&page, "first"));
+    let older = older_link(&page).expect("an Older tasks link");
+    assert!(older.starts_with("/tasks?status=all&cursor="), "{older}");
+    page.assert_shows("Older tasks →");
+    let page2 = browser.get(&older).await;
+    assert_eq!(page2.status, 200);
+    assert!(lists(&page2, "first"));
+    assert!(!lists(&page2, "third"));
+    assert!(older_link(&page2).is_none());
+    page2.assert_shows("← Newest tasks");
+    // A mangled cursor shows the first page rather than an error.
+    let page3 = browser.get("/tasks?status=all&cursor=%27%3B--").await;
+    assert_eq!(page3.status, 200);
+    assert!(lists(&page3, "third"));
+
+    // A fourth task is over the cap: the flash names it.
+    let page = browser
+        .submit(&page3, "/tasks", &[("title", "fourth"), ("status", "all")])
+        .await;
+    page.assert_shows("Could not add the task: You have reached the limit of 3 tasks");
+    assert!(!lists(&page, "fourth"));
+}
