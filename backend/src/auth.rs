@@ -1,7 +1,6 @@
-//! Passwords (Argon2id) and bearer tokens (HS256 JWT with `sub` and `exp`).
+//! Bearer tokens (HS256 JWT with `sub` and `exp`); password hashing is in
+//! [`crate::limits::hashing`].
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -12,34 +11,6 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
-
-/// Hashes a password with Argon2id (default OWASP-level parameters) on a blocking thread.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("hashing task failed: {e}"))?
-    .map_err(ApiError::Internal)
-}
-
-/// Checks a password against a stored PHC hash on a blocking thread.
-pub async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let parsed =
-            PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("verify task failed: {e}"))?
-    .map_err(ApiError::Internal)
-}
 
 /// Token claims.
 #[derive(Debug, Serialize, Deserialize)]

@@ -5,6 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::PgConnectOptions;
+
+use crate::limits::client_ip::TrustedProxies;
+use crate::limits::throttle::{Rate, Rates};
 use tracing_subscriber::EnvFilter;
 
 /// Shortest accepted `JWT_SECRET`, in bytes (HS256 wants at least its 256-bit output size).
@@ -36,6 +39,49 @@ pub struct Config {
     pub token_ttl: Duration,
     /// The chat assistant's AI provider; `None` uses the built-in command interpreter.
     pub llm: Option<LlmConfig>,
+    /// Bounds on resources, rates and sizes.
+    pub limits: Limits,
+}
+
+/// Where the password-hashing memory budget came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetSource {
+    /// `HASH_MEMORY_MIB`.
+    Configured,
+    /// A quarter of the container's cgroup memory limit.
+    Cgroup,
+    /// [`DEFAULT_HASH_MEMORY_MIB`]: no setting and no readable limit.
+    Fallback,
+}
+
+/// Password-hashing budget without a setting and without a cgroup memory limit.
+pub const DEFAULT_HASH_MEMORY_MIB: u64 = 256;
+
+/// Bounds on resources, rates and sizes (see docs/configuration.md).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Memory for concurrent Argon2id hashes, in MiB (`HASH_MEMORY_MIB`).
+    pub hash_memory_mib: u64,
+    /// Where `hash_memory_mib` came from.
+    pub hash_memory_source: BudgetSource,
+    /// Longest wait for a hashing slot before 503 (`HASH_WAIT_MS`).
+    pub hash_wait: Duration,
+    /// Throttle rates (`LOGIN_RATE_PER_IP`, `LOGIN_RATE_PER_ACCOUNT`, `REGISTER_RATE_PER_IP`,
+    /// `CHAT_RATE_PER_USER`).
+    pub rates: Rates,
+    /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// Items per page of a list without `limit` (`PAGE_SIZE_DEFAULT`); also the most tasks the
+    /// chat's `list_tasks` tool returns.
+    pub page_size_default: i64,
+    /// Largest accepted `limit` (`PAGE_SIZE_MAX`).
+    pub page_size_max: i64,
+    /// Most tasks one user may have (`MAX_TASKS_PER_USER`).
+    pub max_tasks_per_user: i64,
+    /// Most conversations one user may have (`MAX_CONVERSATIONS_PER_USER`).
+    pub max_conversations_per_user: i64,
+    /// Most messages in one conversation (`MAX_MESSAGES_PER_CONVERSATION`).
+    pub max_messages_per_conversation: i64,
 }
 
 /// An OpenAI-compatible Chat Completions endpoint.
@@ -73,6 +119,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("token_ttl", &self.token_ttl)
             .field("llm", &self.llm)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -189,6 +236,7 @@ impl Config {
         };
 
         let llm = llm_from(&get)?;
+        let limits = limits_from(&get)?;
 
         Ok(Config {
             database,
@@ -198,8 +246,123 @@ impl Config {
             log_format,
             token_ttl,
             llm,
+            limits,
         })
     }
+}
+
+/// A whole number from `raw` (the value of `var`) within `range`, or `default` when unset.
+fn number_in(
+    var: &'static str,
+    raw: Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = raw else { return Ok(default) };
+    match raw.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(invalid(
+            var,
+            format!(
+                "must be a whole number{unit} from {} to {} (default {default}), got {raw:?}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
+}
+
+fn limits_from(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+    let min_hash = crate::limits::hashing::HASH_COST_MIB;
+    let (hash_memory_mib, hash_memory_source) = match get("HASH_MEMORY_MIB") {
+        Some(raw) => match raw.trim().parse::<u64>() {
+            Ok(n) if (min_hash..=1 << 20).contains(&n) => (n, BudgetSource::Configured),
+            _ => {
+                return Err(invalid(
+                    "HASH_MEMORY_MIB",
+                    format!(
+                        "must be a whole number of MiB from {min_hash} (one hash) to 1048576, got {raw:?}; unset, it is a quarter of the container's memory limit"
+                    ),
+                ));
+            }
+        },
+        None => match crate::limits::cgroup_memory_limit() {
+            Some(bytes) => ((bytes / 4 / (1 << 20)).max(min_hash), BudgetSource::Cgroup),
+            None => (DEFAULT_HASH_MEMORY_MIB, BudgetSource::Fallback),
+        },
+    };
+    let hash_wait = Duration::from_millis(number_in(
+        "HASH_WAIT_MS",
+        get("HASH_WAIT_MS"),
+        2000,
+        0..=30_000,
+        " of milliseconds",
+    )?);
+    let rate = |var: &'static str, raw: Option<String>, default: &str| {
+        Rate::parse(raw.as_deref().unwrap_or(default)).map_err(|p| invalid(var, p))
+    };
+    let rates = Rates {
+        login_per_ip: rate("LOGIN_RATE_PER_IP", get("LOGIN_RATE_PER_IP"), "30/min")?,
+        login_per_account: rate(
+            "LOGIN_RATE_PER_ACCOUNT",
+            get("LOGIN_RATE_PER_ACCOUNT"),
+            "10/min",
+        )?,
+        register_per_ip: rate("REGISTER_RATE_PER_IP", get("REGISTER_RATE_PER_IP"), "10/h")?,
+        chat_per_user: rate("CHAT_RATE_PER_USER", get("CHAT_RATE_PER_USER"), "20/min")?,
+    };
+    let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
+        .map_err(|p| invalid("TRUSTED_PROXIES", p))?;
+    let page_size_max = number_in(
+        "PAGE_SIZE_MAX",
+        get("PAGE_SIZE_MAX"),
+        200,
+        1..=1000,
+        " of items",
+    )?;
+    let page_size_default = number_in(
+        "PAGE_SIZE_DEFAULT",
+        get("PAGE_SIZE_DEFAULT"),
+        50.min(page_size_max),
+        1..=page_size_max,
+        " of items, at most PAGE_SIZE_MAX,",
+    )?;
+    let max_tasks_per_user = number_in(
+        "MAX_TASKS_PER_USER",
+        get("MAX_TASKS_PER_USER"),
+        1000,
+        1..=1_000_000,
+        " of tasks",
+    )?;
+    let max_conversations_per_user = number_in(
+        "MAX_CONVERSATIONS_PER_USER",
+        get("MAX_CONVERSATIONS_PER_USER"),
+        100,
+        1..=100_000,
+        " of conversations",
+    )?;
+    let max_messages_per_conversation = number_in(
+        "MAX_MESSAGES_PER_CONVERSATION",
+        get("MAX_MESSAGES_PER_CONVERSATION"),
+        200,
+        2..=100_000,
+        " of messages (a chat turn stores 2)",
+    )?;
+    // Every bound above is far below i64::MAX.
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    Ok(Limits {
+        hash_memory_mib,
+        hash_memory_source,
+        hash_wait,
+        rates,
+        trusted_proxies,
+        page_size_default: int(page_size_default),
+        page_size_max: int(page_size_max),
+        max_tasks_per_user: int(max_tasks_per_user),
+        max_conversations_per_user: int(max_conversations_per_user),
+        max_messages_per_conversation: int(max_messages_per_conversation),
+    })
 }
 
 fn llm_from(get: &impl Fn(&str) -> Option<String>) -> Result<Option<LlmConfig>, ConfigError> {
@@ -280,6 +443,44 @@ mod tests {
         assert_eq!(c.log_level, "info");
         assert_eq!(c.token_ttl, Duration::from_secs(86_400));
         assert!(c.llm.is_none());
+        assert_ne!(c.limits.hash_memory_source, BudgetSource::Configured);
+        assert!(c.limits.hash_memory_mib >= crate::limits::hashing::HASH_COST_MIB);
+        assert_eq!(c.limits.hash_wait, Duration::from_millis(2000));
+        let r = c.limits.rates;
+        let shown = |r: Option<Rate>| r.map(|r| r.to_string());
+        assert_eq!(shown(r.login_per_ip).as_deref(), Some("30/min"));
+        assert_eq!(shown(r.login_per_account).as_deref(), Some("10/min"));
+        assert_eq!(shown(r.register_per_ip).as_deref(), Some("10/h"));
+        assert_eq!(shown(r.chat_per_user).as_deref(), Some("20/min"));
+        assert!(c.limits.trusted_proxies.is_empty());
+        let l = &c.limits;
+        assert_eq!((l.page_size_default, l.page_size_max), (50, 200));
+        assert_eq!(
+            (
+                l.max_tasks_per_user,
+                l.max_conversations_per_user,
+                l.max_messages_per_conversation
+            ),
+            (1000, 100, 200)
+        );
+        // A smaller maximum lowers the default with it.
+        let c = lookup(&[
+            ("DATABASE_URL", URL),
+            ("JWT_SECRET", SECRET),
+            ("PAGE_SIZE_MAX", "10"),
+        ])
+        .unwrap();
+        assert_eq!(c.limits.page_size_default, 10);
+        let c = lookup(&[
+            ("DATABASE_URL", URL),
+            ("JWT_SECRET", SECRET),
+            ("HASH_MEMORY_MIB", "100"),
+            ("HASH_WAIT_MS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.limits.hash_memory_mib, 100);
+        assert_eq!(c.limits.hash_memory_source, BudgetSource::Configured);
+        assert_eq!(c.limits.hash_wait, Duration::ZERO);
     }
 
     #[test]
@@ -364,6 +565,103 @@ mod tests {
                     ("TOKEN_TTL_SECONDS", "-1"),
                 ],
                 "TOKEN_TTL_SECONDS",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("HASH_MEMORY_MIB", "19"),
+                ],
+                "HASH_MEMORY_MIB",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("HASH_WAIT_MS", "soon"),
+                ],
+                "HASH_WAIT_MS",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("LOGIN_RATE_PER_IP", "10"),
+                ],
+                "LOGIN_RATE_PER_IP",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("LOGIN_RATE_PER_ACCOUNT", "1/day"),
+                ],
+                "LOGIN_RATE_PER_ACCOUNT",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("REGISTER_RATE_PER_IP", "-3/h"),
+                ],
+                "REGISTER_RATE_PER_IP",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("CHAT_RATE_PER_USER", "lots"),
+                ],
+                "CHAT_RATE_PER_USER",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("TRUSTED_PROXIES", "10.0.0.0/8,frontend"),
+                ],
+                "TRUSTED_PROXIES",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("PAGE_SIZE_MAX", "0"),
+                ],
+                "PAGE_SIZE_MAX",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("PAGE_SIZE_MAX", "10"),
+                    ("PAGE_SIZE_DEFAULT", "20"),
+                ],
+                "PAGE_SIZE_DEFAULT",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("MAX_TASKS_PER_USER", "0"),
+                ],
+                "MAX_TASKS_PER_USER",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("MAX_CONVERSATIONS_PER_USER", "many"),
+                ],
+                "MAX_CONVERSATIONS_PER_USER",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("MAX_MESSAGES_PER_CONVERSATION", "1"),
+                ],
+                "MAX_MESSAGES_PER_CONVERSATION",
             ),
         ];
         for (pairs, var) in cases {

@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -30,6 +31,23 @@ pub enum ApiError {
     /// The database cannot be reached right now.
     #[error("the service is temporarily unavailable, try again shortly")]
     NotReady,
+    /// Too many requests from this client, account or user: 429 with `Retry-After`.
+    #[error("{message}")]
+    RateLimited {
+        /// Seconds until a retry is allowed.
+        retry_after: u64,
+        /// What was throttled and when to retry.
+        message: String,
+    },
+    /// Every password-hashing slot stayed busy: 503 with `Retry-After`.
+    #[error("the service is busy; try again in {retry_after} second(s)")]
+    Busy {
+        /// Seconds to wait before retrying.
+        retry_after: u64,
+    },
+    /// A per-user cap is reached (tasks, conversations, messages); the message names it.
+    #[error("{0}")]
+    LimitReached(String),
     /// Anything unexpected; the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -45,6 +63,9 @@ impl ApiError {
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::LimitReached(_) => (StatusCode::CONFLICT, "limit_reached"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -66,7 +87,12 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let body = json!({ "error": { "code": code, "message": self.to_string() } });
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if let ApiError::RateLimited { retry_after, .. } | ApiError::Busy { retry_after } = self {
+            res.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        res
     }
 }
 

@@ -6,7 +6,9 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod logging;
+pub mod pagination;
 pub mod routes;
 pub mod validate;
 
@@ -42,6 +44,14 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     /// The chat assistant (AI provider or built-in interpreter).
     pub assistant: chat::Assistant,
+    /// Argon2id hashing, bounded by the memory budget.
+    pub hasher: limits::hashing::Hasher,
+    /// Sign-in, sign-up and chat throttles.
+    pub throttles: limits::throttle::Throttles,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<limits::client_ip::TrustedProxies>,
+    /// Page sizes and per-user caps (and the rest of the configured limits).
+    pub limits: Arc<config::Limits>,
 }
 
 /// The full application: routes plus request ids and request logs. Headers are never logged
@@ -86,11 +96,21 @@ pub async fn serve(
     let pool = db::lazy_pool(config.database.clone());
     let migrated = Arc::new(AtomicBool::new(false));
     let migrations = tokio::spawn(db::migrate_until_applied(pool.clone(), migrated.clone()));
-    let dummy_hash: Arc<str> = auth::hash_password(uuid::Uuid::new_v4().to_string())
-        .await
-        .map_err(|e| anyhow::anyhow!("preparing password hashing: {e}"))?
-        .into();
-    let assistant = chat::Assistant::new(config.llm.as_ref())?;
+    let dummy_hash: Arc<str> = tokio::task::spawn_blocking(|| {
+        limits::hashing::hash_now(&uuid::Uuid::new_v4().to_string())
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("preparing password hashing: {e}"))?
+    .into();
+    let limits = &config.limits;
+    let hasher = limits::hashing::Hasher::new(limits.hash_memory_mib, limits.hash_wait);
+    tracing::info!(
+        budget_mib = limits.hash_memory_mib,
+        source = ?limits.hash_memory_source,
+        concurrent_hashes = hasher.permits(),
+        "password hashing bounded"
+    );
+    let assistant = chat::Assistant::new(config.llm.as_ref(), &config.limits)?;
     match &config.llm {
         Some(llm) => {
             // Only the host: a URL may carry credentials.
@@ -108,14 +128,37 @@ pub async fn serve(
         tokens: TokenKeys::new(&config.jwt_secret, config.token_ttl),
         migrated,
         dummy_hash,
+        hasher,
+        throttles: limits::throttle::Throttles::new(&limits.rates),
+        trusted_proxies: Arc::new(limits.trusted_proxies.clone()),
+        limits: Arc::new(limits.clone()),
+    };
+    tracing::info!(
+        rates = ?limits.rates,
+        trusted_proxies = %limits.trusted_proxies,
+        "throttles set"
+    );
+    let tidy = {
+        let throttles = state.throttles.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(limits::throttle::TIDY_EVERY);
+            loop {
+                every.tick().await;
+                throttles.tidy();
+            }
+        })
     };
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     migrations.abort();
+    tidy.abort();
     pool.close().await;
     tracing::info!("shut down");
     result.map_err(Into::into)

@@ -117,9 +117,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = router(AppState::new(config)?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // Outermost: the visitor's address (from the peer, which connect info records) is known to
+    // every backend call of the request.
+    let app = router(AppState::new(config)?).layer(middleware::from_fn_with_state(
+        std::sync::Arc::new(config.trusted_proxies.clone()),
+        crate::client_addr::middleware,
+    ));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }

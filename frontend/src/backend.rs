@@ -12,6 +12,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A chat turn may wait on an LLM provider, which is slower than the database.
 const CHAT_TIMEOUT: Duration = Duration::from_secs(90);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an idle keep-alive connection to the backend is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 tokio::task_local! {
     /// The id of the request being handled, forwarded so both services log the same id.
@@ -127,6 +129,8 @@ pub enum BackendError {
         code: String,
         /// Human sentence from the backend.
         message: String,
+        /// Seconds from the `Retry-After` header (429 and 503 answers).
+        retry_after: Option<u64>,
     },
     /// No usable answer: connection refused, timeout, or a body that is not the contract's.
     #[error("backend unavailable: {0}")]
@@ -148,6 +152,14 @@ impl BackendError {
         self.status().unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
     }
 
+    /// Seconds the backend asked to wait before retrying (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Api { retry_after, .. } => *retry_after,
+            Self::Unavailable(_) => None,
+        }
+    }
+
     /// Whether the session token was rejected (expired, tampered, account gone).
     pub fn is_unauthorized(&self) -> bool {
         self.status() == Some(StatusCode::UNAUTHORIZED)
@@ -160,7 +172,27 @@ impl BackendError {
                 "The task service is not reachable right now. Please try again in a moment."
                     .to_owned()
             }
-            Self::Api { code, message, .. } => match code.as_str() {
+            Self::Api {
+                code,
+                message,
+                retry_after,
+                ..
+            } => match code.as_str() {
+                "rate_limited" => {
+                    let wait = retry_after.map_or_else(
+                        || "a moment".to_owned(),
+                        |n| format!("{n} second{}", if n == 1 { "" } else { "s" }),
+                    );
+                    format!("Too many attempts. Please try again in {wait}.")
+                }
+                "busy" => {
+                    let wait = retry_after.map_or_else(
+                        || "a moment".to_owned(),
+                        |n| format!("{n} second{}", if n == 1 { "" } else { "s" }),
+                    );
+                    format!("The service is busy right now. Please try again in {wait}.")
+                }
+                "limit_reached" if !message.is_empty() => sentence(message.clone()),
                 "email_taken" => {
                     "That email is already registered. Try signing in instead.".to_owned()
                 }
@@ -176,6 +208,15 @@ impl BackendError {
             },
         }
     }
+}
+
+/// Whether `c` looks like a backend page cursor (URL-safe base64, bounded), so it can go into
+/// a URL as it is.
+pub fn is_cursor(c: &str) -> bool {
+    !c.is_empty()
+        && c.len() <= 200
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn sentence(mut s: String) -> String {
@@ -213,6 +254,10 @@ impl BackendClient {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
+            // Below the backend's header-read timeout (HEADER_READ_TIMEOUT_SECONDS, 10 s by
+            // default), which also closes idle connections: an idle connection is dropped here
+            // first, never reused just as the backend closes it.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("todo-frontend/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -260,6 +305,20 @@ impl BackendClient {
         body: Option<&impl Serialize>,
         timeout: Duration,
     ) -> Result<Option<T>, BackendError> {
+        self.call_paged(method, path, token, body, timeout)
+            .await
+            .map(|(body, _)| body)
+    }
+
+    /// Like `call`, also returning the `X-Next-Cursor` of a list page.
+    async fn call_paged<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&impl Serialize>,
+        timeout: Duration,
+    ) -> Result<(Option<T>, Option<String>), BackendError> {
         let mut req = self
             .http
             .request(method.clone(), self.url(path))
@@ -269,6 +328,10 @@ impl BackendClient {
         }
         if let Some(id) = current_request_id() {
             req = req.header("x-request-id", id);
+        }
+        // The backend throttles per client address: name the visitor, not this frontend.
+        if let Some(addr) = crate::client_addr::current() {
+            req = req.header("x-forwarded-for", addr.to_string());
         }
         if let Some(body) = body {
             req = req.json(body);
@@ -285,15 +348,28 @@ impl BackendClient {
             })
         })?;
         let status = res.status();
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let next_cursor = res
+            .headers()
+            .get("x-next-cursor")
+            .and_then(|v| v.to_str().ok())
+            .filter(|c| is_cursor(c))
+            .map(str::to_owned);
         if status == StatusCode::NO_CONTENT {
-            return Ok(None);
+            return Ok((None, None));
         }
         let bytes = res
             .bytes()
             .await
             .map_err(|_| BackendError::Unavailable("body not readable".to_owned()))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            return serde_json::from_slice(&bytes)
+                .map(|b| (Some(b), next_cursor))
+                .map_err(|e| {
                 tracing::warn!(%method, path, error = %e, "backend answered an unexpected body");
                 BackendError::Unavailable("unexpected body".to_owned())
             });
@@ -303,6 +379,7 @@ impl BackendClient {
                 status,
                 code: env.error.code,
                 message: env.error.message,
+                retry_after,
             }),
             Err(_) => {
                 tracing::warn!(%method, path, status = status.as_u16(), "backend error without envelope");
@@ -310,6 +387,7 @@ impl BackendClient {
                     status,
                     code: "internal".to_owned(),
                     message: String::new(),
+                    retry_after,
                 })
             }
         }
@@ -348,11 +426,30 @@ impl BackendClient {
             .await
     }
 
-    /// Lists tasks, newest first; `status` is `all`, `pending` or `completed`.
-    pub async fn list_tasks(&self, token: &str, status: &str) -> Result<Vec<Task>, BackendError> {
-        let path = format!("/api/tasks?status={status}");
-        self.json(Method::GET, &path, Some(token), None::<&()>)
-            .await
+    /// One page of tasks, newest first; `status` is `all`, `pending` or `completed`, `cursor`
+    /// the `next` of the previous page. Returns the page and the cursor of the next one.
+    pub async fn list_tasks(
+        &self,
+        token: &str,
+        status: &str,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Task>, Option<String>), BackendError> {
+        let mut path = format!("/api/tasks?status={status}");
+        if let Some(c) = cursor.filter(|c| is_cursor(c)) {
+            path.push_str("&cursor=");
+            path.push_str(c);
+        }
+        let (tasks, next) = self
+            .call_paged(
+                Method::GET,
+                &path,
+                Some(token),
+                None::<&()>,
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        let tasks = tasks.ok_or_else(|| BackendError::Unavailable("empty body".to_owned()))?;
+        Ok((tasks, next))
     }
 
     /// Fetches one task.
@@ -465,6 +562,7 @@ mod tests {
             status: StatusCode::BAD_REQUEST,
             code: code.to_owned(),
             message: message.to_owned(),
+            retry_after: None,
         }
     }
 
@@ -486,6 +584,39 @@ mod tests {
             BackendError::Unavailable("x".into())
                 .user_message()
                 .contains("not reachable")
+        );
+    }
+
+    #[test]
+    fn throttling_and_overload_say_when_to_retry() {
+        let limited = BackendError::Api {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "rate_limited".to_owned(),
+            message: "too many sign-in attempts; try again in 42 seconds".to_owned(),
+            retry_after: Some(42),
+        };
+        assert_eq!(
+            limited.user_message(),
+            "Too many attempts. Please try again in 42 seconds."
+        );
+        assert_eq!(limited.page_status(), StatusCode::TOO_MANY_REQUESTS);
+        let busy = BackendError::Api {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "busy".to_owned(),
+            message: String::new(),
+            retry_after: Some(1),
+        };
+        assert_eq!(
+            busy.user_message(),
+            "The service is busy right now. Please try again in 1 second."
+        );
+        assert_eq!(
+            api(
+                "limit_reached",
+                "you have reached the limit of 1000 tasks; delete some first"
+            )
+            .user_message(),
+            "You have reached the limit of 1000 tasks; delete some first."
         );
     }
 }

@@ -27,6 +27,8 @@ pub struct Config {
     pub log_level: String,
     /// Log line format.
     pub log_format: LogFormat,
+    /// Reverse proxies whose `X-Forwarded-For` names the visitor (`TRUSTED_PROXIES`).
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
 }
 
 /// A configuration variable that is present but unusable.
@@ -103,12 +105,19 @@ impl Config {
                 });
             }
         };
+        let trusted_proxies =
+            crate::client_addr::TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|problem| ConfigError {
+                    variable: "TRUSTED_PROXIES",
+                    problem,
+                })?;
         Ok(Self {
             backend_url,
             port,
             cookie_secure,
             log_level,
             log_format,
+            trusted_proxies,
         })
     }
 }
@@ -201,6 +210,7 @@ mod tests {
             ("BACKEND_URL", "not a url"),
             ("BACKEND_URL", "ftp://x"),
             ("BACKEND_URL", "https://x"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8,the-proxy"),
         ] {
             let e = with(&[(var, value)]).unwrap_err();
             assert_eq!(e.variable, var, "{var}={value}");

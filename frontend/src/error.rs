@@ -64,12 +64,19 @@ impl IntoResponse for PageError {
             ),
             Self::Backend(e) => {
                 let status = e.page_status();
-                let heading = if status == StatusCode::NOT_FOUND {
-                    "Not found"
-                } else {
-                    "Something went wrong"
+                let heading = match status {
+                    StatusCode::NOT_FOUND => "Not found",
+                    StatusCode::TOO_MANY_REQUESTS => "Too many requests",
+                    StatusCode::SERVICE_UNAVAILABLE => "Try again shortly",
+                    _ => "Something went wrong",
                 };
-                (status, heading, e.user_message())
+                let mut res = ErrorPage::new(heading, &e.user_message()).respond(status);
+                // The backend's advice stands for the page too.
+                if let Some(secs) = e.retry_after() {
+                    res.headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, secs.into());
+                }
+                return res;
             }
         };
         ErrorPage::new(heading, &message).respond(status)

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod client_addr;
 pub mod config;
 pub mod csrf;
 mod error;

@@ -195,11 +195,18 @@ pub struct TasksPage {
     pub filter: Filter,
     /// The chat panel.
     pub chat: ChatPanel,
+    /// Cursor of the next (older) page, when there is one.
+    pub next_cursor: Option<String>,
+    /// Whether this is a later page (then a link leads back to the newest tasks).
+    pub later_page: bool,
 }
 
 impl TasksPage {
     /// Heading shown above an empty list, per filter.
     pub fn empty_message(&self) -> &'static str {
+        if self.later_page {
+            return "No older tasks.";
+        }
         match self.filter {
             Filter::All => "Nothing here yet. Add your first task above.",
             Filter::Pending => "All done. Enjoy the free time!",

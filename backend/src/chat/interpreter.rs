@@ -5,8 +5,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::Reply;
-use super::tools::{self, Outcome};
-use crate::db::tasks::{self, StatusFilter, Task};
+use super::tools::{self, Outcome, ToolLimits};
+use crate::db::tasks::{self, Task};
 
 /// What the interpreter answers to anything it does not understand.
 pub const HELP: &str = "I can manage your tasks with simple commands:\n\
@@ -40,12 +40,18 @@ fn command(message: &str) -> (String, &str) {
 }
 
 /// Answers one message.
-pub async fn respond(pool: &PgPool, user: Uuid, message: &str) -> Result<Reply, sqlx::Error> {
+pub async fn respond(
+    pool: &PgPool,
+    user: Uuid,
+    limits: &ToolLimits,
+    message: &str,
+) -> Result<Reply, sqlx::Error> {
     let message = message.trim().trim_end_matches(['.', '!']);
     let (verb, rest) = command(message);
     match verb.as_str() {
         "add" if !rest.is_empty() => {
-            let out = tools::execute(pool, user, "add_task", json!({ "title": rest })).await?;
+            let out =
+                tools::execute(pool, user, limits, "add_task", json!({ "title": rest })).await?;
             Ok(single(out))
         }
         "list" | "show" => {
@@ -55,15 +61,26 @@ pub async fn respond(pool: &PgPool, user: Uuid, message: &str) -> Result<Reply, 
                 "completed" | "done" | "finished" => "completed",
                 _ => return Ok(help()),
             };
-            let out = tools::execute(pool, user, "list_tasks", json!({ "status": status })).await?;
-            let text = render_list(out.listed.as_deref().unwrap_or_default(), status);
+            let out = tools::execute(
+                pool,
+                user,
+                limits,
+                "list_tasks",
+                json!({ "status": status }),
+            )
+            .await?;
+            let listed = out.listed.as_deref().unwrap_or_default();
+            let mut text = render_list(listed, status);
+            if out.result["truncated"] == true {
+                text.push_str(&format!("\n(Only the {} newest are shown.)", listed.len()));
+            }
             Ok(Reply {
                 text,
                 actions: vec![out.action],
             })
         }
         "complete" | "done" | "finish" if !rest.is_empty() => {
-            let id = match resolve(pool, user, task_ref(rest), true).await? {
+            let id = match resolve(pool, user, limits, task_ref(rest), true).await? {
                 Ok(id) => id,
                 Err(text) => {
                     return Ok(Reply {
@@ -72,11 +89,12 @@ pub async fn respond(pool: &PgPool, user: Uuid, message: &str) -> Result<Reply, 
                     });
                 }
             };
-            let out = tools::execute(pool, user, "complete_task", json!({ "id": id })).await?;
+            let out =
+                tools::execute(pool, user, limits, "complete_task", json!({ "id": id })).await?;
             Ok(single(out))
         }
         "delete" | "remove" if !rest.is_empty() => {
-            let id = match resolve(pool, user, task_ref(rest), false).await? {
+            let id = match resolve(pool, user, limits, task_ref(rest), false).await? {
                 Ok(id) => id,
                 Err(text) => {
                     return Ok(Reply {
@@ -85,7 +103,8 @@ pub async fn respond(pool: &PgPool, user: Uuid, message: &str) -> Result<Reply, 
                     });
                 }
             };
-            let out = tools::execute(pool, user, "delete_task", json!({ "id": id })).await?;
+            let out =
+                tools::execute(pool, user, limits, "delete_task", json!({ "id": id })).await?;
             Ok(single(out))
         }
         "rename" => {
@@ -95,7 +114,7 @@ pub async fn respond(pool: &PgPool, user: Uuid, message: &str) -> Result<Reply, 
                     actions: vec![],
                 });
             };
-            let id = match resolve(pool, user, task_ref(target), false).await? {
+            let id = match resolve(pool, user, limits, task_ref(target), false).await? {
                 Ok(id) => id,
                 Err(text) => {
                     return Ok(Reply {
@@ -107,6 +126,7 @@ pub async fn respond(pool: &PgPool, user: Uuid, message: &str) -> Result<Reply, 
             let out = tools::execute(
                 pool,
                 user,
+                limits,
                 "update_task",
                 json!({ "id": id, "title": title }),
             )
@@ -160,6 +180,7 @@ fn render_list(list: &[Task], status: &str) -> String {
 async fn resolve(
     pool: &PgPool,
     user: Uuid,
+    limits: &ToolLimits,
     r: TaskRef,
     prefer_pending: bool,
 ) -> Result<Result<i64, String>, sqlx::Error> {
@@ -168,7 +189,8 @@ async fn resolve(
         TaskRef::Title(t) => t,
     };
     let wanted = title.to_lowercase();
-    let mut all = tasks::list(pool, user, StatusFilter::All).await?;
+    // Only tasks whose title matches, and a bounded number of them.
+    let mut all = tasks::find_by_title(pool, user, &title, limits.list_max).await?;
     if prefer_pending
         && all
             .iter()

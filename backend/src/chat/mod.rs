@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::config::LlmConfig;
+use crate::config::{Limits, LlmConfig};
 use crate::db::conversations::Message;
 use provider::{Provider, ProviderError};
-use tools::{Action, Outcome};
+use tools::{Action, Outcome, ToolLimits};
 
 /// Most stored messages sent to the provider as history with each new message.
 pub const HISTORY_LIMIT: i64 = 20;
@@ -35,6 +35,7 @@ pub struct Reply {
 #[derive(Clone)]
 pub struct Assistant {
     provider: Option<Provider>,
+    limits: ToolLimits,
 }
 
 const SYSTEM_PROMPT: &str = "You are the assistant of a todo app. You manage the user's tasks \
@@ -45,9 +46,10 @@ two short sentences saying what you did.";
 
 impl Assistant {
     /// Uses the provider in `llm` when given, else the interpreter.
-    pub fn new(llm: Option<&LlmConfig>) -> anyhow::Result<Self> {
+    pub fn new(llm: Option<&LlmConfig>, limits: &Limits) -> anyhow::Result<Self> {
         Ok(Assistant {
             provider: llm.map(Provider::new).transpose()?,
+            limits: ToolLimits::from_limits(limits),
         })
     }
 
@@ -65,8 +67,8 @@ impl Assistant {
         message: &str,
     ) -> Result<Reply, sqlx::Error> {
         match &self.provider {
-            None => interpreter::respond(pool, user, message).await,
-            Some(p) => with_provider(p, pool, user, history, message).await,
+            None => interpreter::respond(pool, user, &self.limits, message).await,
+            Some(p) => with_provider(p, pool, user, &self.limits, history, message).await,
         }
     }
 }
@@ -75,6 +77,7 @@ async fn with_provider(
     provider: &Provider,
     pool: &PgPool,
     user: Uuid,
+    limits: &ToolLimits,
     history: &[Message],
     message: &str,
 ) -> Result<Reply, sqlx::Error> {
@@ -122,7 +125,7 @@ async fn with_provider(
                     "Tool call limit reached for this message.",
                 )
             } else {
-                let outcome = run_call(pool, user, &call.name, &call.arguments).await?;
+                let outcome = run_call(pool, user, limits, &call.name, &call.arguments).await?;
                 actions.push(outcome.action.clone());
                 outcome
             };
@@ -149,6 +152,7 @@ async fn with_provider(
 async fn run_call(
     pool: &PgPool,
     user: Uuid,
+    limits: &ToolLimits,
     name: &str,
     raw_args: &str,
 ) -> Result<Outcome, sqlx::Error> {
@@ -158,7 +162,7 @@ async fn run_call(
         raw_args
     };
     match serde_json::from_str::<Value>(raw) {
-        Ok(args @ Value::Object(_)) => tools::execute(pool, user, name, args).await,
+        Ok(args @ Value::Object(_)) => tools::execute(pool, user, limits, name, args).await,
         Ok(_) | Err(_) => {
             tracing::warn!(tool = %name, "assistant sent tool arguments that are not a JSON object");
             Ok(Outcome::failed(

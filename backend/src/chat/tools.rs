@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::db::CappedError;
 use crate::db::tasks::{self, StatusFilter, Task};
 use crate::validate;
 
@@ -17,6 +18,25 @@ pub const TOOL_NAMES: [&str; 5] = [
     "update_task",
     "delete_task",
 ];
+
+/// The bounds the tools keep.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolLimits {
+    /// Most tasks `list_tasks` returns (`PAGE_SIZE_DEFAULT`), newest first.
+    pub list_max: i64,
+    /// Most tasks a user may have (`MAX_TASKS_PER_USER`).
+    pub max_tasks: i64,
+}
+
+impl ToolLimits {
+    /// From the configured limits.
+    pub fn from_limits(l: &crate::config::Limits) -> Self {
+        ToolLimits {
+            list_max: l.page_size_default,
+            max_tasks: l.max_tasks_per_user,
+        }
+    }
+}
 
 /// What one tool call did, as reported to the client.
 #[derive(Debug, Clone, Serialize)]
@@ -222,6 +242,7 @@ fn not_found(id: i64) -> String {
 pub async fn execute(
     pool: &PgPool,
     user: Uuid,
+    limits: &ToolLimits,
     name: &str,
     arguments: Value,
 ) -> Result<Outcome, sqlx::Error> {
@@ -262,7 +283,30 @@ pub async fn execute(
                     ));
                 }
             };
-            let t = tasks::create(pool, user, &title, description.as_deref()).await?;
+            let t =
+                match tasks::create(pool, user, &title, description.as_deref(), limits.max_tasks)
+                    .await
+                {
+                    Ok(t) => t,
+                    Err(CappedError::Db(e)) => return Err(e),
+                    Err(CappedError::LimitReached) => {
+                        return Ok(Outcome::failed(
+                            name,
+                            arguments,
+                            format!(
+                                "Cannot add: {}.",
+                                crate::routes::tasks::task_limit_message(limits.max_tasks)
+                            ),
+                        ));
+                    }
+                    Err(CappedError::NoOwner) => {
+                        return Ok(Outcome::failed(
+                            name,
+                            arguments,
+                            "Cannot add: your account no longer exists.",
+                        ));
+                    }
+                };
             let summary = format!("Added #{} “{}”.", t.id, t.title);
             Ok(Outcome::done(
                 name,
@@ -286,19 +330,29 @@ pub async fn execute(
                     }
                 },
             };
-            let list = tasks::list(pool, user, filter).await?;
+            // One more than shown, to say when the list is cut.
+            let mut list = tasks::list(pool, user, filter, None, limits.list_max + 1).await?;
+            let truncated = list.len() > usize::try_from(limits.list_max).unwrap_or(usize::MAX);
+            list.truncate(usize::try_from(limits.list_max).unwrap_or(usize::MAX));
             let which = match filter {
                 StatusFilter::All => "",
                 StatusFilter::Pending => "pending ",
                 StatusFilter::Completed => "completed ",
             };
-            let summary = format!(
-                "Listed {} {which}task{}.",
-                list.len(),
-                if list.len() == 1 { "" } else { "s" }
-            );
-            let result =
-                json!({ "ok": true, "tasks": list.iter().map(task_json).collect::<Vec<_>>() });
+            let summary = if truncated {
+                format!("Listed the {} newest {which}tasks.", list.len())
+            } else {
+                format!(
+                    "Listed {} {which}task{}.",
+                    list.len(),
+                    if list.len() == 1 { "" } else { "s" }
+                )
+            };
+            let result = json!({
+                "ok": true,
+                "tasks": list.iter().map(task_json).collect::<Vec<_>>(),
+                "truncated": truncated,
+            });
             let mut out = Outcome::done(name, arguments, summary, result);
             out.listed = Some(list);
             Ok(out)

@@ -5,6 +5,8 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::CappedError;
+
 /// One conversation (without its messages).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Conversation {
@@ -53,16 +55,34 @@ impl Role {
 
 const COLUMNS: &str = "id, title, created_at, updated_at";
 
-/// Starts a conversation for the user.
-pub async fn create(pool: &PgPool, user: Uuid, title: &str) -> Result<Conversation, sqlx::Error> {
-    sqlx::query_as::<_, Conversation>(&format!(
+/// Starts a conversation for the user unless they have `max` already.
+pub async fn create(
+    pool: &PgPool,
+    user: Uuid,
+    title: &str,
+    max: i64,
+) -> Result<Conversation, CappedError> {
+    let mut tx = pool.begin().await?;
+    if !super::lock_owner(&mut tx, "users", user).await? {
+        return Err(CappedError::NoOwner);
+    }
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM conversations WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(&mut *tx)
+        .await?;
+    if count >= max {
+        return Err(CappedError::LimitReached);
+    }
+    let c = sqlx::query_as::<_, Conversation>(&format!(
         "INSERT INTO conversations (id, user_id, title) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::new_v4())
     .bind(user)
     .bind(title)
-    .fetch_one(pool)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(c)
 }
 
 /// One of the user's conversations.
@@ -76,12 +96,25 @@ pub async fn get(pool: &PgPool, user: Uuid, id: Uuid) -> Result<Option<Conversat
     .await
 }
 
-/// The user's conversations, most recently active first.
-pub async fn list(pool: &PgPool, user: Uuid) -> Result<Vec<Conversation>, sqlx::Error> {
+/// Up to `limit` of the user's conversations, most recently active first (by `updated_at`,
+/// then id), starting after `after` (`updated_at`, `id`) when given.
+pub async fn list(
+    pool: &PgPool,
+    user: Uuid,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Conversation>, sqlx::Error> {
+    let (at, id) = after.unzip();
     sqlx::query_as::<_, Conversation>(&format!(
-        "SELECT {COLUMNS} FROM conversations WHERE user_id = $1 ORDER BY updated_at DESC, id"
+        "SELECT {COLUMNS} FROM conversations
+         WHERE user_id = $1 AND ($2::TIMESTAMPTZ IS NULL OR (updated_at, id) < ($2, $3))
+         ORDER BY updated_at DESC, id DESC
+         LIMIT $4"
     ))
     .bind(user)
+    .bind(at)
+    .bind(id)
+    .bind(limit)
     .fetch_all(pool)
     .await
 }
@@ -104,6 +137,17 @@ pub async fn add_message(
     content: &str,
 ) -> Result<Message, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let msg = insert_message(&mut tx, conversation, role, content).await?;
+    tx.commit().await?;
+    Ok(msg)
+}
+
+async fn insert_message(
+    tx: &mut sqlx::PgConnection,
+    conversation: Uuid,
+    role: Role,
+    content: &str,
+) -> Result<Message, sqlx::Error> {
     let msg = sqlx::query_as::<_, Message>(
         "INSERT INTO messages (conversation_id, role, content) VALUES ($1, $2, $3)
          RETURNING role, content, created_at",
@@ -117,18 +161,65 @@ pub async fn add_message(
         .bind(conversation)
         .execute(&mut *tx)
         .await?;
+    Ok(msg)
+}
+
+/// Appends the user's message of a new chat turn unless the conversation cannot take the
+/// turn's two messages within `max`. The caller has checked ownership.
+pub async fn add_user_message(
+    pool: &PgPool,
+    conversation: Uuid,
+    content: &str,
+    max: i64,
+) -> Result<Message, CappedError> {
+    let mut tx = pool.begin().await?;
+    if !super::lock_owner(&mut tx, "conversations", conversation).await? {
+        return Err(CappedError::NoOwner);
+    }
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM messages WHERE conversation_id = $1")
+            .bind(conversation)
+            .fetch_one(&mut *tx)
+            .await?;
+    if count + 2 > max {
+        return Err(CappedError::LimitReached);
+    }
+    let msg = insert_message(&mut tx, conversation, Role::User, content).await?;
     tx.commit().await?;
     Ok(msg)
 }
 
-/// All messages of a conversation, oldest first. The caller has checked ownership.
-pub async fn messages(pool: &PgPool, conversation: Uuid) -> Result<Vec<Message>, sqlx::Error> {
-    sqlx::query_as::<_, Message>(
-        "SELECT role, content, created_at FROM messages WHERE conversation_id = $1 ORDER BY id",
+/// Up to `limit` messages of a conversation before message id `before` (all when `None`),
+/// newest first, with their ids. The caller has checked ownership.
+pub async fn messages(
+    pool: &PgPool,
+    conversation: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<(i64, Message)>, sqlx::Error> {
+    let rows: Vec<(i64, String, String, OffsetDateTime)> = sqlx::query_as(
+        "SELECT id, role, content, created_at FROM messages
+         WHERE conversation_id = $1 AND ($2::BIGINT IS NULL OR id < $2)
+         ORDER BY id DESC LIMIT $3",
     )
     .bind(conversation)
+    .bind(before)
+    .bind(limit)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, role, content, created_at)| {
+            (
+                id,
+                Message {
+                    role,
+                    content,
+                    created_at,
+                },
+            )
+        })
+        .collect())
 }
 
 /// The latest `limit` messages, oldest first.

@@ -52,6 +52,40 @@ pub async fn migrate_until_applied(pool: PgPool, applied: Arc<AtomicBool>) {
     }
 }
 
+/// Why a capped insert did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CappedError {
+    /// The owner already has the maximum number of items.
+    #[error("limit reached")]
+    LimitReached,
+    /// The owner (user or conversation) does not exist (any more).
+    #[error("owner not found")]
+    NoOwner,
+    /// Any database failure.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Locks the owner row `id` of `table` for the rest of `tx`, so that concurrent capped inserts
+/// for the same owner count one after another; false when there is no such row.
+/// `FOR NO KEY UPDATE` leaves the foreign-key checks of other inserts unblocked.
+pub(crate) async fn lock_owner<Id>(
+    tx: &mut sqlx::PgConnection,
+    table: &'static str,
+    id: Id,
+) -> Result<bool, sqlx::Error>
+where
+    Id: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+{
+    let row = sqlx::query(&format!(
+        "SELECT 1 FROM {table} WHERE id = $1 FOR NO KEY UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// True when the SQLSTATE says a unique constraint was violated.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))

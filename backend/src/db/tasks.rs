@@ -6,6 +6,8 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::CappedError;
+
 /// One task as stored and as sent to clients.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Task {
@@ -51,43 +53,90 @@ impl StatusFilter {
 
 const COLUMNS: &str = "id, title, description, completed, created_at, updated_at";
 
-/// The user's tasks, newest first.
+fn completed_filter(filter: StatusFilter) -> Option<bool> {
+    match filter {
+        StatusFilter::All => None,
+        StatusFilter::Pending => Some(false),
+        StatusFilter::Completed => Some(true),
+    }
+}
+
+/// Up to `limit` of the user's tasks, newest first (by creation time, then id), starting after
+/// `after` (`created_at`, `id`) when given.
 pub async fn list(
     pool: &PgPool,
     user: Uuid,
     filter: StatusFilter,
+    after: Option<(OffsetDateTime, i64)>,
+    limit: i64,
 ) -> Result<Vec<Task>, sqlx::Error> {
-    let completed: Option<bool> = match filter {
-        StatusFilter::All => None,
-        StatusFilter::Pending => Some(false),
-        StatusFilter::Completed => Some(true),
-    };
+    let (at, id) = after.unzip();
     sqlx::query_as::<_, Task>(&format!(
         "SELECT {COLUMNS} FROM tasks
          WHERE user_id = $1 AND ($2::BOOLEAN IS NULL OR completed = $2)
-         ORDER BY created_at DESC, id DESC"
+           AND ($3::TIMESTAMPTZ IS NULL OR (created_at, id) < ($3, $4))
+         ORDER BY created_at DESC, id DESC
+         LIMIT $5"
     ))
     .bind(user)
-    .bind(completed)
+    .bind(completed_filter(filter))
+    .bind(at)
+    .bind(id)
+    .bind(limit)
     .fetch_all(pool)
     .await
 }
 
-/// Creates a task for the user.
+/// Up to `limit` of the user's tasks whose title contains `needle` (case-insensitive), newest
+/// first.
+pub async fn find_by_title(
+    pool: &PgPool,
+    user: Uuid,
+    needle: &str,
+    limit: i64,
+) -> Result<Vec<Task>, sqlx::Error> {
+    sqlx::query_as::<_, Task>(&format!(
+        "SELECT {COLUMNS} FROM tasks
+         WHERE user_id = $1 AND strpos(lower(title), lower($2)) > 0
+         ORDER BY created_at DESC, id DESC
+         LIMIT $3"
+    ))
+    .bind(user)
+    .bind(needle)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Creates a task for the user unless they have `max` tasks already.
 pub async fn create(
     pool: &PgPool,
     user: Uuid,
     title: &str,
     description: Option<&str>,
-) -> Result<Task, sqlx::Error> {
-    sqlx::query_as::<_, Task>(&format!(
+    max: i64,
+) -> Result<Task, CappedError> {
+    let mut tx = pool.begin().await?;
+    if !super::lock_owner(&mut tx, "users", user).await? {
+        return Err(CappedError::NoOwner);
+    }
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM tasks WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(&mut *tx)
+        .await?;
+    if count >= max {
+        return Err(CappedError::LimitReached);
+    }
+    let task = sqlx::query_as::<_, Task>(&format!(
         "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
     ))
     .bind(user)
     .bind(title)
     .bind(description)
-    .fetch_one(pool)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(task)
 }
 
 /// One of the user's tasks.

@@ -10,10 +10,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{AuthUser, hash_password, verify_password};
+use crate::auth::AuthUser;
 use crate::db::users::{self, CreateUserError, User};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::limits::client_ip::{ClientIp, throttle_key};
 use crate::validate;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -51,11 +52,17 @@ impl From<User> for Account {
 
 async fn register(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<Account>), ApiError> {
     let email = validate::email(&body.email)?;
     validate::password(&body.password)?;
-    let hash = hash_password(body.password).await?;
+    // After validation: only attempts that would hash count against the address.
+    state
+        .throttles
+        .register_per_ip
+        .check(&throttle_key(client))?;
+    let hash = state.hasher.hash(body.password).await?;
     match users::create(&state.pool, &email, &hash).await {
         Ok(user) => {
             tracing::info!(user_id = %user.id, "account registered");
@@ -70,16 +77,21 @@ const BAD_CREDENTIALS: &str = "wrong email or password";
 
 async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<Value>, ApiError> {
     let email = body.email.trim().to_lowercase();
+    // Every attempt counts, successful or not, and unknown emails like known ones (so the
+    // answer does not reveal which emails have accounts).
+    state.throttles.login_per_ip.check(&throttle_key(client))?;
+    state.throttles.login_per_account.check(&email)?;
     let user = users::find_by_email(&state.pool, &email).await?;
     // Verify against a dummy hash for unknown emails too, so timing does not reveal accounts.
     let (hash, user_id) = match &user {
         Some(u) => (u.password_hash.clone(), Some(u.id)),
         None => (state.dummy_hash.to_string(), None),
     };
-    let ok = verify_password(body.password, hash).await?;
+    let ok = state.hasher.verify(body.password, hash).await?;
     let Some(user_id) = user_id.filter(|_| ok) else {
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
     };

@@ -9,10 +9,13 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::AuthUser;
+use crate::db::CappedError;
 use crate::db::tasks::{self, StatusFilter, Task};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::pagination::{Cursor, Page, PageQuery, paged};
 use crate::validate;
+use axum::response::Response;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -23,23 +26,50 @@ pub(crate) fn router() -> Router<AppState> {
 
 const NOT_FOUND: ApiError = ApiError::NotFound("task not found");
 
+/// The 409 message when a user has `max` tasks already.
+pub(crate) fn task_limit_message(max: i64) -> String {
+    format!(
+        "you have reached the limit of {max} tasks (MAX_TASKS_PER_USER); delete some to add more"
+    )
+}
+
 #[derive(Deserialize)]
 struct ListQuery {
     status: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
 }
 
+/// `GET /api/tasks?status=&limit=&cursor=`: one page, newest first (see [`crate::pagination`]).
 async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Vec<Task>>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = match q.status.as_deref() {
         None => StatusFilter::All,
         Some(s) => StatusFilter::parse(s).ok_or_else(|| {
             ApiError::BadRequest("status must be one of all, pending, completed".into())
         })?,
     };
-    Ok(Json(tasks::list(&state.pool, user, filter).await?))
+    let page = Page::from_query(&q.page, &state.limits)?;
+    let after = match &page.after {
+        Some(c) => Some((c.at()?, c.int_id()?)),
+        None => None,
+    };
+    let rows = tasks::list(&state.pool, user, filter, after, page.fetch()).await?;
+    let (items, next) = page.split(rows, |t: &Task| Cursor::new(t.created_at, t.id));
+    let mut query = Vec::new();
+    if let Some(s) = &q.status {
+        query.push(format!("status={s}"));
+    }
+    query.push(format!("limit={}", page.limit));
+    Ok(paged(
+        Json(items),
+        next.as_ref(),
+        "/api/tasks",
+        &query.join("&"),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -57,8 +87,14 @@ async fn create(
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
     let title = validate::title(&body.title)?;
     let description = validate::description(body.description.as_deref())?;
-    let task = tasks::create(&state.pool, user, &title, description.as_deref()).await?;
-    Ok((StatusCode::CREATED, Json(task)))
+    let max = state.limits.max_tasks_per_user;
+    match tasks::create(&state.pool, user, &title, description.as_deref(), max).await {
+        Ok(task) => Ok((StatusCode::CREATED, Json(task))),
+        Err(CappedError::LimitReached) => Err(ApiError::LimitReached(task_limit_message(max))),
+        // A valid token for a deleted account.
+        Err(CappedError::NoOwner) => Err(ApiError::Unauthorized("invalid or expired token")),
+        Err(CappedError::Db(e)) => Err(e.into()),
+    }
 }
 
 async fn show(

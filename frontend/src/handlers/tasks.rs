@@ -8,7 +8,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::{PageCtx, PagePath, PageQuery, StatusQuery, back_to_list, chat};
-use crate::backend::{BackendError, TaskInput};
+use crate::backend::{BackendError, TaskInput, is_cursor};
 use crate::error::{PageError, both, unless_expired};
 use crate::flash::Flash;
 use crate::session::Session;
@@ -24,27 +24,41 @@ pub(crate) async fn index(jar: CookieJar) -> Redirect {
     }
 }
 
-/// `GET /tasks?status=all|pending|completed`.
+/// The list's query: the filter and, past the first page, where the page starts.
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    status: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /tasks?status=all|pending|completed[&cursor=…]`: one page of the list, newest first,
+/// with a link to the older tasks when there are more.
 pub(crate) async fn list(
     State(state): State<AppState>,
     session: Session,
     ctx: PageCtx,
     jar: CookieJar,
-    PageQuery(query): PageQuery<StatusQuery>,
+    PageQuery(query): PageQuery<ListQuery>,
 ) -> Result<Response, PageError> {
     let filter = Filter::parse(query.status.as_deref()).ok_or(PageError::UnknownFilter)?;
+    // A cursor that is not one (edited by hand) shows the first page.
+    let cursor = query.cursor.filter(|c| is_cursor(c));
     let conversation_id = chat::conversation_cookie(&jar);
     let (tasks, me, chat) = tokio::join!(
-        state.backend.list_tasks(&session.token, filter.as_str()),
+        state
+            .backend
+            .list_tasks(&session.token, filter.as_str(), cursor.as_deref()),
         state.backend.me(&session.token),
         chat::panel(&state, &session, conversation_id.as_deref()),
     );
-    let (tasks, me) = both(tasks, me)?;
+    let ((tasks, next_cursor), me) = both(tasks, me)?;
     let page = TasksPage {
         page: ctx.base(Some(me.email)),
         tasks: tasks.into_iter().map(TaskView::new).collect(),
         filter,
         chat,
+        next_cursor,
+        later_page: cursor.is_some(),
     };
     Ok(render(&page, StatusCode::OK))
 }

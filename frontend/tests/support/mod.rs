@@ -48,6 +48,8 @@ pub struct Backend {
     pub url: String,
     pub port: u16,
     database_url: String,
+    /// Extra settings (limits for a test).
+    extra_env: Vec<(String, String)>,
     log: PathBuf,
     _logdir: tempfile::TempDir,
 }
@@ -57,6 +59,11 @@ static DB_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::
 impl Backend {
     /// Starts a backend with a fresh database and waits until it answers `/health`.
     pub fn start(server: &PgServer) -> Self {
+        Self::start_with(server, &[])
+    }
+
+    /// Like [`Backend::start`], with `extra` settings in its environment.
+    pub fn start_with(server: &PgServer, extra: &[(&str, &str)]) -> Self {
         let n = DB_COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let db = format!("fe_{}_{n}", std::process::id());
         let database_url = server.create_database(&db);
@@ -66,6 +73,10 @@ impl Backend {
             url: String::new(),
             port: 0,
             database_url,
+            extra_env: extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             log: logdir.path().join("backend.log"),
             _logdir: logdir,
         };
@@ -92,6 +103,7 @@ impl Backend {
             .env("JWT_SECRET", "frontend-tests-jwt-secret-0123456789abcdef")
             .env("PORT", port.to_string())
             .env("LOG_LEVEL", "info")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -187,6 +199,7 @@ pub fn frontend_config(backend_url: &str, cookie_secure: bool) -> Config {
         cookie_secure,
         log_level: "info".to_owned(),
         log_format: LogFormat::Text,
+        trusted_proxies: Default::default(),
     }
 }
 
@@ -199,7 +212,11 @@ pub struct Frontend {
 impl Frontend {
     /// Serves the frontend for `backend_url` on the current tokio runtime.
     pub async fn start(backend_url: &str, cookie_secure: bool) -> Self {
-        let config = frontend_config(backend_url, cookie_secure);
+        Self::start_config(frontend_config(backend_url, cookie_secure)).await
+    }
+
+    /// Serves the frontend with `config` (its port is ignored).
+    pub async fn start_config(config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -239,6 +256,30 @@ pub async fn stack(test: &str, cookie_secure: bool) -> Option<Stack> {
         // A prerequisite failure under CI is a panic: keep its message as it is.
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
     let frontend = Frontend::start(&backend.url, cookie_secure).await;
+    Some(Stack { backend, frontend })
+}
+
+/// Like [`stack`], with `backend_env` for the backend and `trusted_proxies` for the frontend.
+pub async fn stack_with(
+    test: &str,
+    backend_env: &[(&str, &str)],
+    trusted_proxies: &str,
+) -> Option<Stack> {
+    let test = test.to_owned();
+    let env: Vec<(String, String)> = backend_env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let backend = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        PgServer::shared(&test).map(|s| Backend::start_with(s, &env))
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+    let mut config = frontend_config(&backend.url, false);
+    config.trusted_proxies =
+        todo_frontend::client_addr::TrustedProxies::parse(trusted_proxies).unwrap();
+    let frontend = Frontend::start_config(config).await;
     Some(Stack { backend, frontend })
 }
 
