@@ -62,7 +62,7 @@ pub(crate) struct Scene<'a> {
 
 impl Scene<'_> {
     /// The fault script; runs on the driving thread while the workload's workers run.
-    pub(crate) fn script(&self, shared: &Shared) -> Result<Vec<Observation>> {
+    pub(crate) fn script(&self, shared: &Shared) -> Vec<Observation> {
         let mut seen = Vec::new();
         let phase = |p: usize| shared.phase.store(p as u8, Ordering::SeqCst);
         let postgres = self.names.container("postgres");
@@ -72,7 +72,7 @@ impl Scene<'_> {
         std::thread::sleep(Duration::from_secs(3));
 
         phase(1);
-        self.docker.kill(&postgres)?;
+        act(&mut seen, "kill PostgreSQL", self.docker.kill(&postgres));
         let killed = Instant::now();
         seen.push(self.watch(
             "database killed: backend /ready",
@@ -85,7 +85,7 @@ impl Scene<'_> {
         sleep_until(killed + self.outage);
 
         phase(2);
-        self.docker.start(&postgres)?;
+        act(&mut seen, "start PostgreSQL", self.docker.start(&postgres));
         let restarted = Instant::now();
         seen.push(self.watch(
             "database started: backend /ready",
@@ -108,7 +108,7 @@ impl Scene<'_> {
         std::thread::sleep(Duration::from_secs(3));
 
         phase(4);
-        self.docker.kill(&backend)?;
+        act(&mut seen, "kill the backend", self.docker.kill(&backend));
         let killed = Instant::now();
         let mut error_page = String::new();
         seen.push(self.watch(
@@ -144,11 +144,14 @@ impl Scene<'_> {
         sleep_until(killed + self.outage);
 
         phase(5);
-        self.docker.start(&backend)?;
+        act(&mut seen, "start the backend", self.docker.start(&backend));
         let restarted = Instant::now();
         // A restarted container gets a new host port for the backend.
-        let addr = self.docker.port(&backend, BACKEND_PORT)?;
-        self.api.set(&format!("http://{addr}"));
+        let port = self.docker.port(&backend, BACKEND_PORT);
+        if let Ok(addr) = &port {
+            self.api.set(&format!("http://{addr}"));
+        }
+        act(&mut seen, "the restarted backend's port", port.map(drop));
         seen.push(self.watch(
             "backend started: frontend /tasks",
             restarted,
@@ -160,7 +163,7 @@ impl Scene<'_> {
 
         phase(6);
         std::thread::sleep(Duration::from_secs(2));
-        Ok(seen)
+        seen
     }
 
     fn visit_tasks(&self) -> Answer {
@@ -237,6 +240,19 @@ pub(crate) fn outage_observation(measured: &Measured) -> Observation {
         ),
         seconds: p99.map(|ms| ms / 1e3),
         ok: other_5xx == 0,
+    }
+}
+
+/// Records a Docker action that failed (the container may have died on its own first): the
+/// script goes on, and the report shows what could not be done.
+fn act(seen: &mut Vec<Observation>, what: &str, result: Result<()>) {
+    if let Err(e) = result {
+        seen.push(Observation {
+            what: what.to_owned(),
+            seen: format!("failed: {e:#}").replace('\n', " "),
+            seconds: None,
+            ok: false,
+        });
     }
 }
 

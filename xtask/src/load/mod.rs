@@ -123,7 +123,7 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> Result<()> {
         memory_limit: memory_limit(&docker, &backend_name)?,
         ..Report::default()
     };
-    let mut sampler = memory::Sampler::start(&docker.stats_memory_command(&backend_name));
+    let sampler = memory::Sampler::start(&docker.stats_memory_command(&backend_name));
     let run_id = nonce();
     let skip = |s: Step| args.skip.contains(&s);
 
@@ -260,7 +260,6 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> Result<()> {
         );
         // Whatever the script managed, leave both containers running.
         restart_if_stopped(&docker, names, &api)?;
-        let seen = seen.context("the fault script")?;
         let peak = settle_peak(&sampler, from);
         let verdict = ledger::verify(&http, &api, &mut accounts, VERIFY_WITHIN);
         let survived = seen.iter().all(|o| o.ok);
@@ -305,7 +304,14 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> Result<()> {
     let mut frontend = frontend;
     if !skip(Step::Redeploy) {
         say("step 3: `down` then `deploy`, then every account and task must still be there");
-        let r = redeploy::run(sh, p, &http, &mut accounts, VERIFY_WITHIN)?;
+        let r = match redeploy::run(sh, p, &http, &mut accounts, VERIFY_WITHIN) {
+            Ok(r) => r,
+            Err(e) => {
+                // The table still shows everything measured so far.
+                report.check("down + deploy: ran to the end", false, format!("{e:#}"));
+                return finish(report, sampler, json);
+            }
+        };
         api.set(&r.backend);
         frontend = r.frontend;
         let ok = r.observations.iter().all(|o| o.ok);
@@ -329,26 +335,35 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> Result<()> {
 
     if !skip(Step::Hostile) {
         say("step 4: hostile input");
-        let mut pair = accounts::create(
-            &http,
-            &api,
-            &format!("{run_id}-h"),
-            2,
-            args.forwarded_for,
-            Instant::now() + ACCOUNTS_WITHIN,
-        )?;
-        let victim_web = web_session(&frontend, &pair[0], timeout)?;
-        let mut attacker_web = web_session(&frontend, &pair[1], timeout)?;
-        let (victim, attacker) = pair.split_at_mut(1);
-        let (cases, unchanged) = hostile::Parties {
-            http: &http,
-            api: &api,
-            victim: &victim[0],
-            victim_web: &victim_web,
-            attacker: &attacker[0],
-            attacker_web: &mut attacker_web,
-        }
-        .run()?;
+        let sent = (|| -> Result<_> {
+            let mut pair = accounts::create(
+                &http,
+                &api,
+                &format!("{run_id}-h"),
+                2,
+                args.forwarded_for,
+                Instant::now() + ACCOUNTS_WITHIN,
+            )?;
+            let victim_web = web_session(&frontend, &pair[0], timeout)?;
+            let mut attacker_web = web_session(&frontend, &pair[1], timeout)?;
+            let (victim, attacker) = pair.split_at_mut(1);
+            hostile::Parties {
+                http: &http,
+                api: &api,
+                victim: &victim[0],
+                victim_web: &victim_web,
+                attacker: &attacker[0],
+                attacker_web: &mut attacker_web,
+            }
+            .run()
+        })();
+        let (cases, unchanged) = match sent {
+            Ok(sent) => sent,
+            Err(e) => {
+                report.check("hostile input: ran to the end", false, format!("{e:#}"));
+                return finish(report, sampler, json);
+            }
+        };
         let mut tally = stats::Tally::default();
         for (case, answer) in &cases {
             let class = if case.ok {
@@ -391,6 +406,11 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> Result<()> {
         report.hostile.push(unchanged);
     }
 
+    finish(report, sampler, json)
+}
+
+/// Stops sampling, prints the report, and fails when a check failed.
+fn finish(mut report: Report, mut sampler: memory::Sampler, json: bool) -> Result<()> {
     sampler.stop();
     report.peak_memory = sampler.peak();
     if json {
