@@ -1,5 +1,7 @@
 //! `cargo xtask bench`: hashing and no-op planning on generated trees, as ratios against
 //! `sha256sum` and `git status` measured in the same run (never timed assertions in tests).
+//! `cargo xtask bench load` is the load-and-fault suite against the Docker target
+//! ([`crate::load`]).
 //!
 //! Fairness: every baseline works on the same files, from the same warm page cache, and is
 //! timed alternately with the engine (rep by rep), so load from other processes hits both
@@ -16,7 +18,11 @@ use crate::pipeline::Pipeline;
 
 /// Options of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// Another benchmark instead of hashing.
+    #[command(subcommand)]
+    pub suite: Option<Suite>,
     /// Tree sizes in files (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000, 100_000])]
     pub files: Vec<usize>,
@@ -35,6 +41,14 @@ pub struct Args {
     /// fresh temporary directory, removed afterwards).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+}
+
+/// The benchmarks other than hashing.
+#[derive(Debug, clap::Subcommand)]
+pub enum Suite {
+    /// Load and faults against the Docker target: a sign-in burst, a mixed workload, database
+    /// and backend kills, down and deploy, hostile input; prints a table.
+    Load(crate::load::Args),
 }
 
 /// One measured tree: per-rep durations of each side, in the order they were taken.
@@ -78,7 +92,10 @@ fn load_average() -> String {
 }
 
 /// Run `cargo xtask bench`.
-pub fn run(sh: &Shell, _p: &Pipeline, args: &Args) -> anyhow::Result<()> {
+pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
+    if let Some(Suite::Load(load)) = &args.suite {
+        return crate::load::run(sh, p, load);
+    }
     for tool in ["sha256sum", "git", "xargs"] {
         if crate::tools::find_program(sh, tool).is_none() {
             anyhow::bail!(

@@ -47,6 +47,10 @@ pub struct Containers {
 const DB_USER: &str = "postgres";
 const DB_NAME: &str = "todo";
 const FRONTEND_PORT: u16 = 3000;
+/// Each role's `--memory`: the chart's `resources.limits.memory` (k8s/todo-app/values.yaml), so
+/// the Docker target runs under the ceilings Kubernetes enforces (a test keeps them equal).
+pub(crate) const MEMORY_LIMITS: [(&str, &str); 3] =
+    [("postgres", "1g"), ("backend", "1g"), ("frontend", "512m")];
 
 /// Resolves the app's secrets for the Docker target (environment, `.env`, stored generated
 /// values, the running PostgreSQL container's password, or freshly generated).
@@ -159,6 +163,10 @@ impl Containers {
                 network: Some(names.network()),
                 network_alias: Some(role.to_owned()),
                 labels: names.labels(),
+                memory: MEMORY_LIMITS
+                    .iter()
+                    .find(|(r, _)| *r == role)
+                    .map(|(_, m)| (*m).to_owned()),
                 ..RunSpec::default()
             };
             spec.labels
@@ -235,6 +243,7 @@ fn config_digest(spec: &RunSpec, image_id: &str, secrets_digest: &str) -> String
         "labels": spec.labels,
         "health": spec.health_cmd,
         "command": spec.command,
+        "memory": spec.memory,
     });
     hex::encode(Sha256::digest(material.to_string().as_bytes()))
 }

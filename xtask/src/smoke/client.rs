@@ -8,28 +8,28 @@ use anyhow::{Result, bail};
 
 /// A response reduced to what the checks look at.
 #[derive(Debug)]
-pub(super) struct Response {
-    pub(super) status: u16,
-    pub(super) location: Option<String>,
-    pub(super) set_cookies: Vec<String>,
-    pub(super) body: String,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) set_cookies: Vec<String>,
+    pub(crate) body: String,
 }
 
 /// A blocking HTTP client that never follows redirects (the flow follows them itself so it
 /// sees every `Set-Cookie`).
-pub(super) struct Client {
-    pub(super) agent: ureq::Agent,
+pub(crate) struct Client {
+    pub(crate) agent: ureq::Agent,
     /// Named when a request cannot connect.
-    pub(super) fix: String,
+    pub(crate) fix: String,
 }
 
 /// The fix for an unreachable app when the target gave none.
-pub(super) const GENERIC_UNREACHABLE_FIX: &str =
+pub(crate) const GENERIC_UNREACHABLE_FIX: &str =
     "check that the app is deployed and running: `cargo xtask status`";
 
 /// One line for a request that got no HTTP answer: what failed, the URL once, and the fix.
 /// (ureq's own message repeats the URL.)
-pub(super) fn unreachable(url: &str, t: &ureq::Transport, fix: &str) -> String {
+pub(crate) fn unreachable(url: &str, t: &ureq::Transport, fix: &str) -> String {
     let mut why = t.kind().to_string();
     if let Some(m) = t.message() {
         why = format!("{why}: {m}");
@@ -41,7 +41,7 @@ pub(super) fn unreachable(url: &str, t: &ureq::Transport, fix: &str) -> String {
 }
 
 impl Client {
-    pub(super) fn new(timeout: Duration) -> Self {
+    pub(crate) fn new(timeout: Duration) -> Self {
         let agent = ureq::AgentBuilder::new()
             .redirects(0)
             .timeout(timeout)
@@ -52,12 +52,12 @@ impl Client {
         }
     }
 
-    pub(super) fn get(&self, url: &str, cookies: &BTreeMap<String, String>) -> Result<Response> {
+    pub(crate) fn get(&self, url: &str, cookies: &BTreeMap<String, String>) -> Result<Response> {
         let req = with_cookies(self.agent.get(url), cookies);
         self.finish(url, req.call())
     }
 
-    pub(super) fn post_form(
+    pub(crate) fn post_form(
         &self,
         url: &str,
         cookies: &BTreeMap<String, String>,
@@ -71,7 +71,7 @@ impl Client {
         self.finish(url, req.send_form(&pairs))
     }
 
-    pub(super) fn finish(
+    pub(crate) fn finish(
         &self,
         url: &str,
         res: Result<ureq::Response, ureq::Error>,
@@ -98,7 +98,7 @@ impl Client {
     }
 }
 
-pub(super) fn with_cookies(
+pub(crate) fn with_cookies(
     req: ureq::Request,
     cookies: &BTreeMap<String, String>,
 ) -> ureq::Request {

@@ -11,20 +11,20 @@ use super::page::{Form, find_form, page_error, parse_forms};
 
 /// A browser-like session on the frontend: a cookie jar, the current page, and the throwaway
 /// account and task it created.
-pub(super) struct Flow {
-    pub(super) client: Client,
-    pub(super) base: String,
-    pub(super) cookies: BTreeMap<String, String>,
-    pub(super) email: String,
-    pub(super) password: String,
-    pub(super) title: String,
+pub(crate) struct Flow {
+    pub(crate) client: Client,
+    pub(crate) base: String,
+    pub(crate) cookies: BTreeMap<String, String>,
+    pub(crate) email: String,
+    pub(crate) password: String,
+    pub(crate) title: String,
     /// Title of the task the chat assistant is asked to add.
-    pub(super) chat_title: String,
-    pub(super) page: String,
+    pub(crate) chat_title: String,
+    pub(crate) page: String,
 }
 
 impl Flow {
-    pub(super) fn new(client: Client, base: &str) -> Self {
+    pub(crate) fn new(client: Client, base: &str) -> Self {
         let nonce = nonce();
         Self {
             client,
@@ -38,7 +38,7 @@ impl Flow {
         }
     }
 
-    pub(super) fn url(&self, path_or_url: &str) -> String {
+    pub(crate) fn url(&self, path_or_url: &str) -> String {
         if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             path_or_url.to_owned()
         } else if path_or_url.starts_with('/') {
@@ -48,7 +48,7 @@ impl Flow {
         }
     }
 
-    pub(super) fn absorb(&mut self, resp: &Response) {
+    pub(crate) fn absorb(&mut self, resp: &Response) {
         for sc in &resp.set_cookies {
             let pair = sc.split(';').next().unwrap_or("");
             let Some((name, value)) = pair.split_once('=') else {
@@ -65,7 +65,7 @@ impl Flow {
     }
 
     /// GET `path`, following redirects, leaving the final page in `self.page`.
-    pub(super) fn visit(&mut self, path: &str) -> Result<u16> {
+    pub(crate) fn visit(&mut self, path: &str) -> Result<u16> {
         let mut url = self.url(path);
         for _ in 0..10 {
             let resp = self.client.get(&url, &self.cookies)?;
@@ -82,7 +82,7 @@ impl Flow {
     }
 
     /// Submits `form` with `fields` set, follows the redirect, and returns the final status.
-    pub(super) fn submit(&mut self, form: &Form, fields: &[(&str, &str)]) -> Result<u16> {
+    pub(crate) fn submit(&mut self, form: &Form, fields: &[(&str, &str)]) -> Result<u16> {
         let mut values = form.fields.clone();
         for (k, v) in fields {
             if let Some(slot) = values.iter_mut().find(|(n, _)| n == k) {
@@ -107,7 +107,7 @@ impl Flow {
         }
     }
 
-    pub(super) fn sign_up(&mut self) -> Result<()> {
+    pub(crate) fn sign_up(&mut self) -> Result<()> {
         self.visit(SIGNUP_PAGE)?;
         let form = find_form(&self.page, |f| {
             f.has_field("email") && f.action.contains("signup")
@@ -129,7 +129,7 @@ impl Flow {
         Ok(())
     }
 
-    pub(super) fn sign_in(&mut self) -> Result<()> {
+    pub(crate) fn sign_in(&mut self) -> Result<()> {
         // A fresh session proves the account works, not just the sign-up's cookie.
         self.cookies.clear();
         self.visit(LOGIN_PAGE)?;
@@ -152,7 +152,7 @@ impl Flow {
         Ok(())
     }
 
-    pub(super) fn add_task(&mut self) -> Result<()> {
+    pub(crate) fn add_task(&mut self) -> Result<()> {
         let form = find_form(&self.page, |f| f.has_field("title"))
             .ok_or_else(|| anyhow::anyhow!("no add-task form on {TASKS_PAGE}"))?;
         let title = self.title.clone();
@@ -166,7 +166,7 @@ impl Flow {
         Ok(())
     }
 
-    pub(super) fn task_listed(&mut self) -> Result<()> {
+    pub(crate) fn task_listed(&mut self) -> Result<()> {
         self.visit(TASKS_PAGE)?;
         if !self.page.contains(&self.title) {
             bail!("the new task is not on {TASKS_PAGE}");
@@ -177,7 +177,7 @@ impl Flow {
     /// The forms that belong to the task titled `title`: those in the same list item. The
     /// title may also appear elsewhere (the chat panel quotes it), so every occurrence is tried
     /// and the first one inside an item with forms wins.
-    pub(super) fn task_forms(&self, title: &str) -> Vec<Form> {
+    pub(crate) fn task_forms(&self, title: &str) -> Vec<Form> {
         let page = &self.page;
         let forms = parse_forms(page);
         for (at, _) in page.match_indices(title) {
@@ -204,7 +204,7 @@ impl Flow {
         Vec::new()
     }
 
-    pub(super) fn complete_task(&mut self) -> Result<()> {
+    pub(crate) fn complete_task(&mut self) -> Result<()> {
         let form = self
             .task_forms(&self.title)
             .into_iter()
@@ -229,7 +229,7 @@ impl Flow {
         Ok(())
     }
 
-    pub(super) fn delete_task(&mut self) -> Result<()> {
+    pub(crate) fn delete_task(&mut self) -> Result<()> {
         let form = self
             .task_forms(&self.title)
             .into_iter()
@@ -251,7 +251,7 @@ impl Flow {
 
     /// Sends `add TITLE` through the chat panel's form; the frontend posts it to the backend's
     /// `/api/chat` and redirects back to the list.
-    pub(super) fn chat_add_task(&mut self) -> Result<()> {
+    pub(crate) fn chat_add_task(&mut self) -> Result<()> {
         self.visit(TASKS_PAGE)?;
         let form = find_form(&self.page, |f| {
             f.has_field("message") && f.action.contains("chat")
@@ -273,7 +273,7 @@ impl Flow {
         Ok(())
     }
 
-    pub(super) fn chat_task_listed(&mut self) -> Result<()> {
+    pub(crate) fn chat_task_listed(&mut self) -> Result<()> {
         self.visit(TASKS_PAGE)?;
         if self.task_forms(&self.chat_title).is_empty() {
             bail!(
@@ -285,7 +285,7 @@ impl Flow {
     }
 
     /// Deletes the assistant's task with its delete form, so the account is left as found.
-    pub(super) fn chat_task_cleanup(&mut self) -> Result<()> {
+    pub(crate) fn chat_task_cleanup(&mut self) -> Result<()> {
         let form = self
             .task_forms(&self.chat_title)
             .into_iter()
@@ -307,11 +307,11 @@ impl Flow {
     }
 }
 
-pub(super) const SIGNUP_PAGE: &str = "/signup";
-pub(super) const LOGIN_PAGE: &str = "/signin";
-pub(super) const TASKS_PAGE: &str = "/tasks";
+pub(crate) const SIGNUP_PAGE: &str = "/signup";
+pub(crate) const LOGIN_PAGE: &str = "/signin";
+pub(crate) const TASKS_PAGE: &str = "/tasks";
 
-pub(super) fn nonce() -> String {
+pub(crate) fn nonce() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

@@ -7,9 +7,9 @@
 //! assistant to add a task (the backend's built-in interpreter understands `add TITLE` when no
 //! AI provider is configured), sees that task in the list and deletes it again.
 
-mod client;
-mod flow;
-mod page;
+pub(crate) mod client;
+pub(crate) mod flow;
+pub(crate) mod page;
 #[cfg(test)]
 mod tests;
 

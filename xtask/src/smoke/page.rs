@@ -1,7 +1,7 @@
 //! Reading our own HTML pages: their forms with their fields, and the error a page shows.
 
 /// The text of the page's error message, if it shows one, for failure reports.
-pub(super) fn page_error(page: &str) -> String {
+pub(crate) fn page_error(page: &str) -> String {
     for marker in ["class=\"flash", "class=\"error", "role=\"alert\""] {
         if let Some(at) = page.find(marker) {
             let rest = &page[at..];
@@ -13,7 +13,7 @@ pub(super) fn page_error(page: &str) -> String {
     "no error message on the page".to_owned()
 }
 
-pub(super) fn strip_tags(s: &str) -> String {
+pub(crate) fn strip_tags(s: &str) -> String {
     let end = s.find("</").unwrap_or(s.len());
     let mut out = String::new();
     let mut in_tag = false;
@@ -30,26 +30,26 @@ pub(super) fn strip_tags(s: &str) -> String {
 
 /// One `<form>` on a page: where it posts, and its named inputs with their initial values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Form {
-    pub(super) action: String,
-    pub(super) method: String,
-    pub(super) fields: Vec<(String, String)>,
-    pub(super) start: usize,
+pub(crate) struct Form {
+    pub(crate) action: String,
+    pub(crate) method: String,
+    pub(crate) fields: Vec<(String, String)>,
+    pub(crate) start: usize,
 }
 
 impl Form {
-    pub(super) fn has_field(&self, name: &str) -> bool {
+    pub(crate) fn has_field(&self, name: &str) -> bool {
         self.fields.iter().any(|(n, _)| n == name)
     }
 }
 
-pub(super) fn find_form(page: &str, pred: impl Fn(&Form) -> bool) -> Option<Form> {
+pub(crate) fn find_form(page: &str, pred: impl Fn(&Form) -> bool) -> Option<Form> {
     parse_forms(page).into_iter().find(|f| pred(f))
 }
 
 /// A forgiving scan of the forms in an HTML page (our own templates, not arbitrary HTML):
 /// `<input>`, `<textarea>`, `<select>` and `<button name=… value=…>` with their values.
-pub(super) fn parse_forms(page: &str) -> Vec<Form> {
+pub(crate) fn parse_forms(page: &str) -> Vec<Form> {
     let lower = page.to_ascii_lowercase();
     let mut forms = Vec::new();
     let mut pos = 0;
@@ -110,7 +110,7 @@ pub(super) fn parse_forms(page: &str) -> Vec<Form> {
 }
 
 /// The value of attribute `name` in one tag, quoted with `"` or `'` or bare.
-pub(super) fn attr(tag: &str, name: &str) -> Option<String> {
+pub(crate) fn attr(tag: &str, name: &str) -> Option<String> {
     let lower = tag.to_ascii_lowercase();
     let mut from = 0;
     while let Some(off) = lower[from..].find(name) {
@@ -137,7 +137,7 @@ pub(super) fn attr(tag: &str, name: &str) -> Option<String> {
     None
 }
 
-pub(super) fn html_unescape(s: &str) -> String {
+pub(crate) fn html_unescape(s: &str) -> String {
     s.replace("&quot;", "\"")
         .replace("&#34;", "\"")
         .replace("&#39;", "'")

@@ -35,6 +35,7 @@ const NAME_FMT: &str = "{{.Name}}";
 const NAMES_FMT: &str = "{{.Names}}";
 const ENV_FMT: &str = "{{json .Config.Env}}";
 const IMAGE_LS_FMT: &str = "{{.Repository}}:{{.Tag}}\t{{.ID}}";
+const MEM_USAGE_FMT: &str = "{{.MemUsage}}";
 
 /// The kinds of Docker objects we create and later list or remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +101,8 @@ pub struct RunSpec {
     pub health_cmd: Option<String>,
     /// Extra arguments after the image (the container command).
     pub command: Vec<String>,
+    /// `--memory` limit in Docker's units, e.g. `1g` or `512m`; none when `None`.
+    pub memory: Option<String>,
 }
 
 /// The parts of `docker container inspect` the pipeline looks at.
@@ -117,6 +120,10 @@ pub struct ContainerInfo {
     pub exit_code: i64,
     /// Container labels.
     pub labels: BTreeMap<String, String>,
+    /// `HostConfig.Memory`: the memory limit in bytes, 0 when unlimited.
+    pub memory_limit: u64,
+    /// `State.OOMKilled`: the kernel killed it for exceeding its memory limit.
+    pub oom_killed: bool,
 }
 
 impl ContainerInfo {
@@ -546,6 +553,10 @@ impl<'a> Docker<'a> {
             args.push(v.clone());
         }
         args.extend(label_args(&spec.labels));
+        if let Some(memory) = &spec.memory {
+            args.push("--memory".into());
+            args.push(memory.clone());
+        }
         if let Some(hc) = &spec.health_cmd {
             args.extend(
                 [
@@ -639,6 +650,40 @@ impl<'a> Docker<'a> {
         let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
         s.push_str(&String::from_utf8_lossy(&out.stderr));
         Ok(s)
+    }
+
+    /// `docker kill`: SIGKILL to a running container (a crash, for fault tests).
+    pub fn kill(&self, name: &str) -> Result<()> {
+        let sh = self.sh;
+        self.read(
+            cmd!(sh, "docker kill {name}"),
+            &format!("docker kill {name}"),
+        )?;
+        Ok(())
+    }
+
+    /// `docker start`: starts a stopped container again, with its configuration and volumes.
+    pub fn start(&self, name: &str) -> Result<()> {
+        let sh = self.sh;
+        self.read(
+            cmd!(sh, "docker start {name}"),
+            &format!("docker start {name}"),
+        )?;
+        Ok(())
+    }
+
+    /// `docker stats` streaming one `{{.MemUsage}}` line per refresh for `name`, as a command
+    /// for the caller to spawn and read (it runs until killed).
+    pub fn stats_memory_command(&self, name: &str) -> Command {
+        let sh = self.sh;
+        let mut command: Command = self
+            .docker(cmd!(sh, "docker stats --format {MEM_USAGE_FMT} {name}"))
+            .into();
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        command
     }
 }
 
@@ -740,6 +785,14 @@ fn parse_container_inspect(json: &[u8]) -> Result<Option<ContainerInfo>> {
             .and_then(|x| x.as_i64())
             .unwrap_or(0),
         labels,
+        memory_limit: c
+            .pointer("/HostConfig/Memory")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0),
+        oom_killed: c
+            .pointer("/State/OOMKilled")
+            .and_then(|x| x.as_bool())
+            .unwrap_or(false),
     }))
 }
 
@@ -758,6 +811,13 @@ mod tests {
         assert!(info.is_running());
         assert_eq!(info.health.as_deref(), Some("healthy"));
         assert_eq!(info.labels.get("a").map(String::as_str), Some("b"));
+        assert_eq!(info.memory_limit, 0);
+        assert!(!info.oom_killed);
+        let limited = br#"[{"Id":"a","State":{"Status":"exited","OOMKilled":true},
+            "HostConfig":{"Memory":1073741824}}]"#;
+        let info = parse_container_inspect(limited).unwrap().unwrap();
+        assert_eq!(info.memory_limit, 1 << 30);
+        assert!(info.oom_killed);
         assert_eq!(parse_container_inspect(b"[]").unwrap(), None);
     }
 

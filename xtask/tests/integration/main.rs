@@ -23,4 +23,5 @@ mod engine_run;
 mod engine_targets;
 mod engine_validation;
 mod engine_walk;
+mod load;
 mod secret_marker;
