@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/favicon.svg", get(static_files::icon));
 
     let [csp, nosniff, frame, referrer, cache] = security::layers();
+    let https = middleware::from_fn_with_state(state.clone(), security::https_only);
     plain.merge(pages).with_state(state).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -107,7 +108,10 @@ pub fn router(state: AppState) -> Router {
             .layer(nosniff)
             .layer(frame)
             .layer(referrer)
-            .layer(cache),
+            .layer(cache)
+            // With COOKIE_SECURE: HSTS, and `__Host-` cookie names on the wire (the layers
+            // inside read and write the plain names).
+            .layer(https),
     )
 }
 

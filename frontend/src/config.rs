@@ -5,6 +5,8 @@ use std::fmt;
 
 use url::Url;
 
+use crate::csrf::{CsrfKey, MIN_SECRET_BYTES};
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -21,8 +23,11 @@ pub struct Config {
     pub backend_url: Url,
     /// TCP port to listen on (all interfaces).
     pub port: u16,
-    /// Whether cookies get the `Secure` flag (set when served over HTTPS).
+    /// Whether cookies get the `Secure` flag and `__Host-` names, and responses HSTS (set when
+    /// served over HTTPS).
     pub cookie_secure: bool,
+    /// Server key of the CSRF tokens (`CSRF_SECRET`); every replica needs the same one.
+    pub csrf_secret: CsrfKey,
     /// `tracing` filter directive, e.g. `info` or `todo_frontend=debug`.
     pub log_level: String,
     /// Log line format.
@@ -111,15 +116,41 @@ impl Config {
                     variable: "TRUSTED_PROXIES",
                     problem,
                 })?;
+        let csrf_secret = parse_csrf_secret(get("CSRF_SECRET"))?;
         Ok(Self {
             backend_url,
             port,
             cookie_secure,
+            csrf_secret,
             log_level,
             log_format,
             trusted_proxies,
         })
     }
+}
+
+/// The CSRF key: required, at least [`MIN_SECRET_BYTES`] bytes. Errors give the length and the
+/// fix, never the value.
+fn parse_csrf_secret(raw: Option<String>) -> Result<CsrfKey, ConfigError> {
+    let err = |problem: String| ConfigError {
+        variable: "CSRF_SECRET",
+        problem,
+    };
+    let Some(raw) = raw else {
+        return Err(err(
+            "is required: the key that signs the forms' CSRF tokens, the same for every frontend \
+             replica; generate one with `openssl rand -hex 32`"
+                .to_owned(),
+        ));
+    };
+    if raw.len() < MIN_SECRET_BYTES {
+        return Err(err(format!(
+            "must be at least {MIN_SECRET_BYTES} bytes long (it has {}); generate one with \
+             `openssl rand -hex 32`",
+            raw.len()
+        )));
+    }
+    Ok(CsrfKey::new(raw.as_bytes()))
 }
 
 fn parse_backend_url(raw: Option<&str>) -> Result<Url, ConfigError> {
@@ -164,11 +195,16 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    const SECRET: &str = "csrf-test-secret-0123456789abcdef-0123";
+
+    /// `pairs` plus a valid CSRF_SECRET unless `pairs` sets one.
     fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
+        let mut map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        map.entry("CSRF_SECRET".to_owned())
+            .or_insert_with(|| SECRET.to_owned());
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -211,6 +247,8 @@ mod tests {
             ("BACKEND_URL", "ftp://x"),
             ("BACKEND_URL", "https://x"),
             ("TRUSTED_PROXIES", "10.0.0.0/8,the-proxy"),
+            ("CSRF_SECRET", "short"),
+            ("CSRF_SECRET", "   "),
         ] {
             let e = with(&[(var, value)]).unwrap_err();
             assert_eq!(e.variable, var, "{var}={value}");
@@ -222,5 +260,20 @@ mod tests {
     fn backend_url_credentials_are_not_echoed() {
         let e = with(&[("BACKEND_URL", "ftp://user:hunter2secret@host")]).unwrap_err();
         assert!(!e.to_string().contains("hunter2secret"), "{e}");
+    }
+
+    #[test]
+    fn csrf_secret_is_required_at_least_32_bytes_and_never_echoed() {
+        let e = with(&[("CSRF_SECRET", "")]).unwrap_err();
+        assert_eq!(e.variable, "CSRF_SECRET");
+        assert!(e.problem.contains("is required"), "{e}");
+        assert!(e.problem.contains("openssl rand -hex 32"), "{e}");
+        let e = with(&[("CSRF_SECRET", "hunter2-too-short")]).unwrap_err();
+        assert!(e.to_string().contains("at least 32 bytes"), "{e}");
+        assert!(e.to_string().contains("it has 17"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let c = with(&[("CSRF_SECRET", "hunter2-hunter2-hunter2-hunter2-!")]).unwrap();
+        assert_eq!(c.csrf_secret.len(), 33);
+        assert!(!format!("{c:?}").contains("hunter2"), "{c:?}");
     }
 }

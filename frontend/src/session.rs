@@ -10,7 +10,9 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 pub const SESSION_COOKIE: &str = "todo_session";
 
 /// Builds a cookie with the flags every cookie of this app carries: HttpOnly, SameSite=Lax,
-/// Path=/, and Secure when `secure`.
+/// Path=/, no Domain, and Secure when `secure`. With `secure` its name gets the `__Host-` prefix
+/// on the wire ([`crate::security::https_only`]), which browsers accept only with exactly these
+/// flags.
 pub fn cookie(
     name: &'static str,
     value: String,

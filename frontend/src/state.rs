@@ -1,7 +1,9 @@
-//! What every handler and middleware shares: the backend client and the cookie policy.
+//! What every handler and middleware shares: the backend client, the cookie policy and the CSRF
+//! key.
 
 use crate::backend::BackendClient;
 use crate::config::Config;
+use crate::csrf::CsrfKey;
 
 /// Shared by all handlers; cheap to clone.
 #[derive(Clone, Debug)]
@@ -10,6 +12,8 @@ pub struct AppState {
     pub backend: BackendClient,
     /// Whether cookies carry the `Secure` flag.
     pub cookie_secure: bool,
+    /// Key of the CSRF tokens (`CSRF_SECRET`).
+    pub csrf_key: CsrfKey,
 }
 
 impl AppState {
@@ -18,6 +22,7 @@ impl AppState {
         Ok(Self {
             backend: BackendClient::new(&config.backend_url)?,
             cookie_secure: config.cookie_secure,
+            csrf_key: config.csrf_secret.clone(),
         })
     }
 }

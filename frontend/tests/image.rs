@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Browser, unique_email};
+use support::{Browser, CSRF_SECRET, unique_email};
 use test_support::docker::{Cleanup, assert_image_size_at_most, build, docker, docker_ok};
 use test_support::workspace_root;
 
@@ -84,9 +84,10 @@ async fn frontend_image_is_small_non_root_and_serves_the_app() {
     // Alone, pointed at a backend that does not exist: alive but not ready.
     let lonely = format!("todo-fe-test-lonely-{id}");
     let nowhere = "BACKEND_URL=http://no-such-backend.invalid:8000";
+    let csrf_secret = format!("CSRF_SECRET={CSRF_SECRET}");
     cleanup.run(
         &lonely,
-        &["-p", "127.0.0.1::3000", "-e", nowhere],
+        &["-p", "127.0.0.1::3000", "-e", nowhere, "-e", &csrf_secret],
         &fe_image,
     );
     let base = format!("http://127.0.0.1:{}", host_port(&lonely, "3000/tcp"));
@@ -109,7 +110,16 @@ async fn frontend_image_is_small_non_root_and_serves_the_app() {
     let bad = format!("todo-fe-test-bad-{id}");
     cleanup.containers.push(bad.clone());
     // `docker run` without -d passes the container's exit code through.
-    let out = docker(&["run", "--name", &bad, "-e", "PORT=abc", &fe_image]);
+    let out = docker(&[
+        "run",
+        "--name",
+        &bad,
+        "-e",
+        &csrf_secret,
+        "-e",
+        "PORT=abc",
+        &fe_image,
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("invalid PORT"), "{stderr}");
@@ -144,7 +154,7 @@ async fn frontend_image_is_small_non_root_and_serves_the_app() {
     let env = ["-e", &database_url, "-e", &jwt_secret];
     cleanup.run(&be, &[&alias[..], &env].concat(), &be_image);
     let published = ["--network", &net, "-p", "127.0.0.1::3000"];
-    let env = ["-e", "BACKEND_URL=http://backend:8000"];
+    let env = ["-e", "BACKEND_URL=http://backend:8000", "-e", &csrf_secret];
     cleanup.run(&fe, &[&published[..], &env].concat(), &fe_image);
     let base = format!("http://127.0.0.1:{}", host_port(&fe, "3000/tcp"));
     wait_for(&format!("{base}/health"), 200, Duration::from_secs(30)).await;

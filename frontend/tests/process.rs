@@ -8,7 +8,7 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Browser, probe, stack, unique_email};
+use support::{Browser, CSRF_SECRET, probe, stack, unique_email};
 use test_support::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_todo-frontend");
@@ -26,6 +26,7 @@ impl Drop for Proc {
 fn frontend_command(port: u16, backend: &str) -> Command {
     let mut c = Command::new(BIN);
     c.env_clear()
+        .env("CSRF_SECRET", CSRF_SECRET)
         .env("PORT", port.to_string())
         .env("BACKEND_URL", backend)
         .stdin(Stdio::null())
@@ -95,9 +96,12 @@ fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
         ("COOKIE_SECURE", "sometimes"),
         ("LOG_FORMAT", "yaml"),
         ("LOG_LEVEL", "info,[[["),
+        ("CSRF_SECRET", ""),
+        ("CSRF_SECRET", "s3cr3t-pass-but-short"),
     ] {
         let out = Command::new(BIN)
             .env_clear()
+            .env("CSRF_SECRET", CSRF_SECRET)
             .env(var, value)
             .stdin(Stdio::null())
             .output()
@@ -109,6 +113,18 @@ fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
         assert!(!stderr.contains("s3cr3t-pass"), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+    // Unset altogether: named with the fix.
+    let out = Command::new(BIN)
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid CSRF_SECRET: is required") && stderr.contains("openssl rand"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -156,12 +172,18 @@ async fn logs_carry_request_ids_but_never_passwords_tokens_or_cookies() {
 
     let password = "pa55word-that-must-not-leak";
     let browser = Browser::new(&format!("http://127.0.0.1:{port}"));
+    let signed_out_token = browser.get("/signup").await.csrf();
+    let presession = browser.cookie("todo_presession").unwrap();
     let page = browser.sign_up(&unique_email("logs"), password).await;
     assert_eq!(page.status, 200, "{}", page.html);
     let token = browser.cookie("todo_session").unwrap();
-    let csrf = browser.cookie("todo_csrf").unwrap();
+    let csrf = page.csrf();
     let page = browser
         .submit(&page, "/tasks", &[("title", "Log check")])
+        .await;
+    // A rejected form is logged without the token it carried.
+    browser
+        .post_raw("/tasks", &[("csrf_token", &signed_out_token)])
         .await;
     browser.submit(&page, "/signout", &[]).await;
     let form = browser.get("/signin").await;
@@ -178,7 +200,18 @@ async fn logs_carry_request_ids_but_never_passwords_tokens_or_cookies() {
     let logs = output(&mut proc.0);
     assert!(logs.contains("\"request_id\""), "{logs}");
     assert!(logs.contains("/tasks"), "{logs}");
-    for secret in [password, token.as_str(), csrf.as_str()] {
+    assert!(
+        logs.contains("rejected a request without a valid CSRF token"),
+        "{logs}"
+    );
+    for secret in [
+        password,
+        token.as_str(),
+        csrf.as_str(),
+        signed_out_token.as_str(),
+        presession.as_str(),
+        CSRF_SECRET,
+    ] {
         assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
     }
     assert!(!logs.to_lowercase().contains("cookie:"), "{logs}");

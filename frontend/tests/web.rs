@@ -1,12 +1,16 @@
 //! The frontend through its HTML forms, against a real `todo-backend` process on a real
-//! PostgreSQL: the task life cycle, CSRF, cookies, readable errors, readiness.
+//! PostgreSQL: the task life cycle, CSRF (signed, session-bound tokens), cookies, readable errors,
+//! readiness.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use std::time::Duration;
 
-use support::{Browser, Frontend, Page, hidden_field, stack, unique_email};
+use support::{
+    Browser, CSRF_SECRET, Frontend, Page, frontend_config, hidden_field, stack, unique_email,
+};
+use todo_frontend::csrf::{Binding, CsrfKey};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -167,15 +171,12 @@ async fn forms_without_a_valid_csrf_token_are_rejected() {
         )
         .await;
     assert_eq!(page.status, 403);
-    // Right field but no cookie (as a cross-site attacker who read an old page would send).
-    let stranger = Browser::new(&stack.frontend.url);
-    // Copy only the session cookie, not the CSRF cookie.
-    let session = browser.cookie("todo_session").unwrap();
-    let res = stranger
+    // Not a form body.
+    let res = browser
         .http
         .post(format!("{}/tasks", stack.frontend.url))
-        .header("cookie", format!("todo_session={session}"))
-        .form(&[("csrf_token", good.as_str()), ("title", "no cookie")])
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"csrf_token":"{good}","title":"as json"}}"#))
         .send()
         .await
         .unwrap();
@@ -186,7 +187,7 @@ async fn forms_without_a_valid_csrf_token_are_rejected() {
 
     // None of them changed anything; the genuine form still works.
     let page = browser.get("/tasks").await;
-    for title in ["no token", "wrong token", "no cookie"] {
+    for title in ["no token", "wrong token", "as json"] {
         assert!(!lists(&page, title), "{title} was created");
     }
     let page = browser
@@ -211,25 +212,329 @@ fn cookie_named<'a>(cookies: &'a [String], name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"))
 }
 
-/// Signs up through a client without a cookie store and returns every Set-Cookie seen.
-async fn raw_sign_up(frontend: &str) -> (Vec<String>, String) {
-    let http = reqwest::Client::builder()
+/// `NAME=value` of a Set-Cookie line.
+fn pair(set_cookie: &str) -> &str {
+    set_cookie.split(';').next().unwrap()
+}
+
+/// The value of a Set-Cookie line.
+fn value(set_cookie: &str) -> &str {
+    pair(set_cookie).split_once('=').unwrap().1
+}
+
+/// A client without a cookie store that follows no redirect: every cookie is sent by hand.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
+        .unwrap()
+}
+
+/// The key the tests' frontends sign with, and one they do not.
+fn real_key() -> CsrfKey {
+    CsrfKey::new(CSRF_SECRET)
+}
+
+fn other_key() -> CsrfKey {
+    CsrfKey::new("another-server-key-an-attacker-might-use-0123")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn planted_forged_and_unsigned_tokens_are_refused_sign_in_included() {
+    let Some(stack) = stack(
+        "planted_forged_and_unsigned_tokens_are_refused_sign_in_included",
+        false,
+    )
+    .await
+    else {
+        return;
+    };
+    let url = &stack.frontend.url;
+    let email = unique_email("planted");
+    Browser::new(url).sign_up(&email, PASSWORD).await;
+
+    // A signed-out visitor gets a pre-session id, and the form's token is its MAC under the
+    // server key: nothing an attacker can compute.
+    let http = raw_client();
+    let res = http.get(format!("{url}/signin")).send().await.unwrap();
+    let cookies = set_cookies(&res);
+    let presession = value(cookie_named(&cookies, "todo_presession")).to_owned();
+    let token = hidden_field(&res.text().await.unwrap(), "csrf_token").unwrap();
+    assert_eq!(token, real_key().token(&Binding::PreSession(&presession)));
+    assert_ne!(token, presession);
+
+    let planted = "ab".repeat(32);
+    let own = format!("todo_presession={presession}");
+    let planted_cookie = format!("todo_presession={planted}");
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "the visitor's own pre-session, token signed with another key",
+            own.clone(),
+            other_key().token(&Binding::PreSession(&presession)),
+        ),
+        (
+            "unsigned: the pre-session id itself as the token",
+            own.clone(),
+            presession.clone(),
+        ),
+        (
+            "the right MAC for the wrong kind of binding",
+            own.clone(),
+            real_key().token(&Binding::Session(&presession)),
+        ),
+        ("a cut token", own.clone(), token[..32].to_owned()),
+        (
+            "a planted double-submit pair (the old unsigned scheme)",
+            format!("todo_csrf={planted}"),
+            planted.clone(),
+        ),
+        (
+            "a planted pre-session id with itself as the token",
+            planted_cookie.clone(),
+            planted.clone(),
+        ),
+        (
+            "a planted pre-session id with a token signed with another key",
+            planted_cookie.clone(),
+            other_key().token(&Binding::PreSession(&planted)),
+        ),
+        (
+            "a planted pre-session id with the visitor's genuine token",
+            planted_cookie.clone(),
+            token.clone(),
+        ),
+    ];
+    for (what, cookie, field) in &cases {
+        let res = http
+            .post(format!("{url}/signin"))
+            .header("cookie", cookie)
+            .form(&[
+                ("csrf_token", field.as_str()),
+                ("email", email.as_str()),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{what}");
+        let cookies = set_cookies(&res);
+        assert!(
+            !cookies.iter().any(|c| c.starts_with("todo_session=")),
+            "{what}: signed in: {cookies:?}"
+        );
+        assert!(
+            res.text().await.unwrap().contains("This form has expired"),
+            "{what}"
+        );
+    }
+
+    // The genuine pair signs in.
+    let res = http
+        .post(format!("{url}/signin"))
+        .header("cookie", &own)
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", email.as_str()),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
         .unwrap();
+    assert_eq!(res.status(), 303);
+    let cookies = set_cookies(&res);
+    assert!(value(cookie_named(&cookies, "todo_session")).len() > 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_from_another_session_is_refused() {
+    let Some(stack) = stack("a_token_from_another_session_is_refused", false).await else {
+        return;
+    };
+    let url = &stack.frontend.url;
+    let alice = Browser::new(url);
+    let alice_token = alice.sign_up(&unique_email("alice"), PASSWORD).await.csrf();
+    let bob = Browser::new(url);
+    let bob_token = bob.sign_up(&unique_email("bob"), PASSWORD).await.csrf();
+    assert_ne!(alice_token, bob_token);
+
+    // Alice's token with Bob's session (a page of Alice's, replayed against Bob).
+    let page = bob
+        .post_raw(
+            "/tasks",
+            &[("csrf_token", &alice_token), ("title", "crossed")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(!lists(&bob.get("/tasks").await, "crossed"));
+    assert_eq!(
+        bob.post_raw("/signout", &[("csrf_token", &alice_token)])
+            .await
+            .status,
+        403
+    );
+    assert!(bob.cookie("todo_session").is_some());
+
+    // Signed out: one visitor's token does not sign another in (login CSRF with the
+    // attacker's own form).
+    let email = unique_email("victim");
+    Browser::new(url).sign_up(&email, PASSWORD).await;
+    let attacker = Browser::new(url).get("/signin").await.csrf();
+    let victim = Browser::new(url);
+    let own = victim.get("/signin").await.csrf();
+    assert_ne!(attacker, own);
+    let page = victim
+        .post_raw(
+            "/signin",
+            &[
+                ("csrf_token", &attacker),
+                ("email", &email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(victim.cookie("todo_session").is_none());
+    // A signed-in session's token is no signed-out visitor's either.
+    let page = victim
+        .post_raw(
+            "/signin",
+            &[
+                ("csrf_token", &alice_token),
+                ("email", &email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(victim.cookie("todo_session").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_changes_at_sign_in_and_sign_out_and_old_ones_stop_working() {
+    let Some(stack) = stack(
+        "the_token_changes_at_sign_in_and_sign_out_and_old_ones_stop_working",
+        false,
+    )
+    .await
+    else {
+        return;
+    };
+    let browser = Browser::new(&stack.frontend.url);
+    let email = unique_email("rotate");
+
+    // Signed out: a pre-session and its token, stable from page to page.
+    let before = browser.get("/signin").await.csrf();
+    let presession = browser.cookie("todo_presession").unwrap();
+    assert_eq!(browser.get("/signup").await.csrf(), before);
+
+    // Sign-in (here by signing up) rotates it: the pre-session is gone, its token dead.
+    let list = browser.sign_up(&email, PASSWORD).await;
+    assert!(list.url.ends_with("/tasks"), "{}", list.url);
+    let signed_in = list.csrf();
+    assert_ne!(signed_in, before);
+    assert!(browser.cookie("todo_presession").is_none());
+    assert_eq!(browser.get("/tasks").await.csrf(), signed_in);
+    let page = browser
+        .post_raw(
+            "/tasks",
+            &[("csrf_token", &before), ("title", "pre-session token")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+
+    // Sign-out rotates it again: a new pre-session, and the session's token is dead.
+    let page = browser.submit(&list, "/signout", &[]).await;
+    assert!(page.url.ends_with("/signin"), "{}", page.url);
+    let signed_out = page.csrf();
+    assert_ne!(signed_out, signed_in);
+    assert_ne!(signed_out, before);
+    let new_presession = browser.cookie("todo_presession").unwrap();
+    assert_ne!(new_presession, presession);
+    for (what, old) in [
+        ("the session's", &signed_in),
+        ("the first pre-session's", &before),
+    ] {
+        let page = browser
+            .post_raw(
+                "/signin",
+                &[
+                    ("csrf_token", old),
+                    ("email", &email),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 403, "{what} token still works");
+        assert!(browser.cookie("todo_session").is_none(), "{what}");
+    }
+
+    // The current token signs in again; the list's forms carry a session token again.
+    let page = browser
+        .submit(
+            &page,
+            "/signin",
+            &[("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+    assert!(page.url.ends_with("/tasks"), "{}", page.url);
+    assert_ne!(page.csrf(), signed_out);
+    assert!(!lists(&page, "pre-session token"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_sharing_csrf_secret_accept_each_others_tokens_and_no_other_key_does() {
+    let Some(stack) = stack(
+        "replicas_sharing_csrf_secret_accept_each_others_tokens_and_no_other_key_does",
+        false,
+    )
+    .await
+    else {
+        return;
+    };
+    let second = Frontend::start(&stack.backend.url, false).await;
+    let mut config = frontend_config(&stack.backend.url, false);
+    config.csrf_secret = other_key();
+    let foreign = Frontend::start_config(config).await;
+
+    // Cookies are per host, not per port: the browser sends the same ones to each replica.
+    let browser = Browser::new(&stack.frontend.url);
+    let token = browser
+        .sign_up(&unique_email("replica"), PASSWORD)
+        .await
+        .csrf();
+    let post = |base: &str, title: &str| {
+        browser
+            .http
+            .post(format!("{base}/tasks"))
+            .form(&[("csrf_token", token.as_str()), ("title", title)])
+            .send()
+    };
+    assert_eq!(
+        post(&second.url, "via replica 2").await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        post(&foreign.url, "via other key").await.unwrap().status(),
+        403
+    );
+    let page = browser.get("/tasks").await;
+    assert!(lists(&page, "via replica 2"));
+    assert!(!lists(&page, "via other key"));
+}
+
+/// Signs up through [`raw_client`] on a frontend whose cookie names carry `prefix`; returns
+/// every Set-Cookie seen, the session cookie pair and the task page.
+async fn raw_sign_up(frontend: &str, prefix: &str) -> (Vec<String>, String, String) {
+    let http = raw_client();
     let res = http.get(format!("{frontend}/signup")).send().await.unwrap();
     let mut cookies = set_cookies(&res);
-    let csrf_cookie = cookie_named(&cookies, "todo_csrf")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let presession = pair(cookie_named(&cookies, &format!("{prefix}todo_presession"))).to_owned();
     let html = res.text().await.unwrap();
     let token = hidden_field(&html, "csrf_token").unwrap();
     let email = unique_email("cookie");
     let res = http
         .post(format!("{frontend}/signup"))
-        .header("cookie", &csrf_cookie)
+        .header("cookie", &presession)
         .form(&[
             ("csrf_token", token.as_str()),
             ("email", &email),
@@ -241,55 +546,116 @@ async fn raw_sign_up(frontend: &str) -> (Vec<String>, String) {
         .unwrap();
     assert_eq!(res.status(), 303);
     cookies.extend(set_cookies(&res));
-    let session = cookie_named(&cookies, "todo_session")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = pair(cookie_named(&cookies, &format!("{prefix}todo_session"))).to_owned();
     let res = http
         .get(format!("{frontend}/tasks"))
-        .header("cookie", format!("{csrf_cookie}; {session}"))
+        .header("cookie", &session)
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
-    (cookies, format!("{session}\n{html}"))
+    (cookies, session, html)
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn cookies_are_http_only_same_site_lax_and_secure_when_configured() {
+async fn cookies_are_host_prefixed_and_secure_with_hsts_only_when_cookie_secure_is_on() {
     let Some(stack) = stack(
-        "cookies_are_http_only_same_site_lax_and_secure_when_configured",
+        "cookies_are_host_prefixed_and_secure_with_hsts_only_when_cookie_secure_is_on",
         false,
     )
     .await
     else {
         return;
     };
-    let (cookies, session_and_page) = raw_sign_up(&stack.frontend.url).await;
-    for name in ["todo_csrf", "todo_session", "todo_flash"] {
+    let names = ["todo_presession", "todo_session", "todo_flash"];
+
+    // COOKIE_SECURE off (plain HTTP): plain names, no Secure, no HSTS.
+    let (cookies, session, page) = raw_sign_up(&stack.frontend.url, "").await;
+    for name in names {
         let c = cookie_named(&cookies, name);
         assert!(c.contains("HttpOnly"), "{c}");
         assert!(c.contains("SameSite=Lax"), "{c}");
         assert!(c.contains("Path=/"), "{c}");
         assert!(!c.contains("Secure"), "{c}");
     }
+    assert!(
+        cookies.iter().all(|c| !c.contains("__Host-")),
+        "{cookies:?}"
+    );
     // The token lives only in the cookie: the page never contains it.
-    let (session, page) = session_and_page.split_once('\n').unwrap();
     let token = session.trim_start_matches("todo_session=");
     assert!(token.len() > 20, "{session}");
     assert!(!page.contains(token));
     assert!(page.contains("Your tasks"));
+    let http = raw_client();
+    for path in ["/signin", "/health"] {
+        let res = http
+            .get(format!("{}{path}", stack.frontend.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.headers().get("strict-transport-security").is_none(),
+            "{path}"
+        );
+    }
 
+    // COOKIE_SECURE on: every cookie `__Host-` with Secure, Path=/ and no Domain; HSTS.
     let secure = Frontend::start(&stack.backend.url, true).await;
-    let (cookies, _) = raw_sign_up(&secure.url).await;
-    for name in ["todo_csrf", "todo_session", "todo_flash"] {
-        let c = cookie_named(&cookies, name);
+    let (cookies, session, _) = raw_sign_up(&secure.url, "__Host-").await;
+    for name in names {
+        let c = cookie_named(&cookies, &format!("__Host-{name}"));
         assert!(
             c.contains("Secure") && c.contains("HttpOnly") && c.contains("SameSite=Lax"),
             "{c}"
         );
+        assert!(c.contains("Path=/") && !c.contains("Domain"), "{c}");
     }
+    assert!(
+        cookies.iter().all(|c| c.starts_with("__Host-")),
+        "an unprefixed cookie: {cookies:?}"
+    );
+    for path in ["/signin", "/health"] {
+        let res = http
+            .get(format!("{}{path}", secure.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers()["strict-transport-security"],
+            "max-age=31536000",
+            "{path}"
+        );
+    }
+    // Only `__Host-` cookies count: the same session planted under the plain name is ignored.
+    let get_tasks = |cookie: String| {
+        http.get(format!("{}/tasks", secure.url))
+            .header("cookie", cookie)
+            .send()
+    };
+    assert_eq!(get_tasks(session.clone()).await.unwrap().status(), 200);
+    let plain = session.trim_start_matches("__Host-").to_owned();
+    let res = get_tasks(plain).await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/signin");
+    // ...and so is a planted plain-named pre-session, even with its genuine token.
+    let id = "cd".repeat(32);
+    let res = http
+        .post(format!("{}/signin", secure.url))
+        .header("cookie", format!("todo_presession={id}"))
+        .form(&[
+            (
+                "csrf_token",
+                real_key().token(&Binding::PreSession(&id)).as_str(),
+            ),
+            ("email", "someone@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
 }
 
 #[tokio::test(flavor = "multi_thread")]

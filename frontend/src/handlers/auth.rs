@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::PageCtx;
 use super::chat::CHAT_COOKIE;
+use crate::csrf;
 use crate::flash::Flash;
 use crate::session::{self, SESSION_COOKIE, Session};
 use crate::state::AppState;
@@ -25,11 +26,14 @@ pub(crate) struct Credentials {
     password_confirm: Option<String>,
 }
 
-/// Starts a session from a fresh login: the token goes only into the HttpOnly cookie.
+/// Starts a session from a fresh login: the token goes only into the HttpOnly cookie. The
+/// pre-session id goes: from now on the session is what CSRF tokens are bound to, so the token
+/// changes and the signed-out page's token stops working.
 fn signed_in(state: &AppState, jar: CookieJar, token: String, expires_in: i64) -> CookieJar {
     // Capped at a week so a misconfigured backend cannot pin a cookie forever.
     let max_age = expires_in.clamp(60, 7 * 24 * 3600);
     jar.remove(session::removal(CHAT_COOKIE, state.cookie_secure))
+        .remove(csrf::presession_removal(state.cookie_secure))
         .add(session::cookie(
             SESSION_COOKIE,
             token,
@@ -135,11 +139,13 @@ pub(crate) async fn signup(
     }
 }
 
-/// `POST /signout`: forgets the token (the backend's tokens are stateless and simply expire).
+/// `POST /signout`: forgets the token (the backend's tokens are stateless and simply expire) and
+/// starts a new pre-session, so the CSRF token changes and the session's token stops working.
 pub(crate) async fn signout(State(state): State<AppState>, jar: CookieJar) -> Response {
     let jar = jar
         .remove(session::removal(SESSION_COOKIE, state.cookie_secure))
-        .remove(session::removal(CHAT_COOKIE, state.cookie_secure));
+        .remove(session::removal(CHAT_COOKIE, state.cookie_secure))
+        .add(csrf::fresh_presession(state.cookie_secure));
     let jar = Flash::success("You have signed out. See you soon!").set(jar, state.cookie_secure);
     (jar, Redirect::to("/signin")).into_response()
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use test_support::{PgServer, free_port, workspace_root};
 use todo_frontend::config::{Config, LogFormat};
+use todo_frontend::csrf::CsrfKey;
 
 /// Builds `todo-backend` once per test binary (into the same target dir) and returns its path,
 /// or the build failure.
@@ -191,12 +192,16 @@ pub mod probe {
     }
 }
 
+/// The CSRF_SECRET of the frontends the tests start (a fixture, not a real secret).
+pub const CSRF_SECRET: &str = "frontend-tests-csrf-secret-0123456789abcdef";
+
 /// Frontend configuration pointing at `backend_url`.
 pub fn frontend_config(backend_url: &str, cookie_secure: bool) -> Config {
     Config {
         backend_url: backend_url.parse().unwrap(),
         port: 0,
         cookie_secure,
+        csrf_secret: CsrfKey::new(CSRF_SECRET),
         log_level: "info".to_owned(),
         log_format: LogFormat::Text,
         trusted_proxies: Default::default(),
@@ -215,7 +220,7 @@ impl Frontend {
         Self::start_config(frontend_config(backend_url, cookie_secure)).await
     }
 
-    /// Serves the frontend with `config` (its port is ignored).
+    /// Serves the frontend with `config` (its port is ignored: a free one is used).
     pub async fn start_config(config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -177,7 +177,7 @@ checkov.io/skip2: CKV_K8S_43=locally built images have no registry digest; the e
 checkov.io/skip3: CKV_K8S_40=the uid is fixed by the image (1001 for ours, 999 for postgres) which owns its files; runAsNonRoot is enforced
 {{- if .secretEnv }}
 {{- /* The app's configuration contract is environment variables (DATABASE_URL, JWT_SECRET,
-       POSTGRES_PASSWORD for the postgres entrypoint); they come from the Secret by secretKeyRef,
+       CSRF_SECRET, POSTGRES_PASSWORD for the postgres entrypoint); they come from the Secret by secretKeyRef,
        never from the manifest, and no process logs its environment. */}}
 checkov.io/skip4: CKV_K8S_35=the processes read their secrets from environment variables by contract; values come from the Secret via secretKeyRef
 {{- end }}
@@ -194,16 +194,53 @@ Deployment, which every install renders.
 {{- if and .Values.secret.create (not .Values.database.external.enabled) (not .Values.secret.postgresPassword) }}
 {{- fail "secret.postgresPassword is required when secret.create is true and the database is in-cluster: set it, e.g. --set-file secret.postgresPassword=<file>" }}
 {{- end }}
-{{- if and .Values.backend.llm.baseUrl (not .Values.backend.llm.model) }}
-{{- fail "backend.llm.model is required when backend.llm.baseUrl is set (the backend refuses to start otherwise): set it, e.g. --set backend.llm.model=gpt-4o-mini" }}
+{{- /* LLM_BASE_URL lives in the Secret; the chart sees it only when it creates the Secret. */}}
+{{- if and .Values.secret.create .Values.secret.llmBaseUrl (not .Values.backend.llm.model) }}
+{{- fail "backend.llm.model is required when secret.llmBaseUrl is set (the backend refuses to start otherwise): set it, e.g. --set backend.llm.model=gpt-4o-mini" }}
 {{- end }}
-{{- if and .Values.backend.llm.model (not .Values.backend.llm.baseUrl) }}
-{{- fail "backend.llm.baseUrl is required when backend.llm.model is set (the backend refuses to start otherwise): set it, e.g. --set backend.llm.baseUrl=https://api.openai.com/v1, or unset backend.llm.model" }}
+{{- if and .Values.secret.create .Values.backend.llm.model (not .Values.secret.llmBaseUrl) }}
+{{- fail "secret.llmBaseUrl is required when backend.llm.model is set (the backend refuses to start otherwise): set it, e.g. --set-file secret.llmBaseUrl=<file>, or unset backend.llm.model" }}
 {{- end }}
-{{- if and .Values.secret.create .Values.secret.llmApiKey (not .Values.backend.llm.baseUrl) }}
-{{- fail "backend.llm.baseUrl is required when secret.llmApiKey is set (the backend refuses a key without a provider): set backend.llm.baseUrl and backend.llm.model, or unset secret.llmApiKey" }}
+{{- if and .Values.secret.create .Values.secret.llmApiKey (not .Values.secret.llmBaseUrl) }}
+{{- fail "secret.llmBaseUrl is required when secret.llmApiKey is set (the backend refuses a key without a provider): set secret.llmBaseUrl and backend.llm.model, or unset secret.llmApiKey" }}
 {{- end }}
 {{- if and .Values.secret.create (not .Values.secret.jwtSecret) }}
 {{- fail "secret.jwtSecret is required when secret.create is true: set at least 32 bytes, e.g. --set-file secret.jwtSecret=<file>" }}
+{{- end }}
+{{- if and .Values.secret.create (not .Values.secret.csrfSecret) }}
+{{- fail "secret.csrfSecret is required when secret.create is true: set at least 32 bytes, the same for every frontend replica, e.g. --set-file secret.csrfSecret=<file>" }}
+{{- end }}
+{{- if and .Values.ingress.enabled (not .Values.ingress.host) }}
+{{- fail "ingress.host is required when ingress.enabled is true: set the app's host name, e.g. --set ingress.host=todo.example.test" }}
+{{- end }}
+{{- if and .Values.ingress.tls.secretName (not .Values.ingress.enabled) }}
+{{- fail "ingress.tls.secretName needs ingress.enabled=true: TLS is served by the Ingress; enable it (with ingress.host) or unset ingress.tls.secretName" }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the chart serves TLS (an Ingress with a certificate), else empty.
+*/}}
+{{- define "todo-app.servesTls" -}}
+{{- if and .Values.ingress.enabled .Values.ingress.tls.secretName }}true{{ end }}
+{{- end }}
+
+{{/*
+COOKIE_SECURE of the frontend: on whenever the chart serves TLS, or when set by hand (TLS
+terminated in front of the chart).
+*/}}
+{{- define "todo-app.cookieSecure" -}}
+{{- or .Values.frontend.cookieSecure (eq (include "todo-app.servesTls" .) "true") }}
+{{- end }}
+
+{{/*
+The LLM provider's port for the backend's egress, or empty: backend.llm.egressPort (the pipeline
+sets it from LLM_BASE_URL), else with a chart-managed Secret the port of secret.llmBaseUrl.
+*/}}
+{{- define "todo-app.llmEgressPort" -}}
+{{- if .Values.backend.llm.egressPort }}
+{{- .Values.backend.llm.egressPort }}
+{{- else if and .Values.secret.create .Values.secret.llmBaseUrl }}
+{{- include "todo-app.urlPort" .Values.secret.llmBaseUrl }}
 {{- end }}
 {{- end }}

@@ -13,7 +13,9 @@
 //! Each container carries a digest of its whole configuration (image ID, environment, keyed
 //! digest of its secrets, ports); a deploy replaces only containers whose digest changed.
 //! Secrets reach containers through `docker run -e NAME` with the value only in the CLI's own
-//! environment: never argv, never a file we leave behind. Runs on the Docker target only.
+//! environment: never argv, never a file we leave behind. They are POSTGRES_PASSWORD for
+//! PostgreSQL; DATABASE_URL, JWT_SECRET, LLM_API_KEY and LLM_BASE_URL (a URL may carry
+//! credentials) for the backend; CSRF_SECRET for the frontend. Runs on the Docker target only.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -186,17 +188,19 @@ impl Containers {
                 }
                 "backend" => {
                     spec.env.insert("PORT".into(), BACKEND_PORT.to_string());
+                    // LLM_BASE_URL too: a URL may carry credentials.
                     for k in [
                         secrets::DATABASE_URL,
                         secrets::JWT_SECRET,
                         secrets::LLM_API_KEY,
+                        secrets::LLM_BASE_URL,
                     ] {
                         if let Some(v) = secret(k) {
                             secret_env.insert(k.into(), v);
                         }
                     }
-                    // Not secret: plain environment, and so part of the config digest (a
-                    // changed provider or model re-creates the backend).
+                    // Not secret (model, timeout): plain environment, and so part of the config
+                    // digest (a changed model re-creates the backend).
                     for (k, v) in set.llm.env() {
                         spec.env.insert(k.to_owned(), v.to_owned());
                     }
@@ -204,6 +208,9 @@ impl Containers {
                     spec.publish.push(format!("127.0.0.1::{BACKEND_PORT}"));
                 }
                 _ => {
+                    if let Some(v) = secret(secrets::CSRF_SECRET) {
+                        secret_env.insert(secrets::CSRF_SECRET.into(), v);
+                    }
                     spec.env.insert(
                         "BACKEND_URL".into(),
                         format!("http://backend:{BACKEND_PORT}"),
@@ -257,8 +264,9 @@ impl Task<Target> for Containers {
         m.insert("port".into(), target.port.to_string());
         m.insert("names".into(), target.prefix());
         let resolved = resolve_secrets(cx.session, cx.target, &docker)?;
+        // Includes LLM_BASE_URL and CSRF_SECRET.
         m.insert("secrets".into(), resolved.digest);
-        // Keyed like the secrets: a base URL may carry credentials.
+        // The plain provider settings (model, timeout), keyed like the secrets all the same.
         let llm = resolved
             .set
             .llm
@@ -500,27 +508,70 @@ mod tests {
         planned.iter().find(|p| p.role == "backend").unwrap()
     }
 
+    /// Everything of a spec that reaches `docker run`'s argv or a label: all but `secret_env`,
+    /// whose values go only to the CLI's environment (`--env NAME`).
+    fn argv_material(spec: &RunSpec) -> String {
+        format!(
+            "{} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            spec.name,
+            spec.image,
+            spec.network,
+            spec.network_alias,
+            spec.env,
+            spec.secret_env.keys().collect::<Vec<_>>(),
+            spec.publish,
+            spec.volumes,
+            spec.labels,
+            spec.health_cmd,
+            spec.command
+        )
+    }
+
     #[test]
     fn the_backend_gets_the_llm_provider_settings_and_a_change_replaces_it() {
         let jwt = ("JWT_SECRET", "j-0123456789abcdef0123456789abcdef");
         let base = [
             jwt,
             ("LLM_API_KEY", "sk-marker"),
-            ("LLM_BASE_URL", "https://llm.example/v1"),
+            ("LLM_BASE_URL", "https://user:url-marker@llm.example/v1"),
             ("LLM_MODEL", "model-a"),
             ("LLM_TIMEOUT_SECONDS", "20"),
+            // Fixed, so that only what a case changes differs between two plans.
+            ("POSTGRES_PASSWORD", "pg-0123456789abcdef"),
+            ("CSRF_SECRET", "c-0123456789abcdef0123456789abcdef"),
         ];
         let a = planned(&base);
         let spec = &backend(&a).spec;
-        assert_eq!(spec.env["LLM_BASE_URL"], "https://llm.example/v1");
         assert_eq!(spec.env["LLM_MODEL"], "model-a");
         assert_eq!(spec.env["LLM_TIMEOUT_SECONDS"], "20");
-        // The key stays a secret variable: never in the plain (argv) environment.
-        assert!(!spec.env.contains_key("LLM_API_KEY"));
-        assert_eq!(spec.secret_env["LLM_API_KEY"], "sk-marker");
+        // The key and the base URL (it may carry credentials) stay secret variables: never in
+        // the plain (argv) environment.
+        for (k, v) in [
+            ("LLM_API_KEY", "sk-marker"),
+            ("LLM_BASE_URL", "https://user:url-marker@llm.example/v1"),
+        ] {
+            assert!(!spec.env.contains_key(k), "{k}");
+            assert_eq!(spec.secret_env[k], v);
+        }
         // The frontend does not talk to the provider.
         let frontend = a.iter().find(|p| p.role == "frontend").unwrap();
-        assert!(!frontend.spec.env.contains_key("LLM_BASE_URL"));
+        assert!(
+            !frontend
+                .spec
+                .env
+                .keys()
+                .chain(frontend.spec.secret_env.keys())
+                .any(|k| k.starts_with("LLM_"))
+        );
+        // A new base URL (a rotated credential) replaces the backend alone.
+        let mut rotated = base;
+        rotated[2] = ("LLM_BASE_URL", "https://user:url-marker-2@llm.example/v1");
+        let b = planned(&rotated);
+        assert_ne!(backend(&a).digest, backend(&b).digest);
+        for role in ["postgres", "frontend"] {
+            let digest = |p: &[Planned]| p.iter().find(|p| p.role == role).unwrap().digest.clone();
+            assert_eq!(digest(&a), digest(&b), "{role}");
+        }
 
         let mut other = base;
         other[3] = ("LLM_MODEL", "model-b");
@@ -534,6 +585,56 @@ mod tests {
                 .keys()
                 .any(|k| k.starts_with("LLM_"))
         );
+    }
+
+    #[test]
+    fn each_container_gets_its_secrets_only_through_its_environment() {
+        let csrf = "csrf-marker-0123456789abcdef0123456789abcdef";
+        let env = [
+            ("JWT_SECRET", "jwt-marker-0123456789abcdef0123456789abcdef"),
+            ("CSRF_SECRET", csrf),
+            ("LLM_API_KEY", "sk-marker"),
+            (
+                "LLM_BASE_URL",
+                "https://user:url-marker@llm.example/v1?key=q-marker",
+            ),
+            ("LLM_MODEL", "m"),
+            ("POSTGRES_PASSWORD", "pg-0123456789abcdef"),
+        ];
+        let plan = planned(&env);
+        let secret_keys = |role: &str| {
+            let p = plan.iter().find(|p| p.role == role).unwrap();
+            p.spec.secret_env.keys().cloned().collect::<Vec<_>>()
+        };
+        assert_eq!(secret_keys("postgres"), ["POSTGRES_PASSWORD"]);
+        assert_eq!(
+            secret_keys("backend"),
+            ["DATABASE_URL", "JWT_SECRET", "LLM_API_KEY", "LLM_BASE_URL"]
+        );
+        // The frontend's CSRF key, generated or supplied like the JWT key.
+        assert_eq!(secret_keys("frontend"), ["CSRF_SECRET"]);
+        let frontend = plan.iter().find(|p| p.role == "frontend").unwrap();
+        assert_eq!(frontend.spec.secret_env["CSRF_SECRET"], csrf);
+        for p in &plan {
+            let shown = argv_material(&p.spec);
+            for marker in ["marker", "csrf-marker", "q-marker"] {
+                assert!(!shown.contains(marker), "{}: {shown}", p.role);
+            }
+            for v in p.spec.secret_env.values() {
+                assert!(!shown.contains(v.as_str()), "{}: {shown}", p.role);
+            }
+        }
+        // A rotated CSRF key replaces the frontend alone.
+        let mut rotated = env;
+        rotated[1] = (
+            "CSRF_SECRET",
+            "csrf-rotated-0123456789abcdef0123456789abcdef",
+        );
+        let other = planned(&rotated);
+        for p in &plan {
+            let q = other.iter().find(|q| q.role == p.role).unwrap();
+            assert_eq!(p.digest == q.digest, p.role != "frontend", "{}", p.role);
+        }
     }
 
     #[test]

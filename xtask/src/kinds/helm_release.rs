@@ -15,6 +15,9 @@
 //! ```
 //! While helm waits, the pods are polled: if the rollout fails, the diagnosis printed is of the
 //! failing pods as they were before the rollback replaced them. Runs on Kubernetes targets only.
+//!
+//! No secret value is ever an argument: the chat provider's `LLM_BASE_URL` (which may carry
+//! credentials) is in the Secret, and only its model, timeout and port are chart values.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -148,16 +151,12 @@ impl HelmRelease {
                 }
             }
         }
-        // Without these a key in the Secret makes the backend refuse to start. The timeout is
-        // an integer in the chart's schema, so it goes through the typed `--set`.
-        let mut set_typed = Vec::new();
-        for (k, v) in llm.helm_values() {
-            if k.ends_with(".timeoutSeconds") {
-                set_typed.push((k, v));
-            } else {
-                set.push((k, v));
-            }
-        }
+        // Without the model, a base URL in the Secret makes the backend refuse to start. The
+        // base URL itself is a key of the Secret (it may carry credentials): only its port, for
+        // the backend's egress, is a value. The timeout and the port are integers in the
+        // chart's schema, so they go through the typed `--set`.
+        set.extend(llm.helm_string_values());
+        let set_typed = llm.helm_typed_values();
         Ok(Release {
             name: self.release.clone(),
             chart: chart.clone(),
@@ -213,11 +212,15 @@ impl Task<Target> for HelmRelease {
         let kube = cx.target.kube()?;
         m.insert("kube-context".into(), kube.context);
         m.insert("namespace".into(), kube.namespace);
-        // Keyed like the secrets (a base URL may carry credentials): a changed provider, model
-        // or timeout redeploys.
+        // A changed model, timeout or provider port redeploys (a changed base URL changes the
+        // Secret, and so the secret task this one depends on). Keyed like the secrets.
         let llm = llm_settings(cx.sh, cx.session, cx.target)?;
-        let pairs: Vec<(&str, SecretValue)> =
-            llm.env().map(|(k, v)| (k, SecretValue::new(v))).collect();
+        let port = llm.egress_port().map(|p| p.to_string());
+        let pairs: Vec<(&str, SecretValue)> = llm
+            .env()
+            .chain(port.as_deref().map(|p| ("egressPort", p)))
+            .map(|(k, v)| (k, SecretValue::new(v)))
+            .collect();
         let key = secrets::digest::load_or_create_key(&digest_key_path(cx.session))?;
         m.insert(
             "llm".into(),

@@ -12,7 +12,9 @@
 //! database-name = "todo"
 //! ```
 //! Values come from the environment, the gitignored `.env`, a terminal prompt, or stable
-//! generated values (see [`crate::secrets`]). The key holds only the keyed digest of the values
+//! generated values (see [`crate::secrets`]): `DATABASE_URL`, `JWT_SECRET`, `CSRF_SECRET` (the
+//! frontend's, one for every replica), `POSTGRES_PASSWORD`, and when supplied `LLM_API_KEY` and
+//! `LLM_BASE_URL` (a URL may carry credentials, so it is a Secret key, not a chart value). The key holds only the keyed digest of the values
 //! and the kube identity, so a rotated value re-runs this task and everything after it. The
 //! manifest goes to `kubectl apply -f -` on stdin. Runs on Kubernetes targets only.
 

@@ -1,16 +1,20 @@
 //! The chat assistant's provider settings: `LLM_BASE_URL`, `LLM_MODEL` and
-//! `LLM_TIMEOUT_SECONDS`. Not secret (they go into plain container environment and chart
-//! values), but resolved from the same sources as the secrets (environment, then `.env`) and
-//! validated with the backend's all-or-nothing rule before anything is built, so a key
-//! without a provider fails here with the missing variable named instead of as a backend
+//! `LLM_TIMEOUT_SECONDS`, resolved from the same sources as the secrets (environment, then
+//! `.env`) and validated with the backend's all-or-nothing rule before anything is built, so a
+//! key without a provider fails here with the missing variable named instead of as a backend
 //! that refuses to start.
+//!
+//! `LLM_BASE_URL` is handled as a secret, since a URL may carry credentials (user-info, a key in
+//! the query): it is a key of the app's Secret and a secret container variable, never a chart
+//! value, an argument or part of a message. Only its port reaches the chart (for the backend's
+//! egress NetworkPolicy). `LLM_MODEL` and `LLM_TIMEOUT_SECONDS` are plain settings.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use super::{LLM_API_KEY, Source};
+use super::{LLM_API_KEY, Resolved, SecretValue, Source};
 
 /// `LLM_BASE_URL`: an OpenAI-compatible API's base URL.
 pub const LLM_BASE_URL: &str = "LLM_BASE_URL";
@@ -22,27 +26,47 @@ pub const LLM_TIMEOUT_SECONDS: &str = "LLM_TIMEOUT_SECONDS";
 /// The resolved settings; empty when the assistant uses its built-in interpreter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LlmSettings {
-    /// Variable name → value, only the ones supplied (all empty, or base URL and model at least).
+    /// `LLM_BASE_URL` and where it came from: a secret (`Debug` redacts it).
+    pub base_url: Option<Resolved>,
+    /// The plain settings, only the ones supplied (`LLM_MODEL` whenever the base URL is set,
+    /// `LLM_TIMEOUT_SECONDS`).
     pub vars: BTreeMap<&'static str, String>,
 }
 
 impl LlmSettings {
-    /// The backend's environment variables (`LLM_BASE_URL`, ...), as supplied.
+    /// The backend's plain environment variables (`LLM_MODEL`, `LLM_TIMEOUT_SECONDS`), as
+    /// supplied. Not `LLM_BASE_URL`, which travels as a secret.
     pub fn env(&self) -> impl Iterator<Item = (&'static str, &str)> {
         self.vars.iter().map(|(k, v)| (*k, v.as_str()))
     }
 
-    /// The chart values that carry them (`backend.llm.baseUrl`, `backend.llm.model`,
-    /// `backend.llm.timeoutSeconds` of k8s/todo-app/values.yaml), for `helm --set-string`.
-    pub fn helm_values(&self) -> Vec<(String, String)> {
-        [
-            (LLM_BASE_URL, "backend.llm.baseUrl"),
-            (LLM_MODEL, "backend.llm.model"),
-            (LLM_TIMEOUT_SECONDS, "backend.llm.timeoutSeconds"),
-        ]
-        .into_iter()
-        .filter_map(|(var, value)| Some((value.to_owned(), self.vars.get(var)?.clone())))
-        .collect()
+    /// The TCP port of `LLM_BASE_URL` (explicit, else 443 for https and 80 for http), for the
+    /// backend's egress NetworkPolicy. Not secret.
+    pub fn egress_port(&self) -> Option<u16> {
+        let url = url::Url::parse(self.base_url.as_ref()?.value.expose()).ok()?;
+        url.port_or_known_default()
+    }
+
+    /// Chart values for `helm --set-string` (k8s/todo-app/values.yaml): `backend.llm.model`.
+    pub fn helm_string_values(&self) -> Vec<(String, String)> {
+        self.vars
+            .get(LLM_MODEL)
+            .map(|m| ("backend.llm.model".to_owned(), m.clone()))
+            .into_iter()
+            .collect()
+    }
+
+    /// Integer chart values for the typed `helm --set` (the schema wants integers):
+    /// `backend.llm.timeoutSeconds` and `backend.llm.egressPort`.
+    pub fn helm_typed_values(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(t) = self.vars.get(LLM_TIMEOUT_SECONDS) {
+            out.push(("backend.llm.timeoutSeconds".to_owned(), t.clone()));
+        }
+        if let Some(port) = self.egress_port() {
+            out.push(("backend.llm.egressPort".to_owned(), port.to_string()));
+        }
+        out
     }
 }
 
@@ -112,7 +136,7 @@ pub fn resolve(
              unset {LLM_BASE_URL} to use the built-in interpreter"
         );
     };
-    let mut vars = BTreeMap::from([(LLM_BASE_URL, base), (LLM_MODEL, model.trim().to_owned())]);
+    let mut vars = BTreeMap::from([(LLM_MODEL, model.trim().to_owned())]);
     if let Some((raw, source)) = supplied(LLM_TIMEOUT_SECONDS) {
         match raw.trim().parse::<u64>() {
             Ok(s) if (1..=600).contains(&s) => {
@@ -124,7 +148,13 @@ pub fn resolve(
             ),
         }
     }
-    Ok(LlmSettings { vars })
+    Ok(LlmSettings {
+        base_url: Some(Resolved {
+            value: SecretValue::new(base),
+            source: base_source,
+        }),
+        vars,
+    })
 }
 
 #[cfg(test)]
@@ -213,19 +243,54 @@ mod tests {
         .unwrap();
         let env = |k: &str| (k == LLM_MODEL).then(|| "env-model".to_owned());
         let s = resolve_from(&env, &dotenv).unwrap();
-        assert_eq!(s.vars[LLM_BASE_URL], "https://file.example/v1");
+        let base = s.base_url.as_ref().unwrap();
+        assert_eq!(base.value.expose(), "https://file.example/v1");
+        assert_eq!(base.source, Source::DotEnv(dotenv.clone()));
         assert_eq!(s.vars[LLM_MODEL], "env-model");
         assert_eq!(s.vars[LLM_TIMEOUT_SECONDS], "45");
+        assert!(
+            !s.vars.contains_key(LLM_BASE_URL),
+            "the URL is no plain setting"
+        );
         assert_eq!(
-            s.helm_values(),
+            s.helm_string_values(),
+            [("backend.llm.model".to_owned(), "env-model".to_owned())]
+        );
+        assert_eq!(
+            s.helm_typed_values(),
             [
-                (
-                    "backend.llm.baseUrl".to_owned(),
-                    "https://file.example/v1".to_owned()
-                ),
-                ("backend.llm.model".to_owned(), "env-model".to_owned()),
                 ("backend.llm.timeoutSeconds".to_owned(), "45".to_owned()),
+                ("backend.llm.egressPort".to_owned(), "443".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn the_base_url_is_a_secret_only_its_port_is_a_chart_value() {
+        let s = from(&[
+            (
+                LLM_BASE_URL,
+                "http://user:pw-marker@llm.example:11434/v1?key=k-marker",
+            ),
+            (LLM_MODEL, "m"),
+        ])
+        .unwrap();
+        assert_eq!(s.egress_port(), Some(11434));
+        let shown = format!(
+            "{s:?} {:?} {:?} {:?}",
+            s.env().collect::<Vec<_>>(),
+            s.helm_string_values(),
+            s.helm_typed_values()
+        );
+        assert!(
+            !shown.contains("pw-marker") && !shown.contains("k-marker"),
+            "{shown}"
+        );
+        assert_eq!(
+            s.helm_typed_values(),
+            [("backend.llm.egressPort".to_owned(), "11434".to_owned())]
+        );
+        let plain_http = from(&[(LLM_BASE_URL, "http://llm.example/v1"), (LLM_MODEL, "m")]);
+        assert_eq!(plain_http.unwrap().egress_port(), Some(80));
     }
 }

@@ -1,7 +1,8 @@
 //! The app's Secret: resolve each key from the environment, the gitignored `.env`, a prompt on
 //! a terminal, or a stable generated value; validate; digest (keyed); and build the manifest that
 //! goes to `kubectl apply` on stdin. Values never reach argv, output, events or state files:
-//! only the name of each value's source is ever shown.
+//! only the name of each value's source is ever shown. `LLM_BASE_URL` is one of them, since a
+//! URL may carry credentials.
 
 pub mod digest;
 pub mod dotenv;
@@ -27,12 +28,18 @@ pub const DIGEST_ANNOTATION: &str = "xtask.todo-app/secret-digest";
 pub const DATABASE_URL: &str = "DATABASE_URL";
 /// HS256 signing key of the backend.
 pub const JWT_SECRET: &str = "JWT_SECRET";
+/// HMAC key of the frontend's CSRF tokens; one for every frontend replica.
+pub const CSRF_SECRET: &str = "CSRF_SECRET";
 /// Password of the in-cluster PostgreSQL.
 pub const POSTGRES_PASSWORD: &str = "POSTGRES_PASSWORD";
 /// Optional key for the chat assistant.
 pub const LLM_API_KEY: &str = "LLM_API_KEY";
+/// Optional base URL of the chat assistant's provider: a secret, as it may carry credentials.
+pub const LLM_BASE_URL: &str = llm::LLM_BASE_URL;
 /// Minimum length of the JWT secret, in bytes.
 pub const MIN_JWT_BYTES: usize = 32;
+/// Minimum length of the CSRF secret, in bytes (the frontend refuses shorter ones).
+pub const MIN_CSRF_BYTES: usize = 32;
 
 /// Where one value came from (the only thing ever printed about it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +117,7 @@ pub struct Inputs<'a> {
 }
 
 /// One resolved key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     /// The value.
     pub value: SecretValue,
@@ -125,7 +132,8 @@ pub struct SecretSet {
     pub values: BTreeMap<&'static str, Resolved>,
     /// True when DATABASE_URL points at an external database.
     pub external_db: bool,
-    /// The chat assistant's provider settings (not secret; validated with the key).
+    /// The chat assistant's provider settings, validated with the key (its base URL is also
+    /// in `values`, as a secret).
     pub llm: llm::LlmSettings,
 }
 
@@ -185,16 +193,19 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<SecretSet> {
     };
 
     let mut values = BTreeMap::new();
-    let jwt = generatable(JWT_SECRET)?;
-    if jwt.value.len() < MIN_JWT_BYTES {
-        bail!(
-            "{JWT_SECRET} from {} is {} bytes; it must be at least {MIN_JWT_BYTES}. Fix: set a longer value \
-             (e.g. `openssl rand -hex 32`) or unset it to have one generated",
-            jwt.source,
-            jwt.value.len()
-        );
+    // Generated, stored and rotated alike: the backend's token key and the frontend's CSRF key.
+    for (key, min) in [(JWT_SECRET, MIN_JWT_BYTES), (CSRF_SECRET, MIN_CSRF_BYTES)] {
+        let r = generatable(key)?;
+        if r.value.len() < min {
+            bail!(
+                "{key} from {} is {} bytes; it must be at least {min}. Fix: set a longer value \
+                 (e.g. `openssl rand -hex 32`) or unset it to have one generated",
+                r.source,
+                r.value.len()
+            );
+        }
+        values.insert(key, r);
     }
-    values.insert(JWT_SECRET, jwt);
 
     let external = match (supplied(DATABASE_URL), inputs.mode) {
         (Some(url), _) => Some(url),
@@ -246,6 +257,9 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<SecretSet> {
         &llm_supplied,
         values.get(LLM_API_KEY).map(|r| r.source.clone()),
     )?;
+    if let Some(base) = &llm.base_url {
+        values.insert(LLM_BASE_URL, base.clone());
+    }
 
     if !generated_now.is_empty() {
         let mut all = stored.clone();

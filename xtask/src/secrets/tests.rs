@@ -70,7 +70,25 @@ fn generated_values_are_stable_across_runs() {
         Source::Generated(_)
     ));
     assert!(first.values[JWT_SECRET].value.len() >= MIN_JWT_BYTES);
+    // The frontend's CSRF key is generated and stored exactly like the JWT key.
+    assert!(matches!(
+        first.values[CSRF_SECRET].source,
+        Source::Generated(_)
+    ));
+    assert!(first.values[CSRF_SECRET].value.len() >= MIN_CSRF_BYTES);
+    assert_ne!(
+        first.values[CSRF_SECRET].value,
+        first.values[JWT_SECRET].value
+    );
     let second = f.resolve().unwrap();
+    assert!(matches!(
+        second.values[CSRF_SECRET].source,
+        Source::Stored(_)
+    ));
+    assert_eq!(
+        first.values[CSRF_SECRET].value,
+        second.values[CSRF_SECRET].value
+    );
     assert!(matches!(
         second.values[JWT_SECRET].source,
         Source::Stored(_)
@@ -138,15 +156,43 @@ fn cluster_value_is_reused_when_the_store_is_gone() {
 }
 
 #[test]
-fn short_jwt_secret_is_rejected_without_showing_it() {
+fn short_jwt_or_csrf_secret_is_rejected_without_showing_it() {
+    for key in [JWT_SECRET, CSRF_SECRET] {
+        let mut f = Fixture::new();
+        f.env.insert(key.into(), "tooshort-secret".into());
+        let err = format!("{:#}", f.resolve().unwrap_err());
+        assert!(
+            err.starts_with(&format!("{key} from environment variable is 15 bytes"))
+                && err.contains("at least 32"),
+            "{err}"
+        );
+        assert!(!err.contains("tooshort-secret"), "{err}");
+    }
+}
+
+#[test]
+fn csrf_secret_comes_from_env_dotenv_or_the_cluster_like_the_jwt_secret() {
     let mut f = Fixture::new();
-    f.env.insert(JWT_SECRET.into(), "tooshort-secret".into());
-    let err = format!("{:#}", f.resolve().unwrap_err());
-    assert!(
-        err.contains("JWT_SECRET") && err.contains("at least 32"),
-        "{err}"
+    f.dotenv("CSRF_SECRET=from-dotenv-0123456789abcdef0123456789abcdef\n");
+    let s = f.resolve().unwrap();
+    assert!(matches!(s.values[CSRF_SECRET].source, Source::DotEnv(_)));
+    f.env.insert(
+        CSRF_SECRET.into(),
+        "from-env-0123456789abcdef0123456789abcdef".into(),
     );
-    assert!(!err.contains("tooshort-secret"), "{err}");
+    assert_eq!(f.resolve().unwrap().values[CSRF_SECRET].source, Source::Env);
+    // Lost local store: the deployed Secret's value is kept, so open forms stay valid.
+    let mut f = Fixture::new();
+    f.existing.insert(
+        CSRF_SECRET.into(),
+        SecretValue::new("csrf-already-deployed-0123456789abcdef"),
+    );
+    let s = f.resolve().unwrap();
+    assert_eq!(s.values[CSRF_SECRET].source, Source::Cluster);
+    assert_eq!(
+        s.values[CSRF_SECRET].value.expose(),
+        "csrf-already-deployed-0123456789abcdef"
+    );
 }
 
 #[test]
@@ -219,22 +265,35 @@ fn report_debug_and_manifest_debug_show_no_values() {
     let mut f = Fixture::new();
     f.env.insert(LLM_API_KEY.into(), "sk-marker-ABCDEF".into());
     with_llm_provider(&mut f);
+    f.env.insert(
+        llm::LLM_BASE_URL.into(),
+        "https://user:url-marker-pw@llm.example/v1".into(),
+    );
     let s = f.resolve().unwrap();
     let manifest = s.manifest(super::SECRET_NAME, "todo-app", "d1g3st");
     let shown = format!("{:?}\n{:?}\n{}", s, manifest, s.report().join("\n"));
     for (_, v) in s.pairs() {
         assert!(!shown.contains(v.expose()), "value leaked into {shown}");
     }
-    assert!(
-        shown.contains("LLM_API_KEY: environment variable"),
-        "{shown}"
-    );
+    assert!(!shown.contains("url-marker-pw"), "{shown}");
+    for key in [LLM_API_KEY, LLM_BASE_URL] {
+        assert!(
+            shown.contains(&format!("{key}: environment variable")),
+            "{shown}"
+        );
+    }
+    assert!(shown.contains("CSRF_SECRET: generated now"), "{shown}");
     // The manifest itself carries the data base64-encoded, plus the digest annotation.
     let doc: serde_json::Value = serde_json::from_slice(manifest.bytes()).unwrap();
     assert_eq!(doc["metadata"]["name"], SECRET_NAME);
     assert_eq!(doc["metadata"]["annotations"][DIGEST_ANNOTATION], "d1g3st");
     let decoded = decode_secret_data(&doc);
     assert_eq!(decoded[LLM_API_KEY].expose(), "sk-marker-ABCDEF");
+    assert_eq!(
+        decoded[LLM_BASE_URL].expose(),
+        "https://user:url-marker-pw@llm.example/v1"
+    );
+    assert_eq!(decoded[CSRF_SECRET], s.values[CSRF_SECRET].value);
     assert_eq!(decoded.len(), s.values.len());
 }
 
@@ -249,7 +308,7 @@ fn rotating_a_value_changes_the_digest() {
     assert_ne!(a, b);
 }
 
-/// The provider settings the backend needs with a key (not secret: not in the Secret).
+/// The provider settings the backend needs with a key (the base URL goes into the Secret).
 fn with_llm_provider(f: &mut Fixture) {
     f.env
         .insert(llm::LLM_BASE_URL.into(), "https://llm.example/v1".into());
@@ -275,9 +334,27 @@ fn a_key_without_provider_settings_fails_naming_the_missing_variable() {
     f.env.insert(llm::LLM_MODEL.into(), "gpt-test".into());
     let s = f.resolve().unwrap();
     assert_eq!(s.llm.vars[llm::LLM_MODEL], "gpt-test");
-    // Provider settings are not secret keys: they stay out of the Secret.
-    assert!(!s.values.contains_key(llm::LLM_BASE_URL));
+    // The base URL is a secret key (it may carry credentials); the model is a plain setting.
+    assert_eq!(
+        s.values[llm::LLM_BASE_URL].value.expose(),
+        "https://llm.example/v1"
+    );
+    assert_eq!(s.values[llm::LLM_BASE_URL].source, Source::Env);
     assert!(!s.values.contains_key(llm::LLM_MODEL));
+    assert!(s.llm.env().all(|(k, _)| k != llm::LLM_BASE_URL));
+}
+
+#[test]
+fn rotating_the_base_url_changes_the_digest() {
+    let mut f = Fixture::new();
+    with_llm_provider(&mut f);
+    let key = [9u8; 32];
+    let a = f.resolve().unwrap().digest(&key);
+    f.env.insert(
+        llm::LLM_BASE_URL.into(),
+        "https://user:new-pw@llm.example/v1".into(),
+    );
+    assert_ne!(a, f.resolve().unwrap().digest(&key));
 }
 
 #[test]

@@ -829,24 +829,22 @@ fn chart_managed_secret_without_values_is_refused_naming_the_key() {
     )
     .unwrap();
     assert_names(&err, &["/secret/jwtSecret"]);
-}
-
-#[test]
-fn llm_settings_without_their_partner_are_refused_naming_the_key() {
-    // The backend exits when LLM_BASE_URL, LLM_MODEL and LLM_API_KEY do not go together, so the
-    // chart refuses such values before a pod crash-loops.
-    let test = "llm_settings_without_their_partner_are_refused_naming_the_key";
-    let Some(err) = refused(test, &["backend.llm.baseUrl=https://api.openai.com/v1"]) else {
-        return;
-    };
+    // The frontend's CSRF key is required like the JWT key, and as long.
+    let err = refused(
+        test,
+        &[
+            "secret.create=true",
+            "secret.postgresPassword=pw",
+            "secret.jwtSecret=0123456789abcdef0123456789abcdef",
+        ],
+    )
+    .unwrap();
     assert_names(
         &err,
-        &["backend.llm.model is required when backend.llm.baseUrl is set"],
-    );
-    let err = refused(test, &["backend.llm.model=gpt-4o-mini"]).unwrap();
-    assert_names(
-        &err,
-        &["backend.llm.baseUrl is required when backend.llm.model is set"],
+        &[
+            "secret.csrfSecret is required",
+            "--set-file secret.csrfSecret=",
+        ],
     );
     let err = refused(
         test,
@@ -854,23 +852,72 @@ fn llm_settings_without_their_partner_are_refused_naming_the_key() {
             "secret.create=true",
             "secret.postgresPassword=pw",
             "secret.jwtSecret=0123456789abcdef0123456789abcdef",
-            "secret.llmApiKey=k",
+            "secret.csrfSecret=short",
         ],
     )
     .unwrap();
+    assert_names(&err, &["/secret/csrfSecret"]);
+}
+
+#[test]
+fn llm_settings_without_their_partner_are_refused_naming_the_key() {
+    // The backend exits when LLM_BASE_URL, LLM_MODEL and LLM_API_KEY do not go together, so the
+    // chart refuses such values before a pod crash-loops.
+    // LLM_BASE_URL is a key of the Secret, so the chart can check the pairing only when it creates
+    // the Secret (the pipeline checks it before deploying otherwise).
+    let test = "llm_settings_without_their_partner_are_refused_naming_the_key";
+    let managed = [
+        "secret.create=true",
+        "secret.postgresPassword=pw",
+        "secret.jwtSecret=0123456789abcdef0123456789abcdef",
+        "secret.csrfSecret=0123456789abcdef0123456789abcdef",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        managed.iter().chain(extra).copied().collect()
+    };
+    let Some(err) = refused(
+        test,
+        &with(&["secret.llmBaseUrl=https://api.openai.com/v1"]),
+    ) else {
+        return;
+    };
     assert_names(
         &err,
-        &["backend.llm.baseUrl is required when secret.llmApiKey is set"],
+        &["backend.llm.model is required when secret.llmBaseUrl is set"],
+    );
+    let err = refused(test, &with(&["backend.llm.model=gpt-4o-mini"])).unwrap();
+    assert_names(
+        &err,
+        &["secret.llmBaseUrl is required when backend.llm.model is set"],
+    );
+    let err = refused(test, &with(&["secret.llmApiKey=k"])).unwrap();
+    assert_names(
+        &err,
+        &["secret.llmBaseUrl is required when secret.llmApiKey is set"],
     );
     let err = refused(
         test,
-        &[
-            "backend.llm.baseUrl=ftp://llm.example/v1",
+        &with(&[
+            "secret.llmBaseUrl=ftp://llm.example/v1",
             "backend.llm.model=m",
-        ],
+        ]),
     )
     .unwrap();
-    assert_names(&err, &["/backend/llm/baseUrl"]);
+    assert_names(&err, &["/secret/llmBaseUrl"]);
+    // The old plain value is gone: a values file that still sets it fails naming it.
+    let err = refused(test, &["backend.llm.baseUrl=https://api.openai.com/v1"]).unwrap();
+    assert_names(
+        &err,
+        &["at '/backend/llm'", "additional properties", "'baseUrl'"],
+    );
+    // A URL with credentials is accepted in the Secret (and appears nowhere else).
+    let mut args = set_args(GOOD_TAGS);
+    args.extend(set_args(&with(&[
+        "secret.llmBaseUrl=https://user:pw-marker@llm.example:8443/v1",
+        "backend.llm.model=m",
+    ])));
+    let yaml = render(&args).unwrap();
+    assert_eq!(yaml.matches("pw-marker").count(), 1, "{yaml}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -968,7 +1015,7 @@ fn pods_read_exactly_the_settings_and_secret_keys_the_apps_read() {
     let env = env_names(backend);
     assert_eq!(
         env.keys().cloned().collect::<BTreeSet<_>>(),
-        set(["DATABASE_URL", "JWT_SECRET", "LLM_API_KEY"])
+        set(["DATABASE_URL", "JWT_SECRET", "LLM_API_KEY", "LLM_BASE_URL"])
     );
     for (name, e) in &env {
         let r = &e["valueFrom"]["secretKeyRef"];
@@ -976,12 +1023,22 @@ fn pods_read_exactly_the_settings_and_secret_keys_the_apps_read() {
         assert_eq!(r["key"], name.as_str());
         assert_eq!(
             r["optional"] == true,
-            name == "LLM_API_KEY",
-            "only LLM_API_KEY is optional"
+            name.starts_with("LLM_"),
+            "only the LLM keys are optional"
         );
     }
+    // The frontend reads exactly its CSRF key from the Secret (required: it refuses to start
+    // without one).
     let frontend = container(get(&objs, "Deployment", "todo-app-frontend"), "frontend");
-    assert!(frontend["env"].is_null(), "the frontend reads no secret");
+    let env = env_names(frontend);
+    assert_eq!(
+        env.keys().cloned().collect::<BTreeSet<_>>(),
+        set(["CSRF_SECRET"])
+    );
+    let r = &env["CSRF_SECRET"]["valueFrom"]["secretKeyRef"];
+    assert_eq!(r["name"], "todo-app-secrets");
+    assert_eq!(r["key"], "CSRF_SECRET");
+    assert!(r["optional"].is_null());
 
     let pg = container(get(&objs, "StatefulSet", "todo-app-postgres"), "postgres");
     let pg_env = env_names(pg);
@@ -996,11 +1053,34 @@ fn pods_read_exactly_the_settings_and_secret_keys_the_apps_read() {
             .all(|k| k != "JWT_SECRET" && k != "DATABASE_URL")
     );
 
-    // The LLM settings appear only when configured.
+    // The LLM settings appear only when configured, and never the base URL, which is a key of
+    // the Secret (it may carry credentials).
     let ext = objects(tools, rendered("external-database"));
     let mut with_llm = set(BACKEND_CONFIG_KEYS);
-    with_llm.extend(set(["LLM_BASE_URL", "LLM_MODEL", "LLM_TIMEOUT_SECONDS"]));
+    with_llm.extend(set(["LLM_MODEL", "LLM_TIMEOUT_SECONDS"]));
     assert_eq!(config_keys(&ext, "todo-app-backend"), with_llm);
+    for (case, yaml) in rendered_cases() {
+        for o in objects(tools, yaml)
+            .iter()
+            .filter(|o| o["kind"] == "ConfigMap")
+        {
+            assert!(
+                o["data"].get("LLM_BASE_URL").is_none(),
+                "{case}: LLM_BASE_URL in ConfigMap {}",
+                o["metadata"]["name"]
+            );
+        }
+    }
+    // With the chart's own Secret, the URL's credentials are in the Secret and nowhere else.
+    let chart_secret = rendered("chart-secret");
+    assert_eq!(chart_secret.matches("fixture-pass").count(), 1);
+    let cs = objects(tools, chart_secret);
+    assert!(
+        get(&cs, "Secret", "todo-app-secrets")["stringData"]["LLM_BASE_URL"]
+            .as_str()
+            .unwrap()
+            .contains("fixture-pass")
+    );
 }
 
 #[test]
@@ -1187,7 +1267,9 @@ fn cases_deploy_the_right_objects() {
         set([
             "DATABASE_URL",
             "JWT_SECRET",
+            "CSRF_SECRET",
             "POSTGRES_PASSWORD",
+            "LLM_BASE_URL",
             "LLM_API_KEY"
         ])
     );
@@ -1198,12 +1280,15 @@ fn cases_deploy_the_right_objects() {
     );
 }
 
-fn backend_pod_annotations(tools: &Tools, sets: &[&str]) -> Value {
+fn pod_annotations(tools: &Tools, deployment: &str, sets: &[&str]) -> Value {
     let mut args = set_args(GOOD_TAGS);
     args.extend(set_args(sets));
     let objs = objects(tools, &render(&args).unwrap());
-    get(&objs, "Deployment", "todo-app-backend")["spec"]["template"]["metadata"]["annotations"]
-        .clone()
+    get(&objs, "Deployment", deployment)["spec"]["template"]["metadata"]["annotations"].clone()
+}
+
+fn backend_pod_annotations(tools: &Tools, sets: &[&str]) -> Value {
+    pod_annotations(tools, "todo-app-backend", sets)
 }
 
 #[test]
@@ -1220,21 +1305,100 @@ fn changed_config_or_secret_rolls_the_pods() {
         backend_pod_annotations(tools, &["secretChecksum=aaaa", "backend.logLevel=debug"]);
     assert_ne!(base["checksum/config"], reconfigured["checksum/config"]);
     // A chart-managed Secret is hashed by the chart itself.
-    let managed = |jwt: &str| {
-        backend_pod_annotations(
+    let managed = |deployment: &str, jwt: &str, csrf: &str| {
+        pod_annotations(
             tools,
+            deployment,
             &[
                 "secret.create=true",
                 "secret.postgresPassword=pw",
                 &format!("secret.jwtSecret={jwt}"),
+                &format!("secret.csrfSecret={csrf}"),
             ],
         )["checksum/secret"]
             .clone()
     };
-    let a = managed("0123456789abcdef0123456789abcdef-a");
-    let b = managed("0123456789abcdef0123456789abcdef-b");
+    let (jwt, csrf) = (
+        "0123456789abcdef0123456789abcdef-a",
+        "fedcba9876543210fedcba9876543210-a",
+    );
+    let a = managed("todo-app-backend", jwt, csrf);
+    let b = managed("todo-app-backend", &jwt.replace("-a", "-b"), csrf);
     assert!(a.is_string() && b.is_string());
     assert_ne!(a, b);
+    // The frontend reads the Secret too (CSRF_SECRET): a rotated value rolls it as well.
+    let fe = pod_annotations(tools, "todo-app-frontend", &["secretChecksum=aaaa"]);
+    assert_eq!(fe["checksum/secret"], "aaaa");
+    let fe_a = managed("todo-app-frontend", jwt, csrf);
+    let fe_b = managed("todo-app-frontend", jwt, &csrf.replace("-a", "-b"));
+    assert!(fe_a.is_string());
+    assert_ne!(fe_a, fe_b);
+}
+
+#[test]
+fn serving_tls_turns_secure_cookies_on() {
+    let Some(tools) = tools("serving_tls_turns_secure_cookies_on") else {
+        return;
+    };
+    let cookie_secure = |objs: &[Value]| {
+        get(objs, "ConfigMap", "todo-app-frontend")["data"]["COOKIE_SECURE"].clone()
+    };
+    // Plain HTTP (the NodePort) in every case but the one with a certificate.
+    for (case, yaml) in rendered_cases() {
+        let objs = objects(tools, yaml);
+        let want = if case == "ingress-tls" {
+            "true"
+        } else {
+            "false"
+        };
+        assert_eq!(cookie_secure(&objs), want, "{case}");
+        assert_eq!(
+            find(&objs, "Ingress", "todo-app-frontend").is_some(),
+            case == "ingress-tls",
+            "{case}"
+        );
+    }
+    let objs = objects(tools, rendered("ingress-tls"));
+    let ingress = &get(&objs, "Ingress", "todo-app-frontend")["spec"];
+    assert_eq!(ingress["ingressClassName"], "nginx");
+    assert_eq!(
+        ingress["tls"],
+        serde_json::json!([{"hosts": ["todo.example.test"], "secretName": "todo-example-test-tls"}])
+    );
+    let rule = &ingress["rules"][0];
+    assert_eq!(rule["host"], "todo.example.test");
+    assert_eq!(
+        rule["http"]["paths"][0]["backend"]["service"],
+        serde_json::json!({"name": "todo-app-frontend", "port": {"name": "http"}})
+    );
+    // An Ingress without a certificate serves plain HTTP: cookies stay as they are.
+    let render_sets = |sets: &[&str]| {
+        let mut args = set_args(GOOD_TAGS);
+        args.extend(set_args(sets));
+        objects(tools, &render(&args).unwrap())
+    };
+    let plain = render_sets(&["ingress.enabled=true", "ingress.host=todo.example.test"]);
+    assert_eq!(cookie_secure(&plain), "false");
+    assert!(get(&plain, "Ingress", "todo-app-frontend")["spec"]["tls"].is_null());
+    // TLS ended in front of the chart: set by hand.
+    let by_hand = render_sets(&["frontend.cookieSecure=true"]);
+    assert_eq!(cookie_secure(&by_hand), "true");
+
+    let err = refused(
+        "serving_tls_turns_secure_cookies_on",
+        &["ingress.enabled=true"],
+    )
+    .unwrap();
+    assert_names(
+        &err,
+        &["ingress.host is required when ingress.enabled is true"],
+    );
+    let err = refused(
+        "serving_tls_turns_secure_cookies_on",
+        &["ingress.tls.secretName=cert"],
+    )
+    .unwrap();
+    assert_names(&err, &["ingress.tls.secretName needs ingress.enabled=true"]);
 }
 
 fn policy<'a>(objs: &'a [Value], name: &str) -> &'a Value {
@@ -1369,9 +1533,12 @@ fn notes_give_the_url_and_next_commands() {
         ),
         "{cip}"
     );
+    assert!(default.contains("CSRF_SECRET (>= 32 bytes)"), "{default}");
     let ext = notes("external-database");
     assert!(
         ext.contains("DATABASE_URL, JWT_SECRET") && !ext.contains("POSTGRES_PASSWORD"),
         "{ext}"
     );
+    let tls = notes("ingress-tls");
+    assert!(tls.contains("https://todo.example.test/"), "{tls}");
 }

@@ -21,6 +21,10 @@ use xtask::target::Data::Delete as DELETE;
 
 const JWT_MARKER: &str = "MARKER-jwt-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c1e";
 const LLM_MARKER: &str = "MARKER-llm-4e6f8a0c2e4a6c8e";
+const CSRF_MARKER: &str = "MARKER-csrf-2c4e6a8b0d2f4a6c8e0b2d4f6a8c0e2b";
+/// The password in the provider's URL: a base URL may carry credentials, so it is a secret.
+const URL_MARKER: &str = "MARKER-url-9b1d3f5a7c";
+const LLM_BASE_URL: &str = "http://llm-user:MARKER-url-9b1d3f5a7c@llm.test.invalid/v1";
 
 /// Prerequisites of these tests: docker daemon, helm, python3 with PyYAML. Skips (or fails
 /// under `CI=true`) naming what to install.
@@ -263,9 +267,10 @@ secret-task = "secrets"
             .env("XTASK_DOUBLE_STATE", &self.state)
             .env("NO_COLOR", "1")
             .env("JWT_SECRET", JWT_MARKER)
+            .env("CSRF_SECRET", CSRF_MARKER)
             .env("LLM_API_KEY", LLM_MARKER)
             // A key needs its provider (the backend's all-or-nothing rule, checked up front).
-            .env("LLM_BASE_URL", "http://llm.test.invalid/v1")
+            .env("LLM_BASE_URL", LLM_BASE_URL)
             .env("LLM_MODEL", "test-model")
             .env_remove("DATABASE_URL")
             .env_remove("POSTGRES_PASSWORD")
@@ -321,7 +326,7 @@ secret-task = "secrets"
 }
 
 fn assert_no_marker(what: &str, text: &str) {
-    for m in [JWT_MARKER, LLM_MARKER] {
+    for m in [JWT_MARKER, LLM_MARKER, CSRF_MARKER, URL_MARKER] {
         assert!(!text.contains(m), "secret marker found in {what}:\n{text}");
     }
 }
@@ -415,8 +420,7 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
              --set-string backend.image.repository={b} --set-string backend.image.tag={btag} \
              --set-string frontend.image.repository={f} --set-string frontend.image.tag={ftag} \
              --set-string secretChecksum={checksum} --set-string secret.name=todo-app-secrets \
-             --set-string backend.llm.baseUrl=http://llm.test.invalid/v1 \
-             --set-string backend.llm.model=test-model",
+             --set-string backend.llm.model=test-model --set backend.llm.egressPort=80",
             b = c.images[0],
             f = c.images[1]
         )
@@ -478,10 +482,51 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
         BTreeSet::from([
             "DATABASE_URL",
             "JWT_SECRET",
+            "CSRF_SECRET",
             "LLM_API_KEY",
+            "LLM_BASE_URL",
             "POSTGRES_PASSWORD"
         ])
     );
+    // The provider's URL and the frontend's CSRF key reach the pods through the Secret only.
+    let decoded = |key: &str| {
+        use base64::Engine as _;
+        let b64 = secret["data"][key].as_str().unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        String::from_utf8(bytes).unwrap()
+    };
+    assert_eq!(decoded("LLM_BASE_URL"), LLM_BASE_URL);
+    assert_eq!(decoded("CSRF_SECRET"), CSRF_MARKER);
+    let rev = &state["releases"]["todo-app/todo-app"]["revisions"][0];
+    let deployment = |name: &str| {
+        rev["docs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let secret_ref = |deploy: &Value, var: &str| {
+        deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == var)
+            .map(|e| e["valueFrom"]["secretKeyRef"]["key"].clone())
+    };
+    assert_eq!(
+        secret_ref(&deployment("todo-app-backend"), "LLM_BASE_URL"),
+        Some(json!("LLM_BASE_URL"))
+    );
+    assert_eq!(
+        secret_ref(&deployment("todo-app-frontend"), "CSRF_SECRET"),
+        Some(json!("CSRF_SECRET"))
+    );
+    // What helm stores of the release (values, manifests) holds none of them.
+    assert_no_marker("the helm release", &state["releases"].to_string());
     // Pods were created from the chart the real helm rendered, with our tags.
     let pods: Vec<&Value> = state["pods"].as_object().unwrap().values().collect();
     assert!(
@@ -650,7 +695,7 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
         .find(|d| d["kind"] == "ConfigMap" && d["data"].get("LLM_MODEL").is_some())
         .unwrap()
         .clone();
-    assert_eq!(config["data"]["LLM_BASE_URL"], "http://llm.test.invalid/v1");
+    assert!(config["data"].get("LLM_BASE_URL").is_none(), "{config}");
     assert_eq!(config["data"]["LLM_MODEL"], "model,with-comma");
     assert_eq!(config["data"]["LLM_TIMEOUT_SECONDS"], "45");
 
@@ -773,6 +818,8 @@ fn failed_rollouts_are_diagnosed_per_reason() {
             text.contains("pod todo-app-backend-"),
             "{mode}: no pod named:\n{text}"
         );
+        // The failure, its command and helm's output name no secret (the provider URL included).
+        assert_no_marker(&format!("the {mode} failure"), &text);
         for e in expected {
             assert!(text.contains(e), "{mode}: expected `{e}` in:\n{text}");
         }

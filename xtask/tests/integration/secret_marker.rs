@@ -1,13 +1,15 @@
-//! Secrets never leak: the whole Docker-target pipeline runs with a known marker as the JWT
-//! secret, and the marker (and the generated database password) must appear nowhere in our
-//! output, the JSON events, `target/xtask/`, or the history and configuration of our images.
+//! Secrets never leak: the whole Docker-target pipeline runs with known markers as the JWT and
+//! CSRF secrets (and, in a second deployment, as the password in the chat provider's
+//! `LLM_BASE_URL`), and the markers (and the generated database password) must appear nowhere in
+//! our output, the JSON events, `target/xtask/`, the history and configuration of our images,
+//! the containers' command lines and labels, or the services' logs.
 
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 
 use test_support::docker::docker_ok;
-use test_support::{Xtask, copy_workspace, docker_daemon, lines};
+use test_support::{Run, Xtask, copy_workspace, docker_daemon, lines};
 
 use crate::support::one_deployment_at_a_time;
 
@@ -28,6 +30,82 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     hits
 }
 
+/// Asserts that no needle is in the runs' output, under `target/xtask/` (except
+/// `generated-secrets.env` for the `stored` ones), in our images, or in the command line, labels
+/// and logs of the deployment's containers.
+fn assert_nowhere(repo: &Path, x: &Xtask, runs: &[Run], needles: &[String], stored: &[String]) {
+    for needle in needles {
+        for (i, run) in runs.iter().enumerate() {
+            assert!(
+                !run.stdout.contains(needle.as_str()),
+                "run {i} stdout holds a secret"
+            );
+            assert!(
+                !run.stderr.contains(needle.as_str()),
+                "run {i} stderr holds a secret"
+            );
+        }
+        // target/xtask/ may hold generated values (0600 store, by design) but never a supplied
+        // one, and nothing but that store may hold a generated one.
+        let hits = files_containing(&repo.join("target/xtask"), needle);
+        if stored.contains(needle) {
+            assert!(
+                hits.iter().all(|h| h.ends_with("generated-secrets.env")),
+                "generated secret outside its store: {hits:?}"
+            );
+        } else {
+            assert!(hits.is_empty(), "a secret under target/xtask/: {hits:?}");
+        }
+    }
+
+    let images = lines(&docker_ok(&[
+        "image",
+        "ls",
+        "--filter",
+        "label=app.kubernetes.io/part-of=todo-app",
+        "--format",
+        "{{.ID}}",
+    ]));
+    assert!(!images.is_empty(), "no images of ours to inspect");
+    for image in &images {
+        let history = docker_ok(&["history", "--no-trunc", image]);
+        let inspect = docker_ok(&["image", "inspect", image]);
+        for needle in needles {
+            assert!(
+                !history.contains(needle.as_str()),
+                "{image} history holds a secret"
+            );
+            assert!(
+                !inspect.contains(needle.as_str()),
+                "{image} config holds a secret"
+            );
+        }
+    }
+    for role in ["postgres", "backend", "frontend"] {
+        let name = format!("{}-docker-{role}", x.namespace());
+        let argv = docker_ok(&[
+            "inspect",
+            "--format",
+            "{{json .Path}} {{json .Args}} {{json .Config.Cmd}} {{json .Config.Labels}}",
+            &name,
+        ]);
+        let logs = test_support::docker::logs(&name);
+        for needle in needles {
+            assert!(
+                !argv.contains(needle.as_str()),
+                "a secret is in the argv or labels of {name}"
+            );
+            assert!(!logs.contains(needle.as_str()), "{name} logs hold a secret");
+        }
+    }
+}
+
+/// The environment of the deployment's `role` container, as `docker inspect` shows it.
+fn container_env(x: &Xtask, role: &str) -> String {
+    let name = format!("{}-docker-{role}", x.namespace());
+    docker_ok(&["inspect", "--format", "{{json .Config.Env}}", &name])
+}
+
 #[test]
 fn marker_secret_appears_nowhere() {
     let _serial = one_deployment_at_a_time();
@@ -42,6 +120,11 @@ fn marker_secret_appears_nowhere() {
         std::process::id()
     );
     x.env.push(("JWT_SECRET".into(), marker.clone()));
+    let csrf = format!(
+        "MARKER-csrf-{}-0123456789abcdef0123456789",
+        std::process::id()
+    );
+    x.env.push(("CSRF_SECRET".into(), csrf.clone()));
 
     let runs = [
         x.run(&["deploy"]),
@@ -67,84 +150,81 @@ fn marker_secret_appears_nowhere() {
         "no generated POSTGRES_PASSWORD in {}",
         store.display()
     );
-    assert!(
-        !generated.contains(&marker),
-        "a secret supplied from the environment was written to disk"
-    );
-    let mut needles = vec![marker.clone()];
-    needles.extend(password);
-
-    for needle in &needles {
-        for (i, run) in runs.iter().enumerate() {
-            assert!(
-                !run.stdout.contains(needle.as_str()),
-                "run {i} stdout holds a secret"
-            );
-            assert!(
-                !run.stderr.contains(needle.as_str()),
-                "run {i} stderr holds a secret"
-            );
-        }
-    }
-    // target/xtask/ may hold the generated password (0600 store, by design) but never the
-    // marker, and nothing but that store may hold the password.
-    let state = repo.path().join("target/xtask");
-    assert!(
-        files_containing(&state, &marker).is_empty(),
-        "marker under target/xtask/"
-    );
-    if let Some(pw) = needles.get(1) {
-        let hits = files_containing(&state, pw);
+    for supplied in [&marker, &csrf] {
         assert!(
-            hits.iter().all(|h| h.ends_with("generated-secrets.env")),
-            "generated password outside its store: {hits:?}"
+            !generated.contains(supplied.as_str()),
+            "a secret supplied from the environment was written to disk"
         );
     }
+    let password: Vec<String> = password.into_iter().collect();
+    let mut needles = vec![marker.clone(), csrf.clone()];
+    needles.extend(password.iter().cloned());
+    assert_nowhere(repo.path(), &x, &runs, &needles, &password);
 
-    let images = lines(&docker_ok(&[
-        "image",
-        "ls",
-        "--filter",
-        "label=app.kubernetes.io/part-of=todo-app",
-        "--format",
-        "{{.ID}}",
-    ]));
-    assert!(!images.is_empty(), "no images of ours to inspect");
-    for image in &images {
-        let history = docker_ok(&["history", "--no-trunc", image]);
-        let inspect = docker_ok(&["image", "inspect", image]);
-        for needle in &needles {
-            assert!(
-                !history.contains(needle.as_str()),
-                "{image} history holds a secret"
-            );
-            assert!(
-                !inspect.contains(needle.as_str()),
-                "{image} config holds a secret"
-            );
-        }
-    }
-    // The secret did reach the backend, through its environment and not its command line.
-    let backend = format!("{ns}-docker-backend");
-    let env = docker_ok(&["inspect", "--format", "{{json .Config.Env}}", &backend]);
+    // The secrets did reach the services, through their environment and not their command
+    // lines: the JWT key the backend, the CSRF key the frontend (and only the frontend).
     assert!(
-        env.contains(&format!("JWT_SECRET={marker}")),
+        container_env(&x, "backend").contains(&format!("JWT_SECRET={marker}")),
         "the backend did not get the JWT secret from the environment"
     );
-    let argv = docker_ok(&[
-        "inspect",
-        "--format",
-        "{{json .Path}} {{json .Args}}",
-        &backend,
-    ]);
+    let frontend = container_env(&x, "frontend");
     assert!(
-        !argv.contains(&marker),
-        "the JWT secret is in the backend's argv"
+        frontend.contains(&format!("CSRF_SECRET={csrf}")),
+        "the frontend did not get the CSRF secret from the environment"
     );
+    assert!(!frontend.contains("JWT_SECRET"), "{frontend}");
+    assert!(!container_env(&x, "backend").contains(&csrf));
 
-    // The backend logs requests and config problems but never the secret it was given.
-    let logs = test_support::docker::logs(&format!("{ns}-docker-backend"));
-    assert!(!logs.contains(&marker), "backend logs hold the JWT secret");
+    x.run(&["down"]).assert_ok("down");
+}
+
+#[test]
+fn a_provider_url_with_credentials_is_a_secret_on_the_docker_target() {
+    let _serial = one_deployment_at_a_time();
+    const TEST: &str =
+        "secret_marker::a_provider_url_with_credentials_is_a_secret_on_the_docker_target";
+    if !docker_daemon(TEST) {
+        return;
+    }
+    let repo = copy_workspace();
+    let ns = format!("xllmurl{}", std::process::id());
+    let mut x = Xtask::deployment(repo.path(), &ns);
+    // A URL may carry credentials; the provider does not exist and is never called.
+    let password = format!("MARKER-urlpw-{}", std::process::id());
+    let query_key = format!("MARKER-urlkey-{}", std::process::id());
+    let url = format!("http://llm-user:{password}@llm.test.invalid:8080/v1?api-key={query_key}");
+    x.env.push(("LLM_BASE_URL".into(), url.clone()));
+    x.env.push(("LLM_MODEL".into(), "test-model".into()));
+    let api_key = format!("MARKER-llmkey-{}", std::process::id());
+    x.env.push(("LLM_API_KEY".into(), api_key.clone()));
+
+    // The containers only: the smoke test's chat step would call the (fake) provider.
+    let runs = [
+        x.run(&["run", "app-containers"]),
+        x.run(&["plan"]),
+        x.run(&["status"]),
+    ];
+    runs[0].assert_ok("deploying the containers with a provider URL holding credentials");
+    runs[1].assert_ok("plan");
+    assert!(
+        runs[0]
+            .stdout
+            .contains("LLM_BASE_URL: environment variable"),
+        "the URL's source is not reported: {}",
+        runs[0].stdout
+    );
+    assert_nowhere(
+        repo.path(),
+        &x,
+        &runs,
+        &[password.clone(), query_key.clone(), api_key, url.clone()],
+        &[],
+    );
+    // The backend got the whole URL, through its environment; the model as plain setting.
+    let env = container_env(&x, "backend");
+    assert!(env.contains(&format!("LLM_BASE_URL={url}")), "{env}");
+    assert!(env.contains("LLM_MODEL=test-model"), "{env}");
+    assert!(!container_env(&x, "frontend").contains("LLM_"));
 
     x.run(&["down", "--volumes"]).assert_ok("down --volumes");
 }
