@@ -204,7 +204,7 @@ impl Parties<'_> {
             if let Some(addr) = xff {
                 h.push(("X-Forwarded-For", addr));
             }
-            http.unpooled().send(method, &api.url(path), &h, body)
+            oversized_aware(|| http.unpooled().send(method, &api.url(path), &h, body))
         };
         let auth_json = [
             ("Authorization", bearer.as_str()),
@@ -372,8 +372,10 @@ impl Parties<'_> {
                 if let Some(addr) = xff {
                     h.push(("X-Forwarded-For", addr));
                 }
-                http.unpooled()
-                    .send(method, &format!("{base}{path}"), &h, body)
+                oversized_aware(|| {
+                    http.unpooled()
+                        .send(method, &format!("{base}{path}"), &h, body)
+                })
             };
         let form = |pairs: &[(&str, &str)]| {
             url::form_urlencoded::Serializer::new(String::new())
@@ -522,6 +524,20 @@ impl Parties<'_> {
         }
         a
     }
+}
+
+/// Sends again, up to four times, while no HTTP answer arrives: a server that refuses an
+/// oversized body answers before reading it all and closes the connection, and the client,
+/// still writing, may see the reset instead of the answer. The server's answer is what counts.
+fn oversized_aware(mut send: impl FnMut() -> Answer) -> Answer {
+    let mut a = send();
+    for _ in 0..4 {
+        if a.status.is_some() {
+            break;
+        }
+        a = send();
+    }
+    a
 }
 
 /// Whether `a` is what `want` asks for, as a report row.

@@ -64,9 +64,8 @@ pub(crate) fn run(
     observations.push(Observation {
         what: "down + deploy: tasks".to_owned(),
         seen: format!(
-            "{} of {} acknowledged writes kept",
-            verdict.checked - verdict.lost,
-            verdict.checked
+            "{} of {} tasks not as acknowledged (a created task gone, a deleted one back)",
+            verdict.lost, verdict.checked
         ),
         seconds: None,
         ok: verdict.clean(),

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::faults::Observation;
 use super::hostile::Case;
 use super::memory::mib;
-use super::stats::{Tally, rate};
+use super::stats::{Tally, percentile, rate};
 
 /// One step's figures.
 #[derive(Debug, Clone, Default)]
@@ -82,15 +82,20 @@ impl Report {
         }
     }
 
-    /// The headline: load held, p99, peak memory, faults survived, lost writes.
+    /// The headline: load held (answers the step allows, per second: a dead backend's refusals
+    /// do not count), p99 of those answers, peak memory, faults survived, lost writes.
     pub(crate) fn summary(&self) -> String {
         let load = self.steps.iter().find(|s| s.step.starts_with("workload"));
         let held = load.map_or("-".to_owned(), |s| {
             s.elapsed.map_or("-".to_owned(), |e| {
-                format!("{:.0} req/s", rate(s.tally.requests(), e))
+                format!(
+                    "{:.0} req/s ({:.0} answered/s)",
+                    rate(s.tally.ok, e),
+                    rate(s.tally.requests(), e)
+                )
             })
         });
-        let p99 = load.map_or("-".to_owned(), |s| ms(s.tally.percentile(99.0)));
+        let p99 = load.map_or("-".to_owned(), |s| ms(percentile(&s.tally.ok_ms, 99.0)));
         let survived = self.observations.iter().filter(|o| o.ok).count();
         let lost: u64 = self.steps.iter().filter_map(|s| s.lost).sum();
         let lost_known = self.steps.iter().any(|s| s.lost.is_some());
@@ -294,8 +299,9 @@ mod tests {
         assert!(table.contains("100.0 MiB / 1024.0 MiB"), "{table}");
         assert!(table.contains("200:3"), "{table}");
         assert!(
-            r.summary()
-                .starts_with("load held: 3 req/s; p99: 30ms; peak backend memory: 100.0 MiB"),
+            r.summary().starts_with(
+                "load held: 3 req/s (3 answered/s); p99: 30ms; peak backend memory: 100.0 MiB"
+            ),
             "{}",
             r.summary()
         );

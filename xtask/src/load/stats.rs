@@ -23,6 +23,10 @@ pub(crate) struct Tally {
     pub(crate) latencies_ms: Vec<f64>,
     /// Latency of every answer that was not [`Class::Ok`], in milliseconds.
     pub(crate) failed_ms: Vec<f64>,
+    /// Answers counted as [`Class::Ok`].
+    pub(crate) ok: u64,
+    /// Latency of every [`Class::Ok`] answer, in milliseconds.
+    pub(crate) ok_ms: Vec<f64>,
     /// Count per status code, or per failure (`reset`, `refused`, `timeout`, ...).
     pub(crate) statuses: BTreeMap<String, u64>,
     /// Answers counted as [`Class::Throttled`].
@@ -40,7 +44,10 @@ impl Tally {
         self.latencies_ms.push(ms);
         *self.statuses.entry(answer.status_key()).or_default() += 1;
         match class {
-            Class::Ok => {}
+            Class::Ok => {
+                self.ok += 1;
+                self.ok_ms.push(ms);
+            }
             Class::Throttled => {
                 self.throttled += 1;
                 self.failed_ms.push(ms);
@@ -61,6 +68,8 @@ impl Tally {
     pub(crate) fn merge(&mut self, other: &Tally) {
         self.latencies_ms.extend_from_slice(&other.latencies_ms);
         self.failed_ms.extend_from_slice(&other.failed_ms);
+        self.ok += other.ok;
+        self.ok_ms.extend_from_slice(&other.ok_ms);
         for (k, v) in &other.statuses {
             *self.statuses.entry(k.clone()).or_default() += v;
         }
