@@ -126,6 +126,35 @@ pub fn tokens_match(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// A form body as browsers send it: ASCII only (they percent-encode everything else), with
+/// every name and value UTF-8 once decoded. Anything else would be decoded lossily, and a task
+/// saved with U+FFFD where the visitor's text was.
+fn well_encoded(body: &[u8]) -> bool {
+    body.is_ascii()
+        && body.split(|&b| b == b'&' || b == b'=').all(|part| {
+            let mut decoded = Vec::with_capacity(part.len());
+            let mut rest = part;
+            while let Some((&b, tail)) = rest.split_first() {
+                let hex = tail.get(..2).and_then(|h| std::str::from_utf8(h).ok());
+                match (b, hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                    (b'%', Some(byte)) => {
+                        decoded.push(byte);
+                        rest = &tail[2..];
+                    }
+                    (b'+', _) => {
+                        decoded.push(b' ');
+                        rest = tail;
+                    }
+                    (b, _) => {
+                        decoded.push(b);
+                        rest = tail;
+                    }
+                }
+            }
+            std::str::from_utf8(&decoded).is_ok()
+        })
+}
+
 fn is_state_changing(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -203,6 +232,21 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
                 issued.as_deref(),
             );
         }
+        if is_form && !well_encoded(&bytes) {
+            tracing::warn!(
+                path = parts.uri.path(),
+                "rejected a form body that is not UTF-8"
+            );
+            let page = views::ErrorPage::new(
+                "That form could not be read",
+                "Its text was not sent as UTF-8. Go back, reload the page and try again.",
+            );
+            return with_presession(
+                page.respond(StatusCode::BAD_REQUEST),
+                &state,
+                issued.as_deref(),
+            );
+        }
         Request::from_parts(parts, Body::from(bytes))
     } else {
         Request::from_parts(parts, body)
@@ -255,6 +299,15 @@ mod tests {
         );
         // Not the id itself, nor anything computable without the key.
         assert_ne!(t, id);
+    }
+
+    #[test]
+    fn form_bodies_must_be_ascii_and_decode_to_utf8() {
+        assert!(well_encoded(b"title=caf%C3%A9+au+lait&csrf_token=ab12"));
+        assert!(well_encoded(b"a=100%25&b=%zz&c="));
+        assert!(!well_encoded(b"title=caf\xe9"), "raw Latin-1 byte");
+        assert!(!well_encoded(b"title=%FF%FE"), "percent-encoded non-UTF-8");
+        assert!(!well_encoded(b"ti%E9tle=x"), "in a name too");
     }
 
     #[test]

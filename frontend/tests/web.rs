@@ -185,8 +185,39 @@ async fn forms_without_a_valid_csrf_token_are_rejected() {
     assert_eq!(browser.post_raw("/signout", &[]).await.status, 403);
     assert!(browser.cookie("todo_session").is_some());
 
+    // A valid token, but text that is not UTF-8 (raw, or percent-encoded): 400, no task with
+    // U+FFFD in place of the text.
+    for body in [
+        format!("csrf_token={good}&title=raw-%22caf")
+            .into_bytes()
+            .into_iter()
+            .chain(*b"\xe9")
+            .collect::<Vec<u8>>(),
+        format!("csrf_token={good}&title=encoded-caf%E9").into_bytes(),
+    ] {
+        let res = browser
+            .http
+            .post(format!("{}/tasks", stack.frontend.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(
+            res.text()
+                .await
+                .unwrap()
+                .contains("That form could not be read")
+        );
+    }
+
     // None of them changed anything; the genuine form still works.
     let page = browser.get("/tasks").await;
+    assert!(
+        !page.html.contains('\u{FFFD}') && !page.html.contains("caf"),
+        "a non-UTF-8 task was created"
+    );
     for title in ["no token", "wrong token", "as json"] {
         assert!(!lists(&page, title), "{title} was created");
     }
