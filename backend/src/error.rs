@@ -154,3 +154,42 @@ impl From<anyhow::Error> for ApiError {
         ApiError::Internal(e)
     }
 }
+
+/// Response mapper: an error response without a body type (made by a layer or by the router:
+/// `405`, `408` from the request timeout, `413`...) gets the JSON error body every other error
+/// has. Its headers (`Allow`, `Retry-After`) stay.
+pub async fn envelope_bare_errors(res: Response) -> Response {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || res.headers().contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return res;
+    }
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this method is not allowed here; see the Allow header",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "the request took too long (a body sent too slowly, or the server is overloaded); try again",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "bad_request",
+            "expected a JSON body with Content-Type: application/json",
+        ),
+        s if s.is_server_error() => ("internal", "internal error"),
+        _ => ("bad_request", "the request could not be understood"),
+    };
+    let (mut parts, _) = res.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let body = Json(json!({ "error": { "code": code, "message": message } }));
+    let mut new = (status, body).into_response();
+    for (name, value) in &parts.headers {
+        new.headers_mut()
+            .entry(name)
+            .or_insert_with(|| value.clone());
+    }
+    new
+}

@@ -19,9 +19,14 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{Cursor, Page, PageQuery, paged};
 use axum::response::Response;
 
-pub(crate) fn router() -> Router<AppState> {
+/// `POST /api/chat`: its own request timeout (a turn may wait on the AI provider).
+pub(crate) fn chat_router() -> Router<AppState> {
+    Router::new().route("/api/chat", post(chat))
+}
+
+/// The caller's conversations.
+pub(crate) fn conversations_router() -> Router<AppState> {
     Router::new()
-        .route("/api/chat", post(chat))
         .route("/api/conversations", get(list))
         .route("/api/conversations/{id}", get(show).delete(remove))
 }
