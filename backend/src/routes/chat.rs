@@ -57,6 +57,7 @@ async fn chat(
     // Each message may cost several AI provider requests: the per-user rate bounds the bill.
     state.throttles.chat_per_user.check(&user)?;
     let message = body.message.trim();
+    crate::validate::no_nul("message", message)?;
     if message.is_empty() {
         return Err(ApiError::validation("message must not be empty"));
     }
