@@ -82,6 +82,16 @@ pub struct Limits {
     pub max_conversations_per_user: i64,
     /// Most messages in one conversation (`MAX_MESSAGES_PER_CONVERSATION`).
     pub max_messages_per_conversation: i64,
+    /// Longest a request may take, body included, except chat (`REQUEST_TIMEOUT_SECONDS`).
+    pub request_timeout: Duration,
+    /// Longest a whole chat turn may take, every provider round included
+    /// (`CHAT_TIMEOUT_SECONDS`).
+    pub chat_timeout: Duration,
+    /// Longest wait for a request head, and keep-alive idle time
+    /// (`HEADER_READ_TIMEOUT_SECONDS`).
+    pub header_read_timeout: Duration,
+    /// Longest wait for in-flight requests at shutdown (`SHUTDOWN_DRAIN_SECONDS`).
+    pub shutdown_drain: Duration,
 }
 
 /// An OpenAI-compatible Chat Completions endpoint.
@@ -95,6 +105,8 @@ pub struct LlmConfig {
     pub model: String,
     /// Longest wait for one provider answer.
     pub timeout: Duration,
+    /// Largest provider answer body read, in bytes (`LLM_MAX_RESPONSE_BYTES`).
+    pub max_response_bytes: usize,
 }
 
 impl fmt::Debug for LlmConfig {
@@ -104,6 +116,7 @@ impl fmt::Debug for LlmConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("model", &self.model)
             .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -349,6 +362,33 @@ fn limits_from(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigEr
         2..=100_000,
         " of messages (a chat turn stores 2)",
     )?;
+    let secs = |var: &'static str, raw: Option<String>, default: u64, max: u64| {
+        number_in(var, raw, default, 1..=max, " of seconds").map(Duration::from_secs)
+    };
+    let request_timeout = secs(
+        "REQUEST_TIMEOUT_SECONDS",
+        get("REQUEST_TIMEOUT_SECONDS"),
+        15,
+        600,
+    )?;
+    let chat_timeout = secs(
+        "CHAT_TIMEOUT_SECONDS",
+        get("CHAT_TIMEOUT_SECONDS"),
+        60,
+        3600,
+    )?;
+    let header_read_timeout = secs(
+        "HEADER_READ_TIMEOUT_SECONDS",
+        get("HEADER_READ_TIMEOUT_SECONDS"),
+        10,
+        300,
+    )?;
+    let shutdown_drain = secs(
+        "SHUTDOWN_DRAIN_SECONDS",
+        get("SHUTDOWN_DRAIN_SECONDS"),
+        20,
+        3600,
+    )?;
     // Every bound above is far below i64::MAX.
     let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     Ok(Limits {
@@ -362,6 +402,10 @@ fn limits_from(get: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigEr
         max_tasks_per_user: int(max_tasks_per_user),
         max_conversations_per_user: int(max_conversations_per_user),
         max_messages_per_conversation: int(max_messages_per_conversation),
+        request_timeout,
+        chat_timeout,
+        header_read_timeout,
+        shutdown_drain,
     })
 }
 
@@ -410,11 +454,19 @@ fn llm_from(get: &impl Fn(&str) -> Option<String>) -> Result<Option<LlmConfig>, 
             }
         },
     };
+    let max_response_bytes = number_in(
+        "LLM_MAX_RESPONSE_BYTES",
+        get("LLM_MAX_RESPONSE_BYTES"),
+        1 << 20,
+        1024..=64 << 20,
+        " of bytes",
+    )?;
     Ok(Some(LlmConfig {
         base_url,
         api_key: api_key.map(|k| k.trim().to_owned()),
         model: model.trim().to_owned(),
         timeout,
+        max_response_bytes: usize::try_from(max_response_bytes).unwrap_or(usize::MAX),
     }))
 }
 
@@ -463,6 +515,10 @@ mod tests {
             ),
             (1000, 100, 200)
         );
+        assert_eq!(l.request_timeout, Duration::from_secs(15));
+        assert_eq!(l.chat_timeout, Duration::from_secs(60));
+        assert_eq!(l.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(l.shutdown_drain, Duration::from_secs(20));
         // A smaller maximum lowers the default with it.
         let c = lookup(&[
             ("DATABASE_URL", URL),
@@ -662,6 +718,48 @@ mod tests {
                     ("MAX_MESSAGES_PER_CONVERSATION", "1"),
                 ],
                 "MAX_MESSAGES_PER_CONVERSATION",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("REQUEST_TIMEOUT_SECONDS", "0"),
+                ],
+                "REQUEST_TIMEOUT_SECONDS",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("CHAT_TIMEOUT_SECONDS", "1h"),
+                ],
+                "CHAT_TIMEOUT_SECONDS",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("HEADER_READ_TIMEOUT_SECONDS", "301"),
+                ],
+                "HEADER_READ_TIMEOUT_SECONDS",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("SHUTDOWN_DRAIN_SECONDS", "-5"),
+                ],
+                "SHUTDOWN_DRAIN_SECONDS",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", URL),
+                    ("JWT_SECRET", SECRET),
+                    ("LLM_BASE_URL", "https://llm.example/v1"),
+                    ("LLM_MODEL", "m"),
+                    ("LLM_MAX_RESPONSE_BYTES", "10"),
+                ],
+                "LLM_MAX_RESPONSE_BYTES",
             ),
         ];
         for (pairs, var) in cases {

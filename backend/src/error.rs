@@ -1,7 +1,7 @@
 //! API errors and their JSON body `{"error":{"code","message"}}`; internals never leave here.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -137,6 +137,16 @@ fn serde_source(e: &dyn std::error::Error) -> String {
     inner.to_string()
 }
 
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("could not read the request body".into())
+        }
+    }
+}
+
 impl From<PathRejection> for ApiError {
     fn from(_: PathRejection) -> Self {
         ApiError::BadRequest("the id in the path must be a valid identifier".into())
@@ -153,4 +163,47 @@ impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         ApiError::Internal(e)
     }
+}
+
+/// Response mapper: an error response that is not JSON (made by a layer, the router or one of
+/// axum's own rejections: `405`, `408` from the request timeout, `413`...) gets the JSON error
+/// body every other error has. Its other headers (`Allow`, `Retry-After`) stay.
+pub async fn envelope_bare_errors(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this method is not allowed here; see the Allow header",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "the request took too long (a body sent too slowly, or the server is overloaded); try again",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "bad_request",
+            "expected a JSON body with Content-Type: application/json",
+        ),
+        s if s.is_server_error() => ("internal", "internal error"),
+        _ => ("bad_request", "the request could not be understood"),
+    };
+    let (mut parts, _) = res.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    let body = Json(json!({ "error": { "code": code, "message": message } }));
+    let mut new = (status, body).into_response();
+    for (name, value) in &parts.headers {
+        new.headers_mut()
+            .entry(name)
+            .or_insert_with(|| value.clone());
+    }
+    new
 }

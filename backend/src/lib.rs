@@ -10,6 +10,7 @@ pub mod limits;
 pub mod logging;
 pub mod pagination;
 pub mod routes;
+pub mod server;
 pub mod validate;
 
 use std::future::Future;
@@ -82,7 +83,8 @@ pub fn app(state: AppState) -> Router {
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(trace)
-            .layer(PropagateRequestIdLayer::x_request_id()),
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(axum::middleware::map_response(error::envelope_bare_errors)),
     )
 }
 
@@ -151,17 +153,18 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
-    let result = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let timeouts = server::ServerTimeouts {
+        header_read: limits.header_read_timeout,
+        drain: limits.shutdown_drain,
+    };
+    server::serve(listener, app(state), timeouts, shutdown).await;
     migrations.abort();
     tidy.abort();
-    pool.close().await;
+    // Connections cut at the drain timeout may leave checked-out connections behind: do not
+    // wait for them longer than a moment.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), pool.close()).await;
     tracing::info!("shut down");
-    result.map_err(Into::into)
+    Ok(())
 }
 
 /// Completes on SIGTERM (what Kubernetes and Docker send) or SIGINT (Ctrl-C).

@@ -13,8 +13,19 @@ pub const MAX_PASSWORD_CHARS: usize = 1024;
 /// Longest email, per RFC 5321.
 pub const MAX_EMAIL_CHARS: usize = 254;
 
+/// Refuses NUL characters, which PostgreSQL cannot store in text (it would fail the query).
+pub fn no_nul(field: &str, s: &str) -> Result<(), ApiError> {
+    if s.contains('\0') {
+        return Err(ApiError::validation(format!(
+            "{field} must not contain NUL characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Trims and checks a title.
 pub fn title(raw: &str) -> Result<String, ApiError> {
+    no_nul("title", raw)?;
     let t = raw.trim();
     let n = t.chars().count();
     if n == 0 {
@@ -33,6 +44,7 @@ pub fn description(raw: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(d) = raw.map(str::trim).filter(|d| !d.is_empty()) else {
         return Ok(None);
     };
+    no_nul("description", d)?;
     let n = d.chars().count();
     if n > MAX_DESCRIPTION_CHARS {
         return Err(ApiError::validation(format!(
@@ -44,6 +56,7 @@ pub fn description(raw: Option<&str>) -> Result<Option<String>, ApiError> {
 
 /// Trims, lowercases and checks an email address.
 pub fn email(raw: &str) -> Result<String, ApiError> {
+    no_nul("email", raw)?;
     let e = raw.trim().to_lowercase();
     if e.is_empty() {
         return Err(ApiError::validation("email must not be empty"));
@@ -83,6 +96,12 @@ mod tests {
         assert!(title("   ").is_err());
         assert!(title(&"é".repeat(200)).is_ok());
         assert!(title(&"é".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_naming_the_field() {
+        assert!(title("a\0b").is_err());
+        assert!(description(Some("a\0b")).is_err());
     }
 
     #[test]

@@ -599,3 +599,272 @@ async fn unknown_routes_are_json_404_and_request_ids_are_returned() {
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "my-trace-42");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input: always a clear 4xx with the JSON error body, never a 5xx.
+
+/// Sends raw bytes as one HTTP/1.1 request and returns the status line and the whole answer.
+async fn raw_http(app: &TestApp, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    s.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test]
+async fn wrong_content_types_and_undecodable_bodies_are_400() {
+    let app = app!("wrong_content_types_and_undecodable_bodies_are_400");
+    let t = app.user("types@example.com").await;
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+    ] {
+        let r = app
+            .http
+            .post(app.url("/api/tasks"))
+            .bearer_auth(&t)
+            .header("content-type", ct)
+            .body(r#"{"title":"x"}"#)
+            .send()
+            .await
+            .unwrap();
+        let (s, b) = support::read(r).await;
+        assert_eq!((s, code(&b)), (400, "bad_request"), "{ct}: {b}");
+    }
+    // Not UTF-8, truncated, empty, a bare value, a deep nesting bomb.
+    let bodies: Vec<Vec<u8>> = vec![
+        b"{\"title\":\"\xff\xfe\"}".to_vec(),
+        b"{\"title\":".to_vec(),
+        Vec::new(),
+        b"null".to_vec(),
+        "[".repeat(20_000).into_bytes(),
+        b"{\"title\":\"a\"}{\"title\":\"b\"}".to_vec(),
+    ];
+    for body in bodies {
+        let r = app
+            .http
+            .post(app.url("/api/tasks"))
+            .bearer_auth(&t)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let (s, b) = support::read(r).await;
+        assert!(
+            s == 400 || s == 422,
+            "{:?} → {s} {b}",
+            String::from_utf8_lossy(&body[..body.len().min(40)])
+        );
+    }
+    // NUL characters, which PostgreSQL cannot store, are refused naming the field.
+    for (path, body, field) in [
+        ("/api/tasks", json!({"title": "a\u{0}b"}), "title"),
+        (
+            "/api/tasks",
+            json!({"title": "ok", "description": "a\u{0}b"}),
+            "description",
+        ),
+        ("/api/chat", json!({"message": "add a\u{0}b"}), "message"),
+    ] {
+        let (s, b) = app.call(Method::POST, path, Some(&t), Some(body)).await;
+        assert_eq!((s, code(&b)), (422, "validation_error"), "{path}: {b}");
+        assert!(message(&b).contains(field), "{b}");
+    }
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/api/auth/register",
+            None,
+            Some(json!({"email": "a\u{0}@example.com", "password": "long enough"})),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (422, "validation_error"), "{b}");
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "a\u{0}@example.com", "password": "long enough"})),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (401, "unauthorized"), "{b}");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_however_they_are_sent() {
+    let app = app!("oversized_bodies_are_413_however_they_are_sent");
+    let t = app.user("big@example.com").await;
+    let id = new_task(&app, &t, "target").await["id"].as_i64().unwrap();
+    let big = format!(r#"{{"completed":true,"pad":"{}"}}"#, "x".repeat(200_000));
+    // Chunked, no Content-Length: the limit applies while reading.
+    let mut req = format!(
+        "POST /api/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    for chunk in big.as_bytes().chunks(8192) {
+        req.push_str(&format!(
+            "{:x}\r\n{}\r\n",
+            chunk.len(),
+            std::str::from_utf8(chunk).unwrap()
+        ));
+    }
+    req.push_str("0\r\n\r\n");
+    let answer = raw_http(&app, req.as_bytes()).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert!(answer.contains("\"payload_too_large\""), "{answer}");
+    // The raw-body endpoint too.
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/tasks/{id}/complete")))
+        .bearer_auth(&t)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = support::read(r).await;
+    assert_eq!((s, code(&b)), (413, "payload_too_large"), "{b}");
+    // Too many headers: refused by the HTTP layer with a 4xx, the connection closed.
+    let mut req = String::from("GET /health HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..200 {
+        req.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    req.push_str("\r\n");
+    let answer = raw_http(&app, req.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+}
+
+#[tokio::test]
+async fn hostile_paths_and_queries_are_400_or_404() {
+    let app = app!("hostile_paths_and_queries_are_400_or_404");
+    let t = app.user("paths@example.com").await;
+    new_task(&app, &t, "exists").await;
+    for (path, want) in [
+        ("/api/tasks/1%20OR%201=1", 400),
+        ("/api/tasks/1;DROP%20TABLE%20tasks", 400),
+        ("/api/tasks/%FF", 400),
+        ("/api/tasks/99999999999999999999", 400),
+        ("/api/tasks/-1", 404),
+        ("/api/tasks/0", 404),
+        ("/api/tasks/1/complete/extra", 404),
+        ("/api/conversations/not-a-uuid", 400),
+        (
+            "/api/conversations/00000000-0000-0000-0000-000000000000",
+            404,
+        ),
+        ("/api/tasks?status=pending%27%20OR%20%271%27=%271", 400),
+        ("/api/tasks?status=all&status=pending", 400),
+        ("/api/tasks?status=%FF", 400),
+        ("/api/tasks?limit=1%3B--", 400),
+        ("/api/%2e%2e/etc/passwd", 404),
+    ] {
+        let (s, b) = app.call(Method::GET, path, Some(&t), None).await;
+        assert_eq!(s, want, "{path}: {b}");
+    }
+    // The tasks are intact.
+    let (_, list) = app.call(Method::GET, "/api/tasks", Some(&t), None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // A wrong method names the allowed ones, with the JSON body.
+    let r = app.http.delete(app.url("/api/me")).send().await.unwrap();
+    assert!(r.headers().contains_key("allow"));
+    let (s, b) = support::read(r).await;
+    assert_eq!((s, code(&b)), (405, "method_not_allowed"));
+}
+
+#[tokio::test]
+async fn forged_tokens_and_other_users_ids_never_reach_data() {
+    let app = app!("forged_tokens_and_other_users_ids_never_reach_data");
+    let alice = app.user("alice@example.com").await;
+    let mallory = app.user("mallory@example.com").await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Correctly signed (as only a leaked secret allows), for an account that does not exist.
+    let ghost = sign(
+        json!({"sub": uuid::Uuid::new_v4().to_string(), "exp": now + 600, "iat": now}),
+        JWT_SECRET.as_bytes(),
+        Algorithm::HS256,
+    );
+    let (s, _) = app.call(Method::GET, "/api/me", Some(&ghost), None).await;
+    assert_eq!(s, 401);
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/api/tasks",
+            Some(&ghost),
+            Some(json!({"title": "x"})),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (401, "unauthorized"), "{b}");
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/api/chat",
+            Some(&ghost),
+            Some(json!({"message": "add x"})),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (401, "unauthorized"), "{b}");
+    let (s, b) = app
+        .call(Method::GET, "/api/tasks", Some(&ghost), None)
+        .await;
+    assert_eq!((s, b), (200, json!([])));
+    // A subject that is not a UUID, a huge token, a header that is not text.
+    let not_uuid = sign(
+        json!({"sub": "1 OR 1=1", "exp": now + 600, "iat": now}),
+        JWT_SECRET.as_bytes(),
+        Algorithm::HS256,
+    );
+    for bad in [not_uuid, "x".repeat(16_000)] {
+        let (s, _) = app.call(Method::GET, "/api/tasks", Some(&bad), None).await;
+        assert_eq!(s, 401);
+    }
+    let r = app
+        .http
+        .get(app.url("/api/tasks"))
+        .header(
+            "authorization",
+            reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Alice's conversation is invisible to Mallory, in every way she can name it.
+    let (_, b) = app
+        .call(
+            Method::POST,
+            "/api/chat",
+            Some(&alice),
+            Some(json!({"message": "add secret plan"})),
+        )
+        .await;
+    let conv = b["conversation_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/conversations/{conv}");
+    for (method, p, body) in [
+        (Method::GET, path.clone(), None),
+        (Method::DELETE, path.clone(), None),
+        (
+            Method::POST,
+            "/api/chat".to_owned(),
+            Some(json!({"message": "list", "conversation_id": conv})),
+        ),
+    ] {
+        let (s, b) = app.call(method.clone(), &p, Some(&mallory), body).await;
+        assert_eq!((s, code(&b)), (404, "not_found"), "{method} {p}: {b}");
+    }
+    let (_, list) = app
+        .call(Method::GET, "/api/conversations", Some(&mallory), None)
+        .await;
+    assert_eq!(list, json!([]));
+    let (s, c) = app.call(Method::GET, &path, Some(&alice), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(c["messages"].as_array().unwrap().len(), 2);
+}

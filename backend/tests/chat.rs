@@ -155,18 +155,25 @@ fn text(s: &str) -> Step {
 const API_KEY: &str = "sk-double-key-123";
 
 async fn app_with_provider(test: &str, double: &OpenAiDouble) -> Option<TestApp> {
+    app_with_provider_and(test, double, &[]).await
+}
+
+async fn app_with_provider_and(
+    test: &str,
+    double: &OpenAiDouble,
+    extra: &[(&str, &str)],
+) -> Option<TestApp> {
     let db = support::fresh_database(test).await?;
-    Some(
-        TestApp::spawn_with(&[
-            ("DATABASE_URL", &db),
-            ("JWT_SECRET", JWT_SECRET),
-            ("LLM_BASE_URL", &double.base_url),
-            ("LLM_MODEL", "double-model"),
-            ("LLM_API_KEY", API_KEY),
-            ("LLM_TIMEOUT_SECONDS", "1"),
-        ])
-        .await,
-    )
+    let mut pairs = vec![
+        ("DATABASE_URL", db.as_str()),
+        ("JWT_SECRET", JWT_SECRET),
+        ("LLM_BASE_URL", &double.base_url),
+        ("LLM_MODEL", "double-model"),
+        ("LLM_API_KEY", API_KEY),
+        ("LLM_TIMEOUT_SECONDS", "1"),
+    ];
+    pairs.extend_from_slice(extra);
+    Some(TestApp::spawn_with(&pairs).await)
 }
 
 async fn chat(app: &TestApp, token: &str, message: &str, conversation: Option<&str>) -> Value {
@@ -839,4 +846,72 @@ async fn the_history_sent_is_bounded_to_the_latest_messages() {
     );
     // Earlier turns carried everything while under the bound.
     assert_eq!(reqs[1].body["messages"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn provider_answers_are_read_within_a_byte_limit_and_replies_are_bounded() {
+    let double = OpenAiDouble::start(vec![text(&"x".repeat(5000)), text(&"y".repeat(1500))]).await;
+    let app = skip_none!(
+        app_with_provider_and(
+            "provider_answers_are_read_within_a_byte_limit_and_replies_are_bounded",
+            &double,
+            &[("LLM_MAX_RESPONSE_BYTES", "2048")],
+        )
+        .await
+    );
+    let t = app.user("big@example.com").await;
+    let b = chat(&app, &t, "say a lot", None).await;
+    assert!(reply(&b).contains("too large"), "{b}");
+    // Under the byte limit: the answer as it is.
+    let b = chat(&app, &t, "say less", None).await;
+    assert_eq!(reply(&b).len(), 1500);
+
+    // The stored and returned reply is cut at MAX_REPLY_CHARS characters.
+    let double = OpenAiDouble::start(vec![text(&"z".repeat(10_000))]).await;
+    let app = skip_none!(
+        app_with_provider(
+            "provider_answers_are_read_within_a_byte_limit_and_replies_are_bounded",
+            &double
+        )
+        .await
+    );
+    let t = app.user("long@example.com").await;
+    let b = chat(&app, &t, "say everything", None).await;
+    assert_eq!(
+        reply(&b).chars().count(),
+        todo_backend::chat::MAX_REPLY_CHARS
+    );
+    assert!(reply(&b).ends_with('…'));
+}
+
+#[tokio::test]
+async fn a_whole_chat_turn_is_bounded_by_chat_timeout_seconds() {
+    // Each round alone is within LLM_TIMEOUT_SECONDS, all of them together are not.
+    let slow_call = |title: &str| {
+        Step::Slow(
+            Duration::from_millis(700),
+            Box::new(calls(&[("add_task", &format!(r#"{{"title":"{title}"}}"#))])),
+        )
+    };
+    let double = OpenAiDouble::start(vec![
+        slow_call("one"),
+        slow_call("two"),
+        slow_call("three"),
+        text("done"),
+    ])
+    .await;
+    let app = skip_none!(
+        app_with_provider_and(
+            "a_whole_chat_turn_is_bounded_by_chat_timeout_seconds",
+            &double,
+            &[("CHAT_TIMEOUT_SECONDS", "1")],
+        )
+        .await
+    );
+    let t = app.user("deadline@example.com").await;
+    let b = chat(&app, &t, "add three things", None).await;
+    assert!(reply(&b).contains("did not answer in time"), "{b}");
+    // What finished before the deadline is kept and reported.
+    assert_eq!(b["actions"].as_array().unwrap().len(), 1, "{b}");
+    assert_eq!(tasks(&app, &t).await.len(), 1);
 }

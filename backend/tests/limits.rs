@@ -588,3 +588,113 @@ async fn per_user_caps_are_409_naming_the_cap() {
     assert_eq!((s, code(&b)), (409, "limit_reached"), "{b}");
     assert!(message(&b).contains("limit of 2 conversations"), "{b}");
 }
+
+/// A raw HTTP/1.1 exchange: writes `request`, then reads until the server closes or `limit`
+/// passes; returns what was read and whether the connection closed.
+async fn raw(base: &str, request: &[u8], limit: std::time::Duration) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(limit, async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&buf).into_owned(), closed)
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let app = app_with!(
+        "a_client_that_never_finishes_its_headers_is_disconnected",
+        &[("HEADER_READ_TIMEOUT_SECONDS", "1")]
+    );
+    // No blank line: the head never ends.
+    let (_, closed) = raw(
+        &app.base,
+        b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n",
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    assert!(closed, "the server kept a half-sent request open");
+    // An idle keep-alive connection is closed the same way; the server still serves.
+    let (text, closed) = raw(
+        &app.base,
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(closed, "an idle connection stayed open");
+}
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_is_408_with_a_json_error() {
+    let app = app_with!(
+        "a_body_sent_too_slowly_is_408_with_a_json_error",
+        &[("REQUEST_TIMEOUT_SECONDS", "1")]
+    );
+    let (text, _) = raw(
+        &app.base,
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":",
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"request_timeout\""), "{text}");
+}
+
+#[tokio::test]
+async fn shutdown_drains_within_its_bound_even_with_a_stuck_request() {
+    let Some(db) =
+        support::fresh_database("shutdown_drains_within_its_bound_even_with_a_stuck_request").await
+    else {
+        return;
+    };
+    let config = support::config(&[
+        ("DATABASE_URL", &db),
+        ("JWT_SECRET", JWT_SECRET),
+        ("SHUTDOWN_DRAIN_SECONDS", "1"),
+        ("REQUEST_TIMEOUT_SECONDS", "600"),
+        ("HEADER_READ_TIMEOUT_SECONDS", "300"),
+    ]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(todo_backend::serve(config, listener, async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    support::wait_ready(&http, &base).await;
+    // A request whose body never completes: in flight until the drain gives up on it.
+    let stuck = tokio::spawn({
+        let base = base.clone();
+        async move {
+            raw(
+                &base,
+                b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+                std::time::Duration::from_secs(60),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let _ = stop.send(());
+    let done = tokio::time::timeout(std::time::Duration::from_secs(15), server).await;
+    assert!(
+        matches!(done, Ok(Ok(Ok(())))),
+        "serve did not return within the drain bound: {done:?}"
+    );
+    let (_, closed) = stuck.await.unwrap();
+    assert!(closed, "the stuck connection was left open");
+    // The listener is gone.
+    assert!(http.get(format!("{base}/health")).send().await.is_err());
+}

@@ -21,6 +21,8 @@ pub const MAX_ROUNDS: usize = 5;
 pub const MAX_TOOL_CALLS: usize = 10;
 /// Longest accepted user message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
+/// Longest assistant reply kept (and stored), in characters; a longer one is cut.
+pub const MAX_REPLY_CHARS: usize = 4000;
 
 /// The reply to one user message.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct Reply {
 pub struct Assistant {
     provider: Option<Provider>,
     limits: ToolLimits,
+    /// Longest a whole turn with the provider may take (`CHAT_TIMEOUT_SECONDS`).
+    turn_timeout: std::time::Duration,
 }
 
 const SYSTEM_PROMPT: &str = "You are the assistant of a todo app. You manage the user's tasks \
@@ -50,6 +54,7 @@ impl Assistant {
         Ok(Assistant {
             provider: llm.map(Provider::new).transpose()?,
             limits: ToolLimits::from_limits(limits),
+            turn_timeout: limits.chat_timeout,
         })
     }
 
@@ -68,7 +73,13 @@ impl Assistant {
     ) -> Result<Reply, sqlx::Error> {
         match &self.provider {
             None => interpreter::respond(pool, user, &self.limits, message).await,
-            Some(p) => with_provider(p, pool, user, &self.limits, history, message).await,
+            Some(p) => {
+                let deadline = tokio::time::Instant::now() + self.turn_timeout;
+                let mut reply =
+                    with_provider(p, pool, user, &self.limits, deadline, history, message).await?;
+                reply.text = bounded(reply.text);
+                Ok(reply)
+            }
         }
     }
 }
@@ -78,6 +89,7 @@ async fn with_provider(
     pool: &PgPool,
     user: Uuid,
     limits: &ToolLimits,
+    deadline: tokio::time::Instant,
     history: &[Message],
     message: &str,
 ) -> Result<Reply, sqlx::Error> {
@@ -93,7 +105,12 @@ async fn with_provider(
     let mut actions: Vec<Action> = Vec::new();
 
     for round in 0..MAX_ROUNDS {
-        let turn = match provider.complete(&transcript, &definitions).await {
+        // The turn's deadline bounds every round together (each also has LLM_TIMEOUT_SECONDS).
+        let answer =
+            tokio::time::timeout_at(deadline, provider.complete(&transcript, &definitions))
+                .await
+                .unwrap_or(Err(ProviderError::Timeout));
+        let turn = match answer {
             Ok(t) => t,
             Err(e) => {
                 match &e {
@@ -172,6 +189,16 @@ async fn run_call(
             ))
         }
     }
+}
+
+/// `text` cut to [`MAX_REPLY_CHARS`] characters.
+fn bounded(text: String) -> String {
+    if text.chars().count() <= MAX_REPLY_CHARS {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_REPLY_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// `lead` followed by what was done, if anything.

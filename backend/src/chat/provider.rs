@@ -13,6 +13,7 @@ pub struct Provider {
     url: String,
     api_key: Option<String>,
     model: String,
+    max_response_bytes: usize,
 }
 
 /// Why a provider call failed; `Display` is a sentence fit for the user.
@@ -27,6 +28,9 @@ pub enum ProviderError {
     /// A non-success HTTP status.
     #[error("the AI provider answered with an error (HTTP {0})")]
     Status(u16),
+    /// A body larger than `LLM_MAX_RESPONSE_BYTES`.
+    #[error("the AI provider sent an answer that is too large")]
+    TooLarge,
     /// A body that is not a Chat Completions response.
     #[error("the AI provider sent an answer I could not understand")]
     Malformed(String),
@@ -86,6 +90,7 @@ impl Provider {
             url: format!("{}/chat/completions", config.base_url),
             api_key: config.api_key.clone(),
             model: config.model.clone(),
+            max_response_bytes: config.max_response_bytes,
         })
     }
 
@@ -101,18 +106,34 @@ impl Provider {
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key);
         }
-        let resp = req.send().await.map_err(classify)?;
+        let mut resp = req.send().await.map_err(classify)?;
         let status = resp.status();
         if !status.is_success() {
             return Err(ProviderError::Status(status.as_u16()));
         }
-        let value: Value = resp.json().await.map_err(|e| {
+        // Read at most max_response_bytes, whatever the server sends or announces.
+        let max = self.max_response_bytes;
+        if resp
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
+        {
+            return Err(ProviderError::TooLarge);
+        }
+        let mut body: Vec<u8> = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
             if e.is_timeout() {
                 ProviderError::Timeout
             } else {
-                ProviderError::Malformed(format!("body is not JSON: {e}"))
+                ProviderError::Malformed(format!("body not readable: {e}"))
             }
-        })?;
+        })? {
+            if body.len() + chunk.len() > max {
+                return Err(ProviderError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Malformed(format!("body is not JSON: {e}")))?;
         parse_turn(&value)
     }
 }

@@ -85,7 +85,12 @@ async fn login(
     // answer does not reveal which emails have accounts).
     state.throttles.login_per_ip.check(&throttle_key(client))?;
     state.throttles.login_per_account.check(&email)?;
-    let user = users::find_by_email(&state.pool, &email).await?;
+    // No account can have such an email (and PostgreSQL cannot compare a NUL).
+    let user = if email.contains('\0') || email.chars().count() > validate::MAX_EMAIL_CHARS {
+        None
+    } else {
+        users::find_by_email(&state.pool, &email).await?
+    };
     // Verify against a dummy hash for unknown emails too, so timing does not reveal accounts.
     let (hash, user_id) = match &user {
         Some(u) => (u.password_hash.clone(), Some(u.id)),

@@ -19,9 +19,14 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{Cursor, Page, PageQuery, paged};
 use axum::response::Response;
 
-pub(crate) fn router() -> Router<AppState> {
+/// `POST /api/chat`: its own request timeout (a turn may wait on the AI provider).
+pub(crate) fn chat_router() -> Router<AppState> {
+    Router::new().route("/api/chat", post(chat))
+}
+
+/// The caller's conversations.
+pub(crate) fn conversations_router() -> Router<AppState> {
     Router::new()
-        .route("/api/chat", post(chat))
         .route("/api/conversations", get(list))
         .route("/api/conversations/{id}", get(show).delete(remove))
 }
@@ -52,6 +57,7 @@ async fn chat(
     // Each message may cost several AI provider requests: the per-user rate bounds the bill.
     state.throttles.chat_per_user.check(&user)?;
     let message = body.message.trim();
+    crate::validate::no_nul("message", message)?;
     if message.is_empty() {
         return Err(ApiError::validation("message must not be empty"));
     }

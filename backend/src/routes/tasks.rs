@@ -1,6 +1,5 @@
 //! The caller's tasks.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch};
@@ -12,7 +11,7 @@ use crate::auth::AuthUser;
 use crate::db::CappedError;
 use crate::db::tasks::{self, StatusFilter, Task};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{Cursor, Page, PageQuery, paged};
 use crate::validate;
 use axum::response::Response;
@@ -162,7 +161,7 @@ async fn complete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<i64>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<Task>, ApiError> {
     let completed = if body.iter().all(u8::is_ascii_whitespace) {
         true

@@ -49,6 +49,9 @@ pub struct Containers {
 const DB_USER: &str = "postgres";
 const DB_NAME: &str = "todo";
 const FRONTEND_PORT: u16 = 3000;
+/// The backend's `TRUSTED_PROXIES`: the private ranges Docker allocates networks from, as the
+/// chart's `backend.trustedProxies` default.
+const PRIVATE_RANGES: &str = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7";
 /// Each role's `--memory`: the chart's `resources.limits.memory` (k8s/todo-app/values.yaml), so
 /// the Docker target runs under the ceilings Kubernetes enforces (a test keeps them equal).
 pub(crate) const MEMORY_LIMITS: [(&str, &str); 3] =
@@ -188,6 +191,11 @@ impl Containers {
                 }
                 "backend" => {
                     spec.env.insert("PORT".into(), BACKEND_PORT.to_string());
+                    // The frontend container forwards each visitor's address; it reaches the
+                    // backend from the private network's range (Docker picks the subnet), so
+                    // per-address throttles key on visitors, not on the frontend.
+                    spec.env
+                        .insert("TRUSTED_PROXIES".into(), PRIVATE_RANGES.into());
                     // LLM_BASE_URL too: a URL may carry credentials.
                     for k in [
                         secrets::DATABASE_URL,
@@ -544,6 +552,8 @@ mod tests {
         let spec = &backend(&a).spec;
         assert_eq!(spec.env["LLM_MODEL"], "model-a");
         assert_eq!(spec.env["LLM_TIMEOUT_SECONDS"], "20");
+        // The frontend's forwarded visitor addresses are trusted, from the network's range.
+        assert_eq!(spec.env["TRUSTED_PROXIES"], PRIVATE_RANGES);
         // The key and the base URL (it may carry credentials) stay secret variables: never in
         // the plain (argv) environment.
         for (k, v) in [

@@ -960,7 +960,7 @@ fn set<const N: usize>(items: [&str; N]) -> BTreeSet<String> {
 }
 
 /// The backend ConfigMap's keys whatever the values (the LLM ones come only with a provider).
-const BACKEND_CONFIG_KEYS: [&str; 9] = [
+const BACKEND_CONFIG_KEYS: [&str; 10] = [
     "PORT",
     "LOG_LEVEL",
     "LOG_FORMAT",
@@ -970,6 +970,7 @@ const BACKEND_CONFIG_KEYS: [&str; 9] = [
     "REGISTER_RATE_PER_IP",
     "CHAT_RATE_PER_USER",
     "TRUSTED_PROXIES",
+    "SHUTDOWN_DRAIN_SECONDS",
 ];
 
 #[test]
