@@ -12,8 +12,9 @@ use test_support::{Xtask, copy_workspace, docker_daemon, workspace_root};
 
 use crate::support::one_deployment_at_a_time;
 
-/// The checks the small run must pass: every property the suite proves.
-const MUST_HOLD: [&str; 17] = [
+/// The checks the small run must pass: every property the suite proves (a step that could not
+/// run to the end adds a failing check of its own, which the exit code check below catches).
+const MUST_HOLD: [&str; 15] = [
     "sign-in burst: every answer 303/200/401/429/503",
     "sign-in burst: no wrong password signed in",
     "sign-in burst: normal traffic served throughout",
@@ -25,12 +26,10 @@ const MUST_HOLD: [&str; 17] = [
     "faults: zero lost writes",
     "faults: writes acknowledged in every phase",
     "faults: backend under its memory limit",
-    "down + deploy: ran to the end",
     "down + deploy: every account and acknowledged write kept",
     "hostile input: no 5xx",
     "hostile input: every case clearly refused",
     "hostile input: nothing changed",
-    "hostile input: ran to the end",
 ];
 
 fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
