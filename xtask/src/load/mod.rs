@@ -137,7 +137,15 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> Result<()> {
         args.forwarded_for,
         deadline,
     )?;
-    let visitor = signed_in_visitor(&http, &api, &frontend, &format!("{run_id}-v"), timeout)?;
+    let visitor_id = format!("{run_id}-v");
+    let visitor = signed_in_visitor(
+        &http,
+        &api,
+        &frontend,
+        &visitor_id,
+        args.forwarded_for,
+        timeout,
+    )?;
 
     if !skip(Step::Signin) {
         say(&format!(
@@ -580,9 +588,11 @@ fn signed_in_visitor(
     api: &Base,
     frontend: &str,
     run: &str,
+    forwarded_for: bool,
     timeout: Duration,
 ) -> Result<(Account, Flow)> {
-    let mut one = accounts::create(http, api, run, 1, false, Instant::now() + ACCOUNTS_WITHIN)?;
+    let within = Instant::now() + ACCOUNTS_WITHIN;
+    let mut one = accounts::create(http, api, run, 1, forwarded_for, within)?;
     let acct = one.remove(0);
     let flow = web_session(frontend, &acct, timeout)?;
     Ok((acct, flow))
