@@ -126,6 +126,16 @@ fn login_body(email: &str, password: &str) -> Value {
     json!({"email": email, "password": password})
 }
 
+/// `POST /api/auth/login` as `email` with `password`, from `xff` when given.
+async fn login(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    xff: Option<&str>,
+) -> (u16, Option<u64>, Value) {
+    post(app, "/api/auth/login", &login_body(email, password), xff).await
+}
+
 #[track_caller]
 fn assert_throttled(got: &(u16, Option<u64>, Value), what: &str, max_wait: u64) {
     let (s, retry_after, b) = got;
@@ -153,50 +163,20 @@ async fn sign_in_is_throttled_per_account_with_429_and_retry_after() {
     app.user("other@example.com").await;
     // The sign-in of `user()` counted once already.
     for _ in 0..2 {
-        let r = post(
-            &app,
-            "/api/auth/login",
-            &login_body("target@example.com", "guess guess"),
-            None,
-        )
-        .await;
+        let r = login(&app, "target@example.com", "guess guess", None).await;
         assert_eq!(r.0, 401, "{}", r.2);
     }
     // Even the right password is refused now, and the email's case changes nothing.
-    let r = post(
-        &app,
-        "/api/auth/login",
-        &login_body("TARGET@example.com", "correct horse"),
-        None,
-    )
-    .await;
+    let r = login(&app, "TARGET@example.com", "correct horse", None).await;
     assert_throttled(&r, "sign-in attempts for this account", 20);
     // Unknown emails are throttled the same way (no account enumeration by status).
     for _ in 0..3 {
-        post(
-            &app,
-            "/api/auth/login",
-            &login_body("ghost@example.com", "guess guess"),
-            None,
-        )
-        .await;
+        login(&app, "ghost@example.com", "guess guess", None).await;
     }
-    let r = post(
-        &app,
-        "/api/auth/login",
-        &login_body("ghost@example.com", "guess guess"),
-        None,
-    )
-    .await;
+    let r = login(&app, "ghost@example.com", "guess guess", None).await;
     assert_throttled(&r, "for this account", 20);
     // Another account is not affected.
-    let r = post(
-        &app,
-        "/api/auth/login",
-        &login_body("other@example.com", "correct horse"),
-        None,
-    )
-    .await;
+    let r = login(&app, "other@example.com", "correct horse", None).await;
     assert_eq!(r.0, 200, "{}", r.2);
 }
 
@@ -215,22 +195,16 @@ async fn sign_in_is_throttled_per_address_and_forwarded_addresses_count_only_fro
     );
     for i in 0..3 {
         let xff = format!("203.0.113.{i}");
-        let r = post(
+        let r = login(
             &app,
-            "/api/auth/login",
-            &login_body(&format!("u{i}@example.com"), "guess guess"),
+            &format!("u{i}@example.com"),
+            "guess guess",
             Some(&xff),
         )
         .await;
         assert_eq!(r.0, 401, "{}", r.2);
     }
-    let r = post(
-        &app,
-        "/api/auth/login",
-        &login_body("u9@example.com", "guess guess"),
-        Some("203.0.113.99"),
-    )
-    .await;
+    let r = login(&app, "u9@example.com", "guess guess", Some("203.0.113.99")).await;
     assert_throttled(&r, "sign-in attempts from this address", 20);
     drop(app);
 
@@ -244,40 +218,22 @@ async fn sign_in_is_throttled_per_address_and_forwarded_addresses_count_only_fro
         ]
     );
     for _ in 0..2 {
-        let r = post(
-            &app,
-            "/api/auth/login",
-            &login_body("a@example.com", "guess guess"),
-            Some("203.0.113.1"),
-        )
-        .await;
+        let r = login(&app, "a@example.com", "guess guess", Some("203.0.113.1")).await;
         assert_eq!(r.0, 401, "{}", r.2);
     }
-    let r = post(
-        &app,
-        "/api/auth/login",
-        &login_body("a@example.com", "guess guess"),
-        Some("203.0.113.1"),
-    )
-    .await;
+    let r = login(&app, "a@example.com", "guess guess", Some("203.0.113.1")).await;
     assert_throttled(&r, "from this address", 40);
     // A forged entry left of the proxy's own does not help the throttled client.
-    let r = post(
+    let r = login(
         &app,
-        "/api/auth/login",
-        &login_body("a@example.com", "guess guess"),
+        "a@example.com",
+        "guess guess",
         Some("198.51.100.7, 203.0.113.1"),
     )
     .await;
     assert_eq!(r.0, 429, "{}", r.2);
     // Another client behind the same proxy is unaffected.
-    let r = post(
-        &app,
-        "/api/auth/login",
-        &login_body("b@example.com", "guess guess"),
-        Some("203.0.113.2"),
-    )
-    .await;
+    let r = login(&app, "b@example.com", "guess guess", Some("203.0.113.2")).await;
     assert_eq!(r.0, 401, "{}", r.2);
 }
 
