@@ -219,7 +219,7 @@ impl<T> RunCx<'_, T> {
         capture: bool,
         (grace, why): (Duration, &str),
     ) -> anyhow::Result<String> {
-        let shown = format!("{cmd:?}");
+        let shown = shown(&cmd);
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -276,6 +276,17 @@ impl<T> RunCx<'_, T> {
     }
 }
 
+/// The program and its arguments, quoted as `Command`'s Debug quotes them, but never the
+/// environment it sets: that Debug form prints `KEY="value"` for every variable set on the
+/// command, and a child's environment may carry a credential.
+fn shown(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|part| format!("{part:?}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// SIGTERM, up to `grace` to exit, then SIGKILL.
 pub fn terminate(child: &mut Child, grace: Duration) {
     let pid = child.id().to_string();
@@ -306,5 +317,22 @@ fn stream(events: &dyn EventSink, task: &str, pipe: impl Read) {
             task: task.to_string(),
             line,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_command_names_its_arguments_but_never_its_environment() {
+        let mut cmd = Command::new("docker");
+        cmd.args(["build", "-t", "x"]).env("TOKEN", "s3cret-value");
+        let text = shown(&cmd);
+        assert_eq!(text, r#""docker" "build" "-t" "x""#);
+        assert!(
+            format!("{cmd:?}").contains("s3cret-value"),
+            "std's Debug form does show it"
+        );
     }
 }
