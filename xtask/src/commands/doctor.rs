@@ -445,8 +445,12 @@ fn kube_rows(sh: &Shell, k: &KubeTarget) -> Vec<Row> {
             (None, "")
         }
         Err(e) => {
+            // The message's first line ends with why; the table shows why, and the fix.
             let text = format!("{e:#}");
-            let (found, fix) = text.split_once("\nfix: ").unwrap_or((&text, ""));
+            let (first, fix) = text.split_once("\nfix: ").unwrap_or((&text, ""));
+            let found = first
+                .rsplit_once("Docker daemon: ")
+                .map_or(first, |(_, why)| why);
             rows.push(Row::fail("images", found, "reach the nodes", fix));
             (None, "")
         }

@@ -111,6 +111,10 @@ fn lacking(
         match crictl::image(sh, node, tag)? {
             NodeImage::Id(held) if held == id => {}
             NodeImage::Id(held) => out.push((node.clone(), format!("holds {held}"))),
+            // crictl's own line for an absent tag adds nothing but noise; anything else may.
+            NodeImage::Absent(why) if why.contains("no such image") => {
+                out.push((node.clone(), "not present".to_owned()));
+            }
             NodeImage::Absent(why) => out.push((node.clone(), why)),
         }
     }
