@@ -33,6 +33,7 @@ pub(crate) fn run(sh: &Shell, p: &Pipeline, _args: &Args) -> Result<()> {
 /// one JSON object per line), and fails when any row blocks.
 pub(crate) fn check(sh: &Shell, p: &Pipeline) -> Result<()> {
     let opts = p.opts.target_options();
+    crate::target::check_context_flags(&opts)?;
     let rows = if opts.target == Choice::Kube {
         // Resolving checks the safety rule first: a context not named, unknown or refused is
         // the error, before any row.

@@ -157,6 +157,7 @@ impl Target {
         if opts.target == Choice::Kube {
             return Ok(Target::Kube(KubeTarget::resolve(sh, opts)?));
         }
+        check_context_flags(opts)?;
         let minikube = opts.target == Choice::Minikube
             || (opts.target == Choice::Auto
                 && {
@@ -243,6 +244,31 @@ impl Target {
             Target::Kube(k) => k,
         }
     }
+}
+
+/// `--context` and `--allow-context` belong to the kube target: given to another one, they would
+/// be silently ignored while the deployment goes elsewhere, so they are refused.
+pub fn check_context_flags(opts: &Options) -> anyhow::Result<()> {
+    if opts.target == Choice::Kube {
+        return Ok(());
+    }
+    if let Some((flag, name)) = [
+        ("--context", &opts.context),
+        ("--allow-context", &opts.allow_context),
+    ]
+    .into_iter()
+    .find_map(|(f, v)| v.as_ref().map(|n| (f, n)))
+    {
+        return Err(crate::error::Error::Usage {
+            message: format!(
+                "`{flag} {name}` is for the kube target, but the target is `{}`",
+                opts.target.name().unwrap_or("auto")
+            ),
+            fix: format!("add `--target kube` to deploy to context `{name}`, or drop `{flag}`"),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// What a deployment on a target is, as kinds and commands use it: each target module

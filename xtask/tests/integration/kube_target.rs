@@ -375,6 +375,22 @@ fn kube_target_needs_a_named_known_context_and_lists_them() {
         "{}",
         run.stderr
     );
+    // A context given to another target is an error, not ignored while deploying elsewhere.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.arg("--root")
+        .arg(k.project.root())
+        .args(["--target", "docker", "--context", "kind-dev", "plan"])
+        .env("PATH", k.path_env())
+        .env("XTASK_DOUBLE_STATE", &k.state);
+    let run = support::Run::of(&mut cmd);
+    assert_eq!(run.code, Some(2), "{}", text(&run));
+    assert!(
+        run.stderr
+            .contains("`--context kind-dev` is for the kube target, but the target is `docker`")
+            && run.stderr.contains("add `--target kube`"),
+        "{}",
+        run.stderr
+    );
     let run = k.xtask(&["--context", "nowhere", "plan"]);
     assert_eq!(run.code, Some(2), "{}", text(&run));
     assert!(
