@@ -722,4 +722,18 @@ fn k3d_imports_only_the_images_its_nodes_lack() {
         "{:#?}",
         k.argv_lines()
     );
+    // A rollout that fails is diagnosed, and the fix names this target's own flags.
+    k.edit_state(|s| s["knobs"]["fail"] = json!({"backend": "imagepull"}));
+    let run = k.xtask(&["--context", &ctx, "run", "release"]);
+    assert_eq!(run.code, Some(1), "{}", text(&run));
+    assert!(
+        run.stderr.contains(&format!(
+            "failed command: helm upgrade --install todo-app --namespace todo-app --kube-context {ctx}"
+        )) && run.stderr.contains(&format!(
+            "is not on the cluster's nodes (nothing is pulled: tags are local): run \
+             `cargo xtask deploy --target kube --context {ctx}`, which loads it into kind and k3d nodes"
+        )),
+        "{}",
+        run.stderr
+    );
 }
