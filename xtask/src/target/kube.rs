@@ -155,14 +155,13 @@ impl KubeTarget {
             cluster.certificate_authority.as_deref(),
             home.as_deref(),
         );
+        // Read (and so checked) whatever the context: a broken file is an error at once.
+        let settings = settings::load(&sh.current_dir())?;
         let allowed = if product.is_local() {
             Allowed::Local(product)
         } else if opts.allow_context.as_deref() == Some(context.as_str()) {
             Allowed::Flag
-        } else if settings::load(&sh.current_dir())?
-            .allow_contexts
-            .contains(&context)
-        {
+        } else if settings.allow_contexts.contains(&context) {
             Allowed::Setting
         } else {
             return Err(Error::Usage {

@@ -1,6 +1,7 @@
-//! Where the pipeline deploys, and what a deployment there is: one module per target, used by
-//! kinds and commands alike. A target names its objects, says how the app is reached, tears it
-//! down and reports its status; kinds and commands never work those out themselves.
+//! Where the pipeline deploys, and what a deployment there is: one module per target (`docker`,
+//! `minikube`, and `kube` for any named kube context), used by kinds and commands alike. A
+//! target names its objects, says how the app is reached, tears it down and reports its status;
+//! kinds and commands never work those out themselves.
 
 pub mod docker;
 pub mod kube;
@@ -152,7 +153,8 @@ pub enum ImageStore {
 
 impl Target {
     /// Resolve `--target`: `auto` is Minikube when `minikube` is on the Shell's PATH, else
-    /// Docker (said in one line). A Minikube profile must be running.
+    /// Docker (said in one line). A Minikube profile must be running; `kube` needs `--context`
+    /// and a context the safety rule lets through ([`KubeTarget::resolve`]).
     pub fn resolve(sh: &Shell, opts: &Options) -> anyhow::Result<Target> {
         if opts.target == Choice::Kube {
             return Ok(Target::Kube(KubeTarget::resolve(sh, opts)?));

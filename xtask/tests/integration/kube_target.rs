@@ -723,7 +723,22 @@ fn k3d_imports_only_the_images_its_nodes_lack() {
         k.argv_lines()
     );
     // A rollout that fails is diagnosed, and the fix names this target's own flags.
-    k.edit_state(|s| s["knobs"]["fail"] = json!({"backend": "imagepull"}));
+    // helm waits 6 s, long enough for the pipeline's pod poll (every second, a few kubectl
+    // calls each) to see the failing pod before helm's rollback replaces it, even on a busy
+    // machine.
+    k.xtask(&["--context", &ctx, "--json", "run", "release"])
+        .ok();
+    k.edit_state(|s| {
+        s["knobs"]["fail"] = json!({"backend": "imagepull"});
+        s["knobs"]["wait_seconds"] = json!(6.0);
+    });
+    k.project.write(
+        "k8s/todo-app/values-dev.yaml",
+        &format!(
+            "{}\n# a change, so the release rolls\n",
+            k.project.read("k8s/todo-app/values-dev.yaml")
+        ),
+    );
     let run = k.xtask(&["--context", &ctx, "run", "release"]);
     assert_eq!(run.code, Some(1), "{}", text(&run));
     assert!(
