@@ -22,20 +22,29 @@ pub struct Cli {
 /// Options every command accepts (placed before or after the subcommand).
 #[derive(Debug, Clone, Args)]
 pub struct GlobalOpts {
-    /// Where to deploy: a Minikube cluster, plain Docker containers, or `auto`
-    /// (Minikube when installed, else Docker).
+    /// Where to deploy: a Minikube cluster, plain Docker containers, the kube context named
+    /// with `--context`, or `auto` (Minikube when installed, else Docker).
     #[arg(long, global = true, env = "XTASK_TARGET", value_enum, default_value_t = Choice::Auto)]
     pub target: Choice,
     /// Minikube profile (Minikube target).
     #[arg(long, global = true, default_value = "minikube")]
     pub profile: String,
-    /// Kubernetes namespace (Minikube target); on the Docker target, the prefix of the
+    /// Kubernetes namespace (Minikube and kube targets); on the Docker target, the prefix of the
     /// container, network and volume names (`<namespace>-docker-...`).
     #[arg(long, global = true, default_value = "todo-app")]
     pub namespace: String,
     /// Local port the frontend is published on (Docker target).
     #[arg(long, global = true, default_value_t = 3000)]
     pub port: u16,
+    /// The kube context to deploy to (kube target; required there: the current context is
+    /// never used).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Deploy to `--context NAME` although it does not look like a local cluster (kube target;
+    /// repeat the context's name). `allow-contexts` in `xtask/targets.toml` allows it for the
+    /// project.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub allow_context: Option<String>,
     /// Run at most N tasks at once (default: the number of cores).
     #[arg(short = 'j', long, global = true, value_name = "N")]
     pub jobs: Option<usize>,
@@ -62,6 +71,8 @@ impl GlobalOpts {
             profile: self.profile.clone(),
             namespace: self.namespace.clone(),
             port: self.port,
+            context: self.context.clone(),
+            allow_context: self.allow_context.clone(),
         }
     }
 }

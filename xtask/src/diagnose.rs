@@ -74,8 +74,12 @@ pub struct Finding {
 /// Context for the fix texts.
 #[derive(Debug, Clone)]
 pub struct FixContext {
-    /// Minikube profile (for `minikube start -p`).
-    pub profile: String,
+    /// Minikube profile (for `minikube start -p`); `None` on another cluster.
+    pub profile: Option<String>,
+    /// The kube context.
+    pub context: String,
+    /// The `cargo xtask` flags that reach the same target (`--target minikube --profile p`).
+    pub target_flags: String,
     /// The values file the deploy used.
     pub values_file: String,
 }
@@ -215,38 +219,53 @@ fn crash(term: Option<&Value>, restarts: u64) -> Problem {
 }
 
 fn unschedulable_fix(message: &str, ctx: &FixContext) -> String {
-    let p = &ctx.profile;
-    if message.contains("Insufficient memory") || message.contains("Insufficient cpu") {
-        format!(
+    let c = &ctx.context;
+    let resources = message.contains("Insufficient memory") || message.contains("Insufficient cpu");
+    let volume =
+        message.contains("persistentvolumeclaim") || message.contains("PersistentVolumeClaim");
+    match &ctx.profile {
+        Some(p) if resources => format!(
             "the node lacks the requested resources: give Minikube more (`minikube delete -p {p} && \
              minikube start -p {p} --cpus=2 --memory=4096`) or lower the requests in {}",
             ctx.values_file
-        )
-    } else if message.contains("persistentvolumeclaim") || message.contains("PersistentVolumeClaim")
-    {
-        format!(
+        ),
+        Some(p) if volume => format!(
             "a volume cannot be bound: enable the storage provisioner (`minikube addons enable storage-provisioner -p {p}`)"
-        )
-    } else {
-        format!(
-            "read the scheduler's message above; `kubectl describe nodes --context {p}` shows what the node offers"
-        )
+        ),
+        None if resources => format!(
+            "the nodes lack the requested resources: free some (`kubectl describe nodes --context {c}` \
+             shows what they offer) or lower the requests in {}",
+            ctx.values_file
+        ),
+        None if volume => format!(
+            "a volume cannot be bound: the cluster needs a default StorageClass with a provisioner \
+             (`kubectl get storageclass --context {c}`)"
+        ),
+        _ => format!(
+            "read the scheduler's message above; `kubectl describe nodes --context {c}` shows what the node offers"
+        ),
     }
 }
 
 fn fix_for(problem: &Problem, container: &str, ctx: &FixContext) -> String {
-    let p = &ctx.profile;
+    let flags = &ctx.target_flags;
     match problem {
         Problem::Unschedulable { message } => unschedulable_fix(message, ctx),
-        Problem::ImagePull { image, .. } => format!(
-            "the image {image} is not in the profile's Docker daemon (nothing is pulled: tags are local): \
-             run `cargo xtask build --target minikube --profile {p}` and check `minikube -p {p} image ls`"
-        ),
+        Problem::ImagePull { image, .. } => match &ctx.profile {
+            Some(p) => format!(
+                "the image {image} is not in the profile's Docker daemon (nothing is pulled: tags are local): \
+                 run `cargo xtask build {flags}` and check `minikube -p {p} image ls`"
+            ),
+            None => format!(
+                "the image {image} is not on the cluster's nodes (nothing is pulled: tags are local): \
+                 run `cargo xtask deploy {flags}`, which loads it into kind and k3d nodes"
+            ),
+        },
         Problem::Config { message, .. }
             if message.contains("secret") || message.contains("Secret") =>
         {
             format!(
-                "the pod's Secret is missing or lacks a key ({message}): run `cargo xtask secrets --target minikube --profile {p}`"
+                "the pod's Secret is missing or lacks a key ({message}): run `cargo xtask secrets {flags}`"
             )
         }
         Problem::Config { message, .. } => {

@@ -8,7 +8,8 @@ use anyhow::{Result, bail};
 use xshell::{Shell, cmd};
 
 use crate::pipeline::Pipeline;
-use crate::target::{Choice, Options};
+use crate::target::kube::{Allowed, Delivery, KubeTarget};
+use crate::target::{Choice, Options, Target};
 use crate::tools::minikube::{self, ProfileState};
 use crate::tools::{
     Check, ChildEnv, capture, find_program, helm, kubectl, version_check, versions,
@@ -31,7 +32,18 @@ pub(crate) fn run(sh: &Shell, p: &Pipeline, _args: &Args) -> Result<()> {
 /// Runs the checks, prints the table (under `--json`: one JSON event per row, so stdout stays
 /// one JSON object per line), and fails when any row blocks.
 pub(crate) fn check(sh: &Shell, p: &Pipeline) -> Result<()> {
-    let rows = checks(sh, &p.opts.target_options());
+    let opts = p.opts.target_options();
+    crate::target::check_context_flags(&opts)?;
+    let rows = if opts.target == Choice::Kube {
+        // Resolving checks the safety rule first: a context not named, unknown or refused is
+        // the error, before any row.
+        match p.target(sh)? {
+            Target::Kube(k) => kube_rows(sh, k),
+            _ => checks(sh, &opts),
+        }
+    } else {
+        checks(sh, &opts)
+    };
     if p.opts.json {
         let out: String = rows
             .iter()
@@ -118,7 +130,7 @@ impl Row {
 fn is_minikube(sh: &Shell, opts: &Options) -> bool {
     match opts.target {
         Choice::Minikube => true,
-        Choice::Docker => false,
+        Choice::Docker | Choice::Kube => false,
         Choice::Auto => find_program(sh, "minikube").is_some(),
     }
 }
@@ -347,6 +359,114 @@ fn checks(sh: &Shell, opts: &Options) -> Vec<Row> {
             "reachable",
             &fix,
         ));
+    }
+    let required = "v3.8+ or v4";
+    rows.push(match helm::version(sh) {
+        Ok(v) => Row::pass_if(
+            v.supported(),
+            "helm",
+            v.to_string(),
+            required,
+            "install a current helm: https://helm.sh/docs/intro/install/",
+        ),
+        Err(_) => Row::fail(
+            "helm",
+            "not found",
+            required,
+            "install helm: https://helm.sh/docs/intro/install/",
+        ),
+    });
+    rows
+}
+
+/// The checks of the kube target: kubectl, the context (why it may be deployed to), its API
+/// server, how images reach its nodes and the tool that loads them, helm, Docker.
+fn kube_rows(sh: &Shell, k: &KubeTarget) -> Vec<Row> {
+    let mut rows = Vec::new();
+    docker_rows(sh, &mut rows, &ChildEnv::default(), "docker daemon");
+    let install = "https://kubernetes.io/docs/tasks/tools/";
+    rows.push(match kubectl::client_version(sh) {
+        Ok(v) => Row::checked(
+            "kubectl",
+            version_check(v, versions::KUBECTL, "kubectl", install),
+        ),
+        Err(e) => Row::fail(
+            "kubectl",
+            format!("{e:#}"),
+            "works",
+            format!("install kubectl: {install}"),
+        ),
+    });
+    let why = match &k.allowed {
+        Allowed::Local(product) => format!("local {} cluster", product.name()),
+        Allowed::Setting => format!("allowed in {}", crate::target::settings::FILE),
+        Allowed::Flag => "allowed by --allow-context".to_owned(),
+    };
+    rows.push(Row::ok(
+        "kube context",
+        format!("{} (cluster {}, {why})", k.context, k.cluster.cluster),
+        "named, local or allowed",
+    ));
+    let ready = kubectl::api_ready(sh, &k.context);
+    rows.push(match ready {
+        Ok(()) => Row::ok("API server", k.cluster.server.clone(), "reachable"),
+        Err(e) => Row::fail(
+            "API server",
+            format!("{e:#}"),
+            "reachable",
+            format!("start the cluster of context `{}`", k.context),
+        ),
+    });
+    let (tool, install) = match k.delivery(sh) {
+        Ok(Delivery::Kind { cluster }) => {
+            rows.push(Row::ok(
+                "images",
+                format!("loaded into kind cluster {cluster}"),
+                "reach the nodes",
+            ));
+            (
+                Some("kind"),
+                "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+            )
+        }
+        Ok(Delivery::K3d { cluster }) => {
+            rows.push(Row::ok(
+                "images",
+                format!("imported into k3d cluster {cluster}"),
+                "reach the nodes",
+            ));
+            (Some("k3d"), "https://k3d.io/#installation")
+        }
+        Ok(Delivery::SharedDaemon) => {
+            rows.push(Row::ok(
+                "images",
+                "the nodes use this Docker daemon",
+                "reach the nodes",
+            ));
+            (None, "")
+        }
+        Err(e) => {
+            // The message's first line ends with why; the table shows why, and the fix.
+            let text = format!("{e:#}");
+            let (first, fix) = text.split_once("\nfix: ").unwrap_or((&text, ""));
+            let found = first
+                .rsplit_once("Docker daemon: ")
+                .map_or(first, |(_, why)| why);
+            rows.push(Row::fail("images", found, "reach the nodes", fix));
+            (None, "")
+        }
+    };
+    if let Some(tool) = tool {
+        rows.push(if find_program(sh, tool).is_some() {
+            Row::ok(tool, "installed", "installed")
+        } else {
+            Row::fail(
+                tool,
+                "not found",
+                "installed",
+                format!("install {tool}: {install}"),
+            )
+        });
     }
     let required = "v3.8+ or v4";
     rows.push(match helm::version(sh) {

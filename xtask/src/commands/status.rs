@@ -10,7 +10,7 @@ use xshell::Shell;
 use crate::engine::plan_tasks;
 use crate::engine::state::State;
 use crate::pipeline::Pipeline;
-use crate::target::{Target, docker, minikube};
+use crate::target::{Target, docker, kube, minikube};
 
 /// Options of `cargo xtask status`.
 #[derive(Debug, clap::Args)]
@@ -116,6 +116,13 @@ pub fn run(sh: &Shell, p: &Pipeline, _args: &Args) -> Result<()> {
             m.namespace
         ),
         Target::Docker(_) => println!("target: {}", docker::NAME),
+        Target::Kube(k) => println!(
+            "target: {} (context {}, cluster {}, namespace {})",
+            kube::NAME,
+            k.context,
+            k.cluster.cluster,
+            k.namespace
+        ),
     }
     let graph = p.graph_for(target)?;
     print_images(&image_rows(sh, p, target)?);

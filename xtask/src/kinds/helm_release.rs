@@ -4,7 +4,7 @@
 //! ```toml
 //! [tasks.release]
 //! kind = "helm-release"
-//! targets = ["minikube"]
+//! targets = ["minikube", "kube"]
 //! inputs = ["k8s/todo-app"]
 //! chart = "k8s/todo-app"
 //! release = "todo-app"                          # optional, default "todo-app"
@@ -67,7 +67,7 @@ impl TaskKind<Target> for HelmReleaseKind {
     }
 
     fn targets(&self) -> Option<&'static [&'static str]> {
-        Some(&[crate::target::minikube::NAME])
+        Some(&[crate::target::minikube::NAME, crate::target::kube::NAME])
     }
 
     fn parse(&self, s: &mut Settings, cx: &LoadCx<'_>) -> Result<BoxTask, Diagnostic> {
@@ -172,9 +172,19 @@ impl HelmRelease {
         })
     }
 
-    fn fix_context(&self, kube: &Kube) -> FixContext {
+    fn fix_context(&self, target: &Target, kube: &Kube) -> FixContext {
+        let (profile, target_flags) = match target {
+            Target::Minikube(m) => (
+                Some(m.profile.clone()),
+                format!("--target minikube --profile {}", m.profile),
+            ),
+            Target::Kube(k) => (None, k.flags()),
+            Target::Docker(_) => (None, "--target docker".to_owned()),
+        };
         FixContext {
-            profile: kube.context.clone(),
+            profile,
+            context: kube.context.clone(),
+            target_flags,
             values_file: format!(
                 "{}/{}",
                 self.chart,
@@ -264,7 +274,7 @@ impl Task<Target> for HelmRelease {
         let llm = llm_settings(cx.sh, cx.session, cx.target)?;
         let release = self.helm_release(&cx.session.root, &kube, cx.deps, &llm)?;
         let args = release.upgrade_args(version, self.timeout);
-        let fix = self.fix_context(&kube);
+        let fix = self.fix_context(cx.target, &kube);
 
         // Poll the pods while helm waits: after a failed rollout, helm's rollback replaces the
         // failing pods, so they must be diagnosed before that happens.

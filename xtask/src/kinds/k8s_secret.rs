@@ -3,7 +3,7 @@
 //! ```toml
 //! [tasks.secrets]
 //! kind = "k8s-secret"
-//! targets = ["minikube"]
+//! targets = ["minikube", "kube"]
 //! secret = "todo-app-secrets"         # optional, the name the chart reads
 //! database = "auto"                   # optional: "auto" (external iff DATABASE_URL is given) | "external"
 //! database-host = "todo-app-postgres" # the in-cluster service (<release>-postgres)
@@ -53,7 +53,7 @@ impl TaskKind<Target> for K8sSecretKind {
     }
 
     fn targets(&self) -> Option<&'static [&'static str]> {
-        Some(&[crate::target::minikube::NAME])
+        Some(&[crate::target::minikube::NAME, crate::target::kube::NAME])
     }
 
     fn parse(&self, s: &mut Settings, _cx: &LoadCx<'_>) -> Result<BoxTask, Diagnostic> {

@@ -7,6 +7,7 @@ pub mod command;
 pub mod containers;
 pub mod docker_image;
 pub mod helm_release;
+pub mod image_load;
 pub mod k8s_secret;
 pub mod smoke;
 
@@ -38,6 +39,7 @@ pub fn registry() -> Registry<Target> {
             &smoke::SmokeKind,
             &k8s_secret::K8sSecretKind,
             &helm_release::HelmReleaseKind,
+            &image_load::ImageLoadKind,
         ],
         targets: target::NAMES,
     }

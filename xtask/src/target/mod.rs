@@ -1,9 +1,14 @@
-//! Where the pipeline deploys, and what a deployment there is: one module per target, used by
-//! kinds and commands alike. A target names its objects, says how the app is reached, tears it
-//! down and reports its status; kinds and commands never work those out themselves.
+//! Where the pipeline deploys, and what a deployment there is: one module per target (`docker`,
+//! `minikube`, and `kube` for any named kube context), used by kinds and commands alike. A
+//! target names its objects, says how the app is reached, tears it down and reports its status;
+//! kinds and commands never work those out themselves.
 
 pub mod docker;
+pub mod kube;
 pub mod minikube;
+pub mod product;
+pub mod release;
+pub mod settings;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -15,10 +20,11 @@ use crate::tools::kubectl::{Kube, PortForward};
 use crate::tools::{ChildEnv, find_program};
 
 pub use docker::DockerTarget;
+pub use kube::KubeTarget;
 pub use minikube::MinikubeTarget;
 
 /// The name of every target, as `targets = [...]` in `pipeline.toml` lists them.
-pub const NAMES: &[&str] = &[docker::NAME, minikube::NAME];
+pub const NAMES: &[&str] = &[docker::NAME, minikube::NAME, kube::NAME];
 
 /// The `--target` choice before resolution (see [`Target::resolve`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,6 +35,8 @@ pub enum Choice {
     Minikube,
     /// The local Docker daemon: containers on a private network.
     Docker,
+    /// The kube context named with `--context`, deployed with Helm.
+    Kube,
 }
 
 impl Choice {
@@ -38,6 +46,7 @@ impl Choice {
             Choice::Auto => None,
             Choice::Minikube => Some(minikube::NAME),
             Choice::Docker => Some(docker::NAME),
+            Choice::Kube => Some(kube::NAME),
         }
     }
 }
@@ -53,6 +62,10 @@ pub struct Options {
     pub namespace: String,
     /// `--port` (Docker).
     pub port: u16,
+    /// `--context` (kube).
+    pub context: Option<String>,
+    /// `--allow-context` (kube).
+    pub allow_context: Option<String>,
 }
 
 /// A resolved deployment target.
@@ -62,6 +75,8 @@ pub enum Target {
     Minikube(MinikubeTarget),
     /// Containers on the local Docker daemon.
     Docker(DockerTarget),
+    /// A kube context the user named, and the namespace the app goes into.
+    Kube(KubeTarget),
 }
 
 impl crate::engine::Target for Target {
@@ -69,6 +84,7 @@ impl crate::engine::Target for Target {
         match self {
             Target::Minikube(_) => minikube::NAME,
             Target::Docker(_) => docker::NAME,
+            Target::Kube(_) => kube::NAME,
         }
     }
 
@@ -76,6 +92,7 @@ impl crate::engine::Target for Target {
         match self {
             Target::Minikube(m) => m.id(),
             Target::Docker(d) => d.id(),
+            Target::Kube(k) => k.id(),
         }
     }
 }
@@ -136,8 +153,13 @@ pub enum ImageStore {
 
 impl Target {
     /// Resolve `--target`: `auto` is Minikube when `minikube` is on the Shell's PATH, else
-    /// Docker (said in one line). A Minikube profile must be running.
+    /// Docker (said in one line). A Minikube profile must be running; `kube` needs `--context`
+    /// and a context the safety rule lets through ([`KubeTarget::resolve`]).
     pub fn resolve(sh: &Shell, opts: &Options) -> anyhow::Result<Target> {
+        if opts.target == Choice::Kube {
+            return Ok(Target::Kube(KubeTarget::resolve(sh, opts)?));
+        }
+        check_context_flags(opts)?;
         let minikube = opts.target == Choice::Minikube
             || (opts.target == Choice::Auto
                 && {
@@ -173,12 +195,24 @@ impl Target {
                 profile: m.profile.clone(),
                 namespace: m.namespace.clone(),
                 port: 0,
+                context: None,
+                allow_context: None,
             },
             Target::Docker(d) => Options {
                 target: Choice::Docker,
                 profile: String::new(),
                 namespace: d.namespace.clone(),
                 port: d.port,
+                context: None,
+                allow_context: None,
+            },
+            Target::Kube(k) => Options {
+                target: Choice::Kube,
+                profile: String::new(),
+                namespace: k.namespace.clone(),
+                port: 0,
+                context: Some(k.context.clone()),
+                allow_context: (k.allowed == kube::Allowed::Flag).then(|| k.context.clone()),
             },
         }
     }
@@ -187,7 +221,7 @@ impl Target {
     pub fn docker(&self) -> anyhow::Result<&DockerTarget> {
         match self {
             Target::Docker(d) => Ok(d),
-            Target::Minikube(_) => anyhow::bail!(
+            Target::Minikube(_) | Target::Kube(_) => anyhow::bail!(
                 "this runs on the Docker target only; limit the task with `targets = [\"docker\"]`"
             ),
         }
@@ -197,8 +231,9 @@ impl Target {
     pub fn kube(&self) -> anyhow::Result<Kube> {
         match self {
             Target::Minikube(m) => Ok(m.kube()),
+            Target::Kube(k) => Ok(k.kube()),
             Target::Docker(_) => anyhow::bail!(
-                "the Docker target has no Kubernetes cluster; limit the task with `targets = [\"minikube\"]`"
+                "the Docker target has no Kubernetes cluster; limit the task with `targets = [\"minikube\", \"kube\"]`"
             ),
         }
     }
@@ -208,8 +243,34 @@ impl Target {
         match self {
             Target::Docker(d) => d,
             Target::Minikube(m) => m,
+            Target::Kube(k) => k,
         }
     }
+}
+
+/// `--context` and `--allow-context` belong to the kube target: given to another one, they would
+/// be silently ignored while the deployment goes elsewhere, so they are refused.
+pub fn check_context_flags(opts: &Options) -> anyhow::Result<()> {
+    if opts.target == Choice::Kube {
+        return Ok(());
+    }
+    if let Some((flag, name)) = [
+        ("--context", &opts.context),
+        ("--allow-context", &opts.allow_context),
+    ]
+    .into_iter()
+    .find_map(|(f, v)| v.as_ref().map(|n| (f, n)))
+    {
+        return Err(crate::error::Error::Usage {
+            message: format!(
+                "`{flag} {name}` is for the kube target, but the target is `{}`",
+                opts.target.name().unwrap_or("auto")
+            ),
+            fix: format!("add `--target kube` to deploy to context `{name}`, or drop `{flag}`"),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// What a deployment on a target is, as kinds and commands use it: each target module

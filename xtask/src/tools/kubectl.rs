@@ -115,6 +115,115 @@ pub fn context_check(sh: &Shell, context: &str) -> super::Check {
     }
 }
 
+/// `kubectl config get-contexts -o name`: every context of the kubeconfig, one per line, in
+/// kubectl's order (`pkg/cmd/config/get_contexts.go`: sorted by name). Empty when there is no
+/// kubeconfig.
+pub fn context_names(sh: &Shell) -> Result<Vec<String>> {
+    let out = checked(
+        cmd!(sh, "kubectl config get-contexts -o name"),
+        "kubectl config get-contexts",
+    )?;
+    Ok(out
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// One context of the kubeconfig with the cluster it points at, as `kubectl config view -o json`
+/// shows them (`contexts[].context.cluster`, `clusters[].cluster.server` and
+/// `.certificate-authority`; embedded data is shown as `DATA+OMITTED`, never read here).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContextInfo {
+    /// The context's name.
+    pub name: String,
+    /// The name of the kubeconfig cluster entry it uses.
+    pub cluster: String,
+    /// That cluster's API server URL (empty when the entry is missing).
+    pub server: String,
+    /// The path of that cluster's CA file, when the kubeconfig names one.
+    pub certificate_authority: Option<String>,
+}
+
+/// Parses `kubectl config view -o json` (a `Config` of client-go's `clientcmd/api/v1`).
+pub fn parse_config_view(json: &str) -> Result<Vec<ContextInfo>> {
+    let doc: serde_json::Value = serde_json::from_str(json.trim())
+        .context("`kubectl config view -o json` printed unexpected output")?;
+    let clusters = doc["clusters"].as_array().cloned().unwrap_or_default();
+    let cluster = |name: &str| clusters.iter().find(|c| c["name"].as_str() == Some(name));
+    Ok(doc["contexts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let name = c["name"].as_str()?.to_owned();
+            let cluster_name = c["context"]["cluster"].as_str().unwrap_or_default();
+            let entry = cluster(cluster_name);
+            Some(ContextInfo {
+                name,
+                cluster: cluster_name.to_owned(),
+                server: entry
+                    .and_then(|e| e["cluster"]["server"].as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+                certificate_authority: entry
+                    .and_then(|e| e["cluster"]["certificate-authority"].as_str())
+                    .map(str::to_owned),
+            })
+        })
+        .collect())
+}
+
+/// `kubectl config view -o json`: every context with its cluster entry. Reads the kubeconfig
+/// only (no `--context`: it asks no cluster).
+pub fn config_view(sh: &Shell) -> Result<Vec<ContextInfo>> {
+    let out = checked(
+        cmd!(sh, "kubectl config view -o json"),
+        "kubectl config view",
+    )?;
+    parse_config_view(&out.stdout)
+}
+
+/// One node of the cluster, as `kubectl get nodes -o json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// `metadata.name` (for kind and k3d: the node container's name).
+    pub name: String,
+    /// The first `InternalIP` of `status.addresses`.
+    pub internal_ip: Option<std::net::IpAddr>,
+    /// `status.nodeInfo.containerRuntimeVersion`, e.g. `docker://27.4.0`, `containerd://1.7.24`.
+    pub runtime: String,
+}
+
+/// Parses `kubectl get nodes -o json`.
+pub fn parse_nodes(json: &str) -> Result<Vec<Node>> {
+    let doc: serde_json::Value =
+        serde_json::from_str(json).context("kubectl get nodes printed invalid JSON")?;
+    Ok(doc["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| {
+            let internal_ip = n["status"]["addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["type"] == "InternalIP")
+                .find_map(|a| a["address"].as_str()?.parse().ok());
+            Some(Node {
+                name: n["metadata"]["name"].as_str()?.to_owned(),
+                internal_ip,
+                runtime: n["status"]["nodeInfo"]["containerRuntimeVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
+        })
+        .collect())
+}
+
 /// `kubectl version --client -o json` → `v1.32.4`.
 pub fn client_version(sh: &Shell) -> Result<String> {
     let out = checked(
@@ -324,6 +433,16 @@ impl Kube {
             .filter_map(|i| i["metadata"]["name"].as_str())
             .map(str::to_owned)
             .collect())
+    }
+
+    /// `get nodes -o json`: the cluster's nodes (cluster-scoped: no namespace).
+    pub fn nodes(&self, sh: &Shell) -> Result<Vec<Node>> {
+        let ctx = &self.context;
+        let out = checked(
+            cmd!(sh, "kubectl --context {ctx} get nodes -o json"),
+            "kubectl get nodes",
+        )?;
+        parse_nodes(&out.stdout)
     }
 
     /// `get pods -l SELECTOR -o json`.

@@ -1,11 +1,15 @@
-//! Wrappers over the external CLIs the pipeline drives (docker, minikube, kubectl, helm).
+//! Wrappers over the external CLIs the pipeline drives (docker, minikube, kubectl, helm, kind,
+//! k3d, and crictl in their nodes).
 //!
 //! Every wrapper takes the one `&Shell` (its env, e.g. a test's PATH, reaches the child) and runs
 //! the tool with captured output, so a failure reports the tool's own stderr, never a bare exit
 //! code. Values that must stay private (secrets) are only ever passed on stdin.
 
+pub mod crictl;
 pub mod docker;
 pub mod helm;
+pub mod k3d;
+pub mod kind;
 pub mod kubectl;
 pub mod minikube;
 

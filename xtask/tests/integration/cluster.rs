@@ -19,16 +19,16 @@ use test_support::{docker_daemon, require, runs};
 use crate::support;
 use xtask::target::Data::Delete as DELETE;
 
-const JWT_MARKER: &str = "MARKER-jwt-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c1e";
-const LLM_MARKER: &str = "MARKER-llm-4e6f8a0c2e4a6c8e";
-const CSRF_MARKER: &str = "MARKER-csrf-2c4e6a8b0d2f4a6c8e0b2d4f6a8c0e2b";
+pub(crate) const JWT_MARKER: &str = "MARKER-jwt-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c1e";
+pub(crate) const LLM_MARKER: &str = "MARKER-llm-4e6f8a0c2e4a6c8e";
+pub(crate) const CSRF_MARKER: &str = "MARKER-csrf-2c4e6a8b0d2f4a6c8e0b2d4f6a8c0e2b";
 /// The password in the provider's URL: a base URL may carry credentials, so it is a secret.
-const URL_MARKER: &str = "MARKER-url-9b1d3f5a7c";
-const LLM_BASE_URL: &str = "http://llm-user:MARKER-url-9b1d3f5a7c@llm.test.invalid/v1";
+pub(crate) const URL_MARKER: &str = "MARKER-url-9b1d3f5a7c";
+pub(crate) const LLM_BASE_URL: &str = "http://llm-user:MARKER-url-9b1d3f5a7c@llm.test.invalid/v1";
 
 /// Prerequisites of these tests: docker daemon, helm, python3 with PyYAML. Skips (or fails
 /// under `CI=true`) naming what to install.
-fn prerequisites(test: &str) -> bool {
+pub(crate) fn prerequisites(test: &str) -> bool {
     docker_daemon(test)
         && require(
             runs("helm", &["version", "--short"]),
@@ -44,7 +44,7 @@ fn prerequisites(test: &str) -> bool {
         )
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -325,7 +325,7 @@ secret-task = "secrets"
     }
 }
 
-fn assert_no_marker(what: &str, text: &str) {
+pub(crate) fn assert_no_marker(what: &str, text: &str) {
     for m in [JWT_MARKER, LLM_MARKER, CSRF_MARKER, URL_MARKER] {
         assert!(!text.contains(m), "secret marker found in {what}:\n{text}");
     }
@@ -1035,13 +1035,13 @@ fn non_docker_runtime_builds_with_minikube_image_build() {
 
 /// A stand-in for the frontend behind the Service: answers every request `200 {}` and keeps
 /// the request lines (enough for the smoke test to connect and fail at its first API check).
-struct FakeFrontend {
-    addr: std::net::SocketAddr,
+pub(crate) struct FakeFrontend {
+    pub(crate) addr: std::net::SocketAddr,
     seen: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FakeFrontend {
-    fn start(bind: &str) -> FakeFrontend {
+    pub(crate) fn start(bind: &str) -> FakeFrontend {
         let listener = std::net::TcpListener::bind(bind)
             .unwrap_or_else(|e| panic!("cannot listen on {bind} for the fake frontend: {e}"));
         let addr = listener.local_addr().unwrap();
@@ -1065,7 +1065,7 @@ impl FakeFrontend {
         FakeFrontend { addr, seen }
     }
 
-    fn saw(&self, request_line: &str) -> bool {
+    pub(crate) fn saw(&self, request_line: &str) -> bool {
         self.seen.lock().unwrap().iter().any(|l| l == request_line)
     }
 }

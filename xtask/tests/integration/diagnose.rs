@@ -7,7 +7,9 @@ use xtask::diagnose::*;
 
 fn ctx() -> FixContext {
     FixContext {
-        profile: "minikube".into(),
+        profile: Some("minikube".into()),
+        context: "minikube".into(),
+        target_flags: "--target minikube --profile minikube".into(),
         values_file: "k8s/todo-app/values-dev.yaml".into(),
     }
 }

@@ -23,5 +23,6 @@ mod engine_run;
 mod engine_targets;
 mod engine_validation;
 mod engine_walk;
+mod kube_target;
 mod load;
 mod secret_marker;
