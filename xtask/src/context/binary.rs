@@ -24,6 +24,25 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// A writer that refuses every write once `closed` is set: the tar builder writes its
+/// end-of-archive blocks when dropped, which would make a refused context look complete.
+struct Gate<'w> {
+    out: &'w mut dyn Write,
+    closed: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl Write for Gate<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed.get() {
+            return Err(io::Error::other("the build context was refused"));
+        }
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// Writes to `out` a context tar of `dockerfile` (as [`DOCKERFILE`]) and the binary `name`
 /// (mode 0755), taken from `copied`, a tar holding one regular file. Fails, before the tar is
 /// complete (so the build is stopped), when the binary's SHA-256 is not `digest`.
@@ -34,7 +53,28 @@ pub fn send(
     digest: &str,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let mut tar = tar::Builder::new(out);
+    let closed = std::rc::Rc::new(std::cell::Cell::new(false));
+    let mut tar = tar::Builder::new(Gate {
+        out,
+        closed: closed.clone(),
+    });
+    let sent = write_entries(&mut tar, dockerfile, name, copied, digest);
+    if sent.is_err() {
+        // Whatever failed (the copy, the digest), the tar must not end as if complete.
+        closed.set(true);
+        return sent;
+    }
+    tar.finish().context("finishing the build context")?;
+    Ok(())
+}
+
+fn write_entries(
+    tar: &mut tar::Builder<Gate<'_>>,
+    dockerfile: &[u8],
+    name: &str,
+    copied: impl Read,
+    digest: &str,
+) -> Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_size(dockerfile.len() as u64);
     header.set_mode(0o644);
@@ -73,7 +113,6 @@ pub fn send(
              keyed {digest}): it changed after it was built; run again"
         );
     }
-    tar.finish().context("finishing the build context")?;
     Ok(())
 }
 
