@@ -170,6 +170,11 @@ impl<'a> Builder<'a> {
         )))
     }
 
+    /// Stops the container and whatever runs in it (its volumes stay).
+    pub fn stop(&self) -> Result<()> {
+        self.docker.kill(&self.container())
+    }
+
     /// Removes the container (its volumes stay); the line saying so.
     pub fn remove_container(&self) -> Result<String> {
         let name = self.container();

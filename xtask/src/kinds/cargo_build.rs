@@ -322,8 +322,15 @@ impl Task<Target> for CargoBuild {
             cargo.push("-p".into());
             cargo.push(p.clone());
         }
-        cx.run(docker.exec(&container, &cargo, false))
-            .with_context(|| format!("cargo build in the builder {container}"))?;
+        if let Err(e) = cx.run(docker.exec(&container, &cargo, false)) {
+            if cx.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                // Stopping `docker exec` leaves cargo running in the container: stop the
+                // container (its volumes stay; the next run starts it again).
+                cx.log(format!("interrupted: stopping the builder {container}"));
+                builder.stop()?;
+            }
+            return Err(e.context(format!("cargo build in the builder {container}")));
+        }
 
         let paths = self.binaries(profile);
         let mut args = vec!["sha256sum".to_owned(), "--".to_owned()];

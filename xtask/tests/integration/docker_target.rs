@@ -167,7 +167,7 @@ fn deploy_noop_one_file_change_and_down() {
             (
                 "app-binaries",
                 "run",
-                "inputs changed: `backend/tests/api.rs`"
+                "inputs changed: `backend/tests/api.rs`; `sources` changed"
             ),
             ("backend-image", "pending", pending),
             ("frontend-image", "pending", pending),
