@@ -1,7 +1,8 @@
-//! The backend image, built with the real Docker engine and run against a
-//! `postgres:15-bookworm` container on a private network. Needs Docker; skips without it
-//! (fails under `CI=true`). The first build is slow (several minutes on 2 cores); later runs
-//! reuse the layer cache because the image keeps one stable tag.
+//! The backend image, built as the pipeline builds it (the binary compiled in the builder
+//! container, the runtime Dockerfile around it) and run against a `postgres:15-bookworm`
+//! container on a private network. Needs Docker; skips without it (fails under `CI=true`).
+//! The first build compiles every dependency (several minutes on 2 cores); later runs compile
+//! incrementally in the image tests' builder, whose volumes stay.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -32,8 +33,7 @@ async fn backend_image_runs_as_uid_1001_against_postgres_within_100_mb() {
         return;
     }
 
-    let took =
-        test_support::docker::build(&test_support::workspace_root(), "backend/Dockerfile", IMAGE);
+    let took = test_support::docker::build(&test_support::workspace_root(), "backend-image", IMAGE);
     eprintln!("image build took {:.1} s", took.as_secs_f64());
 
     // Size bound, and no secret baked into the image's configuration.

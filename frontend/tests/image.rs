@@ -1,4 +1,5 @@
-//! The frontend image, built with the real Docker engine: size bound, non-root user, probes,
+//! The frontend image, built as the pipeline builds it (the binary compiled in the builder
+//! container, the runtime Dockerfile around it): size bound, non-root user, probes,
 //! and (when the backend image builds too) the whole app in containers against PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
@@ -62,7 +63,7 @@ async fn frontend_image_is_small_non_root_and_serves_the_app() {
     let fe_image = format!("todo-frontend-test:{id}");
     cleanup.images.push(fe_image.clone());
     let took =
-        tokio::task::block_in_place(|| build(&workspace_root(), "frontend/Dockerfile", &fe_image));
+        tokio::task::block_in_place(|| build(&workspace_root(), "frontend-image", &fe_image));
     eprintln!("frontend image built in {:.1}s", took.as_secs_f64());
 
     assert_image_size_at_most(&fe_image, MAX_IMAGE_BYTES);
@@ -132,8 +133,7 @@ async fn frontend_image_is_small_non_root_and_serves_the_app() {
     }
     let be_image = format!("todo-backend-test-for-frontend:{id}");
     cleanup.images.push(be_image.clone());
-    let took =
-        tokio::task::block_in_place(|| build(&workspace_root(), "backend/Dockerfile", &be_image));
+    let took = tokio::task::block_in_place(|| build(&workspace_root(), "backend-image", &be_image));
     eprintln!("backend image built in {:.1}s", took.as_secs_f64());
 
     let net = format!("todo-fe-test-net-{id}");

@@ -43,18 +43,48 @@ pub fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// `docker build -q -f DOCKERFILE -t TAG .` in `root` (the workspace root, or a copy of it);
-/// panics with the build's output when it fails. Returns how long it took.
+/// The namespace whose builder the image tests share: its volumes stay between runs, so the
+/// binaries compile incrementally (the images are content-keyed, so sharing is safe).
+pub const IMAGE_TESTS_NAMESPACE: &str = "xtask-image-tests";
+
+/// Builds the image of pipeline task `task` (`backend-image`, `frontend-image`) of the project
+/// at `root` as `cargo xtask build` does (both binaries compiled in the builder container, the
+/// runtime Dockerfile around one), tags it `tag` too, and returns how long it took. Builds the
+/// xtask binary first (a no-op when it is current). Panics with the run's output on failure.
 #[track_caller]
-pub fn build(root: &Path, dockerfile: &str, tag: &str) -> Duration {
+pub fn build(root: &Path, task: &str, tag: &str) -> Duration {
     let started = Instant::now();
-    let out = Command::new("docker")
-        .args(["build", "-q", "-f", dockerfile, "-t", tag, "."])
-        .current_dir(root)
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(&cargo)
+        .args(["build", "--quiet", "--package", "xtask"])
+        .current_dir(crate::workspace_root())
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    check(&out, &format!("docker build -f {dockerfile}"));
+    check(&out, "cargo build --package xtask");
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| crate::workspace_root().join("target"), Into::into);
+    let out = Command::new(target_dir.join("debug/xtask"))
+        .arg("--root")
+        .arg(root)
+        .args(["--target", "docker", "--namespace", IMAGE_TESTS_NAMESPACE])
+        .args(["run", task])
+        .env("NO_COLOR", "1")
+        .env_remove("XTASK_BUILD_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    check(&out, &format!("xtask run {task}"));
+    let state = root.join(format!(
+        "target/xtask/docker-{IMAGE_TESTS_NAMESPACE}/state.json"
+    ));
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let image = state["tasks"][task]["outputs"]["image"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{task} recorded no image in {state}"))
+        .to_owned();
+    docker_ok(&["tag", &image, tag]);
     started.elapsed()
 }
 

@@ -68,7 +68,7 @@ impl Xtask {
     }
 
     /// `xtask --root ROOT --target docker [DEPLOYMENT OPTIONS] ARGS`, without colours, stdin
-    /// closed, `XTASK_TARGET` removed, in the root.
+    /// closed, `XTASK_TARGET` and `XTASK_BUILD_PROFILE` removed (set them in `env`), in the root.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
         cmd.arg("--root")
@@ -81,6 +81,7 @@ impl Xtask {
         cmd.args(args)
             .env("NO_COLOR", "1")
             .env_remove("XTASK_TARGET")
+            .env_remove("XTASK_BUILD_PROFILE")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.root)
             .stdin(Stdio::null());
@@ -126,6 +127,15 @@ impl Drop for Xtask {
         // them itself.
         if self.deployment.is_some() {
             let _ = self.run(&["down", "--volumes"]);
+            // The builder's volumes (`down` keeps them; `--images` would take the images too).
+            let label = format!("label=dev.todo-app.builder={}-docker", self.namespace());
+            let out = crate::docker::docker(&["volume", "ls", "-q", "--filter", &label]);
+            let volumes = lines(&String::from_utf8_lossy(&out.stdout));
+            if !volumes.is_empty() {
+                let mut args = vec!["volume", "rm"];
+                args.extend(volumes.iter().map(String::as_str));
+                let _ = crate::docker::docker(&args);
+            }
         }
     }
 }

@@ -58,6 +58,17 @@ pub struct GlobalOpts {
     /// re-published base, such as a security fix, is built on.
     #[arg(long, global = true)]
     pub pull: bool,
+    /// The Cargo profile the binaries are built with: `release` (what `deploy` ships) or
+    /// `dev` (fast incremental builds for the inner loop). Part of the keys: switching never
+    /// reuses the other profile's binaries or images. Default: the pipeline's (`release`).
+    #[arg(
+        long,
+        global = true,
+        env = "XTASK_BUILD_PROFILE",
+        value_enum,
+        value_name = "PROFILE"
+    )]
+    pub build_profile: Option<crate::builder::Profile>,
     /// Project root (default: the workspace `cargo` runs this xtask in). Used by tests.
     #[arg(long, global = true, hide = true, value_name = "DIR")]
     pub root: Option<PathBuf>,

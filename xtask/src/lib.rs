@@ -6,6 +6,7 @@
 //! target); `kinds` (the task kinds, on targets and tools); `render` (events to the terminal);
 //! `pipeline`, `commands` and the `load` suite (what the CLI runs); `cli`.
 
+pub mod builder;
 pub mod cli;
 pub(crate) mod commands;
 pub mod context;

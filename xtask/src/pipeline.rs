@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use xshell::Shell;
 
+use crate::builder::PROFILE_PARAM;
 use crate::cli::GlobalOpts;
 use crate::engine::{self, Graph, RunOptions, RunReport, Session};
 use crate::target::{Declared, Release, Target};
@@ -29,6 +30,11 @@ impl Pipeline {
         }
         session.no_wait = opts.no_wait;
         session.refresh = opts.pull;
+        if let Some(profile) = opts.build_profile {
+            session
+                .params
+                .insert(PROFILE_PARAM.to_owned(), profile.name().to_owned());
+        }
         Pipeline {
             session,
             opts,

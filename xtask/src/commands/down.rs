@@ -3,7 +3,9 @@
 //! release, our Secret, and the namespace if we created it and it holds no data. The database's
 //! storage (the Docker volume; the release's PersistentVolumeClaims, which `helm uninstall`
 //! leaves behind) is kept and named, so the next `deploy` finds every user and task, unless
-//! `--volumes` says to delete it. `--images` also removes our images.
+//! `--volumes` says to delete it. The builder container goes too; its volumes (cargo registry,
+//! compiled target directory, synced sources) stay for the next deploy's incremental build.
+//! `--images` also removes our images and the builder's volumes.
 //! Idempotent: on nothing, or twice in a row, it succeeds.
 
 use xshell::Shell;
@@ -16,7 +18,9 @@ use crate::target::Data;
 /// Options of `cargo xtask down`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Also remove the images the pipeline built from the target's daemon.
+    /// Also remove the images the pipeline built from the target's daemon, and the builder's
+    /// volumes (cargo registry, compiled target directory, sources): the next deploy compiles
+    /// from scratch.
     #[arg(long)]
     pub images: bool,
     /// Also delete the database's storage (Docker volume, Kubernetes PersistentVolumeClaims):
@@ -40,7 +44,7 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
         .deployment()
         .teardown(sh, &p.declared(&graph), data)?;
     if args.images {
-        done.push(
+        done.extend(
             target
                 .deployment()
                 .remove_images(sh, &p.image_repositories(&graph))?,

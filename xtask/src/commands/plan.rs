@@ -1,4 +1,5 @@
-//! `cargo xtask plan [TASK…]`: every selected task with `run` or `fresh` and the reason.
+//! `cargo xtask plan [TASK…]`: every selected task with `run`, `fresh` or `pending` (decided
+//! once the early-cutoff tasks it waits for have run) and the reason.
 
 use std::io::Write as _;
 
@@ -32,7 +33,7 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
                 "event": "plan",
                 "task": t.name,
                 "key": t.key,
-                "decision": if t.decision == Decision::Fresh { "fresh" } else { "run" },
+                "decision": t.decision.word(),
                 "reason": t.decision.reason(),
             });
             writeln!(out, "{line}")?;
@@ -41,10 +42,20 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
     }
     let paint = Paint(crate::render::color_enabled(&std::io::stdout()));
     let width = plan.tasks.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    // The decision column fits `fresh`, and `pending` when a task is.
+    let column = plan
+        .tasks
+        .iter()
+        .map(|t| t.decision.word().len())
+        .fold("fresh".len(), usize::max);
     for t in &plan.tasks {
+        let word = format!("{:<column$}", t.decision.word());
         let (word, reason) = match &t.decision {
-            Decision::Fresh => (paint.dim("fresh"), paint.dim(&t.key[..12])),
-            Decision::Run(r) => (paint.bold("run  "), r.clone()),
+            Decision::Fresh => (
+                paint.dim(&word),
+                paint.dim(t.key.as_deref().map_or("", |k| &k[..12])),
+            ),
+            _ => (paint.bold(&word), t.decision.reason()),
         };
         writeln!(out, "{word}  {:<width$}  {reason}", t.name)?;
     }

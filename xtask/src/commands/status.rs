@@ -25,8 +25,8 @@ pub struct ImageRow {
     pub repository: String,
     /// Deployed (or last built) tag, if any.
     pub deployed: Option<String>,
-    /// The tag the current tree builds.
-    pub now: String,
+    /// The tag the current tree builds, unless it waits for a compile (early cutoff).
+    pub now: Option<String>,
 }
 
 /// The image rows: tags from the tree (keys planned now) against what is recorded as deployed.
@@ -83,7 +83,7 @@ pub fn image_rows(sh: &Shell, p: &Pipeline, target: &Target) -> Result<Vec<Image
             task: p.name.clone(),
             repository,
             deployed: deployed_tag,
-            now: p.key[..12].to_owned(),
+            now: p.key.as_deref().map(|k| k[..12].to_owned()),
         });
     }
     Ok(rows)
@@ -93,14 +93,21 @@ fn print_images(rows: &[ImageRow]) {
     println!("images (deployed -> tree now):");
     for r in rows {
         let deployed = r.deployed.as_deref().unwrap_or("(none)");
-        let verdict = if r.deployed.as_deref() == Some(r.now.as_str()) {
+        let Some(now) = &r.now else {
+            println!(
+                "  {:<16} {}:{deployed} -> decided by the next compile: the same binary keeps it",
+                r.task, r.repository
+            );
+            continue;
+        };
+        let verdict = if r.deployed.as_deref() == Some(now.as_str()) {
             "up to date"
         } else {
             "deploy would rebuild/roll it"
         };
         println!(
-            "  {:<16} {}:{deployed} -> {}:{}  {verdict}",
-            r.task, r.repository, r.repository, r.now
+            "  {:<16} {}:{deployed} -> {}:{now}  {verdict}",
+            r.task, r.repository, r.repository
         );
     }
 }

@@ -14,6 +14,7 @@
 //! files are ordinary files), because the classic builder ignores per-Dockerfile ignore files;
 //! [`write_tar`] then makes the classic builder receive exactly our list anyway.
 
+pub mod binary;
 pub mod dockerfile;
 pub mod dockerignore;
 mod verify;

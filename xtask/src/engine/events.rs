@@ -37,7 +37,7 @@ pub enum Event {
         task: String,
         /// Its key.
         key: String,
-        /// Always "up to date" today; kept for symmetry with `started`.
+        /// Why: "up to date", or what an early cutoff found unchanged ("binary unchanged").
         reason: String,
     },
     /// A task succeeded and was recorded.

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use xshell::Shell;
 
 use super::events::{Event, EventSink};
-use super::plan::{Decision, Plan};
+use super::plan::{Decision, Plan, PlannedTask, dep_entry, finish_key, why_changed};
 use super::state::State;
-use super::task::{Outputs, RunCx, Target};
+use super::task::{CheckCx, Outputs, RunCx, Target};
 use super::{Graph, Session};
 use crate::error::Error;
 
@@ -99,6 +99,10 @@ pub fn execute<T: Target>(
         .map(|t| graph.deps[t.index].iter().map(|d| pos[d]).collect())
         .collect();
     let mut status = vec![Status::Pending; n];
+    // Decisions and records as execution settles them: a pending decision, or a key that
+    // waited for early-cutoff dependencies, is finished once those dependencies are done.
+    let mut tasks: Vec<PlannedTask> = plan.tasks.clone();
+    let mut settled: Vec<bool> = tasks.iter().map(|t| t.key.is_some()).collect();
     let mut outputs: BTreeMap<String, Outputs> = BTreeMap::new();
     let (mut ran, mut fresh, mut failed) = (Vec::new(), Vec::new(), Vec::new());
     sink.emit(Event::Planned {
@@ -125,9 +129,23 @@ pub fn execute<T: Target>(
                     if !ready {
                         continue;
                     }
-                    let task = &plan.tasks[p];
+                    if !settled[p] {
+                        let keys: Vec<Option<String>> =
+                            tasks.iter().map(|t| t.key.clone()).collect();
+                        settle(
+                            graph,
+                            (sh, session, target),
+                            &mut tasks[p],
+                            &deps[p],
+                            (&keys, &plan.tasks),
+                            (&outputs, state),
+                        )?;
+                        settled[p] = true;
+                    }
+                    let task = &tasks[p];
+                    let key = task.key.clone().unwrap_or_default();
                     match &task.decision {
-                        Decision::Fresh => {
+                        Decision::Fresh | Decision::Unchanged(_) => {
                             status[p] = Status::Fresh;
                             let recorded = state
                                 .tasks
@@ -138,8 +156,8 @@ pub fn execute<T: Target>(
                             fresh.push(task.name.clone());
                             sink.emit(Event::Fresh {
                                 task: task.name.clone(),
-                                key: task.key.clone(),
-                                reason: "up to date".into(),
+                                key,
+                                reason: task.decision.reason(),
                             });
                             progressed = true;
                         }
@@ -149,7 +167,7 @@ pub fn execute<T: Target>(
                             progressed = true;
                             sink.emit(Event::Started {
                                 task: task.name.clone(),
-                                key: task.key.clone(),
+                                key: key.clone(),
                                 reason: reason.clone(),
                             });
                             let dep_outputs: BTreeMap<String, Outputs> = graph
@@ -171,7 +189,7 @@ pub fn execute<T: Target>(
                                     session,
                                     target,
                                     task: &decl.name,
-                                    key: &task.key,
+                                    key: &key,
                                     deps: &dep_outputs,
                                     cancel,
                                     events: sink,
@@ -181,6 +199,9 @@ pub fn execute<T: Target>(
                             });
                         }
                         Decision::Run(_) => {}
+                        Decision::Pending(_) => {
+                            unreachable!("a settled decision is never pending")
+                        }
                     }
                 }
             }
@@ -191,8 +212,9 @@ pub fn execute<T: Target>(
                 break;
             };
             running -= 1;
-            let task = &plan.tasks[p];
-            let reason = task.decision.reason().to_string();
+            let task = &tasks[p];
+            let key = task.key.clone().unwrap_or_default();
+            let reason = task.decision.reason();
             match result {
                 Ok(out) => {
                     let mut record = task.record.clone();
@@ -212,7 +234,7 @@ pub fn execute<T: Target>(
                         stop = true;
                         sink.emit(Event::Failed {
                             task: task.name.clone(),
-                            key: task.key.clone(),
+                            key: key.clone(),
                             reason,
                             duration,
                             error: format!("succeeded but could not be recorded: {e:#}"),
@@ -224,7 +246,7 @@ pub fn execute<T: Target>(
                     ran.push(task.name.clone());
                     sink.emit(Event::Finished {
                         task: task.name.clone(),
-                        key: task.key.clone(),
+                        key: key.clone(),
                         reason,
                         duration,
                     });
@@ -235,7 +257,7 @@ pub fn execute<T: Target>(
                     stop = true;
                     sink.emit(Event::Failed {
                         task: task.name.clone(),
-                        key: task.key.clone(),
+                        key: key.clone(),
                         reason,
                         duration,
                         error: format!("{e:#}"),
@@ -273,4 +295,56 @@ pub fn execute<T: Target>(
         ran,
         fresh,
     })
+}
+
+/// Finishes the key of `task`, whose dependencies (`deps`, plan positions) are all done or
+/// fresh, from their keys and the outputs they produced, and decides a pending decision:
+/// fresh when the key is the recorded one and the output is still there, else it runs.
+fn settle<T: Target>(
+    graph: &Graph<T>,
+    (sh, session, target): (&Shell, &Session, &T),
+    task: &mut PlannedTask,
+    deps: &[usize],
+    (keys, planned): (&[Option<String>], &[PlannedTask]),
+    (outputs, state): (&BTreeMap<String, Outputs>, &State),
+) -> anyhow::Result<()> {
+    let mut entries = BTreeMap::new();
+    for &d in deps {
+        let name = &planned[d].name;
+        let key = keys[d].as_deref().unwrap_or_default();
+        let out = outputs.get(name).cloned().unwrap_or_default();
+        entries.insert(
+            name.clone(),
+            dep_entry(graph, task.index, planned[d].index, key, &out),
+        );
+    }
+    let key = finish_key(graph, task, &entries);
+    task.record.deps = entries;
+    task.record.key = key.clone();
+    task.key = Some(key.clone());
+    let Decision::Pending(awaits) = &task.decision else {
+        return Ok(());
+    };
+    let what = awaits.0.values().next().copied().unwrap_or("output");
+    let old = state.tasks.get(&task.name);
+    task.decision = match old {
+        Some(old) if old.key == key => {
+            let cx = CheckCx {
+                sh,
+                session,
+                target,
+                task: &task.name,
+                key: &key,
+                outputs: &old.outputs,
+            };
+            if graph.tasks[task.index].task.output_exists(&cx)? {
+                Decision::Unchanged(what)
+            } else {
+                Decision::Run("output missing".into())
+            }
+        }
+        Some(old) => Decision::Run(why_changed(old, &task.record, None, None)),
+        None => Decision::Run("no previous run".into()),
+    };
+    Ok(())
 }

@@ -17,6 +17,7 @@ pub mod state;
 pub mod task;
 pub mod walk;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -45,6 +46,9 @@ pub struct Session {
     pub refresh: bool,
     /// Set on Ctrl-C (by the caller); running children are terminated and no new task starts.
     pub cancel: Arc<AtomicBool>,
+    /// Run-wide parameters the caller sets by name (the build profile); kinds that read one
+    /// key on it, so a different value never reuses a result made with another.
+    pub params: BTreeMap<String, String>,
 }
 
 impl Session {
@@ -56,6 +60,7 @@ impl Session {
             no_wait: false,
             refresh: false,
             cancel: Arc::new(AtomicBool::new(false)),
+            params: BTreeMap::new(),
         }
     }
 

@@ -7,7 +7,7 @@ use xshell::Shell;
 use super::hash::{self, InputFile, StatCache};
 use super::key::{self, ENGINE_KEY_VERSION, KeyInput};
 use super::state::{Lock, Record, State};
-use super::task::{CheckCx, KeyCx, Target};
+use super::task::{CheckCx, KeyCx, Outputs, Target};
 use super::walk;
 use super::{Graph, Session};
 use crate::error::{Diagnostic, Error};
@@ -22,14 +22,49 @@ pub enum Decision {
     Fresh,
     /// It must run, for this reason.
     Run(String),
+    /// Decided once early-cutoff tasks it depends on have run: fresh when they reproduce
+    /// their recorded outputs, else it runs. Only a plan holds this; execution decides.
+    Pending(Awaits),
+    /// Found fresh at execution: the early-cutoff tasks it waited for reproduced their
+    /// recorded outputs (`what` names them, e.g. "binary").
+    Unchanged(&'static str),
+}
+
+/// The early-cutoff tasks a pending decision waits for, with what their outputs are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Awaits(pub BTreeMap<String, &'static str>);
+
+impl Awaits {
+    fn merge(&mut self, other: &Awaits) {
+        self.0.extend(other.0.iter().map(|(k, v)| (k.clone(), *v)));
+    }
 }
 
 impl Decision {
-    /// `fresh` or the reason it runs.
-    pub fn reason(&self) -> &str {
+    /// Why it runs, or why not: the one rendering of a decision, for plans, events and JSON.
+    pub fn reason(&self) -> String {
         match self {
-            Decision::Fresh => "up to date",
-            Decision::Run(r) => r,
+            Decision::Fresh => "up to date".to_owned(),
+            Decision::Run(r) => r.clone(),
+            Decision::Pending(Awaits(on)) => {
+                let names: Vec<String> = on.keys().map(|n| format!("`{n}`")).collect();
+                let mut whats: Vec<&str> = on.values().copied().collect();
+                whats.dedup();
+                match whats.as_slice() {
+                    [what] => format!("runs if the {what} of {} changes", names.join(", ")),
+                    _ => format!("runs if the outputs of {} change", names.join(", ")),
+                }
+            }
+            Decision::Unchanged(what) => format!("{what} unchanged"),
+        }
+    }
+
+    /// `fresh`, `run` or `pending`, as `plan --json` names it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Decision::Fresh | Decision::Unchanged(_) => "fresh",
+            Decision::Run(_) => "run",
+            Decision::Pending(_) => "pending",
         }
     }
 }
@@ -41,14 +76,59 @@ pub struct PlannedTask {
     pub index: usize,
     /// Task name.
     pub name: String,
-    /// Its key (64 hex).
-    pub key: String,
-    /// Run or fresh.
+    /// Its key (64 hex), or `None` until the early-cutoff tasks it waits for have run.
+    pub key: Option<String>,
+    /// Run, fresh or pending.
     pub decision: Decision,
-    /// The record to store after success (outputs filled in then).
+    /// The record to store after success (outputs filled in then; key and dependencies too
+    /// when they were pending).
     pub record: Record,
     /// Per-file input digests when they were computed (not on the stat-signature fast path).
     pub inputs: Option<BTreeMap<String, String>>,
+    /// Kind material as supplied (not only its digests): the key is finished with it once
+    /// the dependencies' outputs are known.
+    pub(super) material: BTreeMap<String, String>,
+}
+
+/// What a dependent's key holds for a dependency: its key, or for an early-cutoff task the
+/// digest of the outputs the dependent reads.
+pub(super) fn dep_entry<T>(
+    graph: &Graph<T>,
+    task: usize,
+    dep: usize,
+    key: &str,
+    outputs: &Outputs,
+) -> String {
+    let name = &graph.tasks[dep].name;
+    if graph.tasks[dep].task.early_cutoff().is_none() {
+        return key.to_owned();
+    }
+    let read: Outputs = match graph.tasks[task].task.outputs_read(name) {
+        Some(names) => outputs
+            .iter()
+            .filter(|(k, _)| names.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        None => outputs.clone(),
+    };
+    format!("outputs {}", key::digest_of(&read))
+}
+
+/// The key of `task` from its planned parts and its dependencies' entries.
+pub(super) fn finish_key<T>(
+    graph: &Graph<T>,
+    planned: &PlannedTask,
+    deps: &BTreeMap<String, String>,
+) -> String {
+    let decl = &graph.tasks[planned.index];
+    key::compute(&KeyInput {
+        engine: ENGINE_KEY_VERSION,
+        kind: decl.kind,
+        declaration: &decl.canonical,
+        inputs: &planned.record.inputs,
+        deps,
+        material: &planned.material,
+    })
 }
 
 /// The selected tasks in topological order with their decisions.
@@ -152,9 +232,11 @@ pub fn plan_tasks<T: Target>(
             .map(|k| digests[k].clone())
             .unwrap_or_default()
     };
-    // 4. Keys in topological order, then decisions.
+    // 4. Keys in topological order, then decisions. A dependent of an early-cutoff task that
+    //    will run cannot know its key before that task's outputs exist: it waits for them.
     let mut keys: BTreeMap<usize, String> = BTreeMap::new();
-    let mut tasks = Vec::with_capacity(selection.len());
+    let mut waits: BTreeMap<usize, Awaits> = BTreeMap::new();
+    let mut tasks: Vec<PlannedTask> = Vec::with_capacity(selection.len());
     for &i in selection {
         let decl = &graph.tasks[i];
         let per_file: Option<BTreeMap<String, String>> = (!known.contains_key(&i)).then(|| {
@@ -168,33 +250,46 @@ pub fn plan_tasks<T: Target>(
             (None, Some(d)) => d.clone(),
             (None, None) => unreachable!("every task is hashed or known"),
         };
-        let deps: BTreeMap<String, String> = graph.deps[i]
-            .iter()
-            .map(|&d| (graph.tasks[d].name.clone(), keys[&d].clone()))
-            .collect();
+        let old = state.tasks.get(&decl.name);
+        // Each dependency's entry, when known now; else what it waits for.
+        let mut deps: BTreeMap<String, String> = BTreeMap::new();
+        let mut awaits = Awaits::default();
+        for &d in &graph.deps[i] {
+            let name = graph.tasks[d].name.clone();
+            let fresh = tasks
+                .iter()
+                .find(|t| t.index == d)
+                .is_some_and(|t| t.decision == Decision::Fresh);
+            let recorded = state.tasks.get(&name);
+            if let Some(what) = graph.tasks[d].task.early_cutoff() {
+                match (fresh, keys.get(&d), recorded) {
+                    (true, Some(k), Some(r)) => {
+                        deps.insert(name, dep_entry(graph, i, d, k, &r.outputs));
+                    }
+                    _ => {
+                        awaits.0.insert(name, what);
+                    }
+                }
+            } else if let Some(k) = keys.get(&d) {
+                deps.insert(name, k.clone());
+            } else if let Some(w) = waits.get(&d) {
+                awaits.merge(w);
+            }
+        }
         let material = decl.task.key_material(&KeyCx {
             sh,
             session,
             target,
             task: &decl.name,
         })?;
-        let key = key::compute(&KeyInput {
-            engine: ENGINE_KEY_VERSION,
-            kind: decl.kind,
-            declaration: &decl.canonical,
-            inputs: &inputs,
-            deps: &deps,
-            material: &material,
-        });
-        keys.insert(i, key.clone());
         let (sig, settled) = &sigs[&i];
-        let record = Record {
-            key: key.clone(),
+        let mut record = Record {
+            key: String::new(),
             declaration: key::digest_of(&(&decl.kind, &decl.canonical)),
             engine: ENGINE_KEY_VERSION,
             inputs,
             stat_sig: settled.then(|| sig.clone()),
-            deps,
+            deps: BTreeMap::new(),
             material: material
                 .iter()
                 .map(|(k, v)| (k.clone(), key::digest_of(v)))
@@ -202,13 +297,40 @@ pub fn plan_tasks<T: Target>(
             outputs: Default::default(),
             recorded_at: 0,
         };
+        let mut planned = PlannedTask {
+            index: i,
+            name: decl.name.clone(),
+            key: None,
+            decision: Decision::Fresh,
+            record: record.clone(),
+            inputs: per_file,
+            material,
+        };
+        let waiting = !awaits.0.is_empty();
+        // While waiting, the dependencies it waits for are assumed to reproduce what was
+        // recorded: if the key still differs, it runs whatever they produce, for the reasons
+        // that remain.
+        let mut assumed = deps.clone();
+        if waiting {
+            for &d in &graph.deps[i] {
+                let name = &graph.tasks[d].name;
+                if !assumed.contains_key(name) {
+                    let was = old.and_then(|o| o.deps.get(name)).cloned();
+                    assumed.insert(name.clone(), was.unwrap_or_default());
+                }
+            }
+        }
+        let key = finish_key(graph, &planned, &assumed);
+        record.deps = assumed;
+        record.key = key.clone();
         let decision = if force {
             Decision::Run("forced".into())
         } else if decl.task.always_run() {
             Decision::Run("always runs".into())
         } else {
-            match state.tasks.get(&decl.name) {
+            match old {
                 None => Decision::Run("no previous run".into()),
+                Some(old) if old.key == key && waiting => Decision::Pending(awaits.clone()),
                 Some(old) if old.key == key => {
                     let cx = CheckCx {
                         sh,
@@ -232,19 +354,20 @@ pub fn plan_tasks<T: Target>(
                         old,
                         &record,
                         old_inputs.as_ref(),
-                        per_file.as_ref(),
+                        planned.inputs.as_ref(),
                     ))
                 }
             }
         };
-        tasks.push(PlannedTask {
-            index: i,
-            name: decl.name.clone(),
-            key,
-            decision,
-            record,
-            inputs: per_file,
-        });
+        if waiting {
+            waits.insert(i, awaits);
+        } else {
+            keys.insert(i, key.clone());
+            planned.key = Some(key);
+        }
+        planned.record = record;
+        planned.decision = decision;
+        tasks.push(planned);
     }
     Ok(Plan { tasks })
 }
@@ -264,7 +387,7 @@ fn refresh_signatures(state: &mut State, plan: &Plan) -> bool {
             continue;
         }
         if let Some(r) = state.tasks.get_mut(&t.name)
-            && r.key == t.key
+            && Some(&r.key) == t.key.as_ref()
             && r.stat_sig.as_ref() != Some(sig)
         {
             r.stat_sig = Some(sig.clone());

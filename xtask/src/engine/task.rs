@@ -83,6 +83,19 @@ pub trait Task<T>: Send + Sync + std::fmt::Debug {
     fn extra_inputs(&self, _cx: &KeyCx<'_, T>) -> anyhow::Result<Vec<String>> {
         Ok(Vec::new())
     }
+    /// Early cutoff (as Shake, Bazel and cargo do it): `Some(what)` when this task's outputs
+    /// fully describe its result, `what` naming it for people (`"binary"`). A dependent is then
+    /// keyed by the outputs it reads instead of this task's key, so a run that reproduces the
+    /// recorded outputs leaves everything after it fresh (`binary unchanged`).
+    fn early_cutoff(&self) -> Option<&'static str> {
+        None
+    }
+    /// The outputs of `dep`, an early-cutoff dependency, that this task's result depends on
+    /// (`None`: all of them). A dependent that reads one binary of several is not re-keyed when
+    /// only another one changes.
+    fn outputs_read(&self, _dep: &str) -> Option<Vec<String>> {
+        None
+    }
     /// Cheaply confirm a recorded output still exists (the image tag is in the daemon, the
     /// release is installed). Called only when the key is unchanged; `false` reruns the task.
     fn output_exists(&self, _cx: &CheckCx<'_, T>) -> anyhow::Result<bool> {

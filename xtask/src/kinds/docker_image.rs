@@ -17,6 +17,21 @@
 //! `COPY --from=` images), so a re-pulled base rebuilds it: `--pull` pulls them first, and one
 //! the daemon lacks is pulled, as the build would.
 //!
+//! Built from a binary instead of a context directory, an image's context is just the runtime
+//! Dockerfile and the binary, copied out of the builder (`binaries` names the `cargo-build`
+//! task, `binary` the output it reads):
+//! ```toml
+//! [tasks.backend-image]
+//! kind = "docker-image"
+//! image = "todo-backend"
+//! dockerfile = "backend/Dockerfile"   # runtime only: `COPY todo-backend /usr/local/bin/`
+//! binaries = "app-binaries"
+//! binary = "todo-backend"
+//! ```
+//! Its key is then the binary's digest (that task's output, not its key: early cutoff), the
+//! Dockerfile, the settings and the base images' IDs, so an edit that leaves the binary
+//! byte-identical rebuilds nothing.
+//!
 //! The context is listed once per run; that one listing is keyed and streamed as the tar.
 //! While streaming, every file's bytes are hashed as they are sent and compared with the
 //! digests the key was computed from: a file edited between planning and sending fails the
@@ -63,9 +78,20 @@ pub struct DockerImage {
     pub build_args: BTreeMap<String, String>,
     /// `--target`.
     pub target_stage: Option<String>,
+    /// Built from one binary of a `cargo-build` task instead of a context directory.
+    binary: Option<BinarySource>,
+    /// The Dockerfile's SHA-256 as keyed, in binary mode (compared with what is sent).
+    dockerfile_keyed: Mutex<Option<String>>,
     /// This run's view of the build context: listed when the engine asks for the inputs,
     /// digested when it asks for the key, streamed by `run`.
     snapshot: Mutex<Option<Snapshot>>,
+}
+
+/// The binary an image is built from: task `task`'s output `name`, the binary's SHA-256.
+#[derive(Debug, Clone)]
+struct BinarySource {
+    task: String,
+    name: String,
 }
 
 /// The build context as planned: the one listing that is keyed and sent.
@@ -112,6 +138,15 @@ impl TaskKind<Target> for DockerImageKind {
                 "give its path relative to the project root",
             ));
         }
+        let binary = parse_binary(s)?;
+        if binary.is_some() && s.get::<String>("context")?.is_some() {
+            return Err(s.error(
+                "context",
+                "`context` and `binaries` exclude each other: an image built from a binary \
+                 has the Dockerfile and the binary as its context",
+                "remove `context`, or `binaries` and `binary`",
+            ));
+        }
         let context: String = s.get("context")?.unwrap_or_else(|| ".".to_owned());
         if !cx.root.join(&context).is_dir() {
             return Err(s.error(
@@ -128,8 +163,30 @@ impl TaskKind<Target> for DockerImageKind {
             context,
             build_args,
             target_stage,
+            binary,
+            dockerfile_keyed: Mutex::new(None),
             snapshot: Mutex::new(None),
         }))
+    }
+}
+
+/// `binaries` and `binary`, both or neither.
+fn parse_binary(s: &mut Settings) -> Result<Option<BinarySource>, Diagnostic> {
+    let task = s.get_task("binaries")?;
+    let name: Option<String> = s.get("binary")?;
+    match (task, name) {
+        (None, None) => Ok(None),
+        (Some(task), Some(name)) => Ok(Some(BinarySource { task, name })),
+        (Some(_), None) => Err(s.error(
+            "binaries",
+            "`binaries` names the task that builds the binary, but `binary` is missing",
+            "add `binary = \"PACKAGE\"`, the binary's name among that task's packages",
+        )),
+        (None, Some(_)) => Err(s.error(
+            "binary",
+            "`binary` needs `binaries`, the task that builds it",
+            "add `binaries = \"TASK\"` naming a `cargo-build` task",
+        )),
     }
 }
 
@@ -216,7 +273,7 @@ fn digest_context(session: &Session, files: &context::ContextFiles) -> Result<Ke
 
 /// The ID of base image `reference` in the daemon: pulled first when `pull`, or when the daemon
 /// does not have it (the build would pull it, and the key must name what it builds on).
-fn base_id(docker: &Docker<'_>, reference: &str, pull: bool) -> Result<String> {
+pub(crate) fn base_id(docker: &Docker<'_>, reference: &str, pull: bool) -> Result<String> {
     if !pull && let Some(id) = docker.image_id(reference)? {
         return Ok(id);
     }
@@ -261,6 +318,9 @@ impl Task<Target> for DockerImage {
                 }
             }
         }
+        if self.binary.is_some() {
+            return self.binary_key_material(cx, m);
+        }
         // The listing the engine hashed as inputs (the engine asks for inputs first).
         let files = match self.stored() {
             Some(s) => s.files,
@@ -281,7 +341,17 @@ impl Task<Target> for DockerImage {
         Ok(m)
     }
 
+    fn outputs_read(&self, dep: &str) -> Option<Vec<String>> {
+        self.binary
+            .as_ref()
+            .filter(|b| b.task == dep)
+            .map(|b| vec![b.name.clone()])
+    }
+
     fn extra_inputs(&self, cx: &KeyCx<'_>) -> Result<Vec<String>> {
+        if self.binary.is_some() {
+            return Ok(vec![self.dockerfile.clone()]);
+        }
         let root = &cx.session.root;
         let files = self.list(root)?;
         let mut out: Vec<String> = root_relative(&files, root)?
@@ -321,6 +391,11 @@ impl Task<Target> for DockerImage {
         let mut outputs = Outputs::new();
         outputs.insert("image".into(), tag.clone());
         outputs.insert("repository".into(), self.image.clone());
+        if let Some(binary) = &self.binary {
+            let id = self.binary_build(cx, binary, &tag)?;
+            outputs.insert("image_id".into(), id);
+            return Ok(outputs);
+        }
         // The listing and digests this run's key was computed from; the engine computes every
         // key before it runs anything.
         let snapshot = self.stored();
@@ -334,14 +409,7 @@ impl Task<Target> for DockerImage {
         match cx.target.deployment().image_store(cx.sh)? {
             ImageStore::Docker(env) => {
                 let plan = context::tar_plan(&snapshot.files)?;
-                let mut labels = BTreeMap::new();
-                labels.insert(PART_OF_LABEL.to_owned(), PART_OF_VALUE.to_owned());
-                labels.insert(KEY_LABEL.to_owned(), cx.key.to_owned());
-                labels.insert(IMAGE_LABEL.to_owned(), self.image.clone());
-                labels.insert(
-                    "org.opencontainers.image.title".to_owned(),
-                    self.image.clone(),
-                );
+                let labels = self.labels(cx.key);
                 let spec = BuildSpec {
                     dockerfile: plan.dockerfile.clone(),
                     tag: tag.clone(),
@@ -400,6 +468,101 @@ impl Task<Target> for DockerImage {
             }
         }
         Ok(outputs)
+    }
+}
+
+/// Binary mode: the image is the runtime Dockerfile and one binary of a `cargo-build` task.
+impl DockerImage {
+    /// The labels every image carries.
+    fn labels(&self, key: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (PART_OF_LABEL.to_owned(), PART_OF_VALUE.to_owned()),
+            (KEY_LABEL.to_owned(), key.to_owned()),
+            (IMAGE_LABEL.to_owned(), self.image.clone()),
+            (
+                "org.opencontainers.image.title".to_owned(),
+                self.image.clone(),
+            ),
+        ])
+    }
+
+    /// The Dockerfile's digest, as `run` will compare it; the binary's digest reaches the key
+    /// as the output of the `cargo-build` task the engine keys this task by.
+    fn binary_key_material(
+        &self,
+        cx: &KeyCx<'_>,
+        mut m: BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>> {
+        let text = std::fs::read(cx.session.root.join(&self.dockerfile))
+            .with_context(|| format!("reading {}", self.dockerfile))?;
+        let digest = hex::encode(Sha256::digest(&text));
+        m.insert("dockerfile".to_owned(), digest.clone());
+        *self
+            .dockerfile_keyed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(digest);
+        Ok(m)
+    }
+
+    /// Builds the image from the Dockerfile and the binary streamed out of the builder, both
+    /// checked against what was keyed; the image ID.
+    fn binary_build(&self, cx: &RunCx<'_>, binary: &BinarySource, tag: &str) -> Result<String> {
+        let ImageStore::Docker(env) = cx.target.deployment().image_store(cx.sh)? else {
+            bail!(
+                "task `{}`: an image built from a binary needs the target's Docker daemon; use a \
+                 Docker-runtime Minikube profile (`minikube start --container-runtime=docker`)",
+                cx.task
+            );
+        };
+        let digest = cx.dep_output(&binary.task, &binary.name)?;
+        let container = cx.dep_output(&binary.task, super::cargo_build::CONTAINER_OUTPUT)?;
+        let dir = cx.dep_output(&binary.task, super::cargo_build::DIR_OUTPUT)?;
+        let dockerfile = std::fs::read(cx.session.root.join(&self.dockerfile))
+            .with_context(|| format!("reading {}", self.dockerfile))?;
+        let keyed = self
+            .dockerfile_keyed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if keyed.as_deref() != Some(hex::encode(Sha256::digest(&dockerfile)).as_str()) {
+            bail!(
+                "`{}` changed during the build (its content); run again",
+                self.dockerfile
+            );
+        }
+        let docker = Docker::new(cx.sh, env);
+        let spec = BuildSpec {
+            dockerfile: context::binary::DOCKERFILE.to_owned(),
+            tag: tag.to_owned(),
+            build_args: self.build_args.clone(),
+            target_stage: self.target_stage.clone(),
+            labels: self.labels(cx.key),
+        };
+        let path = format!("{dir}/{}", binary.name);
+        cx.log(format!(
+            "docker build {tag} ({} and {container}:{path}, sha256 {})",
+            self.dockerfile,
+            &digest[..12.min(digest.len())]
+        ));
+        let mut copy = docker
+            .copy_out_command(container, &path)
+            .spawn()
+            .context("docker cp: could not run docker")?;
+        let stdout = copy.stdout.take().context("docker cp: no stdout pipe")?;
+        let built = docker.build(
+            &spec,
+            |w| context::binary::send(&dockerfile, &binary.name, stdout, digest, w),
+            |line| cx.log(line),
+            cx.cancel,
+        );
+        let copied = copy
+            .wait_with_output()
+            .context("docker cp: waiting for docker")?;
+        if !copied.status.success() && built.is_err() {
+            let err = String::from_utf8_lossy(&copied.stderr);
+            return built.with_context(|| format!("docker cp {container}:{path}: {}", err.trim()));
+        }
+        built
     }
 }
 

@@ -3,6 +3,7 @@
 //! a deployment on a target is lives in [`crate::target`]; a kind limited to some targets says
 //! so in [`TaskKind::targets`], and the engine keeps it off the others.
 
+pub mod cargo_build;
 pub mod command;
 pub mod containers;
 pub mod docker_image;
@@ -34,6 +35,7 @@ pub fn registry() -> Registry<Target> {
     Registry {
         kinds: vec![
             &command::CommandKind,
+            &cargo_build::CargoBuildKind,
             &docker_image::DockerImageKind,
             &containers::ContainersKind,
             &smoke::SmokeKind,

@@ -105,6 +105,15 @@ impl Paint {
     }
 }
 
+/// `TASK fresh`, with the reason when it is not the usual one (`binary unchanged`).
+pub fn fresh_line(paint: Paint, task: &str, reason: &str) -> String {
+    if reason == crate::engine::Decision::Fresh.reason() {
+        format!("{task} {}", paint.dim("fresh"))
+    } else {
+        format!("{task} {}", paint.dim(&format!("fresh ({reason})")))
+    }
+}
+
 /// The closing table shared by the line and progress renderers.
 #[allow(clippy::too_many_arguments)]
 pub fn summary_table(

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{Paint, human, summary_table, timestamp};
+use super::{Paint, fresh_line, human, summary_table, timestamp};
 use crate::engine::events::{Event, EventSink};
 
 /// Line renderer.
@@ -34,7 +34,7 @@ impl EventSink for Lines {
             }
             Event::Started { task, reason, .. } => format!("{} started ({reason})", p.bold(&task)),
             Event::Log { task, line } => format!("{} | {line}", p.dim(&task)),
-            Event::Fresh { task, .. } => format!("{} {}", p.bold(&task), p.dim("fresh")),
+            Event::Fresh { task, reason, .. } => fresh_line(p, &p.bold(&task), &reason),
             Event::Finished { task, duration, .. } => {
                 if let Ok(mut d) = self.durations.lock() {
                     d.insert(task.clone(), duration);

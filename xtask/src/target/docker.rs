@@ -8,6 +8,7 @@ use anyhow::Result;
 use xshell::{Shell, cmd};
 
 use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, kept_line, list_or_none};
+use crate::builder::{Builder, Site};
 use crate::smoke::Endpoints;
 use crate::tools::docker::{
     Docker, IMAGE_LABEL, ObjectKind, PART_OF_LABEL, PART_OF_VALUE, TARGET_LABEL,
@@ -74,6 +75,17 @@ impl DockerTarget {
         ])
     }
 
+    /// The deployment's builder on the local daemon.
+    fn builder<'a>(&self, sh: &'a Shell) -> Builder<'a> {
+        Builder::new(
+            sh,
+            &Site {
+                env: self.docker_env(),
+                prefix: self.prefix(),
+            },
+        )
+    }
+
     /// Where a user reaches the app.
     pub fn url(&self) -> String {
         format!("http://localhost:{}/", self.port)
@@ -83,6 +95,10 @@ impl DockerTarget {
 impl Deployment for DockerTarget {
     fn image_store(&self, _sh: &Shell) -> Result<ImageStore> {
         Ok(ImageStore::Docker(self.docker_env()))
+    }
+
+    fn object_prefix(&self) -> String {
+        self.prefix()
     }
 
     /// The published frontend port, and the backend's port published on loopback.
@@ -143,11 +159,16 @@ impl Deployment for DockerTarget {
             docker.remove(kind, &found)?;
             done.push(format!("{kind:?}s removed: {}", list_or_none(&found)));
         }
+        done.push(self.builder(sh).remove_container()?);
         Ok(done)
     }
 
-    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<String> {
-        remove_images(sh, &self.docker_env(), repositories)
+    /// The images, then the builder's volumes: what they were built from goes with them.
+    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<Vec<String>> {
+        Ok(vec![
+            remove_images(sh, &self.docker_env(), repositories)?,
+            self.builder(sh).remove_all()?,
+        ])
     }
 
     /// Our containers with their state, and the URL.

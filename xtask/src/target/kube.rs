@@ -23,6 +23,7 @@ use xshell::Shell;
 
 use super::product::{self, Product};
 use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, Options, settings};
+use crate::builder::{Builder, Site};
 use crate::error::Error;
 use crate::smoke::Endpoints;
 use crate::tools::ChildEnv;
@@ -204,6 +205,17 @@ impl KubeTarget {
             context: self.context.clone(),
             namespace: self.namespace.clone(),
         }
+    }
+
+    /// The builder on the local daemon, where this target's images are built.
+    fn builder<'a>(&self, sh: &'a Shell) -> Builder<'a> {
+        Builder::new(
+            sh,
+            &Site {
+                env: ChildEnv::new(),
+                prefix: self.object_prefix(),
+            },
+        )
     }
 
     /// The target options as the user would type them.
@@ -390,6 +402,12 @@ impl Deployment for KubeTarget {
         Ok(ImageStore::Docker(ChildEnv::new()))
     }
 
+    /// The state directory's name: unique per context and namespace, so two of them never
+    /// sync sources into one builder at once (each holds only its own lock).
+    fn object_prefix(&self) -> String {
+        self.id()
+    }
+
     fn frontend(&self, sh: &Shell, log: &dyn Fn(&str)) -> Result<Frontend> {
         let (frontend, access, forward) = match self.frontend_access(sh, true)? {
             FrontendAccess::Direct { url } => (url.clone(), Access::Url(url), None),
@@ -437,19 +455,23 @@ impl Deployment for KubeTarget {
     }
 
     fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> Result<Vec<String>> {
-        super::release::teardown_all(sh, &self.kube(), declared, data)
+        let mut done = super::release::teardown_all(sh, &self.kube(), declared, data)?;
+        done.push(self.builder(sh).remove_container()?);
+        Ok(done)
     }
 
-    /// The images in the local daemon; nodes keep what was loaded into them until their cluster
-    /// goes (kind and k3d have no command that removes one image from every node).
-    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<String> {
+    /// The images in the local daemon, then the builder's volumes; nodes keep what was loaded
+    /// into them until their cluster goes (kind and k3d have no command that removes one image
+    /// from every node).
+    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<Vec<String>> {
         let line = super::docker::remove_images(sh, &ChildEnv::new(), repositories)?;
-        Ok(match self.product {
+        let images = match self.product {
             Product::Kind | Product::K3d => format!(
                 "{line} (from this machine's daemon; the cluster's nodes keep their copies)"
             ),
             _ => line,
-        })
+        };
+        Ok(vec![images, self.builder(sh).remove_all()?])
     }
 
     fn status(&self, sh: &Shell, declared: &Declared) -> Result<Vec<String>> {

@@ -11,6 +11,7 @@ use xshell::Shell;
 
 pub use super::release::{pod_lines, release_selector, teardown};
 use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, list_or_none};
+use crate::builder::{Builder, Site};
 use crate::smoke::Endpoints;
 pub use crate::tools::kubectl::Kube;
 use crate::tools::{ChildEnv, minikube};
@@ -113,6 +114,20 @@ impl MinikubeTarget {
             .unwrap_or_default())
     }
 
+    /// The deployment's builder in the profile's Docker daemon; `None` on other runtimes,
+    /// where none is ever created.
+    fn builder<'a>(&self, sh: &'a Shell) -> Result<Option<Builder<'a>>> {
+        let runtime = self.runtime(sh)?;
+        if !(runtime.is_empty() || runtime == "docker") {
+            return Ok(None);
+        }
+        let site = Site {
+            env: self.docker_env(sh)?,
+            prefix: self.object_prefix(),
+        };
+        Ok(Some(Builder::new(sh, &site)))
+    }
+
     /// `kubectl port-forward` of `service` to the same local port, as a user would type it.
     pub fn port_forward_command(&self, service: &str, port: u16) -> String {
         format!(
@@ -175,6 +190,10 @@ impl Deployment for MinikubeTarget {
         self.store(sh)
     }
 
+    fn object_prefix(&self) -> String {
+        format!("{}-{NAME}", self.namespace)
+    }
+
     fn live(&self, _sh: &Shell) -> Result<std::collections::BTreeMap<String, String>> {
         // The release's revision reaches the smoke test's key through the release's key.
         Ok(Default::default())
@@ -230,15 +249,27 @@ impl Deployment for MinikubeTarget {
     /// For each release: helm uninstall, its Secret, its PersistentVolumeClaims (only with
     /// [`Data::Delete`]), then the namespace if we created it and it holds no kept claims.
     fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> Result<Vec<String>> {
-        super::release::teardown_all(sh, &self.kube(), declared, data)
+        let mut done = super::release::teardown_all(sh, &self.kube(), declared, data)?;
+        if let Some(builder) = self.builder(sh)? {
+            done.push(builder.remove_container()?);
+        }
+        Ok(done)
     }
 
     /// The images of `repositories` in the profile: from its Docker daemon, or its image store
     /// on other runtimes.
-    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<String> {
+    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<Vec<String>> {
         let runtime = self.runtime(sh)?;
         if runtime.is_empty() || runtime == "docker" {
-            return super::docker::remove_images(sh, &self.docker_env(sh)?, repositories);
+            let mut done = vec![super::docker::remove_images(
+                sh,
+                &self.docker_env(sh)?,
+                repositories,
+            )?];
+            if let Some(builder) = self.builder(sh)? {
+                done.push(builder.remove_all()?);
+            }
+            return Ok(done);
         }
         let mut removed = Vec::new();
         for image in minikube::image_ls(sh, &self.profile)? {
@@ -250,7 +281,7 @@ impl Deployment for MinikubeTarget {
                 removed.push(image);
             }
         }
-        Ok(format!("images removed: {}", list_or_none(&removed)))
+        Ok(vec![format!("images removed: {}", list_or_none(&removed))])
     }
 
     /// The releases with their revisions, their pods' readiness, and how to reach the app.

@@ -278,6 +278,9 @@ pub fn check_context_flags(opts: &Options) -> anyhow::Result<()> {
 pub trait Deployment: Send + Sync {
     /// Where images are built for this target.
     fn image_store(&self, sh: &Shell) -> anyhow::Result<ImageStore>;
+    /// The prefix of the deployment's Docker objects' names (`<namespace>-<target>`): its
+    /// builder is `<prefix>-builder`.
+    fn object_prefix(&self) -> String;
     /// Finds the live frontend (starting a port-forward when the target needs one).
     fn frontend(&self, sh: &Shell, log: &dyn Fn(&str)) -> anyhow::Result<Frontend>;
     /// What identifies the live deployment the smoke test checked (Docker: container IDs);
@@ -288,8 +291,9 @@ pub trait Deployment: Send + Sync {
     /// Tears down what the pipeline created for `declared`, one line per step, keeping the
     /// database's storage unless `data` says to delete it. Idempotent.
     fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> anyhow::Result<Vec<String>>;
-    /// Removes the images of `repositories` that the pipeline built for this target.
-    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> anyhow::Result<String>;
+    /// Removes the images of `repositories` that the pipeline built for this target, and the
+    /// builder's volumes (its registry, compiled target directory and sources), one line each.
+    fn remove_images(&self, sh: &Shell, repositories: &[String]) -> anyhow::Result<Vec<String>>;
     /// What is live, one line each (objects, pods, the URL).
     fn status(&self, sh: &Shell, declared: &Declared) -> anyhow::Result<Vec<String>>;
 }

@@ -103,6 +103,10 @@ pub struct RunSpec {
     pub command: Vec<String>,
     /// `--memory` limit in Docker's units, e.g. `1g` or `512m`; none when `None`.
     pub memory: Option<String>,
+    /// `--init`: a minimal init as PID 1, so a command that ignores SIGTERM still stops.
+    pub init: bool,
+    /// `--workdir`.
+    pub workdir: Option<String>,
 }
 
 /// The parts of `docker container inspect` the pipeline looks at.
@@ -557,6 +561,13 @@ impl<'a> Docker<'a> {
             args.push("--memory".into());
             args.push(memory.clone());
         }
+        if spec.init {
+            args.push("--init".into());
+        }
+        if let Some(dir) = &spec.workdir {
+            args.push("--workdir".into());
+            args.push(dir.clone());
+        }
         if let Some(hc) = &spec.health_cmd {
             args.extend(
                 [
@@ -670,6 +681,30 @@ impl<'a> Docker<'a> {
             &format!("docker start {name}"),
         )?;
         Ok(())
+    }
+
+    /// `docker exec [-i] CONTAINER ARGS...` as a command for the caller to run (through a task's
+    /// `RunCx`, so its output becomes log lines and Ctrl-C stops it); `stdin` adds `-i`.
+    pub fn exec(&self, container: &str, args: &[String], stdin: bool) -> Cmd<'a> {
+        let sh = self.sh;
+        let interactive: &[&str] = if stdin { &["--interactive"] } else { &[] };
+        self.docker(cmd!(
+            sh,
+            "docker exec {interactive...} {container} {args...}"
+        ))
+    }
+
+    /// `docker cp CONTAINER:PATH -`: the file as a tar stream on stdout, for the caller to
+    /// spawn and read (the daemon may be remote: no host path is involved).
+    pub fn copy_out_command(&self, container: &str, path: &str) -> Command {
+        let sh = self.sh;
+        let source = format!("{container}:{path}");
+        let mut command: Command = self.docker(cmd!(sh, "docker cp {source} -")).into();
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
     }
 
     /// `docker stats` streaming one `{{.MemUsage}}` line per refresh for `name`, as a command

@@ -1,13 +1,15 @@
-//! The Docker target end to end, for real: images built from the repository's Dockerfiles,
-//! containers on a private network, the smoke round trip through the frontend's forms.
+//! The Docker target end to end, for real: both binaries compiled in the builder container,
+//! the runtime images built from them, containers on a private network, the smoke round trip
+//! through the frontend's forms.
 //!
 //! One test walks the whole life cycle on one throwaway copy of the repository, because each
-//! step builds on the last and image builds are expensive (the Docker layer cache is shared).
+//! step builds on the last and a cold compile is expensive. It builds with the `dev` profile
+//! (the inner loop's, and the quicker cold compile); `release` differs only in cargo's flags.
 
 #![allow(clippy::unwrap_used)]
 
 use test_support::docker::docker_ok;
-use test_support::{Xtask, copy_workspace, docker_daemon};
+use test_support::{Xtask, copy_workspace, docker_daemon, lines};
 
 use crate::support::{one_deployment_at_a_time, our_images};
 
@@ -19,7 +21,21 @@ fn deploy_noop_one_file_change_and_down() {
     }
     let repo = copy_workspace();
     let ns = format!("xtest{}", std::process::id());
-    let x = Xtask::deployment(repo.path(), &ns);
+    let mut x = Xtask::deployment(repo.path(), &ns);
+    x.env.push(("XTASK_BUILD_PROFILE".into(), "dev".into()));
+    let builder_volumes = || {
+        let mut v = lines(&docker_ok(&[
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=dev.todo-app.builder={ns}-docker"),
+        ]));
+        v.sort();
+        v
+    };
+    let volumes =
+        ["builder-src", "cargo-registry", "cargo-target"].map(|v| format!("{ns}-docker-{v}"));
 
     // 1. From clean: everything runs and the smoke test passes.
     let cold = x.run(&["deploy"]);
@@ -34,12 +50,19 @@ fn deploy_noop_one_file_change_and_down() {
         cold.stdout
     );
     let finished = cold.tasks_with("finished");
-    for task in ["backend-image", "frontend-image", "app-containers", "smoke"] {
+    for task in [
+        "app-binaries",
+        "backend-image",
+        "frontend-image",
+        "app-containers",
+        "smoke",
+    ] {
         assert!(
             finished.contains(&task.to_owned()),
             "{task} did not run: {finished:?}"
         );
     }
+    assert_eq!(builder_volumes(), volumes, "the builder's volumes");
     assert!(cold.tasks_with("failed").is_empty());
     // The smoke table has a passing row for every step, the chat round trip included.
     let smoke_rows: Vec<String> = cold
@@ -78,7 +101,13 @@ fn deploy_noop_one_file_change_and_down() {
         .expect("a planned event");
     assert_eq!(
         planned["tasks"],
-        serde_json::json!(["backend-image", "frontend-image", "app-containers", "smoke"]),
+        serde_json::json!([
+            "app-binaries",
+            "backend-image",
+            "frontend-image",
+            "app-containers",
+            "smoke"
+        ]),
     );
     let mut containers = x.objects("container");
     containers.sort();
@@ -101,28 +130,96 @@ fn deploy_noop_one_file_change_and_down() {
         noop.stdout
     );
     let fresh = noop.tasks_with("fresh");
-    for task in ["app-containers", "backend-image", "frontend-image", "smoke"] {
+    for task in [
+        "app-binaries",
+        "app-containers",
+        "backend-image",
+        "frontend-image",
+        "smoke",
+    ] {
         assert!(
             fresh.contains(&task.to_owned()),
             "{task} not fresh: {fresh:?}"
         );
     }
 
-    // 3. One backend source file changes: only the backend image rebuilds, only the backend
-    //    container is replaced, and the smoke test runs again.
-    let main_rs = repo.path().join("backend/src/main.rs");
-    let mut text = std::fs::read_to_string(&main_rs).unwrap();
+    // 3. A test file changes: the compile runs again, leaves both binaries byte-identical,
+    //    and nothing after it runs. `plan` says the images wait for the binaries.
+    let test_file = repo.path().join("backend/tests/api.rs");
+    let mut text = std::fs::read_to_string(&test_file).unwrap();
     text.push_str("\n// edited by the docker_target test\n");
-    std::fs::write(&main_rs, text).unwrap();
+    std::fs::write(&test_file, text).unwrap();
+    let plan = x.run(&["plan"]);
+    plan.assert_ok("plan after a test-file edit")
+        .assert_json_lines("plan --json");
+    let decisions: Vec<(String, String, String)> = plan
+        .events()
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (s("task"), s("decision"), s("reason"))
+        })
+        .collect();
+    let pending = "runs if the binary of `app-binaries` changes";
+    assert_eq!(
+        decisions,
+        [
+            (
+                "app-binaries",
+                "run",
+                "inputs changed: `backend/tests/api.rs`; `sources` changed"
+            ),
+            ("backend-image", "pending", pending),
+            ("frontend-image", "pending", pending),
+            ("app-containers", "pending", pending),
+            ("smoke", "pending", pending),
+        ]
+        .map(|(t, d, r)| (t.to_owned(), d.to_owned(), r.to_owned()))
+    );
+    let same = x.run(&["deploy"]);
+    same.assert_ok("deploy after a test-file edit")
+        .assert_json_lines("test-file deploy");
+    assert_eq!(same.tasks_sorted("started"), ["app-binaries"]);
+    for task in ["backend-image", "frontend-image", "app-containers", "smoke"] {
+        assert!(
+            same.events().iter().any(|e| e["event"] == "fresh"
+                && e["task"] == task
+                && e["reason"] == "binary unchanged"),
+            "{task} not fresh with `binary unchanged`: {}",
+            same.stdout
+        );
+    }
+    let unchanged: Vec<Option<String>> = ["postgres", "backend", "frontend"]
+        .iter()
+        .map(|r| x.container_id(r))
+        .collect();
+    assert_eq!(unchanged, before, "a container was replaced");
+
+    // 4. One backend line changes: the compile runs, only the backend binary differs, so only
+    //    the backend image rebuilds, only the backend container is replaced, and the smoke
+    //    test runs again.
+    let main_rs = repo.path().join("backend/src/main.rs");
+    let text = std::fs::read_to_string(&main_rs).unwrap();
+    let line = "todo-backend: configuration error: {e}";
+    assert!(text.contains(line), "backend/src/main.rs changed shape");
+    std::fs::write(
+        &main_rs,
+        text.replace(line, "todo-backend: configuration error (edited): {e}"),
+    )
+    .unwrap();
     let edit = x.run(&["deploy"]);
-    edit.assert_ok("deploy after editing one backend file")
-        .assert_json_lines("one-file-changed deploy");
+    edit.assert_ok("deploy after editing one backend line")
+        .assert_json_lines("one-line deploy");
     // Only the Docker target's tasks: Minikube's `secrets` and `release` are not even planned.
     assert_eq!(
         edit.tasks_sorted("started"),
-        ["app-containers", "backend-image", "smoke"]
+        ["app-binaries", "app-containers", "backend-image", "smoke"]
     );
     assert_eq!(edit.tasks_sorted("fresh"), ["frontend-image"]);
+    assert_eq!(
+        edit.reason_of("backend-image"),
+        "dependency changed: `app-binaries`"
+    );
     let after: Vec<Option<String>> = ["postgres", "backend", "frontend"]
         .iter()
         .map(|r| x.container_id(r))
@@ -131,14 +228,39 @@ fn deploy_noop_one_file_change_and_down() {
     assert_ne!(after[1], before[1], "backend container was not replaced");
     assert_eq!(after[2], before[2], "frontend container was replaced");
 
+    // 5. Another build profile is another key: nothing compiled for `dev` is reused.
+    let mut release = Xtask::deployment(repo.path(), &ns);
+    release
+        .env
+        .push(("XTASK_BUILD_PROFILE".into(), "release".into()));
+    let plan = release.run(&["plan"]);
+    plan.assert_ok("plan --build-profile release");
+    let event = |run: &test_support::Run, task: &str| {
+        run.events()
+            .into_iter()
+            .find(|e| e["event"] == "plan" && e["task"] == task)
+            .unwrap()
+    };
+    let binaries = event(&plan, "app-binaries");
+    assert_eq!(
+        (binaries["decision"].as_str(), binaries["reason"].as_str()),
+        (Some("run"), Some("`profile` changed"))
+    );
+    assert_eq!(event(&plan, "backend-image")["decision"], "pending");
+    let dev_plan = x.run(&["plan"]);
+    let dev_key = event(&dev_plan, "app-binaries")["key"].clone();
+    assert!(dev_key.is_string());
+    assert_ne!(binaries["key"], dev_key);
+
     eprintln!(
-        "timings: cold deploy {:.1}s, no-op deploy {:.2}s, one-file-changed deploy {:.1}s",
+        "timings: cold deploy {:.1}s, no-op deploy {:.2}s, test-file deploy {:.1}s, one-line deploy {:.1}s",
         cold.elapsed.as_secs_f64(),
         noop.elapsed.as_secs_f64(),
+        same.elapsed.as_secs_f64(),
         edit.elapsed.as_secs_f64()
     );
 
-    // 4. A container removed behind our back is noticed (output missing) and recreated; the
+    // 6. A container removed behind our back is noticed (output missing) and recreated; the
     //    others stay, and the smoke test runs again against the new one.
     docker_ok(&["rm", "--force", &format!("{ns}-docker-backend")]);
     let healed = x.run(&["deploy"]);
@@ -159,7 +281,7 @@ fn deploy_noop_one_file_change_and_down() {
     assert!(healed_ids[1].is_some() && healed_ids[1] != after[1]);
     assert_eq!(healed_ids[2], after[2]);
 
-    // 5. `down` keeps the database: the containers and network go, the volume stays and is
+    // 7. `down` keeps the database: the containers and network go, the volume stays and is
     //    named, and the next deploy finds every account again.
     let users = || {
         let postgres = format!("{ns}-docker-postgres");
@@ -180,6 +302,18 @@ fn deploy_noop_one_file_change_and_down() {
     );
     assert!(x.objects("container").is_empty() && x.objects("network").is_empty());
     assert_eq!(x.objects("volume"), [volume]);
+    // The builder container goes, its volumes stay for the next incremental build.
+    assert!(
+        down.stdout
+            .contains(&format!("builder container removed: {ns}-docker-builder")),
+        "{}",
+        down.stdout
+    );
+    assert_eq!(
+        builder_volumes(),
+        volumes,
+        "down removed the builder's volumes"
+    );
     x.run(&["deploy"]).assert_ok("deploy after down");
     assert_eq!(
         users().lines().count(),
@@ -193,7 +327,7 @@ fn deploy_noop_one_file_change_and_down() {
         );
     }
 
-    // 6. down --volumes --images leaves nothing of ours; a second down is a no-op that succeeds.
+    // 8. down --volumes --images leaves nothing of ours; a second down is a no-op that succeeds.
     x.run(&["down", "--volumes", "--images"])
         .assert_ok("down --volumes --images");
     for kind in ["container", "network", "volume"] {
@@ -204,6 +338,7 @@ fn deploy_noop_one_file_change_and_down() {
         );
     }
     assert!(our_images().is_empty(), "images left: {:?}", our_images());
+    assert!(builder_volumes().is_empty(), "builder volumes left");
     x.run(&["down", "-v", "--images"]).assert_ok("second down");
     let state = format!("target/xtask/docker-{}/state.json", x.namespace());
     assert!(!repo.path().join(state).exists());

@@ -18,6 +18,7 @@ mod docker_identity;
 mod docker_target;
 mod docker_target_image;
 mod docs;
+mod engine_cutoff;
 mod engine_keys;
 mod engine_run;
 mod engine_targets;

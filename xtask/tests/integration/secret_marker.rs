@@ -100,6 +100,36 @@ fn assert_nowhere(repo: &Path, x: &Xtask, runs: &[Run], needles: &[String], stor
     }
 }
 
+/// The builder compiles without any secret: none in its environment, argv or labels, and none
+/// in the sources synced into it.
+fn assert_not_in_builder(x: &Xtask, needles: &[String]) {
+    let builder = format!("{}-docker-builder", x.namespace());
+    let config = docker_ok(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Env}} {{json .Path}} {{json .Args}} {{json .Config.Labels}}",
+        &builder,
+    ]);
+    assert!(
+        config.contains("CARGO_TARGET_DIR"),
+        "not the builder: {config}"
+    );
+    // grep exits 1 when nothing matches: read what it printed, whatever its status.
+    let found =
+        test_support::docker::docker(&["exec", &builder, "grep", "-rlF", "MARKER-", "/build/src"]);
+    let sources = String::from_utf8_lossy(&found.stdout).trim().to_owned();
+    for needle in needles {
+        assert!(
+            !config.contains(needle.as_str()),
+            "a secret is in the environment, argv or labels of {builder}"
+        );
+    }
+    assert!(
+        sources.is_empty(),
+        "marker text in the builder's sources: {sources}"
+    );
+}
+
 /// The environment of the deployment's `role` container, as `docker inspect` shows it.
 fn container_env(x: &Xtask, role: &str) -> String {
     let name = format!("{}-docker-{role}", x.namespace());
@@ -160,6 +190,7 @@ fn marker_secret_appears_nowhere() {
     let mut needles = vec![marker.clone(), csrf.clone()];
     needles.extend(password.iter().cloned());
     assert_nowhere(repo.path(), &x, &runs, &needles, &password);
+    assert_not_in_builder(&x, &needles);
 
     // The secrets did reach the services, through their environment and not their command
     // lines: the JWT key the backend, the CSRF key the frontend (and only the frontend).

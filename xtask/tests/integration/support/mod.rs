@@ -92,8 +92,15 @@ pub fn one_deployment_at_a_time() -> MutexGuard<'static, ()> {
 pub fn our_images() -> Vec<String> {
     let mut in_use = std::collections::BTreeSet::new();
     for id in lines(&docker_ok(&["ps", "--all", "-q"])) {
-        let image = docker_ok(&["inspect", "--format", "{{.Image}}", &id]);
-        for layer in lines(&docker_ok(&["history", "-q", "--no-trunc", &image])) {
+        // Other tests and checkouts share the daemon: a container (or its image) listed a
+        // moment ago may be gone by now, and then it uses nothing.
+        let inspect = test_support::docker::docker(&["inspect", "--format", "{{.Image}}", &id]);
+        if !inspect.status.success() {
+            continue;
+        }
+        let image = String::from_utf8_lossy(&inspect.stdout).trim().to_owned();
+        let history = test_support::docker::docker(&["history", "-q", "--no-trunc", &image]);
+        for layer in lines(&String::from_utf8_lossy(&history.stdout)) {
             in_use.insert(layer);
         }
     }
