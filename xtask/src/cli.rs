@@ -95,6 +95,10 @@ pub enum Command {
     Down(Lazy<commands::down::Args>),
     /// Show what is deployed against what the tree would build now.
     Status(Lazy<commands::status::Args>),
+    /// Print the app's logs, each line prefixed with its service; `--follow` keeps going.
+    Logs(Lazy<commands::logs::Args>),
+    /// Deploy, then redeploy what each save changes, with the app's logs, until Ctrl-C.
+    Dev(Lazy<commands::dev::Args>),
 }
 
 /// A subcommand's options, declared to clap only when that subcommand is the one invoked

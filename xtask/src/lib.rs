@@ -4,7 +4,8 @@
 //! execution, events) and `error`; the tool wrappers (`tools`), the build context (`context`),
 //! `secrets`, `diagnose` and the `smoke` client; `target` (what a deployment is on each
 //! target); `kinds` (the task kinds, on targets and tools); `render` (events to the terminal);
-//! `pipeline`, `commands` and the `load` suite (what the CLI runs); `cli`.
+//! `pipeline`, `watch` (file changes, for `dev`), `commands` and the `load` suite (what the CLI
+//! runs); `cli`.
 
 pub mod cli;
 pub(crate) mod commands;
@@ -20,6 +21,7 @@ pub(crate) mod secrets;
 pub(crate) mod smoke;
 pub mod target;
 pub mod tools;
+pub(crate) mod watch;
 
 pub use kinds::registry;
 
