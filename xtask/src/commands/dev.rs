@@ -54,65 +54,67 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
     // Watched before the first deploy, so a save during it is not missed.
     let mut inputs = deploy_inputs(sh, p)?;
     watcher.cover(&inputs)?;
-    let result = std::thread::scope(|s| -> anyhow::Result<()> {
-        let mut logs_started = false;
-        let mut changed = Vec::new();
-        for cycle in 1.. {
-            renderer.command(CommandEvent::CycleStarted {
-                cycle,
-                changed: changed.clone(),
-            });
-            let outcome = run_cycle(sh, p, renderer, cycle, std::mem::take(&mut changed));
-            let interrupted = outcome
-                .as_ref()
-                .err()
-                .and_then(|e| e.downcast_ref::<Error>())
-                .is_some_and(|e| matches!(e, Error::Interrupted));
-            if interrupted {
-                renderer.command(CommandEvent::Stopped {
-                    teardown: TEARDOWN.to_owned(),
+    std::thread::scope(|s| {
+        let result = (|| -> anyhow::Result<()> {
+            let mut logs_started = false;
+            let mut changed = Vec::new();
+            for cycle in 1.. {
+                renderer.command(CommandEvent::CycleStarted {
+                    cycle,
+                    changed: changed.clone(),
                 });
-                return outcome.map(drop);
-            }
-            if let Ok(report) = &outcome {
-                if cycle == 1 {
-                    super::deploy::announce(p, report);
-                }
-                if !logs_started {
-                    logs_started = true;
-                    let sh = sh.clone();
-                    s.spawn(move || follow_logs(&sh, p, renderer));
-                }
-            }
-            if cycle == 1 {
-                renderer.command(CommandEvent::Watching {
-                    files: inputs.len(),
-                });
-            }
-            // Until a burst touches an input (or the declaration): then the next cycle.
-            loop {
-                let Some(batch) = watcher.next(&p.session.cancel)? else {
+                let outcome = run_cycle(sh, p, renderer, cycle, std::mem::take(&mut changed));
+                let interrupted = outcome
+                    .as_ref()
+                    .err()
+                    .and_then(|e| e.downcast_ref::<Error>())
+                    .is_some_and(|e| matches!(e, Error::Interrupted));
+                if interrupted {
                     renderer.command(CommandEvent::Stopped {
                         teardown: TEARDOWN.to_owned(),
                     });
-                    return Ok(());
-                };
-                // The inputs now: a new file may be one, a deleted one was one before.
-                let now = deploy_inputs(sh, p).unwrap_or_else(|_| inputs.clone());
-                let relevant = relevant(&batch, &inputs, &now);
-                inputs = now;
-                watcher.cover(&inputs)?;
-                if !relevant.is_empty() {
-                    changed = relevant;
-                    break;
+                    return outcome.map(drop);
+                }
+                if let Ok(report) = &outcome {
+                    if cycle == 1 {
+                        super::deploy::announce(p, report);
+                    }
+                    if !logs_started {
+                        logs_started = true;
+                        let sh = sh.clone();
+                        s.spawn(move || follow_logs(&sh, p, renderer));
+                    }
+                }
+                if cycle == 1 {
+                    renderer.command(CommandEvent::Watching {
+                        files: inputs.len(),
+                    });
+                }
+                // Until a burst touches an input (or the declaration): then the next cycle.
+                loop {
+                    let Some(batch) = watcher.next(&p.session.cancel)? else {
+                        renderer.command(CommandEvent::Stopped {
+                            teardown: TEARDOWN.to_owned(),
+                        });
+                        return Ok(());
+                    };
+                    // The inputs now: a new file may be one, a deleted one was one before.
+                    let now = deploy_inputs(sh, p).unwrap_or_else(|_| inputs.clone());
+                    let relevant = relevant(&batch, &inputs, &now);
+                    inputs = now;
+                    watcher.cover(&inputs)?;
+                    if !relevant.is_empty() {
+                        changed = relevant;
+                        break;
+                    }
                 }
             }
-        }
-        Ok(())
-    });
-    // Stops the logs (the scope waited for them) when leaving for any other reason than Ctrl-C.
-    p.session.cancel.store(true, Ordering::SeqCst);
-    result
+            Ok(())
+        })();
+        // Stops the logs, which the scope waits for, whatever the reason for leaving.
+        p.session.cancel.store(true, Ordering::SeqCst);
+        result
+    })
 }
 
 /// One cycle: the deploy walk, ended by a `cycle_ended` event saying what changed and ran.

@@ -260,7 +260,7 @@ impl Deployment for DockerTarget {
         // Set when following ends, for whatever reason: every stream stops then.
         let stop = AtomicBool::new(false);
         let active: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-        let result = std::thread::scope(|s| -> Result<()> {
+        std::thread::scope(|s| {
             s.spawn(|| {
                 logs::lines(events_err, |line| {
                     if let Ok(mut said) = said.lock() {
@@ -268,62 +268,65 @@ impl Deployment for DockerTarget {
                     }
                 });
             });
-            let (stop, active) = (&stop, &active);
-            let follow =
-                |service: Service, id: String, since: Option<String>, tail: Option<u64>| {
-                    let cmd = docker.logs_command(&id, true, tail, since.as_deref());
-                    if let Ok(mut a) = active.lock() {
-                        a.insert(id.clone());
-                    }
-                    s.spawn(move || {
-                        let _ = logs::stream(cmd, service, stop, out);
+            let result = (|| -> Result<()> {
+                let (stop, active) = (&stop, &active);
+                let follow =
+                    |service: Service, id: String, since: Option<String>, tail: Option<u64>| {
+                        let cmd = docker.logs_command(&id, true, tail, since.as_deref());
                         if let Ok(mut a) = active.lock() {
-                            a.remove(&id);
+                            a.insert(id.clone());
                         }
-                    });
-                };
-            let mut seen = BTreeSet::new();
-            for (service, id) in present {
-                seen.insert(id.clone());
-                follow(service, id, None, request.tail);
-            }
-            loop {
-                if cancel.load(Ordering::SeqCst) {
-                    return Ok(());
+                        s.spawn(move || {
+                            let _ = logs::stream(cmd, service, stop, out);
+                            if let Ok(mut a) = active.lock() {
+                                a.remove(&id);
+                            }
+                        });
+                    };
+                let mut seen = BTreeSet::new();
+                for (service, id) in present {
+                    seen.insert(id.clone());
+                    follow(service, id, None, request.tail);
                 }
-                let line = match rx.recv_timeout(logs::POLL) {
-                    Ok(line) => line,
-                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        if cancel.load(Ordering::SeqCst) {
-                            return Ok(());
-                        }
-                        let said = said.lock().map(|s| s.clone()).unwrap_or_default();
-                        bail!("`docker events` stopped reporting container starts: {said}");
+                loop {
+                    if cancel.load(Ordering::SeqCst) {
+                        return Ok(());
                     }
-                };
-                let Some(start) = ContainerStart::parse(&line) else {
-                    continue;
-                };
-                let Some(&service) = request
-                    .services
-                    .iter()
-                    .find(|s| self.container(s.name()) == start.name)
-                else {
-                    continue;
-                };
-                if active.lock().is_ok_and(|a| a.contains(&start.id)) {
-                    continue;
+                    let line = match rx.recv_timeout(logs::POLL) {
+                        Ok(line) => line,
+                        Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => {
+                            if cancel.load(Ordering::SeqCst) {
+                                return Ok(());
+                            }
+                            let said = said.lock().map(|s| s.clone()).unwrap_or_default();
+                            bail!("`docker events` stopped reporting container starts: {said}");
+                        }
+                    };
+                    let Some(start) = ContainerStart::parse(&line) else {
+                        continue;
+                    };
+                    let Some(&service) = request
+                        .services
+                        .iter()
+                        .find(|s| self.container(s.name()) == start.name)
+                    else {
+                        continue;
+                    };
+                    if active.lock().is_ok_and(|a| a.contains(&start.id)) {
+                        continue;
+                    }
+                    // A restart of a container followed before: only what it prints from now on.
+                    let since = (!seen.insert(start.id.clone())).then_some(start.since);
+                    follow(service, start.id, since, None);
                 }
-                // A restart of a container followed before: only what it prints from now on.
-                let since = (!seen.insert(start.id.clone())).then_some(start.since);
-                follow(service, start.id, since, None);
-            }
-        });
-        stop.store(true, Ordering::SeqCst);
-        terminate(&mut starts, DEFAULT_GRACE);
-        let _ = starts.wait();
-        result
+            })();
+            // Inside the scope: its threads end only once their children do.
+            stop.store(true, Ordering::SeqCst);
+            terminate(&mut starts, DEFAULT_GRACE);
+            let _ = starts.wait();
+            result
+        })
     }
 }
 

@@ -342,55 +342,58 @@ impl Deployment for MinikubeTarget {
         for selector in &selectors {
             watches.push((self.watch_pods(sh, selector, tx.clone())?, Instant::now()));
         }
-        let result = std::thread::scope(|s| -> Result<()> {
-            let stop = &stop;
-            let mut followed: BTreeSet<(String, String, u64)> = BTreeSet::new();
-            let mut follow = |run: &PodRun, tail: Option<u64>| {
-                for c in run.containers.iter().filter(|c| c.running) {
-                    if !followed.insert((run.pod.clone(), c.name.clone(), c.restarts)) {
-                        continue;
+        let stop = &stop;
+        std::thread::scope(|s| {
+            let result = (|| -> Result<()> {
+                let mut followed: BTreeSet<(String, String, u64)> = BTreeSet::new();
+                let mut follow = |run: &PodRun, tail: Option<u64>| {
+                    for c in run.containers.iter().filter(|c| c.running) {
+                        if !followed.insert((run.pod.clone(), c.name.clone(), c.restarts)) {
+                            continue;
+                        }
+                        let cmd = kube.logs_command(sh, &run.pod, &c.name, true, false, tail);
+                        let service = run.service;
+                        s.spawn(move || logs::stream(cmd, service, stop, out).map(drop));
                     }
-                    let cmd = kube.logs_command(sh, &run.pod, &c.name, true, false, tail);
-                    let service = run.service;
-                    s.spawn(move || logs::stream(cmd, service, stop, out).map(drop));
+                };
+                for run in &pods {
+                    follow(run, request.tail);
                 }
-            };
-            for run in &pods {
-                follow(run, request.tail);
-            }
-            loop {
-                if cancel.load(Ordering::SeqCst) {
-                    return Ok(());
-                }
-                match rx.recv_timeout(logs::POLL) {
-                    Ok(event) => {
-                        if matches!(event["type"].as_str(), Some("ADDED" | "MODIFIED")) {
-                            let pod = std::slice::from_ref(&event["object"]);
-                            for run in pod_runs(pod, &request.services) {
-                                follow(&run, None);
+                loop {
+                    if cancel.load(Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                    match rx.recv_timeout(logs::POLL) {
+                        Ok(event) => {
+                            if matches!(event["type"].as_str(), Some("ADDED" | "MODIFIED")) {
+                                let pod = std::slice::from_ref(&event["object"]);
+                                for run in pod_runs(pod, &request.services) {
+                                    follow(&run, None);
+                                }
                             }
                         }
-                    }
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        for ((child, started), selector) in watches.iter_mut().zip(&selectors) {
-                            if matches!(child.try_wait(), Ok(Some(_)))
-                                && started.elapsed() >= WATCH_RESTART
-                            {
-                                *child = self.watch_pods(sh, selector, tx.clone())?;
-                                *started = Instant::now();
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            for ((child, started), selector) in watches.iter_mut().zip(&selectors) {
+                                if matches!(child.try_wait(), Ok(Some(_)))
+                                    && started.elapsed() >= WATCH_RESTART
+                                {
+                                    *child = self.watch_pods(sh, selector, tx.clone())?;
+                                    *started = Instant::now();
+                                }
                             }
                         }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
                     }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
                 }
+            })();
+            // Inside the scope: its threads end only once their children do.
+            stop.store(true, Ordering::SeqCst);
+            for (child, _) in &mut watches {
+                terminate(child, DEFAULT_GRACE);
+                let _ = child.wait();
             }
-        });
-        stop.store(true, Ordering::SeqCst);
-        for (child, _) in &mut watches {
-            terminate(child, DEFAULT_GRACE);
-            let _ = child.wait();
-        }
-        result
+            result
+        })
     }
 
     /// The releases with their revisions, their pods' readiness, and how to reach the app.

@@ -69,7 +69,10 @@ impl Dev {
     fn cycle_end(&mut self, after: u64) -> Value {
         loop {
             let event = self.events.recv_timeout(CYCLE_BOUND).unwrap_or_else(|e| {
-                panic!("no cycle ended after cycle {after} ({e}); events: {:#?}", self.seen)
+                panic!(
+                    "no cycle ended after cycle {after} ({e}); events: {:#?}",
+                    self.seen
+                )
             });
             self.seen.push(event.clone());
             if event["event"] == "cycle_ended" && event["cycle"].as_u64().unwrap() > after {
@@ -141,7 +144,11 @@ fn logs_and_the_dev_loop_replace_only_what_changed() {
     // Nothing deployed yet: `logs` says so.
     let none = x.run(&["logs"]);
     assert_eq!(none.code, Some(1), "{}", none.stderr);
-    assert!(none.stderr.contains("nothing is deployed"), "{}", none.stderr);
+    assert!(
+        none.stderr.contains("nothing is deployed"),
+        "{}",
+        none.stderr
+    );
 
     // 1. The first cycle deploys, as `deploy` does.
     let mut dev = Dev::start(&x);
@@ -187,9 +194,10 @@ fn logs_and_the_dev_loop_replace_only_what_changed() {
         );
     }
     assert!(
-        all.lines().all(|l| ["backend  | ", "frontend | ", "postgres | "]
-            .iter()
-            .any(|p| l.starts_with(p))),
+        all.lines()
+            .all(|l| ["backend  | ", "frontend | ", "postgres | "]
+                .iter()
+                .any(|p| l.starts_with(p))),
         "{all}"
     );
     let backend = plain(&["logs", "backend"]);
@@ -227,7 +235,10 @@ fn logs_and_the_dev_loop_replace_only_what_changed() {
     assert_eq!(after[2], before[2], "frontend was replaced");
     let (status, body) = backend_health(&x);
     let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((status, &body["edited"]), (200, &Value::from("by-the-dev-test")));
+    assert_eq!(
+        (status, &body["edited"]),
+        (200, &Value::from("by-the-dev-test"))
+    );
 
     // 3. A compile error: the cycle fails, says why, and the running containers still serve.
     edit(repo.path(), EDITED, BROKEN);
