@@ -3,9 +3,11 @@
 //! renames, arrives as one batch of paths. What is watched follows the inputs it is given: the
 //! top-level directories that hold them (recursively) and the root itself (its own files, and
 //! new directories). Some directories are never watched nor reported: the pipeline's own
-//! output (`target/`, the state directory) and `.git/`.
+//! output (`target/`, the state directory) and `.git/`. The system also reports opens and reads
+//! (planning and building read every input), so whether a reported file changed is decided by
+//! its stat ([`Stamps`]), as git's index does.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -14,6 +16,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+
+use crate::engine::walk::Stat;
 
 /// How often a wait looks at the cancel flag.
 const POLL: Duration = Duration::from_millis(100);
@@ -156,6 +160,42 @@ impl Watcher {
     }
 }
 
+/// The stat of each file when last looked at (`None`: absent). A file reported by a
+/// notification changed only if its stat differs: reading it changes nothing, writing it
+/// changes its mtime and ctime, replacing it its inode.
+#[derive(Debug, Default)]
+pub struct Stamps(BTreeMap<String, Option<Stat>>);
+
+impl Stamps {
+    /// The stats of `paths` (root-relative) now.
+    pub fn of<'a>(root: &Path, paths: impl IntoIterator<Item = &'a String>) -> Stamps {
+        Stamps(
+            paths
+                .into_iter()
+                .map(|p| (p.clone(), stat(root, p)))
+                .collect(),
+        )
+    }
+
+    /// Those of `paths` whose stat differs from the last one seen (a path never seen counts
+    /// as changed), remembering the new stats.
+    pub fn changed(&mut self, root: &Path, paths: Vec<String>) -> Vec<String> {
+        paths
+            .into_iter()
+            .filter(|p| {
+                let now = stat(root, p);
+                self.0.insert(p.clone(), now) != Some(now)
+            })
+            .collect()
+    }
+}
+
+fn stat(root: &Path, rel: &str) -> Option<Stat> {
+    std::fs::symlink_metadata(root.join(rel))
+        .ok()
+        .map(|m| Stat::of(&m))
+}
+
 fn merge(a: Changes, b: Changes) -> Changes {
     match (a, b) {
         (Changes::Paths(mut a), Changes::Paths(b)) => {
@@ -205,6 +245,33 @@ mod tests {
         }
         assert!(seen.iter().all(|p| !p.starts_with("target")), "{seen:?}");
         assert!(seen.contains("src/deep/.a.rs.tmp"), "{seen:?}");
+    }
+
+    #[test]
+    fn a_read_is_no_change_a_write_a_removal_and_a_new_file_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a"), "1").unwrap();
+        std::fs::write(root.join("b"), "1").unwrap();
+        let mut stamps = Stamps::of(root, &["a".to_owned(), "b".to_owned()]);
+        let _ = std::fs::read(root.join("a")).unwrap();
+        assert!(
+            stamps
+                .changed(root, vec!["a".into(), "b".into()])
+                .is_empty()
+        );
+        std::fs::write(root.join("a"), "22").unwrap();
+        std::fs::remove_file(root.join("b")).unwrap();
+        std::fs::write(root.join("c"), "new").unwrap();
+        assert_eq!(
+            stamps.changed(root, vec!["a".into(), "b".into(), "c".into()]),
+            ["a", "b", "c"]
+        );
+        assert!(
+            stamps
+                .changed(root, vec!["a".into(), "b".into(), "c".into()])
+                .is_empty()
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::pipeline::Pipeline;
 use crate::render::{self, CommandEvent, Renderer};
 use crate::target::logs::{Request, Service};
-use crate::watch::{Changes, Watcher};
+use crate::watch::{Changes, Stamps, Watcher};
 
 /// Options of `cargo xtask dev`.
 #[derive(Debug, clap::Args)]
@@ -54,6 +54,8 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
     // Watched before the first deploy, so a save during it is not missed.
     let mut inputs = deploy_inputs(sh, p)?;
     watcher.cover(&inputs)?;
+    let root = &p.session.root;
+    let mut stamps = Stamps::of(root, inputs.iter().chain(&ALWAYS.map(String::from)));
     std::thread::scope(|s| {
         let result = (|| -> anyhow::Result<()> {
             let mut logs_started = false;
@@ -100,7 +102,12 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
                     };
                     // The inputs now: a new file may be one, a deleted one was one before.
                     let now = deploy_inputs(sh, p).unwrap_or_else(|_| inputs.clone());
-                    let relevant = relevant(&batch, &inputs, &now);
+                    let mut relevant = relevant(&batch, &inputs, &now);
+                    if matches!(batch, Changes::Paths(_)) {
+                        // Opened or read (the last cycle's plan and build read every input)
+                        // is not changed.
+                        relevant = stamps.changed(root, relevant);
+                    }
                     inputs = now;
                     watcher.cover(&inputs)?;
                     if !relevant.is_empty() {
@@ -192,10 +199,12 @@ fn never_watched(p: &Pipeline) -> Vec<PathBuf> {
     dirs
 }
 
+/// What matters besides the inputs: the declaration, and the `.env` file secrets come from.
+const ALWAYS: [&str; 2] = ["xtask/pipeline.toml", ".env"];
+
 /// The changed paths that matter: inputs before or after the change, the declaration and
 /// the `.env` file the secrets come from. Lost notifications make every input matter.
 fn relevant(changes: &Changes, before: &BTreeSet<String>, now: &BTreeSet<String>) -> Vec<String> {
-    const ALWAYS: [&str; 2] = ["xtask/pipeline.toml", ".env"];
     match changes {
         Changes::Paths(paths) => paths
             .iter()
