@@ -60,7 +60,8 @@ pub struct GlobalOpts {
     pub pull: bool,
     /// The Cargo profile the binaries are built with: `release` (what `deploy` ships) or
     /// `dev` (fast incremental builds for the inner loop). Part of the keys: switching never
-    /// reuses the other profile's binaries or images. Default: the pipeline's (`release`).
+    /// reuses the other profile's binaries or images. Default: `dev` for `cargo xtask dev`,
+    /// else the pipeline's (`release`).
     #[arg(
         long,
         global = true,
@@ -117,6 +118,18 @@ pub enum Command {
     Down(Lazy<commands::down::Args>),
     /// Show what is deployed against what the tree would build now.
     Status(Lazy<commands::status::Args>),
+    /// Print the app's logs, each line prefixed with its service; `--follow` keeps going.
+    Logs(Lazy<commands::logs::Args>),
+    /// Deploy, then redeploy what each save changes, with the app's logs, until Ctrl-C.
+    Dev(Lazy<commands::dev::Args>),
+}
+
+impl Command {
+    /// The build profile it uses when `--build-profile` is not given, if not the pipeline's:
+    /// the inner loop compiles with the fast incremental one.
+    pub fn default_build_profile(&self) -> Option<crate::builder::Profile> {
+        matches!(self, Command::Dev(_)).then_some(crate::builder::Profile::Dev)
+    }
 }
 
 /// A subcommand's options, declared to clap only when that subcommand is the one invoked

@@ -4,7 +4,8 @@
 //! execution, events) and `error`; the tool wrappers (`tools`), the build context (`context`),
 //! `secrets`, `diagnose` and the `smoke` client; `target` (what a deployment is on each
 //! target); `kinds` (the task kinds, on targets and tools); `render` (events to the terminal);
-//! `pipeline`, `commands` and the `load` suite (what the CLI runs); `cli`.
+//! `pipeline`, `watch` (file changes, for `dev`), `commands` and the `load` suite (what the CLI
+//! runs); `cli`.
 
 pub mod builder;
 pub mod cli;
@@ -21,6 +22,7 @@ pub(crate) mod secrets;
 pub(crate) mod smoke;
 pub mod target;
 pub mod tools;
+pub(crate) mod watch;
 
 pub use kinds::registry;
 
@@ -37,7 +39,9 @@ pub fn main() -> ExitCode {
     let result = project_root(cli.global.root.clone()).and_then(|root| {
         let sh = Shell::new()?;
         sh.change_dir(&root);
-        let pipeline = pipeline::Pipeline::new(engine::Session::new(root), cli.global.clone());
+        let mut global = cli.global.clone();
+        global.build_profile = global.build_profile.or(cli.command.default_build_profile());
+        let pipeline = pipeline::Pipeline::new(engine::Session::new(root), global);
         commands::dispatch(&sh, &pipeline, &cli.command)
     });
     match result {

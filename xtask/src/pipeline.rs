@@ -9,7 +9,7 @@ use xshell::Shell;
 
 use crate::builder::PROFILE_PARAM;
 use crate::cli::GlobalOpts;
-use crate::engine::{self, Graph, RunOptions, RunReport, Session};
+use crate::engine::{self, EventSink, Graph, RunOptions, RunReport, Session};
 use crate::target::{Declared, Release, Target};
 
 /// Everything a command works with.
@@ -74,19 +74,23 @@ impl Pipeline {
         names: &[String],
         opts: &RunOptions,
     ) -> anyhow::Result<RunReport> {
+        let sink = crate::render::for_run(self.opts.json);
+        self.run_with(sh, names, opts, sink.as_ref())
+    }
+
+    /// [`Pipeline::run`] with events going to `sink` (a command that renders more than one
+    /// walk, or its own events beside them, keeps one renderer).
+    pub fn run_with(
+        &self,
+        sh: &Shell,
+        names: &[String],
+        opts: &RunOptions,
+        sink: &dyn EventSink,
+    ) -> anyhow::Result<RunReport> {
         let target = self.target(sh)?;
         let graph = self.graph_for(target)?;
-        self.install_ctrlc();
-        let sink = crate::render::for_run(self.opts.json);
-        engine::run_tasks(
-            sh,
-            &self.session,
-            &graph,
-            target,
-            names,
-            opts,
-            sink.as_ref(),
-        )
+        self.handle_ctrlc(RUN_INTERRUPTED);
+        engine::run_tasks(sh, &self.session, &graph, target, names, opts, sink)
     }
 
     /// What a target's teardown and status need from the declaration: every Helm release the
@@ -130,18 +134,21 @@ impl Pipeline {
             .collect()
     }
 
-    /// Ctrl-C sets the session's cancel flag; a second Ctrl-C exits at once (state is still
-    /// valid: every write is atomic).
-    fn install_ctrlc(&self) {
+    /// From now on Ctrl-C sets the session's cancel flag, saying `message`; a second Ctrl-C
+    /// exits at once (state is still valid: every write is atomic). The first command to ask
+    /// chooses the message: a command that runs walks says what its Ctrl-C means before them.
+    pub fn handle_ctrlc(&self, message: &'static str) {
         let cancel = self.session.cancel.clone();
         // Fails only when a handler is already installed (a second run in one process): keep it.
         let _ = ctrlc::set_handler(move || {
             if cancel.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            eprintln!(
-                "interrupted: stopping running tasks, starting no new ones (Ctrl-C again to exit now)"
-            );
+            eprintln!("{message}");
         });
     }
 }
+
+/// What Ctrl-C during a walk says.
+const RUN_INTERRUPTED: &str =
+    "interrupted: stopping running tasks, starting no new ones (Ctrl-C again to exit now)";

@@ -4,7 +4,7 @@
 
 use xshell::Shell;
 
-use crate::engine::RunOptions;
+use crate::engine::{EventSink, RunOptions, RunReport};
 use crate::pipeline::Pipeline;
 use crate::target::Access;
 
@@ -22,11 +22,24 @@ pub struct Args {
 /// Run `cargo xtask deploy`.
 pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
     super::doctor::check(sh, p)?;
-    let report = p.run(
-        sh,
-        &[FINAL_TASK.to_owned()],
-        &RunOptions { force: args.force },
-    )?;
+    let renderer = crate::render::for_run(p.opts.json);
+    let report = walk(sh, p, args.force, renderer.as_ref())?;
+    announce(p, &report);
+    Ok(())
+}
+
+/// The deploy walk (every task up to the smoke test), its events to `sink`.
+pub fn walk(
+    sh: &Shell,
+    p: &Pipeline,
+    force: bool,
+    sink: &dyn EventSink,
+) -> anyhow::Result<RunReport> {
+    p.run_with(sh, &[FINAL_TASK.to_owned()], &RunOptions { force }, sink)
+}
+
+/// Says how to reach the app, as the smoke test of `report` recorded it.
+pub fn announce(p: &Pipeline, report: &RunReport) {
     let access = report
         .outputs
         .get(FINAL_TASK)
@@ -46,5 +59,4 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
         ),
         (None, _) => eprintln!("deployed; no task recorded the app's URL"),
     }
-    Ok(())
 }

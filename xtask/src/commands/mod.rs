@@ -4,9 +4,11 @@ pub mod bench;
 pub mod build;
 pub mod clean;
 pub mod deploy;
+pub mod dev;
 pub mod doctor;
 pub mod down;
 pub mod graph;
+pub mod logs;
 pub mod plan;
 pub mod run;
 pub mod secrets;
@@ -35,5 +37,7 @@ pub fn dispatch(sh: &Shell, p: &Pipeline, command: &Command) -> anyhow::Result<(
         Command::Smoke(args) => smoke::run(sh, p, args),
         Command::Down(args) => down::run(sh, p, args),
         Command::Status(args) => status::run(sh, p, args),
+        Command::Logs(args) => logs::run(sh, p, args),
+        Command::Dev(args) => dev::run(sh, p, args),
     }
 }

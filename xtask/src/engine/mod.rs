@@ -10,6 +10,7 @@ pub mod exec;
 pub mod glob;
 pub mod graph;
 pub mod hash;
+pub mod inputs;
 pub mod key;
 pub mod plan;
 pub mod statcache;
@@ -29,6 +30,7 @@ use crate::error::{Diagnostic, Error};
 pub use events::{Event, EventSink};
 pub use exec::{RunOptions, RunReport, run_tasks};
 pub use graph::Graph;
+pub use inputs::input_paths;
 pub use plan::{Decision, Locked, Plan, PlannedTask, plan_locked, plan_tasks};
 pub use task::{CheckCx, KeyCx, LoadCx, Outputs, Registry, RunCx, Target, Task, TaskKind};
 

@@ -1,7 +1,12 @@
 //! Rendering of events: progress bars on a terminal, plain timestamped lines, or JSON lines.
+//! The engine's events of a walk, and the commands' own ([`CommandEvent`]: the app's log lines,
+//! the dev loop's cycles), go through one [`Renderer`], so each output mode renders both.
 
+mod command;
 mod plain;
 mod tty;
+
+pub use command::CommandEvent;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -20,8 +25,14 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// What renders a command's output: the engine's events and the command's own.
+pub trait Renderer: EventSink {
+    /// Render one of the command's own events.
+    fn command(&self, event: CommandEvent);
+}
+
 /// Which renderer suits this run: `--json`; progress bars on a terminal outside CI; else lines.
-pub fn for_run(json: bool) -> Box<dyn EventSink> {
+pub fn for_run(json: bool) -> Box<dyn Renderer> {
     if json {
         Box::new(JsonLines::default())
     } else if std::io::stderr().is_terminal() && !in_ci() {
@@ -39,6 +50,17 @@ pub struct JsonLines {
 
 impl EventSink for JsonLines {
     fn emit(&self, event: Event) {
+        let _guard = self.out.lock();
+        if let Ok(line) = serde_json::to_string(&event) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+}
+
+impl Renderer for JsonLines {
+    fn command(&self, event: CommandEvent) {
         let _guard = self.out.lock();
         if let Ok(line) = serde_json::to_string(&event) {
             let mut out = std::io::stdout().lock();
@@ -102,6 +124,15 @@ impl Paint {
     /// Bold.
     pub fn bold(self, s: &str) -> String {
         self.wrap("1", s)
+    }
+    /// In `service`'s own colour, as `docker compose logs` tells services apart.
+    pub fn service(self, service: &str, s: &str) -> String {
+        let code = match service {
+            "backend" => "36",
+            "frontend" => "35",
+            _ => "33",
+        };
+        self.wrap(code, s)
     }
 }
 

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{Paint, fresh_line, human, summary_table, timestamp};
+use super::command::{Out, text};
+use super::{CommandEvent, Paint, Renderer, fresh_line, human, summary_table, timestamp};
 use crate::engine::events::{Event, EventSink};
 
 /// Line renderer.
@@ -89,5 +90,22 @@ impl EventSink for Lines {
         };
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{} {text}", p.dim(&timestamp()));
+    }
+}
+
+impl Renderer for Lines {
+    fn command(&self, event: CommandEvent) {
+        let p = self.paint;
+        match text(&event, p) {
+            (Out::Stdout, line) => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+            (Out::Stderr, line) => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{} {line}", p.dim(&timestamp()));
+            }
+        }
     }
 }

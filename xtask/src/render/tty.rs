@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use super::{Paint, human, summary_table};
+use super::command::{Out, text};
+use super::{CommandEvent, Paint, Renderer, human, summary_table};
 use crate::engine::events::{Event, EventSink};
 
 /// Log lines kept per task, shown when it fails.
@@ -131,6 +132,16 @@ impl EventSink for Progress {
                 let _ = self.multi.clear();
                 eprint!("{table}");
             }
+        }
+    }
+}
+
+impl Renderer for Progress {
+    fn command(&self, event: CommandEvent) {
+        match text(&event, self.paint) {
+            // Above the bars, on stdout, so that a pipe still gets the app's lines.
+            (Out::Stdout, line) => self.multi.suspend(|| println!("{line}")),
+            (Out::Stderr, line) => self.println(&line),
         }
     }
 }

@@ -2,13 +2,18 @@
 //! network of the local daemon, named `<namespace>-docker[-role]` so a second deployment (a
 //! test, another checkout) with its own `--namespace` never touches this one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
+use super::logs::{self, Lines, Request, Service};
 use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, kept_line, list_or_none};
 use crate::builder::{Builder, Site};
+use crate::engine::task::{DEFAULT_GRACE, terminate};
 use crate::smoke::Endpoints;
 use crate::tools::docker::{
     Docker, IMAGE_LABEL, ObjectKind, PART_OF_LABEL, PART_OF_VALUE, TARGET_LABEL,
@@ -189,6 +194,192 @@ impl Deployment for DockerTarget {
             format!("url: http://localhost:{}", self.port),
         ])
     }
+
+    /// `docker logs` of each service's container. Following, `docker events` reports every
+    /// start of one of our containers, so a container that a deploy replaces (a new ID) is
+    /// followed from its first line, and one that restarts (the same ID) from its start.
+    fn logs(
+        &self,
+        sh: &Shell,
+        _declared: &Declared,
+        request: &Request,
+        cancel: &AtomicBool,
+        out: Lines<'_>,
+    ) -> Result<()> {
+        let docker = Docker::new(sh, self.docker_env());
+        // Subscribed before the containers are looked up: none that starts in between is missed.
+        let mut starts = if request.follow {
+            let label = format!("{TARGET_LABEL}={}", self.prefix());
+            let mut cmd = docker.container_starts_command(&label);
+            let child = cmd
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .context("cannot start `docker events`; is docker installed?")?;
+            Some(child)
+        } else {
+            None
+        };
+        let mut present = Vec::new();
+        for &service in &request.services {
+            if let Some(info) = docker.container_inspect(&self.container(service.name()))? {
+                present.push((service, info.id));
+            }
+        }
+        if present.is_empty() {
+            if let Some(child) = starts.as_mut() {
+                terminate(child, DEFAULT_GRACE);
+                let _ = child.wait();
+            }
+            bail!(
+                "nothing is deployed on the Docker target `{}`: no container {}; run \
+                 `cargo xtask deploy --target docker` first",
+                self.id(),
+                request
+                    .services
+                    .iter()
+                    .map(|s| format!("`{}`", self.container(s.name())))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let Some(mut starts) = starts else {
+            let commands: Vec<_> = present
+                .iter()
+                .map(|(service, id)| (*service, docker.logs_command(id, false, request.tail, None)))
+                .collect();
+            return std::thread::scope(|s| {
+                let streams: Vec<_> = commands
+                    .into_iter()
+                    .map(|(service, cmd)| {
+                        s.spawn(move || -> Result<()> {
+                            match logs::stream(cmd, service, cancel, out)? {
+                                (Some(status), last) if !status.success() => Err(logs::failed(
+                                    &format!("docker logs of {}", service.name()),
+                                    status,
+                                    &last,
+                                )),
+                                _ => Ok(()),
+                            }
+                        })
+                    })
+                    .collect();
+                for stream in streams {
+                    stream
+                        .join()
+                        .map_err(|_| anyhow::anyhow!("a log stream panicked"))??;
+                }
+                Ok(())
+            });
+        };
+        let (Some(events), Some(events_err)) = (starts.stdout.take(), starts.stderr.take()) else {
+            bail!("`docker events`: no output pipes");
+        };
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || logs::lines(events, |line| drop(tx.send(line))));
+        let said = Mutex::new(String::new());
+        // Set when following ends, for whatever reason: every stream stops then.
+        let stop = AtomicBool::new(false);
+        let active: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                logs::lines(events_err, |line| {
+                    if let Ok(mut said) = said.lock() {
+                        said.clone_from(&line);
+                    }
+                });
+            });
+            let result = (|| -> Result<()> {
+                let (stop, active) = (&stop, &active);
+                let follow =
+                    |service: Service, id: String, since: Option<String>, tail: Option<u64>| {
+                        let cmd = docker.logs_command(&id, true, tail, since.as_deref());
+                        if let Ok(mut a) = active.lock() {
+                            a.insert(id.clone());
+                        }
+                        s.spawn(move || {
+                            let _ = logs::stream(cmd, service, stop, out);
+                            if let Ok(mut a) = active.lock() {
+                                a.remove(&id);
+                            }
+                        });
+                    };
+                let mut seen = BTreeSet::new();
+                for (service, id) in present {
+                    seen.insert(id.clone());
+                    follow(service, id, None, request.tail);
+                }
+                loop {
+                    if cancel.load(Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                    let line = match rx.recv_timeout(logs::POLL) {
+                        Ok(line) => line,
+                        Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => {
+                            if cancel.load(Ordering::SeqCst) {
+                                return Ok(());
+                            }
+                            let said = said.lock().map(|s| s.clone()).unwrap_or_default();
+                            bail!("`docker events` stopped reporting container starts: {said}");
+                        }
+                    };
+                    let Some(start) = ContainerStart::parse(&line) else {
+                        continue;
+                    };
+                    let Some(&service) = request
+                        .services
+                        .iter()
+                        .find(|s| self.container(s.name()) == start.name)
+                    else {
+                        continue;
+                    };
+                    if active.lock().is_ok_and(|a| a.contains(&start.id)) {
+                        continue;
+                    }
+                    // A restart of a container followed before: only what it prints from now on.
+                    let since = (!seen.insert(start.id.clone())).then_some(start.since);
+                    follow(service, start.id, since, None);
+                }
+            })();
+            // Inside the scope: its threads end only once their children do.
+            stop.store(true, Ordering::SeqCst);
+            terminate(&mut starts, DEFAULT_GRACE);
+            let _ = starts.wait();
+            result
+        })
+    }
+}
+
+/// A container start that `docker events --format '{{json .}}'` reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ContainerStart {
+    /// The container's ID.
+    id: String,
+    /// Its name.
+    name: String,
+    /// When it started, as `docker logs --since` takes it (`SECONDS.NANOSECONDS`).
+    since: String,
+}
+
+impl ContainerStart {
+    /// Reads one event line (the daemon's `events.Message`: `id`, `Actor.Attributes.name`,
+    /// `timeNano`); `None` for anything else.
+    fn parse(line: &str) -> Option<ContainerStart> {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        let id = v
+            .get("id")
+            .or_else(|| v.pointer("/Actor/ID"))?
+            .as_str()?
+            .to_owned();
+        let name = v.pointer("/Actor/Attributes/name")?.as_str()?.to_owned();
+        let nanos = v.get("timeNano")?.as_i64()?;
+        Some(ContainerStart {
+            id,
+            name,
+            since: format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000),
+        })
+    }
 }
 
 /// Removes every image of `repositories` carrying our label from the daemon `env` reaches. Other
@@ -242,6 +433,20 @@ mod tests {
         assert_eq!(docker("todo-app", 3000).id(), "docker-todo-app");
         assert_ne!(docker("a", 3000).id(), docker("b", 3000).id());
         assert_eq!(docker("a", 3000).id(), docker("a", 4000).id());
+    }
+
+    #[test]
+    fn container_starts_are_read_from_docker_events_json() {
+        let line = r#"{"status":"start","id":"abc123","from":"todo-backend:1","Type":"container","Action":"start","Actor":{"ID":"abc123","Attributes":{"image":"todo-backend:1","name":"ns-docker-backend"}},"scope":"local","time":1700000000,"timeNano":1700000000012345678}"#;
+        assert_eq!(
+            ContainerStart::parse(line),
+            Some(ContainerStart {
+                id: "abc123".into(),
+                name: "ns-docker-backend".into(),
+                since: "1700000000.012345678".into(),
+            })
+        );
+        assert_eq!(ContainerStart::parse("not json"), None);
     }
 
     #[test]

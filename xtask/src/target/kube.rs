@@ -15,12 +15,14 @@
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use sha2::{Digest as _, Sha256};
 use xshell::Shell;
 
+use super::logs::{Lines, Request};
 use super::product::{self, Product};
 use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, Options, settings};
 use crate::builder::{Builder, Site};
@@ -472,6 +474,26 @@ impl Deployment for KubeTarget {
             _ => line,
         };
         Ok(vec![images, self.builder(sh).remove_all()?])
+    }
+
+    /// The release's pods' logs ([`super::release::logs`]).
+    fn logs(
+        &self,
+        sh: &Shell,
+        declared: &Declared,
+        request: &Request,
+        cancel: &AtomicBool,
+        out: Lines<'_>,
+    ) -> Result<()> {
+        super::release::logs(
+            sh,
+            &self.kube(),
+            declared,
+            request,
+            cancel,
+            out,
+            &self.flags(),
+        )
     }
 
     fn status(&self, sh: &Shell, declared: &Declared) -> Result<Vec<String>> {

@@ -4,11 +4,13 @@
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use xshell::Shell;
 
+use super::logs::{Lines, Request};
 pub use super::release::{pod_lines, release_selector, teardown};
 use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, list_or_none};
 use crate::builder::{Builder, Site};
@@ -284,6 +286,26 @@ impl Deployment for MinikubeTarget {
         Ok(vec![format!("images removed: {}", list_or_none(&removed))])
     }
 
+    /// The release's pods' logs ([`super::release::logs`]).
+    fn logs(
+        &self,
+        sh: &Shell,
+        declared: &Declared,
+        request: &Request,
+        cancel: &AtomicBool,
+        out: Lines<'_>,
+    ) -> Result<()> {
+        super::release::logs(
+            sh,
+            &self.kube(),
+            declared,
+            request,
+            cancel,
+            out,
+            "--target minikube",
+        )
+    }
+
     /// The releases with their revisions, their pods' readiness, and how to reach the app.
     fn status(&self, sh: &Shell, declared: &Declared) -> Result<Vec<String>> {
         let mut lines = super::release::status_lines(sh, &self.kube(), declared)?;
@@ -337,6 +359,46 @@ mod tests {
             "{fix}"
         );
         assert_eq!(fix.lines().count(), 1);
+    }
+
+    #[test]
+    fn pod_runs_name_the_service_of_each_pod_and_its_containers_state() {
+        let pods = serde_json::json!([
+            {"metadata": {"name": "todo-app-postgres-0", "labels": {"app.kubernetes.io/component": "database"}},
+             "status": {"containerStatuses": [{"name": "postgres", "restartCount": 2, "state": {"running": {}}}]}},
+            {"metadata": {"name": "todo-app-backend-b", "labels": {"app.kubernetes.io/component": "backend"}},
+             "status": {"containerStatuses": [{"name": "backend", "restartCount": 0, "state": {"waiting": {}}}]}},
+            {"metadata": {"name": "todo-app-frontend-f", "labels": {"app.kubernetes.io/component": "frontend"}},
+             "status": {}},
+            {"metadata": {"name": "other", "labels": {}}}
+        ]);
+        let pods = pods.as_array().unwrap();
+        let runs = pod_runs(pods, &[Service::Postgres, Service::Backend]);
+        assert_eq!(
+            runs,
+            [
+                PodRun {
+                    pod: "todo-app-backend-b".into(),
+                    service: Service::Backend,
+                    containers: vec![ContainerRun {
+                        name: "backend".into(),
+                        restarts: 0,
+                        running: false,
+                        has_log: false,
+                    }],
+                },
+                PodRun {
+                    pod: "todo-app-postgres-0".into(),
+                    service: Service::Postgres,
+                    containers: vec![ContainerRun {
+                        name: "postgres".into(),
+                        restarts: 2,
+                        running: true,
+                        has_log: true,
+                    }],
+                },
+            ]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod docker;
 pub mod kube;
+pub mod logs;
 pub mod minikube;
 pub mod product;
 pub mod release;
@@ -12,6 +13,7 @@ pub mod settings;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 
 use xshell::Shell;
 
@@ -296,6 +298,16 @@ pub trait Deployment: Send + Sync {
     fn remove_images(&self, sh: &Shell, repositories: &[String]) -> anyhow::Result<Vec<String>>;
     /// What is live, one line each (objects, pods, the URL).
     fn status(&self, sh: &Shell, declared: &Declared) -> anyhow::Result<Vec<String>>;
+    /// Streams the app's own logs as `request` asks to `out`, until they end or, following
+    /// them, until `cancel` is set; fails, saying how to deploy, when nothing is deployed.
+    fn logs(
+        &self,
+        sh: &Shell,
+        declared: &Declared,
+        request: &logs::Request,
+        cancel: &AtomicBool,
+        out: logs::Lines<'_>,
+    ) -> anyhow::Result<()>;
 }
 
 /// What a teardown does with the database's storage (Docker: the volume; Kubernetes: the

@@ -1,10 +1,19 @@
 //! The app as a Helm release on a Kubernetes cluster, whatever target put it there: its pods'
-//! selector, its status lines and its teardown. Every call names the kube context.
+//! selector, its status lines, its pods' logs and its teardown. Every call names the kube context.
 
-use anyhow::Result;
+use std::collections::BTreeSet;
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
 use xshell::Shell;
 
+use super::logs::{self, Lines, Request, Service};
 use super::{Data, Declared, kept_line, list_or_none};
+use crate::engine::task::{DEFAULT_GRACE, terminate};
 use crate::tools::helm;
 use crate::tools::kubectl::{Kube, NamespaceState};
 
@@ -137,4 +146,221 @@ pub fn pod_lines(pods: &serde_json::Value) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// `kubectl logs` of every container of the release's pods of the asked services, the
+/// previous instance of a restarted one first. Following, a watch of the release's pods
+/// starts a `kubectl logs --follow` for each container instance as it starts running: the
+/// pods a rollout creates, and a container's every restart.
+///
+/// `flags` are the target's options as the user types them, for the fix when nothing is
+/// deployed.
+pub fn logs(
+    sh: &Shell,
+    kube: &Kube,
+    declared: &Declared,
+    request: &Request,
+    cancel: &AtomicBool,
+    out: Lines<'_>,
+    flags: &str,
+) -> Result<()> {
+    let selectors: Vec<String> = declared
+        .releases
+        .iter()
+        .map(|r| release_selector(&r.name))
+        .collect();
+    let mut pods = Vec::new();
+    for selector in &selectors {
+        let list = kube.pods_json(sh, selector)?;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        pods.extend(pod_runs(&items, &request.services));
+    }
+    if pods.is_empty() {
+        let releases: Vec<String> = declared
+            .releases
+            .iter()
+            .map(|r| format!("`{}`", r.name))
+            .collect();
+        bail!(
+            "nothing is deployed: no pods of {} for {} in namespace `{}` (context `{}`); run \
+             `cargo xtask deploy {}` first",
+            request
+                .services
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            releases.join(", "),
+            kube.namespace,
+            kube.context,
+            flags
+        );
+    }
+    if !request.follow {
+        for run in &pods {
+            for c in run.containers.iter().filter(|c| c.has_log) {
+                if c.restarts > 0 {
+                    // The instance before the restart, when the kubelet still has it.
+                    let cmd = kube.logs_command(sh, &run.pod, &c.name, false, true, request.tail);
+                    logs::stream(cmd, run.service, cancel, out)?;
+                }
+                let cmd = kube.logs_command(sh, &run.pod, &c.name, false, false, request.tail);
+                if let (Some(status), last) = logs::stream(cmd, run.service, cancel, out)?
+                    && !status.success()
+                {
+                    return Err(logs::failed(
+                        &format!("kubectl logs {} -c {}", run.pod, c.name),
+                        status,
+                        &last,
+                    ));
+                }
+            }
+        }
+        return Ok(());
+    }
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<Value>();
+    let mut watches: Vec<(Child, Instant)> = Vec::new();
+    for selector in &selectors {
+        watches.push((watch_pods(sh, kube, selector, tx.clone())?, Instant::now()));
+    }
+    let stop = &stop;
+    std::thread::scope(|s| {
+        let result = (|| -> Result<()> {
+            let mut followed: BTreeSet<(String, String, u64)> = BTreeSet::new();
+            let mut follow = |run: &PodRun, tail: Option<u64>| {
+                for c in run.containers.iter().filter(|c| c.running) {
+                    if !followed.insert((run.pod.clone(), c.name.clone(), c.restarts)) {
+                        continue;
+                    }
+                    let cmd = kube.logs_command(sh, &run.pod, &c.name, true, false, tail);
+                    let service = run.service;
+                    s.spawn(move || logs::stream(cmd, service, stop, out).map(drop));
+                }
+            };
+            for run in &pods {
+                follow(run, request.tail);
+            }
+            loop {
+                if cancel.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                match rx.recv_timeout(logs::POLL) {
+                    Ok(event) => {
+                        if matches!(event["type"].as_str(), Some("ADDED" | "MODIFIED")) {
+                            let pod = std::slice::from_ref(&event["object"]);
+                            for run in pod_runs(pod, &request.services) {
+                                follow(&run, None);
+                            }
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        for ((child, started), selector) in watches.iter_mut().zip(&selectors) {
+                            if matches!(child.try_wait(), Ok(Some(_)))
+                                && started.elapsed() >= WATCH_RESTART
+                            {
+                                *child = watch_pods(sh, kube, selector, tx.clone())?;
+                                *started = Instant::now();
+                            }
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+                }
+            }
+        })();
+        // Inside the scope: its threads end only once their children do.
+        stop.store(true, Ordering::SeqCst);
+        for (child, _) in &mut watches {
+            terminate(child, DEFAULT_GRACE);
+            let _ = child.wait();
+        }
+        result
+    })
+}
+
+/// How soon a pod watch that ended (the API server closes watches after a while) is started
+/// again, at the most: a kubectl that fails at once is not restarted in a busy loop.
+const WATCH_RESTART: Duration = Duration::from_secs(1);
+
+/// Starts `get pods --watch` of `selector`, its events parsed and sent to `tx`.
+fn watch_pods(sh: &Shell, kube: &Kube, selector: &str, tx: mpsc::Sender<Value>) -> Result<Child> {
+    let mut child = kube
+        .watch_pods_command(sh, selector)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start `kubectl get pods --watch`; is kubectl installed?")?;
+    let stdout = child.stdout.take().context("kubectl: no stdout pipe")?;
+    // kubectl prints each event as an indented JSON object, one after the other.
+    std::thread::spawn(move || {
+        for event in serde_json::Deserializer::from_reader(stdout).into_iter::<Value>() {
+            let Ok(event) = event else { break };
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(child)
+}
+
+/// A pod of the release and the containers it runs, as `kubectl get pods -o json` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRun {
+    /// The pod's name.
+    pub pod: String,
+    /// The service its component label names.
+    pub service: Service,
+    /// Its containers.
+    pub containers: Vec<ContainerRun>,
+}
+
+/// One container of a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRun {
+    /// The container's name.
+    pub name: String,
+    /// How often it restarted: each restart is a new instance with its own log.
+    pub restarts: u64,
+    /// Running now (only then can its log be followed).
+    pub running: bool,
+    /// Running or terminated: it has a log (a container still waiting to start has none).
+    pub has_log: bool,
+}
+
+/// The pods of `services` among `pods` (items of a pod list, or one pod), by service and name.
+pub fn pod_runs(pods: &[Value], services: &[Service]) -> Vec<PodRun> {
+    let mut runs: Vec<PodRun> = pods
+        .iter()
+        .filter_map(|p| {
+            let component = p
+                .pointer("/metadata/labels")?
+                .get("app.kubernetes.io/component")?
+                .as_str()?;
+            let service = Service::of_component(component).filter(|s| services.contains(s))?;
+            let containers = p
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    let state = c.get("state");
+                    let running = state.and_then(|s| s.get("running")).is_some();
+                    Some(ContainerRun {
+                        name: c.get("name")?.as_str()?.to_owned(),
+                        restarts: c.get("restartCount").and_then(Value::as_u64).unwrap_or(0),
+                        running,
+                        has_log: running || state.and_then(|s| s.get("terminated")).is_some(),
+                    })
+                })
+                .collect();
+            Some(PodRun {
+                pod: p.pointer("/metadata/name")?.as_str()?.to_owned(),
+                service,
+                containers,
+            })
+        })
+        .collect();
+    runs.sort_by(|a, b| (a.service, &a.pod).cmp(&(b.service, &b.pod)));
+    runs
 }

@@ -36,6 +36,7 @@ const NAMES_FMT: &str = "{{.Names}}";
 const ENV_FMT: &str = "{{json .Config.Env}}";
 const IMAGE_LS_FMT: &str = "{{.Repository}}:{{.Tag}}\t{{.ID}}";
 const MEM_USAGE_FMT: &str = "{{.MemUsage}}";
+const JSON_FMT: &str = "{{json .}}";
 
 /// The kinds of Docker objects we create and later list or remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -661,6 +662,47 @@ impl<'a> Docker<'a> {
         let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
         s.push_str(&String::from_utf8_lossy(&out.stderr));
         Ok(s)
+    }
+
+    /// `docker logs [--follow] [--tail N] [--since T] CONTAINER`, as a command for the caller to
+    /// spawn and read: the container's stdout on its stdout, its stderr on its stderr. Following
+    /// ends when the container stops or is removed.
+    pub fn logs_command(
+        &self,
+        container: &str,
+        follow: bool,
+        tail: Option<u64>,
+        since: Option<&str>,
+    ) -> Command {
+        let sh = self.sh;
+        let mut args: Vec<String> = Vec::new();
+        if follow {
+            args.push("--follow".into());
+        }
+        if let Some(n) = tail {
+            args.extend(["--tail".into(), n.to_string()]);
+        }
+        if let Some(t) = since {
+            args.extend(["--since".into(), t.to_owned()]);
+        }
+        self.docker(cmd!(sh, "docker logs {args...} {container}"))
+            .into()
+    }
+
+    /// `docker events` of the containers carrying `label` (`key=value`) that start, one JSON
+    /// object a line (`{{json .}}`: `id`, `Actor.Attributes.name`, `timeNano`, ...), as a
+    /// command for the caller to spawn and read; it runs until killed.
+    pub fn container_starts_command(&self, label: &str) -> Command {
+        let sh = self.sh;
+        let label = format!("label={label}");
+        let mut command: Command = self
+            .docker(cmd!(
+                sh,
+                "docker events --filter type=container --filter event=start --filter {label} --format {JSON_FMT}"
+            ))
+            .into();
+        command.stdin(Stdio::null());
+        command
     }
 
     /// `docker kill`: SIGKILL to a running container (a crash, for fault tests).

@@ -502,6 +502,51 @@ impl Kube {
     }
 }
 
+impl Kube {
+    /// `logs POD -c CONTAINER [--previous] [--follow] [--tail N]`, as a command for the caller
+    /// to spawn and read. Following ends when that instance of the container terminates (a
+    /// restart is a new instance: `--previous` reads the one before it).
+    pub fn logs_command(
+        &self,
+        sh: &Shell,
+        pod: &str,
+        container: &str,
+        follow: bool,
+        previous: bool,
+        tail: Option<u64>,
+    ) -> Command {
+        let (ctx, ns) = (&self.context, &self.namespace);
+        let mut args: Vec<String> = Vec::new();
+        if previous {
+            args.push("--previous".into());
+        }
+        if follow {
+            args.push("--follow".into());
+        }
+        if let Some(n) = tail {
+            args.extend(["--tail".into(), n.to_string()]);
+        }
+        cmd!(
+            sh,
+            "kubectl --context {ctx} --namespace {ns} logs {pod} -c {container} {args...}"
+        )
+        .into()
+    }
+
+    /// `get pods -l SELECTOR --watch --output-watch-events -o json`, as a command for the caller
+    /// to spawn and read: one JSON watch event (`{"type": "ADDED"|"MODIFIED"|"DELETED", "object":
+    /// <pod>}`) after another, the pods that exist first as `ADDED` (`pkg/cmd/get/get.go`). It
+    /// ends when the API server closes the watch.
+    pub fn watch_pods_command(&self, sh: &Shell, selector: &str) -> Command {
+        let (ctx, ns) = (&self.context, &self.namespace);
+        cmd!(
+            sh,
+            "kubectl --context {ctx} --namespace {ns} get pods -l {selector} --watch --output-watch-events -o json"
+        )
+        .into()
+    }
+}
+
 /// Who owns the app's namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NamespaceState {

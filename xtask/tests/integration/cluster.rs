@@ -1673,3 +1673,222 @@ fn the_secret_setting_names_the_secret_the_chart_reads_and_down_deletes() {
         "down left the Secret"
     );
 }
+
+/// A running pod of the release, as the API server lists it, with what its container printed
+/// (`x-double-logs`) and, after a restart, what its previous instance printed.
+fn app_pod(name: &str, component: &str, container: &str, restarts: u64, logs: &str) -> Value {
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "todo-app", "labels": {
+            "app.kubernetes.io/name": "todo-app", "app.kubernetes.io/instance": "todo-app",
+            "app.kubernetes.io/component": component}},
+        "spec": {"containers": [{"name": container}]},
+        "status": {"phase": "Running", "containerStatuses": [{"name": container, "ready": true,
+            "restartCount": restarts, "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]},
+        "x-double-logs": {container: logs},
+    });
+    if restarts > 0 {
+        pod["x-double-previous-logs"] = json!({container: "before the restart\n"});
+    }
+    pod
+}
+
+/// The kubectl calls, argv only, without the target's checks (minikube status and the like).
+fn kubectl_calls(c: &Cluster) -> Vec<String> {
+    c.argv_lines()
+        .into_iter()
+        .filter(|l| {
+            l.starts_with("kubectl ") && !l.contains(" version ") && !l.contains(" config ")
+        })
+        .collect()
+}
+
+/// Reads a child's stdout lines on a thread, so a test can wait for one without blocking.
+fn line_reader(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Waits for a line equal to `want`, keeping every line seen in `seen`; fails (never hangs)
+/// when the stream ends or nothing comes for a long while.
+#[track_caller]
+fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, seen: &mut Vec<String>, want: &str) {
+    while !seen.iter().any(|l| l == want) {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("no line `{want}` ({e}); saw:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// Issue 12: `cargo xtask logs` on Minikube reads the release's pods by component, the
+/// previous instance of a restarted container first; `--follow` picks up the pod a rollout
+/// creates and new lines, until Ctrl-C, which ends it with exit 0.
+#[test]
+fn logs_read_the_release_s_pods_and_follow_a_rollout() {
+    if !require(
+        runs("python3", &["--version"]),
+        "cluster::logs_read_the_release_s_pods_and_follow_a_rollout",
+        "python3",
+        "apt-get install python3",
+    ) {
+        return;
+    }
+    let c = Cluster::new("logs");
+    let prefix = "kubectl --context minikube --namespace todo-app";
+
+    // Nothing deployed: said, with the command that deploys.
+    let none = c.xtask(&["logs"]);
+    assert_eq!(none.code, Some(1), "{}", none.stderr);
+    assert!(
+        none.stderr
+            .contains("nothing is deployed: no pods of backend, frontend, postgres")
+            && none
+                .stderr
+                .contains("`cargo xtask deploy --target minikube`"),
+        "{}",
+        none.stderr
+    );
+    // An unknown service names the input and the choices.
+    let bad = c.xtask(&["logs", "database"]);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("invalid value 'database'")
+            && bad
+                .stderr
+                .contains("[possible values: backend, frontend, postgres]"),
+        "{}",
+        bad.stderr
+    );
+
+    c.edit_state(|s| {
+        s["namespaces"]["todo-app"] = json!({"labels": {}});
+        let pods = [
+            app_pod(
+                "todo-app-backend-aaa",
+                "backend",
+                "backend",
+                1,
+                "listening on 0.0.0.0:8000\n",
+            ),
+            app_pod(
+                "todo-app-frontend-fff",
+                "frontend",
+                "frontend",
+                0,
+                "frontend up\n",
+            ),
+            app_pod(
+                "todo-app-postgres-0",
+                "database",
+                "postgres",
+                0,
+                "ready to accept connections\n",
+            ),
+        ];
+        for pod in pods {
+            let key = format!("todo-app/{}", pod["metadata"]["name"].as_str().unwrap());
+            s["pods"][key] = pod;
+        }
+    });
+    c.clear_calls();
+    let all = c.xtask(&["logs"]);
+    all.assert_ok("logs");
+    assert_eq!(
+        test_support::lines(&all.stdout),
+        [
+            "backend  | before the restart",
+            "backend  | listening on 0.0.0.0:8000",
+            "frontend | frontend up",
+            "postgres | ready to accept connections",
+        ],
+        "{}",
+        all.stderr
+    );
+    assert_eq!(
+        kubectl_calls(&c),
+        [
+            format!("{prefix} get pods -l app.kubernetes.io/instance=todo-app -o json"),
+            format!("{prefix} logs todo-app-backend-aaa -c backend --previous"),
+            format!("{prefix} logs todo-app-backend-aaa -c backend"),
+            format!("{prefix} logs todo-app-frontend-fff -c frontend"),
+            format!("{prefix} logs todo-app-postgres-0 -c postgres"),
+        ]
+    );
+    let backend = c.xtask(&["logs", "backend", "--tail", "1"]);
+    backend.assert_ok("logs backend");
+    assert_eq!(
+        test_support::lines(&backend.stdout),
+        [
+            "backend  | before the restart",
+            "backend  | listening on 0.0.0.0:8000"
+        ]
+    );
+
+    // Following: the running pod's lines, a line it prints later, then the pod a rollout
+    // creates, from its first line.
+    c.clear_calls();
+    let mut child = c.xtask_spawn(&["logs", "backend", "--follow"]);
+    let rx = line_reader(&mut child);
+    let mut seen = Vec::new();
+    wait_for_line(&rx, &mut seen, "backend  | listening on 0.0.0.0:8000");
+    c.edit_state(|s| {
+        let logs = &mut s["pods"]["todo-app/todo-app-backend-aaa"]["x-double-logs"]["backend"];
+        *logs = json!(format!("{}GET /health 200\n", logs.as_str().unwrap()));
+    });
+    wait_for_line(&rx, &mut seen, "backend  | GET /health 200");
+    c.edit_state(|s| {
+        s["pods"]["todo-app/todo-app-backend-bbb"] = app_pod(
+            "todo-app-backend-bbb",
+            "backend",
+            "backend",
+            0,
+            "new pod listening\n",
+        );
+    });
+    wait_for_line(&rx, &mut seen, "backend  | new pod listening");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{seen:?}");
+    assert!(
+        seen.iter().all(|l| l.starts_with("backend  | ")),
+        "another service's line: {seen:?}"
+    );
+    let calls = kubectl_calls(&c);
+    for call in [
+        format!("{prefix} get pods -l app.kubernetes.io/instance=todo-app -o json"),
+        format!(
+            "{prefix} get pods -l app.kubernetes.io/instance=todo-app --watch --output-watch-events -o json"
+        ),
+        format!("{prefix} logs todo-app-backend-aaa -c backend --follow"),
+        format!("{prefix} logs todo-app-backend-bbb -c backend --follow"),
+    ] {
+        assert!(calls.contains(&call), "no `{call}` in {calls:#?}");
+    }
+    // One follower per container instance: the watch's MODIFIED events start no second one.
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.ends_with("logs todo-app-backend-aaa -c backend --follow"))
+            .count(),
+        1,
+        "{calls:#?}"
+    );
+}

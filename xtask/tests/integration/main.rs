@@ -14,6 +14,7 @@ mod context_list;
 mod context_verify;
 mod context_vs_docker;
 mod diagnose;
+mod docker_dev;
 mod docker_identity;
 mod docker_target;
 mod docker_target_image;
