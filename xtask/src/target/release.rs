@@ -364,3 +364,49 @@ pub fn pod_runs(pods: &[Value], services: &[Service]) -> Vec<PodRun> {
     runs.sort_by(|a, b| (a.service, &a.pod).cmp(&(b.service, &b.pod)));
     runs
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_runs_name_the_service_of_each_pod_and_its_containers_state() {
+        let pods = serde_json::json!([
+            {"metadata": {"name": "todo-app-postgres-0", "labels": {"app.kubernetes.io/component": "database"}},
+             "status": {"containerStatuses": [{"name": "postgres", "restartCount": 2, "state": {"running": {}}}]}},
+            {"metadata": {"name": "todo-app-backend-b", "labels": {"app.kubernetes.io/component": "backend"}},
+             "status": {"containerStatuses": [{"name": "backend", "restartCount": 0, "state": {"waiting": {}}}]}},
+            {"metadata": {"name": "todo-app-frontend-f", "labels": {"app.kubernetes.io/component": "frontend"}},
+             "status": {}},
+            {"metadata": {"name": "other", "labels": {}}}
+        ]);
+        let pods = pods.as_array().unwrap();
+        let runs = pod_runs(pods, &[Service::Postgres, Service::Backend]);
+        assert_eq!(
+            runs,
+            [
+                PodRun {
+                    pod: "todo-app-backend-b".into(),
+                    service: Service::Backend,
+                    containers: vec![ContainerRun {
+                        name: "backend".into(),
+                        restarts: 0,
+                        running: false,
+                        has_log: false,
+                    }],
+                },
+                PodRun {
+                    pod: "todo-app-postgres-0".into(),
+                    service: Service::Postgres,
+                    containers: vec![ContainerRun {
+                        name: "postgres".into(),
+                        restarts: 2,
+                        running: true,
+                        has_log: true,
+                    }],
+                },
+            ]
+        );
+    }
+}

@@ -271,7 +271,7 @@ fn logs_and_the_dev_loop_replace_only_what_changed() {
     edit(repo.path(), EDITED, BROKEN);
     let third = dev.cycle_end(2);
     assert_eq!(third["ok"], false, "{third}");
-    assert_eq!(strs(&third["failed"]), ["backend-image"], "{third}");
+    assert_eq!(strs(&third["failed"]), ["app-binaries"], "{third}");
     assert!(
         third["error"].as_str().unwrap().contains("by_the_dev_test"),
         "the compiler's error is not in the cycle's error: {third}"
@@ -279,11 +279,18 @@ fn logs_and_the_dev_loop_replace_only_what_changed() {
     assert_eq!(ids(&x), after, "a failed cycle replaced a container");
     assert_eq!(backend_health(&x).0, 200);
 
-    // 4. Fixed: the next cycle succeeds (the fixed source is the image already running).
+    // 4. Fixed: the next cycle succeeds. The source is the one already running; whether its
+    //    recompiled binary is byte-identical (then nothing after the compile runs) is the
+    //    compiler's business, so only the other containers are held to it.
     edit(repo.path(), BROKEN, EDITED);
     let fourth = dev.cycle_end(3);
     assert_eq!(fourth["ok"], true, "{fourth}");
-    assert_eq!(ids(&x), after);
+    let after = {
+        let now = ids(&x);
+        assert_eq!((&now[0], &now[2]), (&after[0], &after[2]), "{fourth}");
+        now
+    };
+    assert_eq!(backend_health(&x).0, 200);
 
     // 5. Ctrl-C: exit 0, the deployment stays up, and the way to tear it down is named.
     let (code, events) = dev.interrupt();
