@@ -95,7 +95,7 @@ fn print_images(rows: &[ImageRow]) {
         let deployed = r.deployed.as_deref().unwrap_or("(none)");
         let Some(now) = &r.now else {
             println!(
-                "  {:<16} {}:{deployed} -> decided by the next compile: the same binary keeps it",
+                "  {:<16} {}:{deployed} -> (tag known once the binaries are compiled)",
                 r.task, r.repository
             );
             continue;
