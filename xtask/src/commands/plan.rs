@@ -32,7 +32,11 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
                 "event": "plan",
                 "task": t.name,
                 "key": t.key,
-                "decision": if t.decision == Decision::Fresh { "fresh" } else { "run" },
+                "decision": match t.decision {
+                    Decision::Fresh => "fresh",
+                    Decision::Cached { .. } => "cached",
+                    Decision::Run(_) => "run",
+                },
                 "reason": t.decision.reason(),
             });
             writeln!(out, "{line}")?;
@@ -45,6 +49,7 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
         let (word, reason) = match &t.decision {
             Decision::Fresh => (paint.dim("fresh"), paint.dim(&t.key[..12])),
             Decision::Run(r) => (paint.bold("run  "), r.clone()),
+            Decision::Cached { from, .. } => (paint.dim("found"), from.clone()),
         };
         writeln!(out, "{word}  {:<width$}  {reason}", t.name)?;
     }

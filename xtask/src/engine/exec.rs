@@ -143,6 +143,44 @@ pub fn execute<T: Target>(
                             });
                             progressed = true;
                         }
+                        Decision::Cached {
+                            from,
+                            outputs: found,
+                        } => {
+                            // Recorded like a success, at once: the next plan finds it fresh.
+                            let mut record = task.record.clone();
+                            record.outputs = found.clone();
+                            record.recorded_at = SystemTime::now()
+                                .duration_since(UNIX_EPOCH)
+                                .map_or(0, |d| d.as_secs());
+                            state.tasks.insert(task.name.clone(), record);
+                            let saved = match &task.inputs {
+                                Some(inputs) => super::state::save_inputs(dir, &task.name, inputs),
+                                None => Ok(()),
+                            };
+                            progressed = true;
+                            if let Err(e) = saved.and_then(|()| state.save(dir)) {
+                                status[p] = Status::Failed;
+                                failed.push(task.name.clone());
+                                stop = true;
+                                sink.emit(Event::Failed {
+                                    task: task.name.clone(),
+                                    key: task.key.clone(),
+                                    reason: from.clone(),
+                                    duration: Duration::ZERO,
+                                    error: format!("found but could not be recorded: {e:#}"),
+                                });
+                                continue;
+                            }
+                            status[p] = Status::Fresh;
+                            outputs.insert(task.name.clone(), found.clone());
+                            fresh.push(task.name.clone());
+                            sink.emit(Event::Fresh {
+                                task: task.name.clone(),
+                                key: task.key.clone(),
+                                reason: from.clone(),
+                            });
+                        }
                         Decision::Run(reason) if running < jobs => {
                             status[p] = Status::Running;
                             running += 1;

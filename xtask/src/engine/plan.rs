@@ -22,6 +22,14 @@ pub enum Decision {
     Fresh,
     /// It must run, for this reason.
     Run(String),
+    /// Its output for this key exists in a shared cache ([`super::Task::cached`]): recorded
+    /// as done with these outputs, without running.
+    Cached {
+        /// Where it was found, e.g. "in the registry …".
+        from: String,
+        /// The outputs to record.
+        outputs: super::Outputs,
+    },
 }
 
 impl Decision {
@@ -30,6 +38,7 @@ impl Decision {
         match self {
             Decision::Fresh => "up to date",
             Decision::Run(r) => r,
+            Decision::Cached { from, .. } => from,
         }
     }
 }
@@ -236,6 +245,25 @@ pub fn plan_tasks<T: Target>(
                     ))
                 }
             }
+        };
+        let decision = match decision {
+            Decision::Run(reason) if !force && !decl.task.always_run() => {
+                let empty = super::Outputs::new();
+                let recorded = state.tasks.get(&decl.name).map_or(&empty, |r| &r.outputs);
+                let cx = CheckCx {
+                    sh,
+                    session,
+                    target,
+                    task: &decl.name,
+                    key: &key,
+                    outputs: recorded,
+                };
+                match decl.task.cached(&cx)? {
+                    Some((outputs, from)) => Decision::Cached { from, outputs },
+                    None => Decision::Run(reason),
+                }
+            }
+            other => other,
         };
         tasks.push(PlannedTask {
             index: i,

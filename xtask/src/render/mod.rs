@@ -157,3 +157,12 @@ pub fn summary_table(
     ));
     out
 }
+
+/// `fresh`, with where it was found when it was not recorded here (a shared cache).
+fn fresh_word(reason: &str) -> String {
+    if reason == "up to date" {
+        "fresh".to_owned()
+    } else {
+        format!("fresh ({reason})")
+    }
+}

@@ -34,7 +34,9 @@ impl EventSink for Lines {
             }
             Event::Started { task, reason, .. } => format!("{} started ({reason})", p.bold(&task)),
             Event::Log { task, line } => format!("{} | {line}", p.dim(&task)),
-            Event::Fresh { task, .. } => format!("{} {}", p.bold(&task), p.dim("fresh")),
+            Event::Fresh { task, reason, .. } => {
+                format!("{} {}", p.bold(&task), p.dim(&super::fresh_word(&reason)))
+            }
             Event::Finished { task, duration, .. } => {
                 if let Ok(mut d) = self.durations.lock() {
                     d.insert(task.clone(), duration);

@@ -74,9 +74,11 @@ impl EventSink for Progress {
                 }
                 tail.push_back(line);
             }
-            Event::Fresh { task, .. } => {
-                self.println(&format!("{} {task} {}", p.dim("·"), p.dim("fresh")))
-            }
+            Event::Fresh { task, reason, .. } => self.println(&format!(
+                "{} {task} {}",
+                p.dim("·"),
+                p.dim(&super::fresh_word(&reason))
+            )),
             Event::Finished { task, duration, .. } => {
                 if let Some(bar) = inner.bars.remove(&task) {
                     bar.finish_and_clear();

@@ -3,11 +3,13 @@
 //! test, another checkout) with its own `--namespace` never touches this one.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::Result;
 use xshell::{Shell, cmd};
 
 use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, kept_line, list_or_none};
+use crate::image_registry::Registry;
 use crate::smoke::Endpoints;
 use crate::tools::docker::{
     Docker, IMAGE_LABEL, ObjectKind, PART_OF_LABEL, PART_OF_VALUE, TARGET_LABEL,
@@ -30,6 +32,8 @@ pub struct DockerTarget {
     pub namespace: String,
     /// Local port the frontend is published on.
     pub port: u16,
+    /// `--registry`, if any.
+    pub registry: Option<Arc<Registry>>,
 }
 
 impl DockerTarget {
@@ -213,6 +217,7 @@ mod tests {
         super::super::Target::Docker(DockerTarget {
             namespace: namespace.to_owned(),
             port,
+            registry: None,
         })
     }
 

@@ -6,10 +6,11 @@ pub mod docker;
 pub mod minikube;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use xshell::Shell;
 
+use crate::image_registry::Registry;
 use crate::smoke::Endpoints;
 use crate::tools::kubectl::{Kube, PortForward};
 use crate::tools::{ChildEnv, find_program};
@@ -53,6 +54,8 @@ pub struct Options {
     pub namespace: String,
     /// `--port` (Docker).
     pub port: u16,
+    /// `--registry`: images are pushed there and deployed by digest, and it is the build cache.
+    pub registry: Option<Arc<Registry>>,
 }
 
 /// A resolved deployment target.
@@ -156,11 +159,13 @@ impl Target {
                 profile: opts.profile.clone(),
                 namespace: opts.namespace.clone(),
                 docker_env: Mutex::new(None),
+                registry: opts.registry.clone(),
             }))
         } else {
             Ok(Target::Docker(DockerTarget {
                 namespace: opts.namespace.clone(),
                 port: opts.port,
+                registry: opts.registry.clone(),
             }))
         }
     }
@@ -173,12 +178,14 @@ impl Target {
                 profile: m.profile.clone(),
                 namespace: m.namespace.clone(),
                 port: 0,
+                registry: m.registry.clone(),
             },
             Target::Docker(d) => Options {
                 target: Choice::Docker,
                 profile: String::new(),
                 namespace: d.namespace.clone(),
                 port: d.port,
+                registry: d.registry.clone(),
             },
         }
     }
@@ -200,6 +207,15 @@ impl Target {
             Target::Docker(_) => anyhow::bail!(
                 "the Docker target has no Kubernetes cluster; limit the task with `targets = [\"minikube\"]`"
             ),
+        }
+    }
+
+    /// The registry images go through (`--registry`), if any: every target pushes there and
+    /// deploys by digest.
+    pub fn registry(&self) -> Option<&Registry> {
+        match self {
+            Target::Minikube(m) => m.registry.as_deref(),
+            Target::Docker(d) => d.registry.as_deref(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod docker;
 pub mod helm;
 pub mod kubectl;
 pub mod minikube;
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

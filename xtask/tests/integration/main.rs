@@ -24,4 +24,5 @@ mod engine_targets;
 mod engine_validation;
 mod engine_walk;
 mod load;
+mod registry;
 mod secret_marker;

@@ -14,7 +14,7 @@ use test_support::{Run, Xtask, copy_workspace, docker_daemon, lines};
 use crate::support::one_deployment_at_a_time;
 
 /// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     let mut hits = Vec::new();
     for entry in walkdir::WalkDir::new(dir)
         .into_iter()
