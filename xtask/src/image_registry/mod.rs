@@ -3,6 +3,7 @@
 //! credentials ([`credentials`]). The HTTP client itself is [`crate::tools::registry`].
 
 pub mod credentials;
+pub mod pull_secret;
 pub mod push;
 
 use std::fmt;
@@ -14,6 +15,8 @@ use xshell::Shell;
 use crate::tools::registry::{Client, Lookup};
 
 pub use credentials::Credentials;
+#[cfg(test)]
+pub use credentials::Source;
 
 /// Docker Hub's names: images are `docker.io/...`, the API is at `registry-1.docker.io`, and
 /// credentials are stored under the index URL.
