@@ -1673,3 +1673,97 @@ fn the_secret_setting_names_the_secret_the_chart_reads_and_down_deletes() {
         "down left the Secret"
     );
 }
+
+#[test]
+fn registry_images_are_deployed_by_digest_with_a_pull_secret_from_stdin() {
+    const TEST: &str =
+        "cluster::registry_images_are_deployed_by_digest_with_a_pull_secret_from_stdin";
+    if !prerequisites(TEST) {
+        return;
+    }
+    let password = format!("MARKER-regpw-{}", std::process::id());
+    let Some(server) = test_support::registry::Registry::with_auth(TEST, "deployer", &password)
+    else {
+        return;
+    };
+    let _tags = crate::registry::LocalTags(server.host());
+    let mut c = Cluster::new("reg");
+    let registry = format!("{}/apps", server.host());
+    c.env.push(("XTASK_REGISTRY".into(), registry.clone()));
+    c.env
+        .push(("XTASK_REGISTRY_USERNAME".into(), "deployer".into()));
+    c.env
+        .push(("XTASK_REGISTRY_PASSWORD".into(), password.clone()));
+    // No Docker config of the user's: the environment's credentials are the only ones.
+    let home = tempfile::tempdir().unwrap();
+    c.env
+        .push(("HOME".into(), home.path().display().to_string()));
+
+    let run = c.xtask(&["--json", "run", "release"]);
+    run.assert_ok("run release with a registry that needs credentials");
+    let argv = c.argv_lines();
+    let upgrade = argv
+        .iter()
+        .find(|l| l.starts_with("helm upgrade"))
+        .unwrap_or_else(|| panic!("no helm upgrade:\n{}", argv.join("\n")));
+    for (prefix, image) in ["backend", "frontend"].iter().zip(&c.images) {
+        assert!(
+            upgrade.contains(&format!("{prefix}.image.repository={registry}/{image}")),
+            "{upgrade}"
+        );
+        assert!(
+            upgrade.contains(&format!("{prefix}.image.digest=sha256:")),
+            "{upgrade}"
+        );
+    }
+    assert!(
+        upgrade.contains("imagePullSecrets[0].name=todo-app-registry"),
+        "{upgrade}"
+    );
+    // The pull Secret went to kubectl on stdin, into the release's namespace.
+    let state = c.read_state();
+    let secret = &state["secrets"]["todo-app/todo-app-registry"];
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson", "{secret}");
+    let config: Value = {
+        use base64::Engine as _;
+        let data = secret["data"][".dockerconfigjson"].as_str().unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let entry = &config["auths"][server.host()];
+    assert_eq!(entry["username"], "deployer");
+    assert_eq!(entry["password"], password.as_str());
+    assert!(
+        c.calls().iter().any(|call| {
+            call["tool"] == "kubectl"
+                && call["argv"].to_string().contains("apply")
+                && call["stdin_len"].as_u64().is_some_and(|n| n > 0)
+        }),
+        "no kubectl apply from stdin"
+    );
+    // The pods run the pushed images by digest.
+    let pods = state["pods"].to_string();
+    assert!(
+        pods.contains(&format!("{registry}/{}@sha256:", c.images[0])),
+        "{pods}"
+    );
+    // The password: in no argument of any cluster tool, no output, nothing we recorded.
+    for call in c.calls() {
+        assert!(
+            !call["argv"].to_string().contains(&password),
+            "a cluster tool got the registry password as an argument"
+        );
+    }
+    assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password));
+    let hits = crate::secret_marker::files_containing(&c.project.path("target/xtask"), &password);
+    assert!(hits.is_empty(), "{hits:?}");
+
+    // Again: fresh (the registry still holds both tags with the recorded digests).
+    let again = c.xtask(&["--json", "run", "release"]);
+    again.assert_ok("again");
+    assert!(again.tasks_with("started").is_empty(), "{}", again.stdout);
+}

@@ -1,8 +1,9 @@
 //! Images through a real registry (`docker-registry` on 127.0.0.1, open or with htpasswd):
 //! `build --registry` pushes and records digests; a second checkout elsewhere with no state and
 //! no local image finds every image there and builds nothing; keys are the same at any path;
-//! wrong credentials, an unreachable registry and a tag holding another digest each fail in
-//! one line and record nothing; credentials appear in no argument, output, event or state.
+//! an unreachable registry and a tag holding another digest each fail in one line and record
+//! nothing. Credentials: `secret_marker::a_registry_password_authenticates_and_appears_nowhere`
+//! and, on Minikube, `cluster::registry_images_are_deployed_by_digest_with_a_pull_secret_from_stdin`.
 //!
 //! A small image (a file on `debian:bookworm-slim`) keeps most of these quick; one test runs
 //! the real pipeline's two images on copies of the workspace.
@@ -27,7 +28,7 @@ fn pipeline(image: &str) -> String {
 }
 
 /// A project with one small image named `image`.
-fn small_project(image: &str) -> Project {
+pub fn small_project(image: &str) -> Project {
     let p = Project::new(&pipeline(image));
     p.write("Dockerfile", DOCKERFILE);
     p.write(".dockerignore", "*\n!hello.txt\n");
@@ -37,10 +38,10 @@ fn small_project(image: &str) -> Project {
 
 /// Removes, on drop, every local image tag of the registry at `host` (its port is this test's
 /// own, so these are the tags this test made).
-struct LocalTags(String);
+pub struct LocalTags(pub String);
 
 impl LocalTags {
-    fn list(&self) -> Vec<String> {
+    pub fn list(&self) -> Vec<String> {
         lines(&docker_ok(&[
             "image",
             "ls",
@@ -52,7 +53,7 @@ impl LocalTags {
         .collect()
     }
 
-    fn remove(&self) {
+    pub fn remove(&self) {
         for tag in self.list() {
             let _ = docker(&["rmi", "--no-prune", &tag]);
         }
@@ -66,7 +67,7 @@ impl Drop for LocalTags {
 }
 
 /// The recorded outputs of `task` in the Docker target's state under `root`, if any.
-fn recorded(root: &Path, task: &str) -> Option<Value> {
+pub fn recorded(root: &Path, task: &str) -> Option<Value> {
     let text =
         std::fs::read_to_string(root.join("target/xtask/docker-todo-app/state.json")).ok()?;
     let state: Value = serde_json::from_str(&text).unwrap();
@@ -90,7 +91,7 @@ fn plan_keys(x: &Xtask, registry: &str) -> Vec<(String, String)> {
 
 /// The one `error:` line of a failed run's stderr.
 #[track_caller]
-fn one_error_line(run: &Run) -> String {
+pub fn one_error_line(run: &Run) -> String {
     assert_ne!(run.code, Some(0), "succeeded:\n{}", run.stdout);
     let errors: Vec<&str> = run
         .stderr
@@ -274,138 +275,6 @@ fn registry_failures_are_one_line_and_record_nothing() {
         before,
         "the record changed"
     );
-}
-
-#[test]
-fn credentials_authenticate_and_appear_nowhere() {
-    const TEST: &str = "registry::credentials_authenticate_and_appear_nowhere";
-    if !docker_daemon(TEST) {
-        return;
-    }
-    let password = format!("MARKER-registry-pw-{}", std::process::id());
-    let Some(server) = Registry::with_auth(TEST, "ci-bot", &password) else {
-        return;
-    };
-    let _tags = LocalTags(server.host());
-    let registry = format!("{}/private", server.host());
-    let image = format!("xreg-auth-{}", std::process::id());
-    let p = small_project(&image);
-
-    // Every `docker` the pipeline runs goes through a wrapper that records its arguments.
-    let bin = tempfile::tempdir().unwrap();
-    let argv_log = bin.path().join("argv.log");
-    let real = test_support::on_path(&["docker"]).unwrap();
-    let wrapper = bin.path().join("docker");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
-            argv_log.display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    // No Docker config of the user's: only what the test gives.
-    let home = tempfile::tempdir().unwrap();
-    let runner = |user: &str, pw: &str| {
-        let mut x = Xtask::new(p.root());
-        x.env.push(("PATH".into(), path.clone()));
-        x.env
-            .push(("HOME".into(), home.path().display().to_string()));
-        x.env.push(("XTASK_REGISTRY".into(), registry.clone()));
-        if !user.is_empty() {
-            x.env.push(("XTASK_REGISTRY_USERNAME".into(), user.into()));
-            x.env.push(("XTASK_REGISTRY_PASSWORD".into(), pw.into()));
-        }
-        x
-    };
-    let mut runs = Vec::new();
-
-    // No credentials: the registry's 401 says what to do.
-    let run = runner("", "").run(&["build"]);
-    let line = one_error_line(&run);
-    assert!(
-        line.contains("requires credentials") && line.contains("docker login"),
-        "{line}"
-    );
-    runs.push(run);
-
-    // A wrong password: refused, naming the user and where the credentials came from.
-    let wrong = format!("{password}-wrong");
-    let run = runner("ci-bot", &wrong).run(&["build"]);
-    let line = one_error_line(&run);
-    assert!(
-        line.contains(&format!(
-            "registry {registry} refused the credentials of user `ci-bot`"
-        )) && line.contains("XTASK_REGISTRY_USERNAME/XTASK_REGISTRY_PASSWORD"),
-        "{line}"
-    );
-    assert!(recorded(p.root(), "img").is_none());
-    runs.push(run);
-
-    // The right ones: looked up, built, logged in with --password-stdin, pushed.
-    let run = runner("ci-bot", &password).run(&["--json", "build"]);
-    run.assert_ok("build with the registry's credentials");
-    assert_eq!(run.tasks_with("finished"), ["img"]);
-    runs.push(run);
-    let run = runner("ci-bot", &password).run(&["--json", "plan"]);
-    run.assert_ok("plan");
-    assert_eq!(run.events()[0]["decision"], "fresh");
-    runs.push(run);
-
-    // From the Docker config instead (`auths`, as `docker login` writes it): no login needed.
-    let config = home.path().join(".docker");
-    std::fs::create_dir_all(&config).unwrap();
-    let auth = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(format!("ci-bot:{password}"))
-    };
-    std::fs::write(
-        config.join("config.json"),
-        format!(
-            "{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}",
-            server.host()
-        ),
-    )
-    .unwrap();
-    p.write("hello.txt", "from the docker config\n");
-    let run = runner("", "").run(&["--json", "build"]);
-    run.assert_ok("build with the Docker config's credentials");
-    assert_eq!(run.tasks_with("finished"), ["img"]);
-    runs.push(run);
-
-    let argv = std::fs::read_to_string(&argv_log).unwrap();
-    assert!(
-        argv.lines()
-            .any(|l| l.starts_with("login --username ci-bot --password-stdin")),
-        "no docker login with --password-stdin:\n{argv}"
-    );
-    assert!(argv.contains("push "), "{argv}");
-    let needles = [password.clone(), wrong, auth];
-    for needle in &needles {
-        assert!(
-            !argv.contains(needle.as_str()),
-            "a credential in docker's argv"
-        );
-        for (i, run) in runs.iter().enumerate() {
-            assert!(!run.stdout.contains(needle.as_str()), "run {i} stdout");
-            assert!(!run.stderr.contains(needle.as_str()), "run {i} stderr");
-        }
-        let hits = crate::secret_marker::files_containing(&p.path("target/xtask"), needle);
-        assert!(hits.is_empty(), "a credential under target/xtask: {hits:?}");
-    }
-    for tag in LocalTags(server.host()).list() {
-        let history = docker_ok(&["history", "--no-trunc", &tag]);
-        let inspect = docker_ok(&["image", "inspect", &tag]);
-        assert!(!history.contains(&password) && !inspect.contains(&password));
-    }
 }
 
 /// The real pipeline: both images pushed from one checkout, then a second checkout at another
