@@ -136,14 +136,13 @@ impl<'a> Client<'a> {
     /// Whether `repository:reference` exists, and its digest.
     pub fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Lookup> {
         let url = self.url(repository, reference);
-        let first = self.head(&url, None)?;
-        let response = match first {
-            Answer::Ok(r) => r,
+        let (response, auth) = match self.head(&url, None)? {
+            Answer::Ok(r) => (r, None),
             Answer::NotFound => return Ok(Lookup::Missing),
             Answer::Unauthorized(challenge) => {
                 let auth = self.authorization(challenge.as_deref(), repository)?;
                 match self.head(&url, Some(&auth))? {
-                    Answer::Ok(r) => r,
+                    Answer::Ok(r) => (r, Some(auth)),
                     Answer::NotFound => return Ok(Lookup::Missing),
                     Answer::Unauthorized(_) => return Err(self.refused()),
                 }
@@ -152,17 +151,14 @@ impl<'a> Client<'a> {
         match response.header("Docker-Content-Digest") {
             Some(d) if d.starts_with("sha256:") => Ok(Lookup::Found(d.to_owned())),
             // The header is optional in the spec: then the digest is that of the manifest bytes.
-            _ => self.digest_of_body(&url, repository).map(Lookup::Found),
+            _ => self.digest_of_body(&url, auth.as_ref()).map(Lookup::Found),
         }
     }
 
-    fn digest_of_body(&self, url: &str, repository: &str) -> Result<String> {
+    /// The digest of the manifest's bytes, fetched with the authorization the HEAD took.
+    fn digest_of_body(&self, url: &str, auth: Option<&SecretValue>) -> Result<String> {
         let mut request = self.agent.get(url).set("Accept", MANIFEST_ACCEPT);
-        if let Some(c) = &self.credentials {
-            // A registry that needed a token answered the HEAD with it; ask again the same way.
-            let auth = self
-                .authorization(None, repository)
-                .unwrap_or_else(|_| c.basic_header());
+        if let Some(auth) = auth {
             request = request.set("Authorization", auth.expose());
         }
         let response = request.call().map_err(|e| self.transport(&e))?;
@@ -315,8 +311,8 @@ enum Answer {
     Unauthorized(Option<String>),
 }
 
-/// Fails unless `digest` is what the registry holds for `repository:tag` now: a tag that names
-/// another image than the one this checkout recorded or pushed.
+/// The error of a tag that names another image (`found`) than the one this checkout recorded
+/// or pushed (`expected`).
 pub fn conflict(
     registry: &Registry,
     repository: &str,
@@ -363,5 +359,117 @@ mod tests {
         );
         assert_eq!(parse_challenge("Negotiate"), None);
         assert_eq!(parse_challenge(r#"Bearer service="x""#), None);
+    }
+
+    /// The token flow as ghcr.io runs it (no such registry is reachable from the test machines,
+    /// and `docker-registry`'s token mode needs a JWT-signing token server): a registry that
+    /// answers 401 `Bearer realm=…,service=…`, a realm that issues a token for the credentials
+    /// given as Basic, and the registry accepting that token. What the client sent is checked.
+    #[test]
+    fn the_bearer_token_flow_fetches_a_pull_token_with_basic_credentials() {
+        use std::io::{BufRead, BufReader, Write};
+        use std::net::TcpListener;
+
+        use crate::image_registry::{Address, Source};
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let digest = format!("sha256:{}", "c".repeat(64));
+        let served = digest.clone();
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for stream in listener.incoming().take(8) {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                reader.read_line(&mut request).unwrap();
+                let mut auth = String::new();
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("Authorization: ") {
+                        auth = v.trim().to_owned();
+                    }
+                }
+                let path = request.split_whitespace().nth(1).unwrap().to_owned();
+                let reply = if path.starts_with("/token?") {
+                    // bot:pw
+                    if auth == "Basic Ym90OnB3" {
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{\"token\":\"tok-123\"}".to_owned()
+                    } else {
+                        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_owned()
+                    }
+                } else if auth == "Bearer tok-123" {
+                    let status = if path.ends_with("/missing") {
+                        "404 Not Found"
+                    } else {
+                        "200 OK"
+                    };
+                    format!(
+                        "HTTP/1.1 {status}\r\nDocker-Content-Digest: {served}\r\nContent-Length: 0\r\n\r\n"
+                    )
+                } else {
+                    format!(
+                        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake.registry\",scope=\"repository:acme/app:pull\"\r\nContent-Length: 0\r\n\r\n"
+                    )
+                };
+                seen.push(format!(
+                    "{} {path} [{auth}]",
+                    request.split_whitespace().next().unwrap()
+                ));
+                stream.write_all(reply.as_bytes()).unwrap();
+            }
+            seen
+        });
+        let registry = Registry::new(
+            Address::parse(&format!("127.0.0.1:{port}/acme")).unwrap(),
+            true,
+            false,
+        );
+        let credentials = Credentials {
+            username: "bot".into(),
+            password: SecretValue::new("pw"),
+            source: Source::Environment,
+        };
+        let client = Client::new(&registry, Some(credentials));
+        assert_eq!(
+            client.manifest_digest("acme/app", "tag1").unwrap(),
+            Lookup::Found(digest)
+        );
+        assert_eq!(
+            client.manifest_digest("acme/app", "missing").unwrap(),
+            Lookup::Missing
+        );
+        // Wrong credentials: the realm refuses them, and the error says so in one line.
+        let wrong = Credentials {
+            username: "bot".into(),
+            password: SecretValue::new("nope"),
+            source: Source::Environment,
+        };
+        let err = Client::new(&registry, Some(wrong))
+            .manifest_digest("acme/app", "tag1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("refused the credentials of user `bot`") && !err.contains("nope"),
+            "{err}"
+        );
+        let seen = server.join().unwrap();
+        assert_eq!(
+            seen,
+            [
+                "HEAD /v2/acme/app/manifests/tag1 []",
+                "GET /token?scope=repository%3Aacme%2Fapp%3Apull&service=fake.registry [Basic Ym90OnB3]",
+                "HEAD /v2/acme/app/manifests/tag1 [Bearer tok-123]",
+                "HEAD /v2/acme/app/manifests/missing []",
+                "GET /token?scope=repository%3Aacme%2Fapp%3Apull&service=fake.registry [Basic Ym90OnB3]",
+                "HEAD /v2/acme/app/manifests/missing [Bearer tok-123]",
+                "HEAD /v2/acme/app/manifests/tag1 []",
+                "GET /token?scope=repository%3Aacme%2Fapp%3Apull&service=fake.registry [Basic Ym90Om5vcGU=]",
+            ],
+        );
     }
 }
