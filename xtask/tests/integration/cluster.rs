@@ -722,6 +722,7 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
         vec![
             "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait".to_owned(),
             "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found".to_owned(),
+            "kubectl --context minikube --namespace todo-app delete secret todo-app-registry --ignore-not-found".to_owned(),
             "kubectl --context minikube --namespace todo-app delete pvc -l app.kubernetes.io/instance=todo-app --ignore-not-found --wait=false -o name".to_owned(),
             "kubectl --context minikube delete namespace todo-app --ignore-not-found --wait=true --timeout=180s".to_owned(),
         ]
@@ -1185,6 +1186,7 @@ fn teardown_deletes_the_release_s_claims_in_a_namespace_it_keeps() {
         [
             "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait",
             "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found",
+            "kubectl --context minikube --namespace todo-app delete secret todo-app-registry --ignore-not-found",
             "kubectl --context minikube --namespace todo-app delete pvc -l app.kubernetes.io/instance=todo-app --ignore-not-found --wait=false -o name",
         ]
     );
@@ -1766,4 +1768,12 @@ fn registry_images_are_deployed_by_digest_with_a_pull_secret_from_stdin() {
     let again = c.xtask(&["--json", "run", "release"]);
     again.assert_ok("again");
     assert!(again.tasks_with("started").is_empty(), "{}", again.stdout);
+
+    // `down` deletes the pull Secret with the app's.
+    c.xtask(&["down"]).assert_ok("down");
+    assert!(
+        c.read_state()["secrets"]
+            .get("todo-app/todo-app-registry")
+            .is_none()
+    );
 }

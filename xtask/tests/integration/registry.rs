@@ -356,4 +356,18 @@ fn a_second_ci_runner_reuses_both_app_images() {
             .starts_with(&format!("{registry}/todo-frontend@sha256:")),
         "{out}"
     );
+
+    // The Docker target runs them by digest; the backend, found in the registry, is not in this
+    // daemon, so `app-containers` pulls it. The smoke test passes against them.
+    let x3 = Xtask::deployment(second.path(), &format!("xreg{}", std::process::id()));
+    x3.run(&["--registry", &registry, "run", "smoke"])
+        .assert_ok("the app from the registry's images");
+    for role in ["backend", "frontend"] {
+        let container = format!("{}-docker-{role}", x3.namespace());
+        let image = docker_ok(&["inspect", "--format", "{{.Config.Image}}", &container]);
+        assert!(
+            image.starts_with(&format!("{registry}/todo-{role}@sha256:")),
+            "{container} runs {image}"
+        );
+    }
 }
