@@ -398,7 +398,9 @@ impl Task<Target> for DockerImage {
                 outputs.insert("image_id".into(), id);
             }
             ImageStore::MinikubeBuild(profile) if registry.is_some() => bail!(
-                "--registry needs a Docker daemon to build and push from, and Minikube profile                  `{profile}` does not run Docker; use a Docker-runtime profile                  (`minikube start --container-runtime=docker`)"
+                "--registry needs a Docker daemon to build and push from, and Minikube profile \
+                 `{profile}` does not run Docker; use a Docker-runtime profile \
+                 (`minikube start --container-runtime=docker`)"
             ),
             ImageStore::MinikubeBuild(profile) => {
                 anyhow::ensure!(
@@ -537,7 +539,8 @@ impl DockerImage {
                     ));
                 }
                 Lookup::Missing => bail!(
-                    "registry {} does not list {reference} right after `docker push` reported                      it; fix: check the registry's storage and try again",
+                    "registry {} does not list {reference} right after `docker push` reported \
+                     it; fix: check the registry's storage and try again",
                     registry.address
                 ),
             }
