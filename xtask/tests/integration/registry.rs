@@ -41,21 +41,31 @@ pub fn small_project(image: &str) -> Project {
 pub struct LocalTags(pub String);
 
 impl LocalTags {
+    /// Our images' references: `repo:tag`, or the image ID of one whose tag moved away
+    /// (`repo:<none>`, as after a push of another image over its tag).
     pub fn list(&self) -> Vec<String> {
         lines(&docker_ok(&[
             "image",
             "ls",
             "--format",
-            "{{.Repository}}:{{.Tag}}",
+            "{{.Repository}}:{{.Tag}} {{.ID}}",
         ]))
         .into_iter()
-        .filter(|t| t.starts_with(&format!("{}/", self.0)))
+        .filter(|l| l.starts_with(&format!("{}/", self.0)))
+        .filter_map(|l| {
+            let (reference, id) = l.split_once(' ')?;
+            Some(if reference.ends_with(":<none>") {
+                id.to_owned()
+            } else {
+                reference.to_owned()
+            })
+        })
         .collect()
     }
 
     pub fn remove(&self) {
-        for tag in self.list() {
-            let _ = docker(&["rmi", "--no-prune", &tag]);
+        for reference in self.list() {
+            let _ = docker(&["rmi", "--no-prune", &reference]);
         }
     }
 }
@@ -275,6 +285,49 @@ fn registry_failures_are_one_line_and_record_nothing() {
         before,
         "the record changed"
     );
+}
+
+/// Without a registry too, an image's key names nothing of the machine, while the freshness
+/// check still asks the daemon: a daemon that lacks the tag, or holds another image under it
+/// (another daemon, a wiped one), rebuilds.
+#[test]
+fn the_image_key_holds_no_daemon_and_freshness_asks_the_daemon() {
+    const TEST: &str = "registry::the_image_key_holds_no_daemon_and_freshness_asks_the_daemon";
+    if !docker_daemon(TEST) {
+        return;
+    }
+    let image = format!("xreg-local-{}", std::process::id());
+    let mut cleanup = test_support::docker::Cleanup::default();
+    let p = small_project(&image);
+    p.xtask(&["--json", "build"]).ok();
+    let state: Value =
+        serde_json::from_str(&p.read("target/xtask/docker-todo-app/state.json")).unwrap();
+    let material = state["tasks"]["img"]["material"].as_object().unwrap();
+    assert!(
+        material.keys().all(|k| !k.contains("daemon")),
+        "{material:?}"
+    );
+    let tag = recorded(p.root(), "img").unwrap()["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cleanup.images.push(tag.clone());
+    let plan = |what: &str| -> String {
+        let run = p.xtask(&["--json", "plan"]).ok();
+        let event = &run.events()[0];
+        format!("{} {}", event["decision"], event["reason"]).replace('"', "")
+            + &format!(" ({what})")
+    };
+    assert_eq!(plan("recorded"), "fresh up to date (recorded)");
+    // Another image under the tag: not ours.
+    docker_ok(&["tag", "debian:bookworm-slim", &tag]);
+    assert_eq!(plan("retagged"), "run output missing (retagged)");
+    // No image under the tag at all.
+    docker_ok(&["rmi", &tag]);
+    assert_eq!(plan("removed"), "run output missing (removed)");
+    let rebuilt = p.xtask(&["--json", "build"]).ok();
+    assert_eq!(rebuilt.tasks_with("finished"), ["img"]);
+    assert_eq!(plan("rebuilt"), "fresh up to date (rebuilt)");
 }
 
 /// The real pipeline: both images pushed from one checkout, then a second checkout at another
