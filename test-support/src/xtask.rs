@@ -68,7 +68,7 @@ impl Xtask {
     }
 
     /// `xtask --root ROOT --target docker [DEPLOYMENT OPTIONS] ARGS`, without colours, stdin
-    /// closed, `XTASK_TARGET` removed, in the root.
+    /// closed, `XTASK_TARGET` and the `XTASK_REGISTRY*` settings removed, in the root.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
         cmd.arg("--root")
@@ -81,6 +81,12 @@ impl Xtask {
         cmd.args(args)
             .env("NO_COLOR", "1")
             .env_remove("XTASK_TARGET")
+            // A developer's registry settings must not send a test's images anywhere.
+            .env_remove("XTASK_REGISTRY")
+            .env_remove("XTASK_NO_REGISTRY_CACHE")
+            .env_remove("XTASK_REGISTRY_INSECURE")
+            .env_remove("XTASK_REGISTRY_USERNAME")
+            .env_remove("XTASK_REGISTRY_PASSWORD")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.root)
             .stdin(Stdio::null());
