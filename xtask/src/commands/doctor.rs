@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use xshell::{Shell, cmd};
 
+use crate::image_registry::Registry;
 use crate::pipeline::Pipeline;
 use crate::target::{Choice, Options};
 use crate::tools::minikube::{self, ProfileState};
@@ -31,7 +32,17 @@ pub(crate) fn run(sh: &Shell, p: &Pipeline, _args: &Args) -> Result<()> {
 /// Runs the checks, prints the table (under `--json`: one JSON event per row, so stdout stays
 /// one JSON object per line), and fails when any row blocks.
 pub(crate) fn check(sh: &Shell, p: &Pipeline) -> Result<()> {
-    let rows = checks(sh, &p.opts.target_options());
+    let opts = p.opts.target_options();
+    let mut rows = checks(sh, &opts);
+    if let Some(registry) = &opts.registry {
+        // Asked in the first image's repository: a pull token is scoped to one.
+        let image = p
+            .graph()
+            .ok()
+            .and_then(|g| p.image_repositories(&g).into_iter().next())
+            .unwrap_or_else(|| "xtask-doctor".to_owned());
+        rows.push(registry_row(sh, registry, &image));
+    }
     if p.opts.json {
         let out: String = rows
             .iter()
@@ -111,6 +122,43 @@ impl Row {
 
     fn checked(check: &str, c: Check) -> Row {
         Row::pass_if(c.ok, check, c.found, &c.required, &c.fix)
+    }
+}
+
+/// With `--registry`: it answers the Registry HTTP API and grants the credentials (or anonymous
+/// access) pull access, asked as the look-up of a tag that need not exist.
+fn registry_row(sh: &Shell, registry: &Registry, image: &str) -> Row {
+    let (check, required) = ("registry", "reachable, access granted");
+    let address = &registry.address;
+    if !registry.lookup {
+        return Row::new(
+            check,
+            format!("{address} (not asked: --no-registry-cache)"),
+            required,
+            Status::Warn,
+        );
+    }
+    let who = match registry.credentials(sh) {
+        Ok(Some(c)) => format!("user `{}` from {}", c.username, c.source),
+        Ok(None) => "anonymous".to_owned(),
+        Err(e) => {
+            return Row::fail(
+                check,
+                format!("{address}: {e:#}"),
+                required,
+                "fix the credentials named",
+            );
+        }
+    };
+    match registry.lookup(sh, image, "xtask-doctor-probe") {
+        Ok(_) => Row::ok(check, format!("{address} ({who})"), required),
+        Err(e) => {
+            let text = format!("{e:#}");
+            let (found, fix) = text
+                .split_once("; fix: ")
+                .unwrap_or((text.as_str(), "check --registry"));
+            Row::fail(check, found.to_owned(), required, fix.to_owned())
+        }
     }
 }
 

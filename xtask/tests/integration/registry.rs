@@ -264,6 +264,29 @@ fn registry_failures_are_one_line_and_record_nothing() {
         "{line}"
     );
     assert!(recorded(p.root(), "img").is_none());
+    // `doctor` says so in its registry row, and passes it for the running registry.
+    let doctor = p.xtask(&["--registry", &closed, "doctor"]);
+    assert_ne!(doctor.code, Some(0));
+    let row = doctor
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("registry"))
+        .unwrap_or_else(|| panic!("no registry row:\n{}", doctor.stdout));
+    assert!(
+        row.contains("cannot reach registry") && row.contains("FAIL") && row.contains("start it"),
+        "{row}"
+    );
+    let open = format!("{}/test", server.host());
+    let doctor = p.xtask(&["--registry", &open, "doctor"]).ok();
+    let row = doctor
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("registry"))
+        .unwrap();
+    assert!(
+        row.contains(&format!("{open} (anonymous)")) && row.trim_end().ends_with(" ok"),
+        "{row}"
+    );
 
     // A tag that holds another digest than the one recorded here.
     let registry = format!("{}/test", server.host());
