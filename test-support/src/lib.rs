@@ -11,6 +11,7 @@
 pub mod docker;
 pub mod postgres;
 mod prereq;
+pub mod registry;
 pub mod xtask;
 
 use std::path::{Path, PathBuf};

@@ -68,7 +68,8 @@ impl Xtask {
     }
 
     /// `xtask --root ROOT --target docker [DEPLOYMENT OPTIONS] ARGS`, without colours, stdin
-    /// closed, `XTASK_TARGET` and `XTASK_BUILD_PROFILE` removed (set them in `env`), in the root.
+    /// closed, `XTASK_TARGET`, `XTASK_BUILD_PROFILE` and the `XTASK_REGISTRY*` settings removed
+    /// (set them in `env`), in the root.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
         cmd.arg("--root")
@@ -82,6 +83,12 @@ impl Xtask {
             .env("NO_COLOR", "1")
             .env_remove("XTASK_TARGET")
             .env_remove("XTASK_BUILD_PROFILE")
+            // A developer's registry settings must not send a test's images anywhere.
+            .env_remove("XTASK_REGISTRY")
+            .env_remove("XTASK_NO_REGISTRY_CACHE")
+            .env_remove("XTASK_REGISTRY_INSECURE")
+            .env_remove("XTASK_REGISTRY_USERNAME")
+            .env_remove("XTASK_REGISTRY_PASSWORD")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.root)
             .stdin(Stdio::null());

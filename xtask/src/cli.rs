@@ -1,10 +1,12 @@
 //! Command-line definitions: global options shared by every command, one subcommand per module.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 use crate::commands;
+use crate::image_registry::{Address, Registry};
 use crate::target::{self, Choice};
 
 /// `cargo xtask`: the project's pipeline as a content-hashed task graph.
@@ -70,6 +72,21 @@ pub struct GlobalOpts {
         value_name = "PROFILE"
     )]
     pub build_profile: Option<crate::builder::Profile>,
+    /// Push images to this registry (HOST[:PORT]/PATH, e.g. `ghcr.io/acme` or
+    /// `127.0.0.1:5000/test`), deploy them by digest, and use it as the build cache: an image
+    /// already there is not built. Credentials: XTASK_REGISTRY_USERNAME and
+    /// XTASK_REGISTRY_PASSWORD, else Docker's (`docker login`).
+    #[arg(long, global = true, env = "XTASK_REGISTRY", value_name = "HOST[:PORT]/PATH",
+          value_parser = Address::parse)]
+    pub registry: Option<Address>,
+    /// Do not ask the registry whether an image exists before building it (no Registry HTTP
+    /// API call at all): build and push over its tag.
+    #[arg(long, global = true, env = "XTASK_NO_REGISTRY_CACHE")]
+    pub no_registry_cache: bool,
+    /// Talk plain HTTP to a `--registry` that is not on this machine (Docker must list it in
+    /// its `insecure-registries` too); this machine's registries always get plain HTTP.
+    #[arg(long, global = true, env = "XTASK_REGISTRY_INSECURE")]
+    pub registry_insecure: bool,
     /// Project root (default: the workspace `cargo` runs this xtask in). Used by tests.
     #[arg(long, global = true, hide = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
@@ -85,6 +102,13 @@ impl GlobalOpts {
             port: self.port,
             context: self.context.clone(),
             allow_context: self.allow_context.clone(),
+            registry: self.registry.clone().map(|address| {
+                Arc::new(Registry::new(
+                    address,
+                    !self.no_registry_cache,
+                    self.registry_insecure,
+                ))
+            }),
         }
     }
 }

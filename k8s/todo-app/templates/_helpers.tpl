@@ -66,16 +66,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
+"repository@digest" when a digest is set (images pushed to a registry: immutable), else
 "repository:tag" with the tag required and `latest` refused: a moving tag would make
 IfNotPresent run whatever image a node happens to have, and `helm upgrade` would not roll pods.
 Call with (dict "image" .Values.backend.image "key" "backend.image").
 */}}
 {{- define "todo-app.image" -}}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else }}
 {{- $tag := required (printf "%s.tag is required: set an explicit image tag, e.g. --set %s.tag=<tag> (`cargo xtask deploy` sets the content hash)" .key .key) .image.tag | toString }}
 {{- if eq (lower $tag) "latest" }}
 {{- fail (printf "%s.tag must not be `latest`: set an explicit, immutable tag, e.g. --set %s.tag=<tag> (`cargo xtask deploy` sets the content hash)" .key .key) }}
 {{- end }}
 {{- printf "%s:%s" .image.repository $tag }}
+{{- end }}
 {{- end }}
 
 {{/*

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use xshell::{Shell, cmd};
 
+use crate::image_registry::Registry;
 use crate::pipeline::Pipeline;
 use crate::target::kube::{Allowed, Delivery, KubeTarget};
 use crate::target::{Choice, Options, Target};
@@ -34,7 +35,7 @@ pub(crate) fn run(sh: &Shell, p: &Pipeline, _args: &Args) -> Result<()> {
 pub(crate) fn check(sh: &Shell, p: &Pipeline) -> Result<()> {
     let opts = p.opts.target_options();
     crate::target::check_context_flags(&opts)?;
-    let rows = if opts.target == Choice::Kube {
+    let mut rows = if opts.target == Choice::Kube {
         // Resolving checks the safety rule first: a context not named, unknown or refused is
         // the error, before any row.
         match p.target(sh)? {
@@ -44,6 +45,15 @@ pub(crate) fn check(sh: &Shell, p: &Pipeline) -> Result<()> {
     } else {
         checks(sh, &opts)
     };
+    if let Some(registry) = &opts.registry {
+        // Asked in the first image's repository: a pull token is scoped to one.
+        let image = p
+            .graph()
+            .ok()
+            .and_then(|g| p.image_repositories(&g).into_iter().next())
+            .unwrap_or_else(|| "xtask-doctor".to_owned());
+        rows.push(registry_row(sh, registry, &image));
+    }
     if p.opts.json {
         let out: String = rows
             .iter()
@@ -123,6 +133,43 @@ impl Row {
 
     fn checked(check: &str, c: Check) -> Row {
         Row::pass_if(c.ok, check, c.found, &c.required, &c.fix)
+    }
+}
+
+/// With `--registry`: it answers the Registry HTTP API and grants the credentials (or anonymous
+/// access) pull access, asked as the look-up of a tag that need not exist.
+fn registry_row(sh: &Shell, registry: &Registry, image: &str) -> Row {
+    let (check, required) = ("registry", "reachable, access granted");
+    let address = &registry.address;
+    if !registry.lookup {
+        return Row::new(
+            check,
+            format!("{address} (not asked: --no-registry-cache)"),
+            required,
+            Status::Warn,
+        );
+    }
+    let who = match registry.credentials(sh) {
+        Ok(Some(c)) => format!("user `{}` from {}", c.username, c.source),
+        Ok(None) => "anonymous".to_owned(),
+        Err(e) => {
+            return Row::fail(
+                check,
+                format!("{address}: {e:#}"),
+                required,
+                "fix the credentials named",
+            );
+        }
+    };
+    match registry.lookup(sh, image, "xtask-doctor-probe") {
+        Ok(_) => Row::ok(check, format!("{address} ({who})"), required),
+        Err(e) => {
+            let text = format!("{e:#}");
+            let (found, fix) = text
+                .split_once("; fix: ")
+                .unwrap_or((text.as_str(), "check --registry"));
+            Row::fail(check, found.to_owned(), required, fix.to_owned())
+        }
     }
 }
 
@@ -436,6 +483,14 @@ fn kube_rows(sh: &Shell, k: &KubeTarget) -> Vec<Row> {
                 "reach the nodes",
             ));
             (Some("k3d"), "https://k3d.io/#installation")
+        }
+        Ok(Delivery::Registry { address }) => {
+            rows.push(Row::ok(
+                "images",
+                format!("pushed to {address}; the nodes pull them by digest"),
+                "reach the nodes",
+            ));
+            (None, "")
         }
         Ok(Delivery::SharedDaemon) => {
             rows.push(Row::ok(

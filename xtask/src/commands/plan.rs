@@ -55,6 +55,7 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
                 paint.dim(&word),
                 paint.dim(t.key.as_deref().map_or("", |k| &k[..12])),
             ),
+            Decision::Cached { from, .. } => (paint.dim(&word), from.clone()),
             _ => (paint.bold(&word), t.decision.reason()),
         };
         writeln!(out, "{word}  {:<width$}  {reason}", t.name)?;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use xshell::Shell;
 
 use super::events::{Event, EventSink};
-use super::plan::{Decision, Plan, PlannedTask, dep_entry, finish_key, why_changed};
+use super::plan::{Decision, FORCED, Plan, PlannedTask, dep_entry, finish_key, why_changed};
 use super::state::State;
 use super::task::{CheckCx, Outputs, RunCx, Target};
 use super::{Graph, Session};
@@ -160,6 +160,44 @@ pub fn execute<T: Target>(
                                 reason: task.decision.reason(),
                             });
                             progressed = true;
+                        }
+                        Decision::Cached {
+                            from,
+                            outputs: found,
+                        } => {
+                            // Recorded like a success, at once: the next plan finds it fresh.
+                            let mut record = task.record.clone();
+                            record.outputs = found.clone();
+                            record.recorded_at = SystemTime::now()
+                                .duration_since(UNIX_EPOCH)
+                                .map_or(0, |d| d.as_secs());
+                            state.tasks.insert(task.name.clone(), record);
+                            let saved = match &task.inputs {
+                                Some(inputs) => super::state::save_inputs(dir, &task.name, inputs),
+                                None => Ok(()),
+                            };
+                            progressed = true;
+                            if let Err(e) = saved.and_then(|()| state.save(dir)) {
+                                status[p] = Status::Failed;
+                                failed.push(task.name.clone());
+                                stop = true;
+                                sink.emit(Event::Failed {
+                                    task: task.name.clone(),
+                                    key: key.clone(),
+                                    reason: from.clone(),
+                                    duration: Duration::ZERO,
+                                    error: format!("found but could not be recorded: {e:#}"),
+                                });
+                                continue;
+                            }
+                            status[p] = Status::Fresh;
+                            outputs.insert(task.name.clone(), found.clone());
+                            fresh.push(task.name.clone());
+                            sink.emit(Event::Fresh {
+                                task: task.name.clone(),
+                                key: key.clone(),
+                                reason: from.clone(),
+                            });
                         }
                         Decision::Run(reason) if running < jobs => {
                             status[p] = Status::Running;
@@ -322,11 +360,20 @@ fn settle<T: Target>(
     task.record.deps = entries;
     task.record.key = key.clone();
     task.key = Some(key.clone());
+    let decl = &graph.tasks[task.index];
+    let old = state.tasks.get(&task.name);
     let Decision::Pending(awaits) = &task.decision else {
+        // A task that waited for its key and runs anyway may still find its output in a
+        // shared cache, now that the key is known (not when forced or always run).
+        if let Decision::Run(reason) = &task.decision
+            && reason != FORCED
+            && !decl.task.always_run()
+        {
+            task.decision = cached_or_run(decl, (sh, session, target), &key, old, reason.clone())?;
+        }
         return Ok(());
     };
     let what = awaits.0.values().next().copied().unwrap_or("output");
-    let old = state.tasks.get(&task.name);
     task.decision = match old {
         Some(old) if old.key == key => {
             let cx = CheckCx {
@@ -346,5 +393,31 @@ fn settle<T: Target>(
         Some(old) => Decision::Run(why_changed(old, &task.record, None, None)),
         None => Decision::Run("no previous run".into()),
     };
+    if let Decision::Run(reason) = &task.decision {
+        task.decision = cached_or_run(decl, (sh, session, target), &key, old, reason.clone())?;
+    }
     Ok(())
+}
+
+/// [`Decision::Cached`] when the task's output for `key` is in a shared cache, else `Run`.
+fn cached_or_run<T: Target>(
+    decl: &super::decl::TaskDecl<T>,
+    (sh, session, target): (&Shell, &Session, &T),
+    key: &str,
+    old: Option<&super::state::Record>,
+    reason: String,
+) -> anyhow::Result<Decision> {
+    let empty = Outputs::new();
+    let cx = CheckCx {
+        sh,
+        session,
+        target,
+        task: &decl.name,
+        key,
+        outputs: old.map_or(&empty, |r| &r.outputs),
+    };
+    Ok(match decl.task.cached(&cx)? {
+        Some((outputs, from)) => Decision::Cached { from, outputs },
+        None => Decision::Run(reason),
+    })
 }

@@ -12,6 +12,9 @@ use super::walk;
 use super::{Graph, Session};
 use crate::error::{Diagnostic, Error};
 
+/// The reason of a task run because the caller forced it.
+pub(super) const FORCED: &str = "forced";
+
 /// How many changed paths a reason names before "+N more".
 const SHOWN_PATHS: usize = 3;
 
@@ -28,6 +31,14 @@ pub enum Decision {
     /// Found fresh at execution: the early-cutoff tasks it waited for reproduced their
     /// recorded outputs (`what` names them, e.g. "binary").
     Unchanged(&'static str),
+    /// Its output for this key exists in a shared cache ([`super::Task::cached`]): recorded
+    /// as done with these outputs, without running.
+    Cached {
+        /// Where it was found, e.g. "in the registry …".
+        from: String,
+        /// The outputs to record.
+        outputs: super::Outputs,
+    },
 }
 
 /// The early-cutoff tasks a pending decision waits for, with what their outputs are.
@@ -56,15 +67,17 @@ impl Decision {
                 }
             }
             Decision::Unchanged(what) => format!("{what} unchanged"),
+            Decision::Cached { from, .. } => from.clone(),
         }
     }
 
-    /// `fresh`, `run` or `pending`, as `plan --json` names it.
+    /// `fresh`, `run`, `pending` or `cached`, as `plan --json` names it.
     pub fn word(&self) -> &'static str {
         match self {
             Decision::Fresh | Decision::Unchanged(_) => "fresh",
             Decision::Run(_) => "run",
             Decision::Pending(_) => "pending",
+            Decision::Cached { .. } => "cached",
         }
     }
 }
@@ -324,7 +337,7 @@ pub fn plan_tasks<T: Target>(
         record.deps = assumed;
         record.key = key.clone();
         let decision = if force {
-            Decision::Run("forced".into())
+            Decision::Run(FORCED.into())
         } else if decl.task.always_run() {
             Decision::Run("always runs".into())
         } else {
@@ -358,6 +371,27 @@ pub fn plan_tasks<T: Target>(
                     ))
                 }
             }
+        };
+        // A task that would run may find its output in a shared cache; not one still waiting
+        // for its key, whose lookup waits for it too (at execution).
+        let decision = match decision {
+            Decision::Run(reason) if !waiting && !force && !decl.task.always_run() => {
+                let empty = super::Outputs::new();
+                let recorded = old.map_or(&empty, |r| &r.outputs);
+                let cx = CheckCx {
+                    sh,
+                    session,
+                    target,
+                    task: &decl.name,
+                    key: &key,
+                    outputs: recorded,
+                };
+                match decl.task.cached(&cx)? {
+                    Some((outputs, from)) => Decision::Cached { from, outputs },
+                    None => Decision::Run(reason),
+                }
+            }
+            other => other,
         };
         if waiting {
             waits.insert(i, awaits);

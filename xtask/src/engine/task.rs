@@ -101,6 +101,13 @@ pub trait Task<T>: Send + Sync + std::fmt::Debug {
     fn output_exists(&self, _cx: &CheckCx<'_, T>) -> anyhow::Result<bool> {
         Ok(true)
     }
+    /// The outputs of this task's key found in a cache shared beyond this checkout (an image
+    /// registry), and where they were found: the task is then recorded as done without running.
+    /// Asked only when the task would run for a reason other than `--force` or `always_run`;
+    /// `cx.outputs` are the recorded ones (empty without a record). Default: no such cache.
+    fn cached(&self, _cx: &CheckCx<'_, T>) -> anyhow::Result<Option<(Outputs, String)>> {
+        Ok(None)
+    }
     /// Do the work and return the outputs to record. Use [`RunCx::run`] for child processes so
     /// their output is streamed as events and Ctrl-C terminates them.
     fn run(&self, cx: &RunCx<'_, T>) -> anyhow::Result<Outputs>;

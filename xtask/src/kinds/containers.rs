@@ -318,6 +318,16 @@ impl Task<Target> for Containers {
             ("frontend", &self.frontend_task),
         ] {
             let image = cx.dep_output(task, "image")?.to_owned();
+            // An image found in the registry (`--registry`) is pulled here, where it is needed.
+            if cx
+                .deps
+                .get(task)
+                .is_some_and(|o| o.contains_key("registry"))
+                && docker.image_id(&image)?.is_none()
+            {
+                cx.log(format!("docker pull {image}"));
+                docker.pull(&image)?;
+            }
             let id = docker.image_id(&image)?.with_context(|| {
                 format!(
                     "image {image} of task `{task}` is not in the daemon; run `cargo xtask build`"
@@ -498,6 +508,7 @@ mod tests {
         let names = DockerTarget {
             namespace: "todo-app".into(),
             port: 3000,
+            registry: None,
         };
         let images = ROLES
             .iter()

@@ -11,11 +11,19 @@
 //! ```
 //! The key covers exactly the files `docker build` would send (per `.dockerignore`): their
 //! contents, and the context's layout (empty directories, symlink targets, permission bits:
-//! they change the image but have no content), the Dockerfile, the settings above, and the
-//! daemon's identity, so a different daemon (another Minikube profile, a wiped one) never
-//! trusts a tag that lives elsewhere, and the IDs of the images it builds on (its `FROM`s and
-//! `COPY --from=` images), so a re-pulled base rebuilds it: `--pull` pulls them first, and one
-//! the daemon lacks is pulled, as the build would.
+//! they change the image but have no content), the Dockerfile, the settings above, and the IDs
+//! of the images it builds on (its `FROM`s and `COPY --from=` images), so a re-pulled base
+//! rebuilds it: `--pull` pulls them first, and one the daemon lacks is pulled, as the build
+//! would. Nothing of the machine is keyed (no path, daemon or clock), so two checkouts anywhere
+//! compute the same key and can share images through a registry. Which daemon holds the image
+//! is the freshness check's business instead: the recorded tag must still name the recorded
+//! image ID in the target's daemon, so another daemon (another Minikube profile, a wiped one)
+//! never trusts a tag that lives elsewhere.
+//!
+//! With `--registry`, the image is tagged `<registry>/<image>:<tag>`, pushed, and recorded by
+//! digest (`<registry>/<image>@sha256:…`), which is what deployments then use. Before building,
+//! the registry is asked whether that tag exists (`--no-registry-cache` skips it): if it does,
+//! the task is recorded with its digest without building or pulling anything.
 //!
 //! Built from a binary instead of a context directory, an image's context is just the runtime
 //! Dockerfile and the binary, copied out of the builder (`binaries` names the `cargo-build`
@@ -51,11 +59,14 @@ use super::{
 use crate::context::{self, Keyed, Shown, dockerfile, send_verified};
 use crate::engine::Session;
 use crate::engine::hash::{self, StatCache};
+use crate::image_registry::{self, Registry};
 use crate::target::{ImageStore, Target};
+use crate::tools::ChildEnv;
 use crate::tools::docker::{
     BuildSpec, Docker, IMAGE_LABEL, KEY_LABEL, PART_OF_LABEL, PART_OF_VALUE,
 };
 use crate::tools::minikube;
+use crate::tools::registry::Lookup;
 
 /// The `docker-image` kind.
 #[derive(Debug)]
@@ -293,10 +304,6 @@ impl Task<Target> for DockerImage {
         match cx.target.deployment().image_store(cx.sh)? {
             ImageStore::Docker(env) => {
                 let docker = Docker::new(cx.sh, env);
-                m.insert(
-                    "daemon".to_owned(),
-                    format!("docker:{}", docker.daemon_id()?),
-                );
                 for base in bases {
                     m.insert(
                         format!("base image {base}"),
@@ -304,11 +311,7 @@ impl Task<Target> for DockerImage {
                     );
                 }
             }
-            ImageStore::MinikubeBuild(profile) => {
-                m.insert(
-                    "daemon".to_owned(),
-                    format!("minikube-image-build:{profile}"),
-                );
+            ImageStore::MinikubeBuild(_) => {
                 // The runtime's image store has no ID this CLI can read before the build.
                 for base in bases {
                     m.insert(
@@ -373,20 +376,47 @@ impl Task<Target> for DockerImage {
     }
 
     fn output_exists(&self, cx: &CheckCx<'_>) -> Result<bool> {
-        let Some(tag) = cx.outputs.get("image") else {
+        if cx.outputs.get(REGISTRY_OUTPUT).map(String::as_str)
+            != cx
+                .target
+                .registry()
+                .map(|r| r.address.to_string())
+                .as_deref()
+        {
+            // Built for another registry, or for none: not where this run wants it.
             return Ok(false);
+        }
+        match cx.target.registry() {
+            Some(registry) if registry.lookup => self.in_registry(cx, registry),
+            _ => self.in_daemon(cx),
+        }
+    }
+
+    fn cached(&self, cx: &CheckCx<'_>) -> Result<Option<(Outputs, String)>> {
+        let Some(registry) = cx.target.registry().filter(|r| r.lookup) else {
+            return Ok(None);
         };
-        match cx.target.deployment().image_store(cx.sh)? {
-            ImageStore::Docker(env) => Docker::new(cx.sh, env).image_exists(tag),
-            ImageStore::MinikubeBuild(profile) => {
-                let want = minikube::normalize_image(tag);
-                Ok(minikube::image_ls(cx.sh, &profile)?.contains(&want))
+        let tag = short_key(cx.key);
+        match registry.lookup(cx.sh, &self.image, tag)? {
+            Lookup::Missing => Ok(None),
+            Lookup::Found(digest) => {
+                let from = format!(
+                    "found in registry {}: {}:{tag} {}",
+                    registry.address,
+                    self.image,
+                    short_digest(&digest)
+                );
+                Ok(Some((self.registry_outputs(registry, tag, &digest), from)))
             }
         }
     }
 
     fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
-        let tag = format!("{}:{}", self.image, cx.short_key());
+        let registry = cx.target.registry();
+        let tag = match registry {
+            Some(r) => format!("{}:{}", r.address.image(&self.image), cx.short_key()),
+            None => format!("{}:{}", self.image, cx.short_key()),
+        };
         let root = &cx.session.root;
         let mut outputs = Outputs::new();
         outputs.insert("image".into(), tag.clone());
@@ -422,15 +452,24 @@ impl Task<Target> for DockerImage {
                     snapshot.files.files().count(),
                     self.context
                 ));
-                let docker = Docker::new(cx.sh, env);
+                let docker = Docker::new(cx.sh, env.clone());
                 let id = docker.build(
                     &spec,
                     |w| send_verified(&snapshot.files, &keyed, &self.shown(), w),
                     |line| cx.log(line),
                     cx.cancel,
                 )?;
+                if let Some(registry) = registry {
+                    let digest = self.push_to_registry(cx, &env, registry, &tag)?;
+                    outputs = self.registry_outputs(registry, cx.short_key(), &digest);
+                }
                 outputs.insert("image_id".into(), id);
             }
+            ImageStore::MinikubeBuild(profile) if registry.is_some() => bail!(
+                "--registry needs a Docker daemon to build and push from, and Minikube profile \
+                 `{profile}` does not run Docker; use a Docker-runtime profile \
+                 (`minikube start --container-runtime=docker`)"
+            ),
             ImageStore::MinikubeBuild(profile) => {
                 anyhow::ensure!(
                     self.build_args.is_empty() && self.target_stage.is_none(),
@@ -563,6 +602,113 @@ impl DockerImage {
             return built.with_context(|| format!("docker cp {container}:{path}: {}", err.trim()));
         }
         built
+    }
+}
+
+/// The output naming the registry an image was pushed to (absent: built locally only).
+const REGISTRY_OUTPUT: &str = "registry";
+
+/// The first 12 hex digits of a key: the image's tag.
+fn short_key(key: &str) -> &str {
+    key.get(..12).unwrap_or(key)
+}
+
+/// `sha256:` and the first 12 hex digits, for messages.
+fn short_digest(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}
+
+impl DockerImage {
+    /// The outputs of this image in `registry` under `tag` with `digest`: deployments use the
+    /// digest reference (`image`), which no later push to the tag can change.
+    fn registry_outputs(&self, registry: &Registry, tag: &str, digest: &str) -> Outputs {
+        let repository = registry.address.image(&self.image);
+        Outputs::from([
+            ("image".to_owned(), format!("{repository}@{digest}")),
+            ("repository".to_owned(), repository),
+            ("tag".to_owned(), tag.to_owned()),
+            ("digest".to_owned(), digest.to_owned()),
+            (REGISTRY_OUTPUT.to_owned(), registry.address.to_string()),
+        ])
+    }
+
+    /// Freshness without a registry lookup: the recorded tag is in the target's daemon, as
+    /// the recorded image (a daemon that lacks it, or holds another image under the tag, is
+    /// not where this task's output is).
+    fn in_daemon(&self, cx: &CheckCx<'_>) -> Result<bool> {
+        let Some(tag) = cx.outputs.get("image") else {
+            return Ok(false);
+        };
+        match cx.target.deployment().image_store(cx.sh)? {
+            ImageStore::Docker(env) => {
+                let found = Docker::new(cx.sh, env).image_id(tag)?;
+                Ok(match (found, cx.outputs.get("image_id")) {
+                    (Some(found), Some(recorded)) => &found == recorded,
+                    (found, None) => found.is_some(),
+                    (None, Some(_)) => false,
+                })
+            }
+            ImageStore::MinikubeBuild(profile) => {
+                let want = minikube::normalize_image(tag);
+                Ok(minikube::image_ls(cx.sh, &profile)?.contains(&want))
+            }
+        }
+    }
+
+    /// Freshness with a registry: the tag is still there with the recorded digest. Another
+    /// digest under our content tag is an error, not a rebuild: someone pushed another image
+    /// over it, and deployments by digest would disagree with the tag.
+    fn in_registry(&self, cx: &CheckCx<'_>, registry: &Registry) -> Result<bool> {
+        let (Some(tag), Some(recorded)) = (cx.outputs.get("tag"), cx.outputs.get("digest")) else {
+            return Ok(false);
+        };
+        match registry.lookup(cx.sh, &self.image, tag)? {
+            Lookup::Missing => Ok(false),
+            Lookup::Found(digest) if &digest == recorded => Ok(true),
+            Lookup::Found(digest) => Err(crate::tools::registry::conflict(
+                registry,
+                &registry.address.repository(&self.image),
+                tag,
+                &digest,
+                recorded,
+            )),
+        }
+    }
+
+    /// Pushes the image built as `reference` and returns its digest, confirmed by the registry
+    /// (unless `--no-registry-cache` turned its API off): a tag that names another digest right
+    /// after our push means someone else pushed to it, and nothing is recorded.
+    fn push_to_registry(
+        &self,
+        cx: &RunCx<'_>,
+        env: &ChildEnv,
+        registry: &Registry,
+        reference: &str,
+    ) -> Result<String> {
+        cx.log(format!("docker push {reference}"));
+        let digest = image_registry::push::push(cx.sh, env, registry, reference)?;
+        cx.log(format!("pushed {reference} as {digest}"));
+        if registry.lookup {
+            let tag = cx.short_key();
+            match registry.lookup(cx.sh, &self.image, tag)? {
+                Lookup::Found(found) if found == digest => {}
+                Lookup::Found(found) => {
+                    return Err(crate::tools::registry::conflict(
+                        registry,
+                        &registry.address.repository(&self.image),
+                        tag,
+                        &found,
+                        &digest,
+                    ));
+                }
+                Lookup::Missing => bail!(
+                    "registry {} does not list {reference} right after `docker push` reported \
+                     it; fix: check the registry's storage and try again",
+                    registry.address
+                ),
+            }
+        }
+        Ok(digest)
     }
 }
 

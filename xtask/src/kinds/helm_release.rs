@@ -34,6 +34,7 @@ use super::{
 };
 use crate::diagnose::{self, Finding, FixContext};
 use crate::engine::Session;
+use crate::image_registry::pull_secret;
 use crate::secrets::{self, SecretValue, llm::LlmSettings};
 use crate::target::Target;
 use crate::target::minikube::release_selector;
@@ -124,14 +125,7 @@ impl HelmRelease {
             let outputs = deps.get(task).with_context(|| {
                 format!("helm release needs the outputs of `{task}`; add it to `deps`")
             })?;
-            let image = outputs
-                .get("image")
-                .with_context(|| format!("task `{task}` recorded no `image` output"))?;
-            let (repo, tag) = image
-                .rsplit_once(':')
-                .with_context(|| format!("image `{image}` of task `{task}` has no tag"))?;
-            set.push((format!("{prefix}.image.repository"), repo.to_owned()));
-            set.push((format!("{prefix}.image.tag"), tag.to_owned()));
+            set.extend(image_values(prefix, task, outputs)?);
         }
         if let Some(task) = &self.secret_task {
             let outputs = deps.get(task).with_context(|| {
@@ -194,6 +188,80 @@ impl HelmRelease {
     }
 }
 
+/// The chart values of one image task's outputs: `<prefix>.image.repository` and `.tag`, and
+/// `.digest` for an image in a registry (the chart then deploys `repository@digest`).
+fn image_values(prefix: &str, task: &str, outputs: &Outputs) -> Result<Vec<(String, String)>> {
+    let key = |k: &str| format!("{prefix}.image.{k}");
+    if let (Some(repository), Some(tag), Some(digest)) = (
+        outputs.get("repository"),
+        outputs.get("tag"),
+        outputs.get("digest"),
+    ) {
+        return Ok(vec![
+            (key("repository"), repository.clone()),
+            (key("tag"), tag.clone()),
+            (key("digest"), digest.clone()),
+        ]);
+    }
+    let image = outputs
+        .get("image")
+        .with_context(|| format!("task `{task}` recorded no `image` output"))?;
+    let (repo, tag) = image
+        .rsplit_once(':')
+        .with_context(|| format!("image `{image}` of task `{task}` has no tag"))?;
+    Ok(vec![
+        (key("repository"), repo.to_owned()),
+        (key("tag"), tag.to_owned()),
+    ])
+}
+
+/// Creates or updates the release's pull Secret for a registry with credentials, from stdin,
+/// and returns its name for `imagePullSecrets`; `None` without a registry or credentials.
+fn apply_pull_secret(cx: &RunCx<'_>, kube: &Kube, release: &str) -> Result<Option<String>> {
+    let Some(registry) = cx.target.registry() else {
+        return Ok(None);
+    };
+    let Some(credentials) = registry.credentials(cx.sh)? else {
+        return Ok(None);
+    };
+    let name = pull_secret::name(release);
+    let digest = registry_digest(cx.session, &registry.address, &credentials)?;
+    kube.ensure_namespace(cx.sh)?;
+    let manifest = pull_secret::manifest(
+        &name,
+        &kube.namespace,
+        &registry.address,
+        &credentials,
+        &digest,
+    );
+    kube.apply_stdin(cx.sh, manifest.bytes())
+        .with_context(|| format!("creating the registry pull Secret `{name}`"))?;
+    cx.log(format!(
+        "pull Secret {name} for registry {} (user `{}`, from {})",
+        registry.address, credentials.username, credentials.source
+    ));
+    Ok(Some(name))
+}
+
+/// A keyed digest of the registry's credentials (never the credentials themselves).
+fn registry_digest(
+    session: &Session,
+    address: &crate::image_registry::Address,
+    credentials: &crate::image_registry::Credentials,
+) -> Result<String> {
+    let key = secrets::digest::load_or_create_key(&digest_key_path(session))?;
+    let host = SecretValue::new(address.host());
+    let user = SecretValue::new(credentials.username.clone());
+    Ok(secrets::digest::keyed_digest(
+        &key,
+        [
+            ("host", &host),
+            ("username", &user),
+            ("password", &credentials.password),
+        ],
+    ))
+}
+
 /// The LLM provider settings, resolved like the secrets task resolves its values (the Shell's
 /// environment, then the project's `.env`).
 fn llm_settings(sh: &Shell, session: &Session, target: &Target) -> Result<LlmSettings> {
@@ -236,6 +304,18 @@ impl Task<Target> for HelmRelease {
             "llm".into(),
             secrets::digest::keyed_digest(&key, pairs.iter().map(|(k, v)| (*k, v))),
         );
+        // Deploying from a registry instead of the cluster's daemon (or another registry, or
+        // rotated credentials) changes the images' references and the pull Secret, not the
+        // images' keys.
+        if let Some(registry) = cx.target.registry() {
+            m.insert("registry".into(), registry.address.to_string());
+            if let Some(credentials) = registry.credentials(cx.sh)? {
+                m.insert(
+                    "registry credentials".into(),
+                    registry_digest(cx.session, &registry.address, &credentials)?,
+                );
+            }
+        }
         Ok(m)
     }
 
@@ -272,7 +352,12 @@ impl Task<Target> for HelmRelease {
             ));
         }
         let llm = llm_settings(cx.sh, cx.session, cx.target)?;
-        let release = self.helm_release(&cx.session.root, &kube, cx.deps, &llm)?;
+        let mut release = self.helm_release(&cx.session.root, &kube, cx.deps, &llm)?;
+        if let Some(name) = apply_pull_secret(cx, &kube, &self.release)? {
+            release
+                .set
+                .push(("imagePullSecrets[0].name".to_owned(), name));
+        }
         let args = release.upgrade_args(version, self.timeout);
         let fix = self.fix_context(cx.target, &kube);
 
@@ -330,7 +415,10 @@ impl Task<Target> for HelmRelease {
         outputs.insert("namespace".into(), kube.namespace.clone());
         outputs.insert("context".into(), kube.context.clone());
         for (k, v) in &release.set {
-            if k.ends_with(".image.tag") || k.ends_with(".image.repository") {
+            if k.ends_with(".image.tag")
+                || k.ends_with(".image.repository")
+                || k.ends_with(".image.digest")
+            {
                 outputs.insert(k.clone(), v.clone());
             }
         }
@@ -371,6 +459,39 @@ fn keep_logs(mut new: Vec<Finding>, old: &[Finding]) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_images_are_deployed_by_digest() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let pushed = Outputs::from([
+            (
+                "image".into(),
+                format!("127.0.0.1:5000/ci/todo-backend@{digest}"),
+            ),
+            ("repository".into(), "127.0.0.1:5000/ci/todo-backend".into()),
+            ("tag".into(), "0123456789ab".into()),
+            ("digest".into(), digest.clone()),
+        ]);
+        assert_eq!(
+            image_values("backend", "backend-image", &pushed).expect("values"),
+            [
+                (
+                    "backend.image.repository".into(),
+                    "127.0.0.1:5000/ci/todo-backend".into()
+                ),
+                ("backend.image.tag".into(), "0123456789ab".into()),
+                ("backend.image.digest".into(), digest),
+            ]
+        );
+        let local = Outputs::from([("image".into(), "todo-backend:0123456789ab".into())]);
+        assert_eq!(
+            image_values("backend", "backend-image", &local).expect("values"),
+            [
+                ("backend.image.repository".into(), "todo-backend".into()),
+                ("backend.image.tag".into(), "0123456789ab".into()),
+            ]
+        );
+    }
 
     #[test]
     fn a_rollout_failure_names_the_command_on_its_own_line_before_the_diagnosis() {

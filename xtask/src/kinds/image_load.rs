@@ -80,6 +80,7 @@ fn destination(k: &KubeTarget, delivery: &Delivery) -> String {
         Delivery::Kind { cluster } => format!("kind:{cluster}"),
         Delivery::K3d { cluster } => format!("k3d:{cluster}"),
         Delivery::SharedDaemon => format!("shared-daemon:{}", k.context),
+        Delivery::Registry { address } => format!("registry:{address}"),
     }
 }
 
@@ -88,7 +89,7 @@ fn nodes(sh: &xshell::Shell, delivery: &Delivery) -> Result<Vec<String>> {
     let (nodes, cluster, list) = match delivery {
         Delivery::Kind { cluster } => (kind::nodes(sh, cluster)?, cluster, "kind get clusters"),
         Delivery::K3d { cluster } => (k3d::nodes(sh, cluster)?, cluster, "k3d cluster list"),
-        Delivery::SharedDaemon => return Ok(Vec::new()),
+        Delivery::SharedDaemon | Delivery::Registry { .. } => return Ok(Vec::new()),
     };
     if nodes.is_empty() {
         bail!(
@@ -134,6 +135,10 @@ impl Task<Target> for ImageLoad {
     fn output_exists(&self, cx: &CheckCx<'_>) -> Result<bool> {
         let k = kube(cx.target)?;
         let delivery = k.delivery(cx.sh)?;
+        if let Delivery::Registry { .. } = delivery {
+            // The nodes pull by digest, which the image tasks' keys already pin.
+            return Ok(true);
+        }
         let docker = Docker::new(cx.sh, ChildEnv::new());
         let nodes = nodes(cx.sh, &delivery)?;
         for name in self.images.keys() {
@@ -160,6 +165,14 @@ impl Task<Target> for ImageLoad {
         let mut outputs = Outputs::new();
         for (name, task) in &self.images {
             let tag = cx.dep_output(task, "image")?.to_owned();
+            if let Delivery::Registry { address } = &delivery {
+                cx.log(format!(
+                    "{tag}: the nodes of `{}` pull it from {address}: nothing to load",
+                    k.context
+                ));
+                outputs.insert(format!("{name}.image"), tag);
+                continue;
+            }
             let id = docker.image_id(&tag)?.with_context(|| {
                 format!("image {tag} of task `{task}` is not in the local Docker daemon")
             })?;
@@ -173,6 +186,7 @@ impl Task<Target> for ImageLoad {
                     ));
                     continue;
                 }
+                Delivery::Registry { .. } => unreachable!("handled above"),
                 Delivery::Kind { cluster } => {
                     let mut a = vec!["kind".to_owned()];
                     a.extend(kind::load_args(&tag, cluster));

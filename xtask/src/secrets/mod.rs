@@ -376,6 +376,11 @@ impl SecretSet {
 pub struct Manifest(Vec<u8>);
 
 impl Manifest {
+    /// Wraps a serialized manifest that holds secret values.
+    pub fn new(bytes: Vec<u8>) -> Manifest {
+        Manifest(bytes)
+    }
+
     /// The bytes, for stdin only.
     pub fn bytes(&self) -> &[u8] {
         &self.0

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 
@@ -14,6 +15,7 @@ use super::logs::{self, Lines, Request, Service};
 use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, kept_line, list_or_none};
 use crate::builder::{Builder, Site};
 use crate::engine::task::{DEFAULT_GRACE, terminate};
+use crate::image_registry::Registry;
 use crate::smoke::Endpoints;
 use crate::tools::docker::{
     Docker, IMAGE_LABEL, ObjectKind, PART_OF_LABEL, PART_OF_VALUE, TARGET_LABEL,
@@ -36,6 +38,8 @@ pub struct DockerTarget {
     pub namespace: String,
     /// Local port the frontend is published on.
     pub port: u16,
+    /// `--registry`, if any.
+    pub registry: Option<Arc<Registry>>,
 }
 
 impl DockerTarget {
@@ -425,6 +429,7 @@ mod tests {
         super::super::Target::Docker(DockerTarget {
             namespace: namespace.to_owned(),
             port,
+            registry: None,
         })
     }
 

@@ -14,8 +14,8 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -27,6 +27,7 @@ use super::product::{self, Product};
 use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, Options, settings};
 use crate::builder::{Builder, Site};
 use crate::error::Error;
+use crate::image_registry::Registry;
 use crate::smoke::Endpoints;
 use crate::tools::ChildEnv;
 use crate::tools::kubectl::{self, ContextInfo, Kube};
@@ -65,6 +66,11 @@ pub enum Delivery {
     /// The nodes run on this Docker daemon (Docker Desktop, Rancher Desktop with dockerd): they
     /// see its images as they are built.
     SharedDaemon,
+    /// `--registry`: the images are pushed there and the nodes pull them by digest.
+    Registry {
+        /// The registry's address, `HOST[:PORT]/PATH`.
+        address: String,
+    },
 }
 
 /// A kube context and the namespace the app goes into.
@@ -80,6 +86,8 @@ pub struct KubeTarget {
     pub product: Product,
     /// Why it may be deployed to.
     pub allowed: Allowed,
+    /// `--registry`: images are pushed there and the release pulls them by digest.
+    pub registry: Option<Arc<Registry>>,
     /// The answer of [`KubeTarget::delivery`], asked once per run.
     delivery: Mutex<Option<Delivery>>,
 }
@@ -189,6 +197,7 @@ impl KubeTarget {
             cluster,
             product,
             allowed,
+            registry: opts.registry.clone(),
             delivery: Mutex::new(None),
         })
     }
@@ -245,6 +254,13 @@ impl KubeTarget {
 
     fn find_delivery(&self, sh: &Shell) -> Result<Delivery> {
         let name = &self.cluster.cluster;
+        if let Some(registry) = &self.registry
+            && self.product != Product::Minikube
+        {
+            return Ok(Delivery::Registry {
+                address: registry.address.to_string(),
+            });
+        }
         match self.product {
             Product::Kind => Ok(Delivery::Kind {
                 cluster: product::kind_cluster_name(name).to_owned(),

@@ -34,6 +34,8 @@ pub struct MinikubeTarget {
     pub namespace: String,
     /// `minikube docker-env`, asked once per run.
     pub(super) docker_env: Mutex<Option<ChildEnv>>,
+    /// `--registry`, if any.
+    pub registry: Option<std::sync::Arc<crate::image_registry::Registry>>,
 }
 
 /// How this host reaches the release's frontend Service.
@@ -337,6 +339,7 @@ mod tests {
             profile: profile.into(),
             namespace: namespace.into(),
             docker_env: Mutex::new(None),
+            registry: None,
         }
     }
 
@@ -346,6 +349,7 @@ mod tests {
         let docker = super::super::Target::Docker(super::super::DockerTarget {
             namespace: "todo-app".into(),
             port: 3000,
+            registry: None,
         });
         assert_ne!(minikube.id(), docker.id());
     }

@@ -12,11 +12,12 @@ pub mod release;
 pub mod settings;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use xshell::Shell;
 
+use crate::image_registry::Registry;
 use crate::smoke::Endpoints;
 use crate::tools::kubectl::{Kube, PortForward};
 use crate::tools::{ChildEnv, find_program};
@@ -68,6 +69,8 @@ pub struct Options {
     pub context: Option<String>,
     /// `--allow-context` (kube).
     pub allow_context: Option<String>,
+    /// `--registry`: images are pushed there and deployed by digest, and it is the build cache.
+    pub registry: Option<Arc<Registry>>,
 }
 
 /// A resolved deployment target.
@@ -180,11 +183,13 @@ impl Target {
                 profile: opts.profile.clone(),
                 namespace: opts.namespace.clone(),
                 docker_env: Mutex::new(None),
+                registry: opts.registry.clone(),
             }))
         } else {
             Ok(Target::Docker(DockerTarget {
                 namespace: opts.namespace.clone(),
                 port: opts.port,
+                registry: opts.registry.clone(),
             }))
         }
     }
@@ -199,6 +204,7 @@ impl Target {
                 port: 0,
                 context: None,
                 allow_context: None,
+                registry: m.registry.clone(),
             },
             Target::Docker(d) => Options {
                 target: Choice::Docker,
@@ -207,6 +213,7 @@ impl Target {
                 port: d.port,
                 context: None,
                 allow_context: None,
+                registry: d.registry.clone(),
             },
             Target::Kube(k) => Options {
                 target: Choice::Kube,
@@ -215,6 +222,7 @@ impl Target {
                 port: 0,
                 context: Some(k.context.clone()),
                 allow_context: (k.allowed == kube::Allowed::Flag).then(|| k.context.clone()),
+                registry: k.registry.clone(),
             },
         }
     }
@@ -237,6 +245,16 @@ impl Target {
             Target::Docker(_) => anyhow::bail!(
                 "the Docker target has no Kubernetes cluster; limit the task with `targets = [\"minikube\", \"kube\"]`"
             ),
+        }
+    }
+
+    /// The registry images go through (`--registry`), if any: every target pushes there and
+    /// deploys by digest.
+    pub fn registry(&self) -> Option<&Registry> {
+        match self {
+            Target::Minikube(m) => m.registry.as_deref(),
+            Target::Docker(d) => d.registry.as_deref(),
+            Target::Kube(k) => k.registry.as_deref(),
         }
     }
 

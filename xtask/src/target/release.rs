@@ -61,7 +61,7 @@ pub fn teardown_all(
 }
 
 /// Tears one release down in order: helm uninstall, our Secret (the next deploy creates it
-/// again from the stored secrets), the release's PersistentVolumeClaims, then the namespace
+/// again from the stored secrets) and the registry's pull Secret, the release's PersistentVolumeClaims, then the namespace
 /// only if we created it. Idempotent. Returns what was done, one line each.
 ///
 /// The in-cluster PostgreSQL's claim (`data-<release>-postgres-0`, labelled with the release's
@@ -87,6 +87,9 @@ pub fn teardown(
         return Ok(done);
     }
     kube.delete_secret(sh, secret)?;
+    // The registry's pull Secret (`--registry` with credentials), if a deploy made one: it holds
+    // a credential, so it goes with the app's.
+    kube.delete_secret(sh, &crate::image_registry::pull_secret::name(release))?;
     done.push(format!("Secret `{secret}` deleted"));
     let claims = format!("PersistentVolumeClaims of `{release}`");
     if data == Data::Delete {

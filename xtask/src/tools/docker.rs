@@ -224,6 +224,54 @@ impl<'a> Docker<'a> {
         Ok(())
     }
 
+    /// `docker login --username USER --password-stdin HOST`: the password goes to stdin, never
+    /// into an argument. The error is the CLI's own last line (the daemon's answer).
+    pub fn login(&self, host: &str, username: &str, password: &[u8]) -> Result<()> {
+        let sh = self.sh;
+        let out = self
+            .docker(cmd!(
+                sh,
+                "docker login --username {username} --password-stdin {host}"
+            ))
+            .stdin(password)
+            .ignore_status()
+            .output()
+            .context("docker login: could not run docker")?;
+        if !out.status.success() {
+            bail!(
+                "{}",
+                stderr_summary(&out.stderr).lines().last().unwrap_or("")
+            );
+        }
+        Ok(())
+    }
+
+    /// `docker push REFERENCE`; the pushed manifest's digest (`sha256:…`) from its last line
+    /// (`TAG: digest: sha256:… size: N`).
+    pub fn push(&self, reference: &str) -> Result<String> {
+        let sh = self.sh;
+        let out = super::capture(
+            self.docker(cmd!(sh, "docker push {reference}")),
+            "docker push",
+        )?;
+        if !out.success() {
+            bail!("{}", out.tail(1));
+        }
+        pushed_digest(&out.stdout).with_context(|| {
+            format!(
+                "`docker push {reference}` printed no digest; last output: {}",
+                out.tail(1)
+            )
+        })
+    }
+
+    /// `docker tag SOURCE TARGET`.
+    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
+        let sh = self.sh;
+        self.read(cmd!(sh, "docker tag {source} {target}"), "docker tag")?;
+        Ok(())
+    }
+
     /// Whether the daemon has `reference`.
     pub fn image_exists(&self, reference: &str) -> Result<bool> {
         Ok(self.image_id(reference)?.is_some())
@@ -773,6 +821,15 @@ fn is_legacy_builder_notice(line: &str) -> bool {
         || t == "https://docs.docker.com/go/buildx/"
 }
 
+/// The digest in `docker push`'s `TAG: digest: sha256:… size: N` line.
+fn pushed_digest(stdout: &str) -> Option<String> {
+    stdout.lines().rev().find_map(|line| {
+        let (_, rest) = line.split_once("digest: ")?;
+        let digest = rest.split_whitespace().next()?;
+        (digest.starts_with("sha256:") && digest.len() == 71).then(|| digest.to_owned())
+    })
+}
+
 /// True when `e` comes from writing to a pipe whose reader is gone.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -896,6 +953,20 @@ mod tests {
         assert_eq!(info.memory_limit, 1 << 30);
         assert!(info.oom_killed);
         assert_eq!(parse_container_inspect(b"[]").unwrap(), None);
+    }
+
+    #[test]
+    fn the_pushed_digest_is_read_from_the_last_line() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let out = format!(
+            "The push refers to repository [127.0.0.1:5000/t/x]\n5f70bf18a086: Pushed\n\
+             0123abcd: digest: {d} size: 528\n"
+        );
+        assert_eq!(pushed_digest(&out), Some(d));
+        assert_eq!(
+            pushed_digest("denied: requested access to the resource is denied"),
+            None
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod k3d;
 pub mod kind;
 pub mod kubectl;
 pub mod minikube;
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

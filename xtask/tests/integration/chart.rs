@@ -722,6 +722,48 @@ fn latest_image_tag_is_refused_naming_the_key() {
 }
 
 #[test]
+fn registry_images_render_by_digest_with_the_pull_secret() {
+    if !helm_present("registry_images_render_by_digest_with_the_pull_secret") {
+        return;
+    }
+    let yaml = rendered("registry");
+    for (repo, digest) in [
+        (
+            "127.0.0.1:5000/ci/todo-backend",
+            "sha256:0b5c8f1e2d3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c",
+        ),
+        (
+            "127.0.0.1:5000/ci/todo-frontend",
+            "sha256:1c6d9a2f3e4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d",
+        ),
+    ] {
+        assert!(
+            yaml.contains(&format!("image: \"{repo}@{digest}\"")),
+            "{repo} not deployed by digest:\n{yaml}"
+        );
+    }
+    // Every pod template (backend, frontend, postgres) pulls with the Secret.
+    assert_eq!(
+        yaml.matches("imagePullSecrets:\n        - name: todo-app-registry")
+            .count(),
+        3,
+        "{yaml}"
+    );
+    assert!(!rendered("default").contains("imagePullSecrets"));
+}
+
+#[test]
+fn malformed_image_digest_is_refused_naming_the_key() {
+    let Some(err) = refused(
+        "malformed_image_digest_is_refused_naming_the_key",
+        &["backend.image.digest=sha256:abc"],
+    ) else {
+        return;
+    };
+    assert_names(&err, &["/backend/image/digest", "does not match pattern"]);
+}
+
+#[test]
 fn malformed_image_tag_is_refused_naming_the_key() {
     let Some(err) = refused(
         "malformed_image_tag_is_refused_naming_the_key",

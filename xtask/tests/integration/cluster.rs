@@ -275,6 +275,10 @@ secret-task = "secrets"
             .env_remove("DATABASE_URL")
             .env_remove("POSTGRES_PASSWORD")
             .env_remove("XTASK_TARGET")
+            .env_remove("XTASK_REGISTRY")
+            .env_remove("XTASK_NO_REGISTRY_CACHE")
+            .env_remove("XTASK_REGISTRY_USERNAME")
+            .env_remove("XTASK_REGISTRY_PASSWORD")
             .env_remove("DOCKER_HOST")
             .env_remove("DOCKER_TLS_VERIFY")
             .env_remove("DOCKER_CERT_PATH")
@@ -722,6 +726,7 @@ fn minikube_deploy_calls_freshness_redo_secrets_and_teardown() {
         vec![
             "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait".to_owned(),
             "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found".to_owned(),
+            "kubectl --context minikube --namespace todo-app delete secret todo-app-registry --ignore-not-found".to_owned(),
             "kubectl --context minikube --namespace todo-app delete pvc -l app.kubernetes.io/instance=todo-app --ignore-not-found --wait=false -o name".to_owned(),
             "kubectl --context minikube delete namespace todo-app --ignore-not-found --wait=true --timeout=180s".to_owned(),
         ]
@@ -1185,6 +1190,7 @@ fn teardown_deletes_the_release_s_claims_in_a_namespace_it_keeps() {
         [
             "helm uninstall todo-app --namespace todo-app --kube-context minikube --wait",
             "kubectl --context minikube --namespace todo-app delete secret todo-app-secrets --ignore-not-found",
+            "kubectl --context minikube --namespace todo-app delete secret todo-app-registry --ignore-not-found",
             "kubectl --context minikube --namespace todo-app delete pvc -l app.kubernetes.io/instance=todo-app --ignore-not-found --wait=false -o name",
         ]
     );
@@ -1890,5 +1896,107 @@ fn logs_read_the_release_s_pods_and_follow_a_rollout() {
             .count(),
         1,
         "{calls:#?}"
+    );
+}
+
+#[test]
+fn registry_images_are_deployed_by_digest_with_a_pull_secret_from_stdin() {
+    const TEST: &str =
+        "cluster::registry_images_are_deployed_by_digest_with_a_pull_secret_from_stdin";
+    if !prerequisites(TEST) {
+        return;
+    }
+    let password = format!("MARKER-regpw-{}", std::process::id());
+    let Some(server) = test_support::registry::Registry::with_auth(TEST, "deployer", &password)
+    else {
+        return;
+    };
+    let _tags = crate::registry::LocalTags(server.host());
+    let mut c = Cluster::new("reg");
+    let registry = format!("{}/apps", server.host());
+    c.env.push(("XTASK_REGISTRY".into(), registry.clone()));
+    c.env
+        .push(("XTASK_REGISTRY_USERNAME".into(), "deployer".into()));
+    c.env
+        .push(("XTASK_REGISTRY_PASSWORD".into(), password.clone()));
+    // No Docker config of the user's: the environment's credentials are the only ones.
+    let home = tempfile::tempdir().unwrap();
+    c.env
+        .push(("HOME".into(), home.path().display().to_string()));
+
+    let run = c.xtask(&["--json", "run", "release"]);
+    run.assert_ok("run release with a registry that needs credentials");
+    let argv = c.argv_lines();
+    let upgrade = argv
+        .iter()
+        .find(|l| l.starts_with("helm upgrade"))
+        .unwrap_or_else(|| panic!("no helm upgrade:\n{}", argv.join("\n")));
+    for (prefix, image) in ["backend", "frontend"].iter().zip(&c.images) {
+        assert!(
+            upgrade.contains(&format!("{prefix}.image.repository={registry}/{image}")),
+            "{upgrade}"
+        );
+        assert!(
+            upgrade.contains(&format!("{prefix}.image.digest=sha256:")),
+            "{upgrade}"
+        );
+    }
+    assert!(
+        upgrade.contains("imagePullSecrets[0].name=todo-app-registry"),
+        "{upgrade}"
+    );
+    // The pull Secret went to kubectl on stdin, into the release's namespace.
+    let state = c.read_state();
+    let secret = &state["secrets"]["todo-app/todo-app-registry"];
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson", "{secret}");
+    let config: Value = {
+        use base64::Engine as _;
+        let data = secret["data"][".dockerconfigjson"].as_str().unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let entry = &config["auths"][server.host()];
+    assert_eq!(entry["username"], "deployer");
+    assert_eq!(entry["password"], password.as_str());
+    assert!(
+        c.calls().iter().any(|call| {
+            call["tool"] == "kubectl"
+                && call["argv"].to_string().contains("apply")
+                && call["stdin_len"].as_u64().is_some_and(|n| n > 0)
+        }),
+        "no kubectl apply from stdin"
+    );
+    // The pods run the pushed images by digest.
+    let pods = state["pods"].to_string();
+    assert!(
+        pods.contains(&format!("{registry}/{}@sha256:", c.images[0])),
+        "{pods}"
+    );
+    // The password: in no argument of any cluster tool, no output, nothing we recorded.
+    for call in c.calls() {
+        assert!(
+            !call["argv"].to_string().contains(&password),
+            "a cluster tool got the registry password as an argument"
+        );
+    }
+    assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password));
+    let hits = crate::secret_marker::files_containing(&c.project.path("target/xtask"), &password);
+    assert!(hits.is_empty(), "{hits:?}");
+
+    // Again: fresh (the registry still holds both tags with the recorded digests).
+    let again = c.xtask(&["--json", "run", "release"]);
+    again.assert_ok("again");
+    assert!(again.tasks_with("started").is_empty(), "{}", again.stdout);
+
+    // `down` deletes the pull Secret with the app's.
+    c.xtask(&["down"]).assert_ok("down");
+    assert!(
+        c.read_state()["secrets"]
+            .get("todo-app/todo-app-registry")
+            .is_none()
     );
 }

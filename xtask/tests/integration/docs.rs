@@ -760,8 +760,10 @@ fn flatten_values(text: &str) -> BTreeMap<String, String> {
             stack.push((indent, key.to_owned()));
         } else {
             assert!(
-                !value.starts_with('|') && !value.starts_with('>') && !value.starts_with('['),
-                "{at}: block scalars and flow sequences are not supported by this reader"
+                !value.starts_with('|')
+                    && !value.starts_with('>')
+                    && (!value.starts_with('[') || value == "[]"),
+                "{at}: block scalars and flow sequences (but the empty `[]`) are not supported by this reader"
             );
             out.insert(path, value.to_owned());
         }

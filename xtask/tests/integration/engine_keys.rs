@@ -22,6 +22,7 @@ fn keys(root: &Path) -> BTreeMap<String, String> {
     let target = Target::Docker(DockerTarget {
         namespace: "todo-app".to_owned(),
         port: 3000,
+        registry: None,
     });
     let graph = engine::load_for(&session, &xtask::registry(), &target).unwrap();
     let selection = graph.select(&[]).unwrap();

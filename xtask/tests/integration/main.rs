@@ -27,4 +27,5 @@ mod engine_validation;
 mod engine_walk;
 mod kube_target;
 mod load;
+mod registry;
 mod secret_marker;

@@ -2,7 +2,8 @@
 //! CSRF secrets (and, in a second deployment, as the password in the chat provider's
 //! `LLM_BASE_URL`), and the markers (and the generated database password) must appear nowhere in
 //! our output, the JSON events, `target/xtask/`, the history and configuration of our images,
-//! the containers' command lines and labels, or the services' logs.
+//! the containers' command lines and labels, or the services' logs. A registry's password
+//! (`--registry`) is checked the same way, and in `docker`'s arguments.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,10 +12,11 @@ use std::path::Path;
 use test_support::docker::docker_ok;
 use test_support::{Run, Xtask, copy_workspace, docker_daemon, lines};
 
+use crate::registry;
 use crate::support::one_deployment_at_a_time;
 
 /// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     let mut hits = Vec::new();
     for entry in walkdir::WalkDir::new(dir)
         .into_iter()
@@ -283,4 +285,142 @@ fn a_too_short_secret_is_named_but_never_shown() {
     assert!(!all.contains(marker), "the rejected secret was printed");
     // Rejected while planning: nothing was started.
     assert!(x.objects("container").is_empty());
+}
+
+/// The registry's password (`--registry` with XTASK_REGISTRY_USERNAME/PASSWORD, then from a
+/// Docker config's `auths`) authenticates the look-up and the push, and appears in no argument
+/// of any `docker` the pipeline runs (a wrapper on PATH records them), no output, no file under
+/// `target/xtask/`, and no layer or configuration of the pushed image; a wrong one is refused
+/// in one line naming the user and where the credentials came from.
+#[test]
+fn a_registry_password_authenticates_and_appears_nowhere() {
+    const TEST: &str = "secret_marker::a_registry_password_authenticates_and_appears_nowhere";
+    if !docker_daemon(TEST) {
+        return;
+    }
+    let password = format!("MARKER-registry-pw-{}", std::process::id());
+    let Some(server) = test_support::registry::Registry::with_auth(TEST, "ci-bot", &password)
+    else {
+        return;
+    };
+    let _tags = registry::LocalTags(server.host());
+    let registry = format!("{}/private", server.host());
+    let image = format!("xreg-auth-{}", std::process::id());
+    let p = registry::small_project(&image);
+
+    // Every `docker` the pipeline runs goes through a wrapper that records its arguments.
+    let bin = tempfile::tempdir().unwrap();
+    let argv_log = bin.path().join("argv.log");
+    let real = test_support::on_path(&["docker"]).unwrap();
+    let wrapper = bin.path().join("docker");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            argv_log.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // No Docker config of the user's: only what the test gives.
+    let home = tempfile::tempdir().unwrap();
+    let runner = |user: &str, pw: &str| {
+        let mut x = Xtask::new(p.root());
+        x.env.push(("PATH".into(), path.clone()));
+        x.env
+            .push(("HOME".into(), home.path().display().to_string()));
+        x.env.push(("XTASK_REGISTRY".into(), registry.clone()));
+        if !user.is_empty() {
+            x.env.push(("XTASK_REGISTRY_USERNAME".into(), user.into()));
+            x.env.push(("XTASK_REGISTRY_PASSWORD".into(), pw.into()));
+        }
+        x
+    };
+    let mut runs = Vec::new();
+
+    // No credentials: the registry's 401 says what to do.
+    let run = runner("", "").run(&["build"]);
+    let line = registry::one_error_line(&run);
+    assert!(
+        line.contains("requires credentials") && line.contains("docker login"),
+        "{line}"
+    );
+    runs.push(run);
+
+    // A wrong password: refused, naming the user and where the credentials came from.
+    let wrong = format!("{password}-wrong");
+    let run = runner("ci-bot", &wrong).run(&["build"]);
+    let line = registry::one_error_line(&run);
+    assert!(
+        line.contains(&format!(
+            "registry {registry} refused the credentials of user `ci-bot`"
+        )) && line.contains("XTASK_REGISTRY_USERNAME/XTASK_REGISTRY_PASSWORD"),
+        "{line}"
+    );
+    assert!(registry::recorded(p.root(), "img").is_none());
+    runs.push(run);
+
+    // The right ones: looked up, built, logged in with --password-stdin, pushed.
+    let run = runner("ci-bot", &password).run(&["--json", "build"]);
+    run.assert_ok("build with the registry's credentials");
+    assert_eq!(run.tasks_with("finished"), ["img"]);
+    runs.push(run);
+    let run = runner("ci-bot", &password).run(&["--json", "plan"]);
+    run.assert_ok("plan");
+    assert_eq!(run.events()[0]["decision"], "fresh");
+    runs.push(run);
+
+    // From the Docker config instead (`auths`, as `docker login` writes it): no login needed.
+    let config = home.path().join(".docker");
+    std::fs::create_dir_all(&config).unwrap();
+    let auth = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("ci-bot:{password}"))
+    };
+    std::fs::write(
+        config.join("config.json"),
+        format!(
+            "{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}",
+            server.host()
+        ),
+    )
+    .unwrap();
+    p.write("hello.txt", "from the docker config\n");
+    let run = runner("", "").run(&["--json", "build"]);
+    run.assert_ok("build with the Docker config's credentials");
+    assert_eq!(run.tasks_with("finished"), ["img"]);
+    runs.push(run);
+
+    let argv = std::fs::read_to_string(&argv_log).unwrap();
+    assert!(
+        argv.lines()
+            .any(|l| l.starts_with("login --username ci-bot --password-stdin")),
+        "no docker login with --password-stdin:\n{argv}"
+    );
+    assert!(argv.contains("push "), "{argv}");
+    let needles = [password.clone(), wrong, auth];
+    for needle in &needles {
+        assert!(
+            !argv.contains(needle.as_str()),
+            "a credential in docker's argv"
+        );
+        for (i, run) in runs.iter().enumerate() {
+            assert!(!run.stdout.contains(needle.as_str()), "run {i} stdout");
+            assert!(!run.stderr.contains(needle.as_str()), "run {i} stderr");
+        }
+        let hits = files_containing(&p.path("target/xtask"), needle);
+        assert!(hits.is_empty(), "a credential under target/xtask: {hits:?}");
+    }
+    for tag in registry::LocalTags(server.host()).list() {
+        let history = docker_ok(&["history", "--no-trunc", &tag]);
+        let inspect = docker_ok(&["image", "inspect", &tag]);
+        assert!(!history.contains(&password) && !inspect.contains(&password));
+    }
 }

@@ -1,0 +1,475 @@
+//! A client of the Registry HTTP API v2 (the OCI distribution spec), for the one question the
+//! pipeline asks: does `<name>:<tag>` exist, and with which digest?
+//!
+//! `HEAD /v2/<name>/manifests/<reference>` with an `Accept` header naming the OCI and Docker v2
+//! manifest and index types (a registry answers 404 for a type it is not told the client takes),
+//! the digest from `Docker-Content-Digest`. Authentication as the registry asks in its 401's
+//! `WWW-Authenticate`: `Basic`, or `Bearer realm=…,service=…,scope=…` (ghcr.io, Docker Hub,
+//! distribution with token auth): a token from the realm for `repository:<name>:pull`, fetched
+//! with the credentials as Basic, then the request again with `Authorization: Bearer <token>`.
+//!
+//! HTTPS, except for this machine's registries (`localhost`, `127.0.0.0/8`, `::1`), which Docker
+//! too talks plain HTTP to, or `--registry-insecure`. Every error is one line naming the registry
+//! and the fix; no credential is ever part of one.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use sha2::{Digest as _, Sha256};
+
+use crate::image_registry::{Credentials, Registry};
+use crate::secrets::SecretValue;
+
+/// The manifest types the pipeline accepts, most specific first.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json";
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A registry's answer to "does this tag exist".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// It does, with this manifest digest (`sha256:…`).
+    Found(String),
+    /// It does not (404).
+    Missing,
+}
+
+/// How the registry asked to be authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// `WWW-Authenticate: Basic …`.
+    Basic,
+    /// `WWW-Authenticate: Bearer realm=…,service=…,scope=…`.
+    Bearer {
+        /// The token endpoint.
+        realm: String,
+        /// Its `service` parameter, if any.
+        service: Option<String>,
+    },
+}
+
+/// Parses a `WWW-Authenticate` value: the scheme and its comma-separated `key="value"` pairs.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        return Some(Challenge::Basic);
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut realm = None;
+    let mut service = None;
+    for (key, value) in params(rest) {
+        match key.to_ascii_lowercase().as_str() {
+            "realm" => realm = Some(value),
+            "service" => service = Some(value),
+            _ => {}
+        }
+    }
+    Some(Challenge::Bearer {
+        realm: realm?,
+        service,
+    })
+}
+
+/// `key="value", key=value` pairs; a quoted value may hold commas (scopes do).
+fn params(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key.trim().trim_start_matches(',').trim().to_owned();
+        let after = after.trim_start();
+        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.find('"') {
+                Some(end) => (quoted[..end].to_owned(), &quoted[end + 1..]),
+                None => (quoted.to_owned(), ""),
+            }
+        } else {
+            match after.find(',') {
+                Some(end) => (after[..end].trim().to_owned(), &after[end..]),
+                None => (after.trim().to_owned(), ""),
+            }
+        };
+        out.push((key, value));
+        rest = next.trim_start().trim_start_matches(',').trim_start();
+    }
+    out
+}
+
+/// The Registry HTTP API of one registry, with the run's credentials.
+pub struct Client<'a> {
+    registry: &'a Registry,
+    credentials: Option<Credentials>,
+    agent: ureq::Agent,
+}
+
+impl<'a> Client<'a> {
+    /// A client of `registry`, authenticating with `credentials` when it asks.
+    pub fn new(registry: &'a Registry, credentials: Option<Credentials>) -> Client<'a> {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("todo-app-xtask/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Client {
+            registry,
+            credentials,
+            agent,
+        }
+    }
+
+    fn url(&self, repository: &str, reference: &str) -> String {
+        format!(
+            "{}://{}/v2/{repository}/manifests/{reference}",
+            self.registry.scheme(),
+            self.registry.address.api_host()
+        )
+    }
+
+    /// Whether `repository:reference` exists, and its digest.
+    pub fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Lookup> {
+        let url = self.url(repository, reference);
+        let (response, auth) = match self.head(&url, None)? {
+            Answer::Ok(r) => (r, None),
+            Answer::NotFound => return Ok(Lookup::Missing),
+            Answer::Unauthorized(challenge) => {
+                let auth = self.authorization(challenge.as_deref(), repository)?;
+                match self.head(&url, Some(&auth))? {
+                    Answer::Ok(r) => (r, Some(auth)),
+                    Answer::NotFound => return Ok(Lookup::Missing),
+                    Answer::Unauthorized(_) => return Err(self.refused()),
+                }
+            }
+        };
+        match response.header("Docker-Content-Digest") {
+            Some(d) if d.starts_with("sha256:") => Ok(Lookup::Found(d.to_owned())),
+            // The header is optional in the spec: then the digest is that of the manifest bytes.
+            _ => self.digest_of_body(&url, auth.as_ref()).map(Lookup::Found),
+        }
+    }
+
+    /// The digest of the manifest's bytes, fetched with the authorization the HEAD took.
+    fn digest_of_body(&self, url: &str, auth: Option<&SecretValue>) -> Result<String> {
+        let mut request = self.agent.get(url).set("Accept", MANIFEST_ACCEPT);
+        if let Some(auth) = auth {
+            request = request.set("Authorization", auth.expose());
+        }
+        let response = request.call().map_err(|e| self.transport(&e))?;
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut body).map_err(|e| {
+            anyhow!(
+                "registry {}: reading a manifest: {e}",
+                self.registry.address
+            )
+        })?;
+        Ok(format!("sha256:{}", hex::encode(Sha256::digest(&body))))
+    }
+
+    /// The `Authorization` value answering `challenge` (the 401's `WWW-Authenticate`).
+    fn authorization(&self, challenge: Option<&str>, repository: &str) -> Result<SecretValue> {
+        let parsed = challenge
+            .and_then(parse_challenge)
+            .unwrap_or(Challenge::Basic);
+        match parsed {
+            Challenge::Basic => match &self.credentials {
+                Some(c) => Ok(c.basic_header()),
+                None => Err(self.needs_credentials()),
+            },
+            Challenge::Bearer { realm, service } => {
+                let token = self.token(&realm, service.as_deref(), repository)?;
+                Ok(SecretValue::new(format!("Bearer {}", token.expose())))
+            }
+        }
+    }
+
+    /// A pull token for `repository` from the token endpoint `realm`, with the credentials as
+    /// Basic authentication when there are any (anonymous tokens serve public images).
+    fn token(&self, realm: &str, service: Option<&str>, repository: &str) -> Result<SecretValue> {
+        let scope = format!("repository:{repository}:pull");
+        let mut request = self.agent.get(realm).query("scope", &scope);
+        if let Some(service) = service {
+            request = request.query("service", service);
+        }
+        if let Some(c) = &self.credentials {
+            request = request.set("Authorization", c.basic_header().expose());
+        }
+        let response = match request.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(401 | 403, _)) if self.credentials.is_some() => {
+                return Err(self.refused());
+            }
+            Err(ureq::Error::Status(401 | 403, _)) => return Err(self.needs_credentials()),
+            Err(e) => return Err(self.transport(&e)),
+        };
+        let text = response.into_string().map_err(|e| {
+            anyhow!(
+                "registry {}: reading the answer of its token endpoint {realm}: {e}",
+                self.registry.address
+            )
+        })?;
+        let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            anyhow!(
+                "registry {}: its token endpoint {realm} answered something other than JSON ({e})",
+                self.registry.address
+            )
+        })?;
+        body.get("token")
+            .or_else(|| body.get("access_token"))
+            .and_then(serde_json::Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(SecretValue::new)
+            .ok_or_else(|| {
+                anyhow!(
+                    "registry {}: its token endpoint {realm} gave no token",
+                    self.registry.address
+                )
+            })
+    }
+
+    fn head(&self, url: &str, auth: Option<&SecretValue>) -> Result<Answer> {
+        let mut request = self.agent.head(url).set("Accept", MANIFEST_ACCEPT);
+        if let Some(auth) = auth {
+            request = request.set("Authorization", auth.expose());
+        }
+        match request.call() {
+            Ok(r) => Ok(Answer::Ok(Box::new(r))),
+            Err(ureq::Error::Status(404, _)) => Ok(Answer::NotFound),
+            Err(ureq::Error::Status(401, r)) => Ok(Answer::Unauthorized(
+                r.header("WWW-Authenticate").map(str::to_owned),
+            )),
+            Err(ureq::Error::Status(403, _)) if auth.is_some() => Err(self.refused()),
+            Err(ureq::Error::Status(403, _)) => Err(self.needs_credentials()),
+            Err(e) => Err(self.transport(&e)),
+        }
+    }
+
+    /// 401 after authenticating: wrong user, password or token, or no pull access.
+    fn refused(&self) -> anyhow::Error {
+        let r = &self.registry.address;
+        match &self.credentials {
+            Some(c) => anyhow!(
+                "registry {r} refused the credentials of user `{}` (from {}); fix: correct them \
+                 (`docker login {}` or {}/{})",
+                c.username,
+                c.source,
+                r.host(),
+                crate::image_registry::credentials::USERNAME_ENV,
+                crate::image_registry::credentials::PASSWORD_ENV,
+            ),
+            None => self.needs_credentials(),
+        }
+    }
+
+    fn needs_credentials(&self) -> anyhow::Error {
+        let r = &self.registry.address;
+        anyhow!(
+            "registry {r} requires credentials and none were found; fix: `docker login {}`, or set \
+             {} and {}",
+            r.host(),
+            crate::image_registry::credentials::USERNAME_ENV,
+            crate::image_registry::credentials::PASSWORD_ENV,
+        )
+    }
+
+    fn transport(&self, e: &ureq::Error) -> anyhow::Error {
+        let r = &self.registry.address;
+        match e {
+            ureq::Error::Status(code, response) => anyhow!(
+                "registry {r} answered {code} {} to {}; fix: check that {r} is a registry (Registry \
+                 HTTP API v2) and that it is up",
+                response.status_text(),
+                response.get_url(),
+            ),
+            ureq::Error::Transport(t) => {
+                let why = std::error::Error::source(t)
+                    .map_or_else(|| t.kind().to_string(), ToString::to_string);
+                anyhow!(
+                    "cannot reach registry {r} over {} ({why}); fix: start it or correct \
+                     --registry/XTASK_REGISTRY{}",
+                    self.registry.scheme().to_ascii_uppercase(),
+                    if self.registry.scheme() == "https" {
+                        " (a registry without TLS needs --registry-insecure)"
+                    } else {
+                        ""
+                    }
+                )
+            }
+        }
+    }
+}
+
+enum Answer {
+    Ok(Box<ureq::Response>),
+    NotFound,
+    Unauthorized(Option<String>),
+}
+
+/// The error of a tag that names another image (`found`) than the one this checkout recorded
+/// or pushed (`expected`).
+pub fn conflict(
+    registry: &Registry,
+    repository: &str,
+    tag: &str,
+    found: &str,
+    expected: &str,
+) -> anyhow::Error {
+    anyhow!(
+        "registry {} holds {repository}:{tag} as {found}, not {expected} as recorded here; fix: \
+         if that image is right, `cargo xtask clean` and build again to adopt it, else delete the \
+         tag in the registry (or push over it with --no-registry-cache)",
+        registry.address
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_parse_as_ghcr_and_docker_hub_send_them() {
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:acme/app:pull""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://ghcr.io/token".into(),
+                service: Some("ghcr.io".into()),
+            })
+        );
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://auth.docker.io/token", service="registry.docker.io", scope="repository:a/b:pull,push""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+            })
+        );
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(parse_challenge("Negotiate"), None);
+        assert_eq!(parse_challenge(r#"Bearer service="x""#), None);
+    }
+
+    /// The token flow as ghcr.io runs it (no such registry is reachable from the test machines,
+    /// and `docker-registry`'s token mode needs a JWT-signing token server): a registry that
+    /// answers 401 `Bearer realm=…,service=…`, a realm that issues a token for the credentials
+    /// given as Basic, and the registry accepting that token. What the client sent is checked.
+    #[test]
+    fn the_bearer_token_flow_fetches_a_pull_token_with_basic_credentials() {
+        use std::io::{BufRead, BufReader, Write};
+        use std::net::TcpListener;
+
+        use crate::image_registry::{Address, Source};
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let digest = format!("sha256:{}", "c".repeat(64));
+        let served = digest.clone();
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for stream in listener.incoming().take(8) {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                reader.read_line(&mut request).unwrap();
+                let mut auth = String::new();
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("Authorization: ") {
+                        auth = v.trim().to_owned();
+                    }
+                }
+                let path = request.split_whitespace().nth(1).unwrap().to_owned();
+                let reply = if path.starts_with("/token?") {
+                    // bot:pw
+                    if auth == "Basic Ym90OnB3" {
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{\"token\":\"tok-123\"}".to_owned()
+                    } else {
+                        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_owned()
+                    }
+                } else if auth == "Bearer tok-123" {
+                    let status = if path.ends_with("/missing") {
+                        "404 Not Found"
+                    } else {
+                        "200 OK"
+                    };
+                    format!(
+                        "HTTP/1.1 {status}\r\nDocker-Content-Digest: {served}\r\nContent-Length: 0\r\n\r\n"
+                    )
+                } else {
+                    format!(
+                        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake.registry\",scope=\"repository:acme/app:pull\"\r\nContent-Length: 0\r\n\r\n"
+                    )
+                };
+                seen.push(format!(
+                    "{} {path} [{auth}]",
+                    request.split_whitespace().next().unwrap()
+                ));
+                stream.write_all(reply.as_bytes()).unwrap();
+            }
+            seen
+        });
+        let registry = Registry::new(
+            Address::parse(&format!("127.0.0.1:{port}/acme")).unwrap(),
+            true,
+            false,
+        );
+        let credentials = Credentials {
+            username: "bot".into(),
+            password: SecretValue::new("pw"),
+            source: Source::Environment,
+        };
+        let client = Client::new(&registry, Some(credentials));
+        assert_eq!(
+            client.manifest_digest("acme/app", "tag1").unwrap(),
+            Lookup::Found(digest)
+        );
+        assert_eq!(
+            client.manifest_digest("acme/app", "missing").unwrap(),
+            Lookup::Missing
+        );
+        // Wrong credentials: the realm refuses them, and the error says so in one line.
+        let wrong = Credentials {
+            username: "bot".into(),
+            password: SecretValue::new("nope"),
+            source: Source::Environment,
+        };
+        let err = Client::new(&registry, Some(wrong))
+            .manifest_digest("acme/app", "tag1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("refused the credentials of user `bot`") && !err.contains("nope"),
+            "{err}"
+        );
+        let seen = server.join().unwrap();
+        assert_eq!(
+            seen,
+            [
+                "HEAD /v2/acme/app/manifests/tag1 []",
+                "GET /token?scope=repository%3Aacme%2Fapp%3Apull&service=fake.registry [Basic Ym90OnB3]",
+                "HEAD /v2/acme/app/manifests/tag1 [Bearer tok-123]",
+                "HEAD /v2/acme/app/manifests/missing []",
+                "GET /token?scope=repository%3Aacme%2Fapp%3Apull&service=fake.registry [Basic Ym90OnB3]",
+                "HEAD /v2/acme/app/manifests/missing [Bearer tok-123]",
+                "HEAD /v2/acme/app/manifests/tag1 []",
+                "GET /token?scope=repository%3Aacme%2Fapp%3Apull&service=fake.registry [Basic Ym90Om5vcGU=]",
+            ],
+        );
+    }
+}
