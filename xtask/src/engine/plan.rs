@@ -269,15 +269,17 @@ pub fn plan_tasks<T: Target>(
         let mut awaits = Awaits::default();
         for &d in &graph.deps[i] {
             let name = graph.tasks[d].name.clone();
-            let fresh = tasks
-                .iter()
-                .find(|t| t.index == d)
-                .is_some_and(|t| t.decision == Decision::Fresh);
-            let recorded = state.tasks.get(&name);
+            // The outputs it will have, when known now: recorded (fresh) or found in a
+            // shared cache.
+            let known = match tasks.iter().find(|t| t.index == d).map(|t| &t.decision) {
+                Some(Decision::Fresh) => state.tasks.get(&name).map(|r| &r.outputs),
+                Some(Decision::Cached { outputs, .. }) => Some(outputs),
+                _ => None,
+            };
             if let Some(what) = graph.tasks[d].task.early_cutoff() {
-                match (fresh, keys.get(&d), recorded) {
-                    (true, Some(k), Some(r)) => {
-                        deps.insert(name, dep_entry(graph, i, d, k, &r.outputs));
+                match (known, keys.get(&d)) {
+                    (Some(outputs), Some(k)) => {
+                        deps.insert(name, dep_entry(graph, i, d, k, outputs));
                     }
                     _ => {
                         awaits.0.insert(name, what);

@@ -241,6 +241,17 @@ impl Registry {
         let credentials = self.credentials(sh)?;
         Client::new(self, credentials).manifest_digest(&self.address.repository(image), tag)
     }
+
+    /// The labels of `image:tag` in the registry, or `None` when it has no such tag.
+    pub fn labels(
+        &self,
+        sh: &Shell,
+        image: &str,
+        tag: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+        let credentials = self.credentials(sh)?;
+        Client::new(self, credentials).image_labels(&self.address.repository(image), tag)
+    }
 }
 
 #[cfg(test)]

@@ -28,8 +28,10 @@ use super::{
 use crate::builder::{self, Builder, PROFILE_PARAM, Profile, SRC_DIR, TARGET_DIR, sync};
 use crate::engine::Session;
 use crate::engine::hash::{self, StatCache};
+use crate::image_registry::Registry;
 use crate::target::{ImageStore, Target};
-use crate::tools::docker::Docker;
+use crate::tools::ChildEnv;
+use crate::tools::docker::{BuildSpec, Docker, PART_OF_LABEL, PART_OF_VALUE};
 
 /// The `cargo-build` kind.
 #[derive(Debug)]
@@ -350,8 +352,90 @@ impl Task<Target> for CargoBuild {
             format!("{TARGET_DIR}/{}", profile.dir()),
         );
         outputs.insert("profile".to_owned(), profile.name().to_owned());
+        if let Some(registry) = cx.target.registry() {
+            publish(cx, registry, &site.env, &outputs)?;
+        }
         Ok(outputs)
     }
+
+    /// With `--registry`, another machine's compile of this key: its binaries' digests, from
+    /// the marker [`publish`] pushed. The images built from them are then keyed (and found in
+    /// the registry) without compiling anything here.
+    fn cached(&self, cx: &CheckCx<'_>) -> Result<Option<(Outputs, String)>> {
+        let Some(registry) = cx.target.registry().filter(|r| r.lookup) else {
+            return Ok(None);
+        };
+        let tag = &cx.key[..12.min(cx.key.len())];
+        let Some(labels) = registry.labels(cx.sh, cx.task, tag)? else {
+            return Ok(None);
+        };
+        let Some(recorded) = labels.get(MARKER_LABEL) else {
+            return Ok(None);
+        };
+        let outputs: Outputs = serde_json::from_str(recorded).with_context(|| {
+            format!(
+                "registry {}: {}:{tag} carries a `{MARKER_LABEL}` label that is not the \
+                 outputs of a compile; fix: delete that tag, or build with --no-registry-cache",
+                registry.address, cx.task
+            )
+        })?;
+        if self.packages.iter().any(|p| !outputs.contains_key(p)) {
+            return Ok(None);
+        }
+        let from = format!(
+            "found in registry {}: {}:{tag} (compiled elsewhere)",
+            registry.address, cx.task
+        );
+        Ok(Some((outputs, from)))
+    }
+}
+
+/// Label of the registry marker that records a compile's outputs.
+const MARKER_LABEL: &str = "dev.todo-app.compile-outputs";
+
+/// With `--registry`: pushes `<registry>/<task>:<key>`, an image of no layers whose label holds
+/// the binaries' digests (nothing of this machine: not the builder's name or directory), so
+/// that another machine with the same sources learns them without compiling ([`Task::cached`]).
+fn publish(cx: &RunCx<'_>, registry: &Registry, env: &ChildEnv, outputs: &Outputs) -> Result<()> {
+    let portable: Outputs = outputs
+        .iter()
+        .filter(|(k, _)| *k != CONTAINER_OUTPUT && *k != DIR_OUTPUT)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let reference = format!("{}:{}", registry.address.image(cx.task), cx.short_key());
+    let spec = BuildSpec {
+        dockerfile: "Dockerfile".to_owned(),
+        tag: reference.clone(),
+        build_args: BTreeMap::new(),
+        target_stage: None,
+        labels: BTreeMap::from([
+            (PART_OF_LABEL.to_owned(), PART_OF_VALUE.to_owned()),
+            (MARKER_LABEL.to_owned(), serde_json::to_string(&portable)?),
+        ]),
+    };
+    let docker = Docker::new(cx.sh, env.clone());
+    docker.build(
+        &spec,
+        |w| {
+            let dockerfile = b"FROM scratch\n";
+            let mut header = tar::Header::new_gnu();
+            header.set_size(dockerfile.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            let mut archive = tar::Builder::new(w);
+            archive.append_data(&mut header, "Dockerfile", &dockerfile[..])?;
+            archive.finish()?;
+            Ok(())
+        },
+        |line| cx.log(line),
+        cx.cancel,
+    )?;
+    let digest = crate::image_registry::push::push(cx.sh, env, registry, &reference)?;
+    cx.log(format!(
+        "the compile's outputs are in registry {}: {reference} {digest}",
+        registry.address
+    ));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -554,8 +554,18 @@ impl DockerImage {
             );
         };
         let digest = cx.dep_output(&binary.task, &binary.name)?;
-        let container = cx.dep_output(&binary.task, super::cargo_build::CONTAINER_OUTPUT)?;
-        let dir = cx.dep_output(&binary.task, super::cargo_build::DIR_OUTPUT)?;
+        let here = |name: &str| {
+            cx.dep_output(&binary.task, name).with_context(|| {
+                format!(
+                    "`{}` was compiled on another machine (found in the registry), but image \
+                     {tag} is not there to match it; fix: run again with --no-registry-cache to \
+                     compile here",
+                    binary.task
+                )
+            })
+        };
+        let container = here(super::cargo_build::CONTAINER_OUTPUT)?;
+        let dir = here(super::cargo_build::DIR_OUTPUT)?;
         let dockerfile = std::fs::read(cx.session.root.join(&self.dockerfile))
             .with_context(|| format!("reading {}", self.dockerfile))?;
         let keyed = self

@@ -155,6 +155,83 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// The labels of the single-platform image `repository:reference` (its config's
+    /// `config.Labels`), or `None` when the tag does not exist: a manifest, then its config blob,
+    /// authenticated as the registry asks.
+    pub fn image_labels(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+        const IMAGE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.v2+json";
+        let api = format!(
+            "{}://{}/v2/{repository}",
+            self.registry.scheme(),
+            self.registry.address.api_host()
+        );
+        let url = format!("{api}/manifests/{reference}");
+        let (manifest, auth) = match self.get(&url, IMAGE_MANIFEST, None)? {
+            Answer::Ok(r) => (r, None),
+            Answer::NotFound => return Ok(None),
+            Answer::Unauthorized(challenge) => {
+                let auth = self.authorization(challenge.as_deref(), repository)?;
+                match self.get(&url, IMAGE_MANIFEST, Some(&auth))? {
+                    Answer::Ok(r) => (r, Some(auth)),
+                    Answer::NotFound => return Ok(None),
+                    Answer::Unauthorized(_) => return Err(self.refused()),
+                }
+            }
+        };
+        let manifest = self.json(*manifest, "a manifest")?;
+        let Some(config) = manifest.pointer("/config/digest").and_then(|d| d.as_str()) else {
+            return Err(anyhow!(
+                "registry {}: {repository}:{reference} is not a single-platform image manifest",
+                self.registry.address
+            ));
+        };
+        let blob = match self.get(&format!("{api}/blobs/{config}"), "*/*", auth.as_ref())? {
+            Answer::Ok(r) => self.json(*r, "an image config")?,
+            Answer::NotFound | Answer::Unauthorized(_) => {
+                return Err(anyhow!(
+                    "registry {}: {repository}:{reference} names config {config}, which it does \
+                     not serve; fix: push the image again",
+                    self.registry.address
+                ));
+            }
+        };
+        let labels = blob
+            .pointer("/config/Labels")
+            .and_then(|l| l.as_object())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(labels))
+    }
+
+    fn get(&self, url: &str, accept: &str, auth: Option<&SecretValue>) -> Result<Answer> {
+        let mut request = self.agent.get(url).set("Accept", accept);
+        if let Some(auth) = auth {
+            request = request.set("Authorization", auth.expose());
+        }
+        self.answer(request.call(), auth.is_some())
+    }
+
+    fn json(&self, response: ureq::Response, what: &str) -> Result<serde_json::Value> {
+        let text = response
+            .into_string()
+            .map_err(|e| anyhow!("registry {}: reading {what}: {e}", self.registry.address))?;
+        serde_json::from_str(&text).map_err(|e| {
+            anyhow!(
+                "registry {}: {what} that is not JSON ({e})",
+                self.registry.address
+            )
+        })
+    }
+
     /// The digest of the manifest's bytes, fetched with the authorization the HEAD took.
     fn digest_of_body(&self, url: &str, auth: Option<&SecretValue>) -> Result<String> {
         let mut request = self.agent.get(url).set("Accept", MANIFEST_ACCEPT);
@@ -238,13 +315,22 @@ impl<'a> Client<'a> {
         if let Some(auth) = auth {
             request = request.set("Authorization", auth.expose());
         }
-        match request.call() {
+        self.answer(request.call(), auth.is_some())
+    }
+
+    /// A request's result as an [`Answer`]; `authenticated`: it carried an `Authorization`.
+    fn answer(
+        &self,
+        result: Result<ureq::Response, ureq::Error>,
+        authenticated: bool,
+    ) -> Result<Answer> {
+        match result {
             Ok(r) => Ok(Answer::Ok(Box::new(r))),
             Err(ureq::Error::Status(404, _)) => Ok(Answer::NotFound),
             Err(ureq::Error::Status(401, r)) => Ok(Answer::Unauthorized(
                 r.header("WWW-Authenticate").map(str::to_owned),
             )),
-            Err(ureq::Error::Status(403, _)) if auth.is_some() => Err(self.refused()),
+            Err(ureq::Error::Status(403, _)) if authenticated => Err(self.refused()),
             Err(ureq::Error::Status(403, _)) => Err(self.needs_credentials()),
             Err(e) => Err(self.transport(&e)),
         }
