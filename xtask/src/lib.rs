@@ -4,7 +4,8 @@
 //! execution, events) and `error`; the tool wrappers (`tools`), the build context (`context`),
 //! `secrets`, `diagnose` and the `smoke` client; `target` (what a deployment is on each
 //! target); `kinds` (the task kinds, on targets and tools); `render` (events to the terminal);
-//! `pipeline`, `commands` and the `load` suite (what the CLI runs); `cli`.
+//! `pipeline`, `commands`, the `load` suite and the inner-loop benchmark `loop_bench` (what the
+//! CLI runs); `cli`.
 
 pub mod cli;
 pub(crate) mod commands;
@@ -14,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub(crate) mod kinds;
 pub(crate) mod load;
+pub(crate) mod loop_bench;
 pub(crate) mod pipeline;
 pub(crate) mod render;
 pub(crate) mod secrets;
