@@ -4,8 +4,8 @@
 //! execution, events) and `error`; the tool wrappers (`tools`), the build context (`context`),
 //! `secrets`, `diagnose` and the `smoke` client; `target` (what a deployment is on each
 //! target); `kinds` (the task kinds, on targets and tools); `render` (events to the terminal);
-//! `pipeline`, `watch` (file changes, for `dev`), `commands` and the `load` suite (what the CLI
-//! runs); `cli`.
+//! `pipeline`, `watch` (file changes, for `dev`), `commands`, the `load` suite and the
+//! inner-loop benchmark `loop_bench` (what the CLI runs); `cli`.
 
 pub mod builder;
 pub mod cli;
@@ -17,6 +17,7 @@ pub mod error;
 pub(crate) mod image_registry;
 pub(crate) mod kinds;
 pub(crate) mod load;
+pub(crate) mod loop_bench;
 pub(crate) mod pipeline;
 pub(crate) mod render;
 pub(crate) mod secrets;

@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: hashing and no-op planning on generated trees, as ratios against
 //! `sha256sum` and `git status` measured in the same run (never timed assertions in tests).
 //! `cargo xtask bench load` is the load-and-fault suite against the Docker target
-//! ([`crate::load`]).
+//! ([`crate::load`]); `cargo xtask bench loop` is the inner loop's figures
+//! ([`crate::loop_bench`]).
 //!
 //! Fairness: every baseline works on the same files, from the same warm page cache, and is
 //! timed alternately with the engine (rep by rep), so load from other processes hits both
@@ -49,6 +50,9 @@ pub enum Suite {
     /// Load and faults against the Docker target: a sign-in burst, a mixed workload, database
     /// and backend kills, down and deploy, hostile input; prints a table.
     Load(crate::load::Args),
+    /// The inner loop against the Docker target: edit -> live with the dev and the release
+    /// profile and a cold build of both images, each beside the host's cargo build.
+    Loop(crate::loop_bench::Args),
 }
 
 /// One measured tree: per-rep durations of each side, in the order they were taken.
@@ -93,8 +97,10 @@ fn load_average() -> String {
 
 /// Run `cargo xtask bench`.
 pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
-    if let Some(Suite::Load(load)) = &args.suite {
-        return crate::load::run(sh, p, load);
+    match &args.suite {
+        Some(Suite::Load(load)) => return crate::load::run(sh, p, load),
+        Some(Suite::Loop(inner)) => return crate::loop_bench::run(sh, p, inner),
+        None => {}
     }
     for tool in ["sha256sum", "git", "xargs"] {
         if crate::tools::find_program(sh, tool).is_none() {
