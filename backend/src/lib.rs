@@ -157,12 +157,13 @@ pub async fn serve(
         header_read: limits.header_read_timeout,
         drain: limits.shutdown_drain,
     };
-    server::serve(listener, app(state), timeouts, shutdown).await;
+    let served = server::serve(listener, app(state), timeouts, shutdown).await;
     migrations.abort();
     tidy.abort();
     // Connections cut at the drain timeout may leave checked-out connections behind: do not
     // wait for them longer than a moment.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), pool.close()).await;
+    served.map_err(|e| anyhow::anyhow!("serving: {e}"))?;
     tracing::info!("shut down");
     Ok(())
 }
