@@ -205,6 +205,7 @@ pub fn frontend_config(backend_url: &str, cookie_secure: bool) -> Config {
         log_level: "info".to_owned(),
         log_format: LogFormat::Text,
         trusted_proxies: Default::default(),
+        timeouts: Default::default(),
     }
 }
 
