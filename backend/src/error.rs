@@ -7,6 +7,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::db::availability;
+
 /// Every way a request can fail, mapped to one status and error code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -79,18 +81,28 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        match &self {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = %format!("{cause:#}"), "request failed")
-            }
-            ApiError::NotReady => tracing::warn!("request failed: database unavailable"),
-            _ => {}
+        // NotReady is logged where its cause is known (the sqlx error, the availability gate's
+        // transitions), not once per refused request.
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %format!("{cause:#}"), "request failed")
         }
         let body = json!({ "error": { "code": code, "message": self.to_string() } });
         let mut res = (status, Json(body)).into_response();
-        if let ApiError::RateLimited { retry_after, .. } | ApiError::Busy { retry_after } = self {
-            res.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(retry_after));
+        match self {
+            ApiError::RateLimited { retry_after, .. } | ApiError::Busy { retry_after } => {
+                res.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            ApiError::NotReady => {
+                res.headers_mut().insert(
+                    RETRY_AFTER,
+                    HeaderValue::from(availability::RETRY_AFTER_SECONDS),
+                );
+                // Tells the availability gate that the database is down.
+                res.extensions_mut()
+                    .insert(availability::DatabaseUnreachable);
+            }
+            _ => {}
         }
         res
     }
@@ -98,13 +110,12 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            // Connection trouble is transient: say so instead of a bare 500.
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %e, "database unavailable");
-                ApiError::NotReady
-            }
-            other => ApiError::Internal(other.into()),
+        // Connection trouble is transient: say so instead of a bare 500.
+        if availability::is_connection_failure(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            ApiError::NotReady
+        } else {
+            ApiError::Internal(e.into())
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// Raised once migrations are applied; `/ready` is 503 until then.
     pub migrated: Arc<AtomicBool>,
+    /// Whether the database is known to be down (requests then answer 503 at once).
+    pub database: db::availability::Availability,
     /// A hash of a random password, verified on logins for unknown emails so that response
     /// time does not reveal which emails have accounts.
     pub dummy_hash: Arc<str>,
@@ -129,6 +131,7 @@ pub async fn serve(
         pool: pool.clone(),
         tokens: TokenKeys::new(&config.jwt_secret, config.token_ttl),
         migrated,
+        database: db::availability::Availability::new(pool.clone()),
         dummy_hash,
         hasher,
         throttles: limits::throttle::Throttles::new(&limits.rates),
@@ -157,12 +160,13 @@ pub async fn serve(
         header_read: limits.header_read_timeout,
         drain: limits.shutdown_drain,
     };
-    server::serve(listener, app(state), timeouts, shutdown).await;
+    let served = server::serve(listener, app(state), timeouts, shutdown).await;
     migrations.abort();
     tidy.abort();
     // Connections cut at the drain timeout may leave checked-out connections behind: do not
     // wait for them longer than a moment.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), pool.close()).await;
+    served.map_err(|e| anyhow::anyhow!("serving: {e}"))?;
     tracing::info!("shut down");
     Ok(())
 }

@@ -915,3 +915,69 @@ async fn a_whole_chat_turn_is_bounded_by_chat_timeout_seconds() {
     assert_eq!(b["actions"].as_array().unwrap().len(), 1, "{b}");
     assert_eq!(tasks(&app, &t).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_turns_cannot_pass_the_message_cap() {
+    let double = OpenAiDouble::start(vec![text("first reply")]).await;
+    let app = skip_none!(
+        app_with_provider_and(
+            "concurrent_turns_cannot_pass_the_message_cap",
+            &double,
+            &[
+                ("MAX_MESSAGES_PER_CONVERSATION", "5"),
+                ("CHAT_RATE_PER_USER", "off"),
+                ("LLM_TIMEOUT_SECONDS", "30"),
+            ],
+        )
+        .await
+    );
+    let t = app.user("cap-race@example.com").await;
+    let first = chat(&app, &t, "hello", None).await;
+    let conv = first["conversation_id"].as_str().unwrap().to_owned();
+    // Two of five messages stored: room for one more turn. Every provider answer now takes
+    // 3 s, so all the turns below are in flight together, none of their replies stored yet.
+    double.push(vec![
+        Step::Slow(
+            Duration::from_secs(3),
+            Box::new(text("slow reply"))
+        );
+        4
+    ]);
+    let mut posts = Vec::new();
+    for i in 0..4 {
+        let req = app
+            .http
+            .post(app.url("/api/chat"))
+            .bearer_auth(&t)
+            .json(&json!({"message": format!("race {i}"), "conversation_id": conv}));
+        posts.push(tokio::spawn(async move {
+            support::read(req.send().await.unwrap()).await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for p in posts {
+        let (s, b) = p.await.unwrap();
+        if s != 200 {
+            assert_eq!(
+                (s, b["error"]["code"].as_str()),
+                (409, Some("limit_reached")),
+                "{b}"
+            );
+        }
+        statuses.push(s);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409, 409, 409]);
+    let (s, b) = app
+        .call(
+            Method::GET,
+            &format!("/api/conversations/{conv}?limit=100"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["messages"].as_array().unwrap().len(), 4, "{b}");
+    // Only the admitted turn reached the provider.
+    assert_eq!(double.requests().len(), 2);
+}

@@ -1,5 +1,5 @@
-//! The real `todo-backend` binary: configuration errors, readiness across a database outage,
-//! graceful shutdown with a request in flight, and logs free of secrets.
+//! The real `todo-backend` binary: configuration errors, readiness and requests across a
+//! database outage, graceful shutdown with a request in flight, and logs free of secrets.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -272,6 +272,137 @@ async fn ready_turns_503_while_the_database_is_down_and_recovers_by_itself() {
     assert_eq!(r.status(), 200);
     let (code, _) = backend.terminate();
     assert_eq!(code, Some(0));
+}
+
+/// Status, `Retry-After` and JSON body of one request.
+async fn answer(req: reqwest::RequestBuilder) -> (u16, Option<String>, Value) {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, retry, r.json().await.unwrap_or(Value::Null))
+}
+
+fn titles(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn requests_fail_fast_while_the_database_is_down_and_recover_by_themselves() {
+    let test = "requests_fail_fast_while_the_database_is_down_and_recover_by_themselves";
+    // This test stops and starts its own server, so it never uses DATABASE_URL's.
+    let Some(mut pg) = PgServer::new(test) else {
+        return;
+    };
+    let db_url = pg.url("postgres");
+    let mut backend = Backend::start(&[("DATABASE_URL", &db_url), ("JWT_SECRET", JWT_SECRET)]);
+    backend.wait_healthy();
+    let base = backend.base();
+    let http = reqwest::Client::new();
+    wait_for_ready_status(&http, &base, 200, Duration::from_secs(30)).await;
+    let token = support::register_and_login(&http, &base, "fast@example.com", "long enough").await;
+    let tasks = format!("{base}/api/tasks");
+    let add = |title: &str| {
+        http.post(&tasks)
+            .bearer_auth(&token)
+            .json(&json!({ "title": title }))
+    };
+    let (s, _, _) = answer(add("acknowledged before the outage")).await;
+    assert_eq!(s, 201);
+
+    // A failing statement says nothing about the database: the next request goes through
+    // (were the database marked down, it would be 503 until the re-probe).
+    let (s, _, b) = answer(
+        http.post(format!("{base}/api/auth/register"))
+            .json(&json!({"email": "fast@example.com", "password": "long enough"})),
+    )
+    .await;
+    assert_eq!((s, b["error"]["code"].as_str()), (409, Some("email_taken")));
+    let (s, _, _) = answer(http.get(&tasks).bearer_auth(&token)).await;
+    assert_eq!(s, 200);
+
+    pg.stop();
+    // The first request finds out (it may wait out the pool's acquire timeout)...
+    let (s, retry, b) = answer(add("refused during the outage")).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (503, Some("not_ready")),
+        "{b}"
+    );
+    assert_eq!(retry.as_deref(), Some("1"));
+    // ...and from then on every request that needs the database is refused at once: well
+    // within a client timeout shorter than that acquire timeout (5 s).
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    for req in [
+        quick.get(&tasks).bearer_auth(&token),
+        quick
+            .post(&tasks)
+            .bearer_auth(&token)
+            .json(&json!({"title": "refused too"})),
+        quick.get(format!("{base}/api/me")).bearer_auth(&token),
+        quick
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({"email": "fast@example.com", "password": "long enough"})),
+    ] {
+        let (s, retry, b) = answer(req).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (503, Some("not_ready")),
+            "{b}"
+        );
+        assert!(b["error"]["message"].is_string(), "{b}");
+        assert_eq!(retry.as_deref(), Some("1"));
+    }
+    // The process itself still serves.
+    let (s, _, _) = answer(quick.get(format!("{base}/health"))).await;
+    assert_eq!(s, 200);
+
+    // The database comes back: requests succeed again by themselves (nothing asks /ready
+    // here, the backend re-probes on its own), without a restart.
+    pg.start();
+    let start = Instant::now();
+    let list = loop {
+        let (s, _, b) = answer(quick.get(&tasks).bearer_auth(&token)).await;
+        if s == 200 {
+            break b;
+        }
+        assert_eq!(s, 503, "{b}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "requests did not recover: {}",
+            backend.output_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Nothing acknowledged was lost, nothing refused was written.
+    assert_eq!(titles(&list), ["acknowledged before the outage"]);
+    let (s, _, _) = answer(add("acknowledged after the outage")).await;
+    assert_eq!(s, 201);
+    let (_, _, list) = answer(http.get(&tasks).bearer_auth(&token)).await;
+    assert_eq!(
+        titles(&list),
+        [
+            "acknowledged after the outage",
+            "acknowledged before the outage"
+        ]
+    );
+    let (code, logs) = backend.terminate();
+    assert_eq!(code, Some(0));
+    assert!(
+        logs.contains("database unreachable; answering 503 until it is back"),
+        "{logs}"
+    );
+    assert!(logs.contains("database reachable again"), "{logs}");
 }
 
 #[tokio::test]

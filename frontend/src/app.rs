@@ -1,4 +1,4 @@
-//! The router, its middleware stack, and the server loop with graceful shutdown.
+//! The router, its middleware stack, and serving it (see [`crate::server`]).
 
 use std::future::Future;
 
@@ -75,7 +75,7 @@ pub fn router(state: AppState) -> Router {
 
     let [csp, nosniff, frame, referrer, cache] = security::layers();
     let https = middleware::from_fn_with_state(state.clone(), security::https_only);
-    plain.merge(pages).with_state(state).layer(
+    plain.merge(pages).with_state(state.clone()).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(
@@ -111,11 +111,17 @@ pub fn router(state: AppState) -> Router {
             .layer(cache)
             // With COOKIE_SECURE: HSTS, and `__Host-` cookie names on the wire (the layers
             // inside read and write the plain names).
-            .layer(https),
+            .layer(https)
+            // Inside the layers above, so a 408 page is logged and gets their headers.
+            .layer(middleware::from_fn_with_state(
+                state,
+                crate::request_timeout::middleware,
+            )),
     )
 }
 
-/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish for up
+/// to `SHUTDOWN_DRAIN_SECONDS`.
 pub async fn serve(
     config: &Config,
     listener: TcpListener,
@@ -127,11 +133,10 @@ pub async fn serve(
         std::sync::Arc::new(config.trusted_proxies.clone()),
         crate::client_addr::middleware,
     ));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let timeouts = crate::server::ServerTimeouts {
+        header_read: config.timeouts.header_read,
+        drain: config.timeouts.shutdown_drain,
+    };
+    crate::server::serve(listener, app, timeouts, shutdown).await?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use url::Url;
 /// How long a normal API call may take before the page shows "unavailable".
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A chat turn may wait on an LLM provider, which is slower than the database.
-const CHAT_TIMEOUT: Duration = Duration::from_secs(90);
+pub(crate) const CHAT_TIMEOUT: Duration = Duration::from_secs(90);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an idle keep-alive connection to the backend is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -2,6 +2,7 @@
 //! process with one clear line instead of failing later on a request.
 
 use std::fmt;
+use std::time::Duration;
 
 use url::Url;
 
@@ -34,6 +35,31 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Reverse proxies whose `X-Forwarded-For` names the visitor (`TRUSTED_PROXIES`).
     pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// How long connections and requests may take (`HEADER_READ_TIMEOUT_SECONDS`,
+    /// `REQUEST_TIMEOUT_SECONDS`, `SHUTDOWN_DRAIN_SECONDS`).
+    pub timeouts: Timeouts,
+}
+
+/// Time bounds of the server, with the backend's names, defaults and ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Longest time to receive a request's headers, also the keep-alive idle time
+    /// (`HEADER_READ_TIMEOUT_SECONDS`).
+    pub header_read: Duration,
+    /// Longest a request may take, body included, before `408` (`REQUEST_TIMEOUT_SECONDS`).
+    pub request: Duration,
+    /// Longest wait for in-flight requests after SIGTERM (`SHUTDOWN_DRAIN_SECONDS`).
+    pub shutdown_drain: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            request: Duration::from_secs(15),
+            shutdown_drain: Duration::from_secs(20),
+        }
+    }
 }
 
 /// A configuration variable that is present but unusable.
@@ -117,6 +143,27 @@ impl Config {
                     problem,
                 })?;
         let csrf_secret = parse_csrf_secret(get("CSRF_SECRET"))?;
+        let defaults = Timeouts::default();
+        let timeouts = Timeouts {
+            header_read: seconds(
+                "HEADER_READ_TIMEOUT_SECONDS",
+                get("HEADER_READ_TIMEOUT_SECONDS"),
+                defaults.header_read,
+                300,
+            )?,
+            request: seconds(
+                "REQUEST_TIMEOUT_SECONDS",
+                get("REQUEST_TIMEOUT_SECONDS"),
+                defaults.request,
+                600,
+            )?,
+            shutdown_drain: seconds(
+                "SHUTDOWN_DRAIN_SECONDS",
+                get("SHUTDOWN_DRAIN_SECONDS"),
+                defaults.shutdown_drain,
+                3600,
+            )?,
+        };
         Ok(Self {
             backend_url,
             port,
@@ -125,7 +172,28 @@ impl Config {
             log_level,
             log_format,
             trusted_proxies,
+            timeouts,
         })
+    }
+}
+
+/// A whole number of seconds from 1 to `max`; `default` when unset.
+fn seconds(
+    variable: &'static str,
+    raw: Option<String>,
+    default: Duration,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    let Some(raw) = raw else { return Ok(default) };
+    match raw.trim().parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err(ConfigError {
+            variable,
+            problem: format!(
+                "must be a whole number of seconds from 1 to {max} (default {}), got {raw:?}",
+                default.as_secs()
+            ),
+        }),
     }
 }
 
@@ -216,6 +284,14 @@ mod tests {
         assert!(!c.cookie_secure);
         assert_eq!(c.log_level, "info");
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(
+            c.timeouts,
+            Timeouts {
+                header_read: Duration::from_secs(10),
+                request: Duration::from_secs(15),
+                shutdown_drain: Duration::from_secs(20),
+            }
+        );
     }
 
     #[test]
@@ -226,8 +302,14 @@ mod tests {
             ("COOKIE_SECURE", "TRUE"),
             ("LOG_LEVEL", "debug"),
             ("LOG_FORMAT", "json"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "300"),
+            ("REQUEST_TIMEOUT_SECONDS", " 1 "),
+            ("SHUTDOWN_DRAIN_SECONDS", "22"),
         ])
         .unwrap();
+        assert_eq!(c.timeouts.header_read, Duration::from_secs(300));
+        assert_eq!(c.timeouts.request, Duration::from_secs(1));
+        assert_eq!(c.timeouts.shutdown_drain, Duration::from_secs(22));
         assert_eq!(c.backend_url.as_str(), "http://api:9000/base");
         assert_eq!(c.port, 8080);
         assert!(c.cookie_secure);
@@ -249,11 +331,23 @@ mod tests {
             ("TRUSTED_PROXIES", "10.0.0.0/8,the-proxy"),
             ("CSRF_SECRET", "short"),
             ("CSRF_SECRET", "   "),
+            ("HEADER_READ_TIMEOUT_SECONDS", "0"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "301"),
+            ("REQUEST_TIMEOUT_SECONDS", "10s"),
+            ("REQUEST_TIMEOUT_SECONDS", "601"),
+            ("SHUTDOWN_DRAIN_SECONDS", "-5"),
+            ("SHUTDOWN_DRAIN_SECONDS", "3601"),
         ] {
             let e = with(&[(var, value)]).unwrap_err();
             assert_eq!(e.variable, var, "{var}={value}");
             assert!(e.to_string().starts_with(&format!("invalid {var}: ")));
         }
+        let e = with(&[("SHUTDOWN_DRAIN_SECONDS", "soon")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid SHUTDOWN_DRAIN_SECONDS: must be a whole number of seconds from 1 to 3600 \
+             (default 20), got \"soon\""
+        );
     }
 
     #[test]

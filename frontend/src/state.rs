@@ -1,5 +1,5 @@
-//! What every handler and middleware shares: the backend client, the cookie policy and the CSRF
-//! key.
+//! What every handler and middleware shares: the backend client, the cookie policy, the CSRF
+//! key and the request timeout.
 
 use crate::backend::BackendClient;
 use crate::config::Config;
@@ -14,6 +14,8 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// Key of the CSRF tokens (`CSRF_SECRET`).
     pub csrf_key: CsrfKey,
+    /// Longest a request may take (`REQUEST_TIMEOUT_SECONDS`).
+    pub request_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -23,6 +25,7 @@ impl AppState {
             backend: BackendClient::new(&config.backend_url)?,
             cookie_secure: config.cookie_secure,
             csrf_key: config.csrf_secret.clone(),
+            request_timeout: config.timeouts.request,
         })
     }
 }

@@ -166,6 +166,12 @@ async fn insert_message(
 
 /// Appends the user's message of a new chat turn unless the conversation cannot take the
 /// turn's two messages within `max`. The caller has checked ownership.
+///
+/// Every turn counts as two messages from the moment its user message is stored: its reply is
+/// written only when the turn ends, and counting stored messages alone let concurrent turns
+/// each see room for a reply that another turn's reply then took (one over the cap per extra
+/// turn). Counting user messages twice, under the conversation's row lock, reserves the reply
+/// in the same transaction; a turn whose reply failed keeps its reservation.
 pub async fn add_user_message(
     pool: &PgPool,
     conversation: Uuid,
@@ -176,12 +182,13 @@ pub async fn add_user_message(
     if !super::lock_owner(&mut tx, "conversations", conversation).await? {
         return Err(CappedError::NoOwner);
     }
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM messages WHERE conversation_id = $1")
+    let (turns,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM messages WHERE conversation_id = $1 AND role = $2")
             .bind(conversation)
+            .bind(Role::User.as_str())
             .fetch_one(&mut *tx)
             .await?;
-    if count + 2 > max {
+    if 2 * turns + 2 > max {
         return Err(CappedError::LimitReached);
     }
     let msg = insert_message(&mut tx, conversation, Role::User, content).await?;

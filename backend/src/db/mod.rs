@@ -1,6 +1,7 @@
 //! The data layer: pool, migrations and one repository module per table. The REST routes and
 //! the chat tools both go through here, so ownership checks live in one place.
 
+pub mod availability;
 pub mod conversations;
 pub mod tasks;
 pub mod users;
@@ -17,7 +18,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Longest wait for a pooled connection, including opening a new one. Bounds every request
-/// that touches the database, so a dead database yields a quick 503 instead of a hang.
+/// that touches the database, so a dead database yields a 503 instead of a hang; once it is
+/// known to be down, requests get theirs at once ([`availability`]).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Builds the pool without connecting, so the server can start (and answer `/health`) while

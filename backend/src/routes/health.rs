@@ -33,10 +33,17 @@ async fn ready(State(state): State<AppState>) -> Response {
         sqlx::query("SELECT 1").execute(&state.pool),
     )
     .await;
-    let reason = match ping {
-        Ok(Ok(_)) if state.migrated.load(Ordering::Acquire) => None,
-        Ok(Ok(_)) => Some("migrations pending"),
-        _ => Some("database unreachable"),
+    let reachable = matches!(ping, Ok(Ok(_)));
+    // The probe is one more witness of the database's state for the request gate.
+    if reachable {
+        state.database.report_up();
+    } else {
+        state.database.report_down();
+    }
+    let reason = match reachable {
+        true if state.migrated.load(Ordering::Acquire) => None,
+        true => Some("migrations pending"),
+        false => Some("database unreachable"),
     };
     match reason {
         None => Json(json!({ "status": "ready" })).into_response(),

@@ -58,7 +58,8 @@ pub struct Backend {
 static DB_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Backend {
-    /// Starts a backend with a fresh database and waits until it answers `/health`.
+    /// Starts a backend with a fresh database and waits until it is ready (`/ready`: database
+    /// reachable, migrations applied; before that it answers every API call 503).
     pub fn start(server: &PgServer) -> Self {
         Self::start_with(server, &[])
     }
@@ -118,20 +119,20 @@ impl Backend {
 
     fn wait_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let health = format!("{}/health", self.url);
+        let health = format!("{}/ready", self.url);
         loop {
             if probe::http_ok(&health) {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 panic!(
-                    "todo-backend exited ({status}) before becoming healthy:\n{}",
+                    "todo-backend exited ({status}) before becoming ready:\n{}",
                     std::fs::read_to_string(&self.log).unwrap_or_default()
                 );
             }
             assert!(
                 Instant::now() < deadline,
-                "todo-backend not healthy after 60 s:\n{}",
+                "todo-backend not ready after 60 s:\n{}",
                 std::fs::read_to_string(&self.log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
@@ -205,6 +206,7 @@ pub fn frontend_config(backend_url: &str, cookie_secure: bool) -> Config {
         log_level: "info".to_owned(),
         log_format: LogFormat::Text,
         trusted_proxies: Default::default(),
+        timeouts: Default::default(),
     }
 }
 

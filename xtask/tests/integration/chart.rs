@@ -1032,7 +1032,8 @@ fn pods_read_exactly_the_settings_and_secret_keys_the_apps_read() {
             "BACKEND_URL",
             "COOKIE_SECURE",
             "LOG_LEVEL",
-            "LOG_FORMAT"
+            "LOG_FORMAT",
+            "SHUTDOWN_DRAIN_SECONDS"
         ])
     );
     let frontend_config = &get(&objs, "ConfigMap", "todo-app-frontend")["data"];
@@ -1040,6 +1041,17 @@ fn pods_read_exactly_the_settings_and_secret_keys_the_apps_read() {
         frontend_config["BACKEND_URL"],
         "http://todo-app-backend:8000"
     );
+    // Each drain ends 8 s before its pod's grace period (5 s preStop pause, 3 s to spare).
+    for (service, grace) in [("backend", 30), ("frontend", 30)] {
+        let data = &get(&objs, "ConfigMap", &format!("todo-app-{service}"))["data"];
+        let pod = pod_spec(get(&objs, "Deployment", &format!("todo-app-{service}")));
+        assert_eq!(pod["terminationGracePeriodSeconds"], grace, "{service}");
+        assert_eq!(
+            data["SHUTDOWN_DRAIN_SECONDS"],
+            (grace - 8).to_string(),
+            "{service}"
+        );
+    }
     let backend_svc = get(&objs, "Service", "todo-app-backend");
     assert_eq!(backend_svc["spec"]["type"], "ClusterIP");
     assert_eq!(backend_svc["spec"]["ports"][0]["port"], 8000);
