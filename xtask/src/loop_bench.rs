@@ -240,6 +240,7 @@ impl Bench {
         DockerTarget {
             namespace: self.args.namespace.clone(),
             port: self.args.port,
+            registry: None,
         }
     }
 
