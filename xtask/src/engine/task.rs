@@ -205,7 +205,15 @@ impl<T> RunCx<'_, T> {
 
     /// Run a child process, streaming its stdout and stderr as log lines; terminated on Ctrl-C.
     pub fn run(&self, cmd: xshell::Cmd<'_>) -> anyhow::Result<()> {
-        self.spawn(cmd.into(), None, false, (DEFAULT_GRACE, ""))
+        self.spawn(cmd.into(), None, Output::Streamed, (DEFAULT_GRACE, ""))
+            .map(drop)
+    }
+
+    /// Like [`RunCx::run`] for a compiler: a failure's error quotes the `error` lines the child
+    /// printed on stderr (with the location line after each), so a failed build says why in its
+    /// one message, not only in the log above it.
+    pub fn run_compiler(&self, cmd: xshell::Cmd<'_>) -> anyhow::Result<()> {
+        self.spawn(cmd.into(), None, Output::Quoted, (DEFAULT_GRACE, ""))
             .map(drop)
     }
 
@@ -218,25 +226,31 @@ impl<T> RunCx<'_, T> {
         grace: Duration,
         why: &str,
     ) -> anyhow::Result<()> {
-        self.spawn(cmd.into(), None, false, (grace, why)).map(drop)
+        self.spawn(cmd.into(), None, Output::Streamed, (grace, why))
+            .map(drop)
     }
 
     /// Like [`RunCx::run`] with `stdin` fed to the child (secrets go here, never in argv).
     pub fn run_with_stdin(&self, cmd: xshell::Cmd<'_>, stdin: &[u8]) -> anyhow::Result<()> {
-        self.spawn(cmd.into(), Some(stdin), false, (DEFAULT_GRACE, ""))
-            .map(drop)
+        self.spawn(
+            cmd.into(),
+            Some(stdin),
+            Output::Streamed,
+            (DEFAULT_GRACE, ""),
+        )
+        .map(drop)
     }
 
     /// Run a child process and return its stdout (stderr is streamed as log lines).
     pub fn read(&self, cmd: xshell::Cmd<'_>) -> anyhow::Result<String> {
-        self.spawn(cmd.into(), None, true, (DEFAULT_GRACE, ""))
+        self.spawn(cmd.into(), None, Output::Captured, (DEFAULT_GRACE, ""))
     }
 
     fn spawn(
         &self,
         mut cmd: Command,
         stdin: Option<&[u8]>,
-        capture: bool,
+        output: Output,
         (grace, why): (Duration, &str),
     ) -> anyhow::Result<String> {
         let shown = shown(&cmd);
@@ -258,7 +272,7 @@ impl<T> RunCx<'_, T> {
         let (events, task) = (self.events, self.task);
         let (captured, status) = std::thread::scope(|s| -> anyhow::Result<_> {
             let out = s.spawn(move || -> String {
-                if capture {
+                if output == Output::Captured {
                     let mut buf = String::new();
                     let _ = BufReader::new(stdout).read_to_string(&mut buf);
                     buf
@@ -267,7 +281,7 @@ impl<T> RunCx<'_, T> {
                     String::new()
                 }
             });
-            s.spawn(move || stream(events, task, stderr));
+            let diagnostics = s.spawn(move || stream(events, task, stderr));
             let status = loop {
                 if let Some(status) = child.try_wait().context("waiting for child")? {
                     break status;
@@ -284,12 +298,17 @@ impl<T> RunCx<'_, T> {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             };
-            Ok((out.join().unwrap_or_default(), status))
+            let quoted = diagnostics.join().unwrap_or_default();
+            Ok((out.join().unwrap_or_default(), (status, quoted)))
         })?;
+        let (status, quoted) = status;
         if self.cancel.load(Ordering::SeqCst) {
             bail!("interrupted: {shown}");
         }
         if !status.success() {
+            if output == Output::Quoted && !quoted.is_empty() {
+                bail!("{shown} failed: {status}:\n{}", quoted.join("\n"));
+            }
             bail!("{shown} failed: {status}");
         }
         Ok(captured)
@@ -327,17 +346,46 @@ pub fn terminate(child: &mut Child, grace: Duration) {
     let _ = child.kill();
 }
 
-/// Forward each line of `pipe` as a log event of `task`.
-fn stream(events: &dyn EventSink, task: &str, pipe: impl Read) {
+/// What becomes of a child's stdout, and what its failure quotes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// Streamed as log lines.
+    Streamed,
+    /// Returned to the caller.
+    Captured,
+    /// Streamed, and a failure quotes its `error` lines.
+    Quoted,
+}
+
+/// How many lines a failure quotes at most.
+const QUOTED_LINES: usize = 12;
+
+/// Forward each line of `pipe` as a log event of `task`; returns the first `error` lines (a
+/// compiler's diagnostics) with the location line after each.
+fn stream(events: &dyn EventSink, task: &str, pipe: impl Read) -> Vec<String> {
+    let mut quoted = Vec::new();
+    let mut after_error = false;
     for line in BufReader::new(pipe).split(b'\n').map_while(Result::ok) {
         let line = String::from_utf8_lossy(&line)
             .trim_end_matches('\r')
             .to_string();
+        if quoted.len() < QUOTED_LINES {
+            if line.starts_with("error") {
+                quoted.push(line.clone());
+                after_error = true;
+            } else if after_error && line.trim_start().starts_with("-->") {
+                quoted.push(line.clone());
+                after_error = false;
+            } else {
+                after_error = false;
+            }
+        }
         events.emit(Event::Log {
             task: task.to_string(),
             line,
         });
     }
+    quoted
 }
 
 #[cfg(test)]

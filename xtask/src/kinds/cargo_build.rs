@@ -324,7 +324,7 @@ impl Task<Target> for CargoBuild {
             cargo.push("-p".into());
             cargo.push(p.clone());
         }
-        if let Err(e) = cx.run(docker.exec(&container, &cargo, false)) {
+        if let Err(e) = cx.run_compiler(docker.exec(&container, &cargo, false)) {
             if cx.cancel.load(std::sync::atomic::Ordering::SeqCst) {
                 // Stopping `docker exec` leaves cargo running in the container: stop the
                 // container (its volumes stay; the next run starts it again).
