@@ -423,6 +423,13 @@ impl Task<Target> for DockerImage {
         outputs.insert("repository".into(), self.image.clone());
         if let Some(binary) = &self.binary {
             let id = self.binary_build(cx, binary, &tag)?;
+            // binary_build refuses any store but a Docker daemon, which pushes.
+            if let (Some(registry), ImageStore::Docker(env)) =
+                (registry, cx.target.deployment().image_store(cx.sh)?)
+            {
+                let digest = self.push_to_registry(cx, &env, registry, &tag)?;
+                outputs = self.registry_outputs(registry, cx.short_key(), &digest);
+            }
             outputs.insert("image_id".into(), id);
             return Ok(outputs);
         }

@@ -358,9 +358,6 @@ fn the_image_key_holds_no_daemon_and_freshness_asks_the_daemon() {
 /// builds nothing (the compile's outputs and both images are found in the registry); an edited
 /// frontend file compiles, then rebuilds and pushes the frontend only.
 #[test]
-#[ignore = "open (issue 13): with the builder's early cutoff, the second runner's plan keys the \
-            images like the first runner's plan, yet finds neither in the registry; the keys the \
-            first runner pushed under (settled at execution) are to be compared with them"]
 fn a_second_ci_runner_reuses_both_app_images() {
     const TEST: &str = "registry::a_second_ci_runner_reuses_both_app_images";
     let _serial = one_deployment_at_a_time();
