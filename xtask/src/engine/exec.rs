@@ -166,18 +166,8 @@ pub fn execute<T: Target>(
                             outputs: found,
                         } => {
                             // Recorded like a success, at once: the next plan finds it fresh.
-                            let mut record = task.record.clone();
-                            record.outputs = found.clone();
-                            record.recorded_at = SystemTime::now()
-                                .duration_since(UNIX_EPOCH)
-                                .map_or(0, |d| d.as_secs());
-                            state.tasks.insert(task.name.clone(), record);
-                            let saved = match &task.inputs {
-                                Some(inputs) => super::state::save_inputs(dir, &task.name, inputs),
-                                None => Ok(()),
-                            };
                             progressed = true;
-                            if let Err(e) = saved.and_then(|()| state.save(dir)) {
+                            if let Err(e) = record(state, dir, task, found.clone()) {
                                 status[p] = Status::Failed;
                                 failed.push(task.name.clone());
                                 stop = true;
@@ -255,18 +245,7 @@ pub fn execute<T: Target>(
             let reason = task.decision.reason();
             match result {
                 Ok(out) => {
-                    let mut record = task.record.clone();
-                    record.outputs = out.clone();
-                    record.recorded_at = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs());
-                    state.tasks.insert(task.name.clone(), record);
-                    // Per-file digests first: the state must never point at a missing list.
-                    let saved = match &task.inputs {
-                        Some(inputs) => super::state::save_inputs(dir, &task.name, inputs),
-                        None => Ok(()),
-                    };
-                    if let Err(e) = saved.and_then(|()| state.save(dir)) {
+                    if let Err(e) = record(state, dir, task, out.clone()) {
                         status[p] = Status::Failed;
                         failed.push(task.name.clone());
                         stop = true;
@@ -397,6 +376,26 @@ fn settle<T: Target>(
         task.decision = cached_or_run(decl, (sh, session, target), &key, old, reason.clone())?;
     }
     Ok(())
+}
+
+/// Records `task` as done with `outputs` and saves the state: its per-file digests first, so
+/// the state never points at a missing list.
+fn record(
+    state: &mut State,
+    dir: &std::path::Path,
+    task: &PlannedTask,
+    outputs: Outputs,
+) -> anyhow::Result<()> {
+    let mut record = task.record.clone();
+    record.outputs = outputs;
+    record.recorded_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    state.tasks.insert(task.name.clone(), record);
+    if let Some(inputs) = &task.inputs {
+        super::state::save_inputs(dir, &task.name, inputs)?;
+    }
+    state.save(dir)
 }
 
 /// [`Decision::Cached`] when the task's output for `key` is in a shared cache, else `Run`.
