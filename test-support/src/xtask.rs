@@ -125,6 +125,15 @@ impl Xtask {
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
+
+    /// The image ID of this deployment's Docker container for `role`, if it exists.
+    pub fn container_image(&self, role: &str) -> Option<String> {
+        let name = format!("{}-docker-{role}", self.namespace());
+        let out = crate::docker::docker(&["container", "inspect", "--format", "{{.Image}}", &name]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
 }
 
 impl Drop for Xtask {

@@ -11,7 +11,7 @@
 use test_support::docker::docker_ok;
 use test_support::{Xtask, copy_workspace, docker_daemon, lines};
 
-use crate::support::{one_deployment_at_a_time, our_images};
+use crate::support::one_deployment_at_a_time;
 
 #[test]
 fn deploy_noop_one_file_change_and_down() {
@@ -119,6 +119,17 @@ fn deploy_noop_one_file_change_and_down() {
         .iter()
         .map(|r| x.container_id(r))
         .collect();
+    // Every app image this deployment runs, for step 8: other tests share the daemon and build
+    // images of their own meanwhile, so only these can be expected gone.
+    let mut built = std::collections::BTreeSet::new();
+    let mut record_images = |x: &Xtask| {
+        built.extend(
+            ["backend", "frontend"]
+                .iter()
+                .filter_map(|r| x.container_image(r)),
+        );
+    };
+    record_images(&x);
 
     // 2. Nothing changed: every task is fresh, none starts.
     let noop = x.run(&["deploy"]);
@@ -224,6 +235,7 @@ fn deploy_noop_one_file_change_and_down() {
         .iter()
         .map(|r| x.container_id(r))
         .collect();
+    record_images(&x);
     assert_eq!(after[0], before[0], "postgres container was replaced");
     assert_ne!(after[1], before[1], "backend container was not replaced");
     assert_eq!(after[2], before[2], "frontend container was replaced");
@@ -337,7 +349,16 @@ fn deploy_noop_one_file_change_and_down() {
             x.objects(kind)
         );
     }
-    assert!(our_images().is_empty(), "images left: {:?}", our_images());
+    assert_eq!(built.len(), 3, "two backend images and one frontend image");
+    let left: Vec<&String> = built
+        .iter()
+        .filter(|id| {
+            test_support::docker::docker(&["image", "inspect", id])
+                .status
+                .success()
+        })
+        .collect();
+    assert!(left.is_empty(), "images left: {left:?}");
     assert!(builder_volumes().is_empty(), "builder volumes left");
     x.run(&["down", "-v", "--images"]).assert_ok("second down");
     let state = format!("target/xtask/docker-{}/state.json", x.namespace());

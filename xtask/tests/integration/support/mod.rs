@@ -1,5 +1,5 @@
 //! What the xtask integration tests share beyond `test-support`: throwaway projects run with
-//! the real binary, the Python tools' virtualenvs, and the Docker target's images and lock.
+//! the real binary, the Python tools' virtualenvs, and the Docker target's lock.
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod pyvenv;
@@ -9,7 +9,6 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 pub use test_support::{Run, Xtask};
-use test_support::{docker::docker_ok, lines};
 
 /// A throwaway project root with `xtask/pipeline.toml`.
 pub struct Project {
@@ -83,43 +82,4 @@ impl Project {
 pub fn one_deployment_at_a_time() -> MutexGuard<'static, ()> {
     static DEPLOYMENTS: Mutex<()> = Mutex::new(());
     DEPLOYMENTS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// IDs of our images: labelled part-of todo-app and built for one of the repositories the
-/// pipeline declares (`todo-backend`, `todo-frontend`), untagged intermediates included, except
-/// images (and their parent layers) that some container uses: those belong to another
-/// deployment on the same daemon, which `down` must not break.
-pub fn our_images() -> Vec<String> {
-    let mut in_use = std::collections::BTreeSet::new();
-    for id in lines(&docker_ok(&["ps", "--all", "-q"])) {
-        // Other tests and checkouts share the daemon: a container (or its image) listed a
-        // moment ago may be gone by now, and then it uses nothing.
-        let inspect = test_support::docker::docker(&["inspect", "--format", "{{.Image}}", &id]);
-        if !inspect.status.success() {
-            continue;
-        }
-        let image = String::from_utf8_lossy(&inspect.stdout).trim().to_owned();
-        let history = test_support::docker::docker(&["history", "-q", "--no-trunc", &image]);
-        for layer in lines(&String::from_utf8_lossy(&history.stdout)) {
-            in_use.insert(layer);
-        }
-    }
-    let mut ids = Vec::new();
-    for repo in ["todo-backend", "todo-frontend"] {
-        let label = format!("label=dev.todo-app.image={repo}");
-        ids.extend(lines(&docker_ok(&[
-            "image",
-            "ls",
-            "--all",
-            "--no-trunc",
-            "--filter",
-            "label=app.kubernetes.io/part-of=todo-app",
-            "--filter",
-            &label,
-            "--format",
-            "{{.ID}}",
-        ])));
-    }
-    ids.retain(|id| !in_use.contains(id));
-    ids
 }
