@@ -43,8 +43,8 @@ pub fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// The namespace whose builder the image tests share: its volumes stay between runs, so the
-/// binaries compile incrementally (the images are content-keyed, so sharing is safe).
+/// The namespace of the image tests' deployment (they compile in [`crate::TEST_BUILDER`], like
+/// every test).
 pub const IMAGE_TESTS_NAMESPACE: &str = "xtask-image-tests";
 
 /// Builds the image of pipeline task `task` (`backend-image`, `frontend-image`) of the project
@@ -71,6 +71,7 @@ pub fn build(root: &Path, task: &str, tag: &str) -> Duration {
         .args(["run", task])
         .env("NO_COLOR", "1")
         .env_remove("XTASK_BUILD_PROFILE")
+        .env("XTASK_BUILDER", crate::TEST_BUILDER)
         .stdin(Stdio::null())
         .output()
         .unwrap();

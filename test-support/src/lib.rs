@@ -22,6 +22,10 @@ pub use postgres::PgServer;
 pub use prereq::{in_ci, on_path, require, runs, skip_or_fail};
 pub use xtask::{Run, Xtask};
 
+/// The builder every test compiles in (`--builder`): shared by the tests, as deployments share
+/// one, and apart from the developer's own (`todo-app-builder`), which tests never touch.
+pub const TEST_BUILDER: &str = "xtask-tests-builder";
+
 /// A free TCP port on 127.0.0.1 (released again; the caller binds it soon after, and the race
 /// with other processes is harmless in tests).
 pub fn free_port() -> u16 {

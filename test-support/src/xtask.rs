@@ -69,7 +69,7 @@ impl Xtask {
 
     /// `xtask --root ROOT --target docker [DEPLOYMENT OPTIONS] ARGS`, without colours, stdin
     /// closed, `XTASK_TARGET`, `XTASK_BUILD_PROFILE` and the `XTASK_REGISTRY*` settings removed
-    /// (set them in `env`), in the root.
+    /// and `XTASK_BUILDER` set to [`crate::TEST_BUILDER`] (set them in `env`), in the root.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
         cmd.arg("--root")
@@ -89,6 +89,7 @@ impl Xtask {
             .env_remove("XTASK_REGISTRY_INSECURE")
             .env_remove("XTASK_REGISTRY_USERNAME")
             .env_remove("XTASK_REGISTRY_PASSWORD")
+            .env("XTASK_BUILDER", crate::TEST_BUILDER)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.root)
             .stdin(Stdio::null());
@@ -138,20 +139,14 @@ impl Xtask {
 
 impl Drop for Xtask {
     fn drop(&mut self) {
-        // Best effort, also after a failed assertion: leave no containers or volumes behind.
+        // Best effort, also after a failed assertion: leave none of the deployment's containers
+        // or volumes behind.
         // Images stay (their layers are the next test's build cache) unless the test removed
         // them itself.
         if self.deployment.is_some() {
+            // The builder, shared by every deployment on the daemon, stays: the next test's
+            // compile starts from its cache.
             let _ = self.run(&["down", "--volumes"]);
-            // The builder's volumes (`down` keeps them; `--images` would take the images too).
-            let label = format!("label=dev.todo-app.builder={}-docker", self.namespace());
-            let out = crate::docker::docker(&["volume", "ls", "-q", "--filter", &label]);
-            let volumes = lines(&String::from_utf8_lossy(&out.stdout));
-            if !volumes.is_empty() {
-                let mut args = vec!["volume", "rm"];
-                args.extend(volumes.iter().map(String::as_str));
-                let _ = crate::docker::docker(&args);
-            }
         }
     }
 }

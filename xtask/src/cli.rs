@@ -72,6 +72,12 @@ pub struct GlobalOpts {
         value_name = "PROFILE"
     )]
     pub build_profile: Option<crate::builder::Profile>,
+    /// The builder container that compiles the binaries on the target's Docker daemon (also
+    /// the prefix of its volumes). Deployments naming the same builder share its compile
+    /// cache, one compile at a time; another name starts from an empty one.
+    #[arg(long, global = true, env = "XTASK_BUILDER", value_name = "NAME",
+          default_value = crate::builder::DEFAULT_NAME, value_parser = crate::builder::parse_name)]
+    pub builder: String,
     /// Push images to this registry (HOST[:PORT]/PATH, e.g. `ghcr.io/acme` or
     /// `127.0.0.1:5000/test`), deploy them by digest, and use it as the build cache: an image
     /// already there is not built. Credentials: XTASK_REGISTRY_USERNAME and
@@ -102,6 +108,7 @@ impl GlobalOpts {
             port: self.port,
             context: self.context.clone(),
             allow_context: self.allow_context.clone(),
+            builder: self.builder.clone(),
             registry: self.registry.clone().map(|address| {
                 Arc::new(Registry::new(
                     address,

@@ -2,14 +2,15 @@
 //! same run on the same machine (never a timed assertion in a test).
 //!
 //! On a copy of the project's files (so edits never touch the user's tree), against the Docker
-//! target in its own namespace:
+//! target in its own namespace with its own builder (`<namespace>-builder`: the cold figure
+//! empties it, and the user's shared builder is neither used nor touched):
 //! - **edit → live, dev**: one changed line in a backend handler, then `cargo xtask deploy
 //!   --build-profile dev` until the new backend serves it and the smoke test passes; floor: the
 //!   host's incremental `cargo build -p todo-backend` after the same kind of edit.
 //! - **edit → live, release**: the same with the release profile; floor: the host's incremental
 //!   `cargo build --release -p todo-backend`.
 //! - **cold**: `cargo xtask build --build-profile release` (both images) with none of this
-//!   namespace's images or builder volumes on the daemon; floor: a cold host `cargo build
+//!   namespace's images, nor its builder or the builder's volumes, on the daemon; floor: a cold host `cargo build
 //!   --release` of both apps into an empty target directory.
 //!
 //! Reps alternate which side goes first; a ratio is the median of the per-rep ratios.
@@ -36,8 +37,8 @@ pub struct Args {
     /// Leave out the cold build (it takes minutes on two cores).
     #[arg(long)]
     pub no_cold: bool,
-    /// Namespace of the benchmark's own deployment (removed, images and builder volumes
-    /// included, when the benchmark ends).
+    /// Namespace of the benchmark's own deployment and of its builder (`<namespace>-builder`),
+    /// all removed, images and the builder's volumes included, when the benchmark ends.
     #[arg(long, default_value = "bench-loop")]
     pub namespace: String,
     /// Local port of the benchmark deployment's frontend.
@@ -77,8 +78,10 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> Result<()> {
         load_average()
     );
     let result = bench.figures(sh);
-    eprintln!("bench loop: removing the benchmark deployment, its images and builder volumes");
-    let down = bench.xtask(&["down", "--volumes", "--images"]).output();
+    eprintln!("bench loop: removing the benchmark deployment, its images and its builder");
+    let down = bench
+        .xtask(&["down", "--volumes", "--images", "--compile-cache"])
+        .output();
     let _ = std::fs::remove_dir_all(&work);
     let figures = result?;
     print_table(&figures);
@@ -120,6 +123,7 @@ impl Bench {
         c.arg("--root").arg(&self.tree);
         c.args(["--target", "docker", "--namespace", &self.args.namespace]);
         c.args(["--port", &self.args.port.to_string()]);
+        c.args(["--builder", &format!("{}-builder", self.args.namespace)]);
         c.args(args).env("NO_COLOR", "1").env_remove("XTASK_TARGET");
         c
     }
@@ -135,8 +139,8 @@ impl Bench {
     }
 
     fn cold(&self) -> Result<Figure> {
-        eprintln!("bench loop: cold: removing this namespace's images and builder volumes");
-        timed(self.xtask(&["down", "--volumes", "--images"]))?;
+        eprintln!("bench loop: cold: removing this namespace's images and its builder");
+        timed(self.xtask(&["down", "--volumes", "--images", "--compile-cache"]))?;
         let empty = self.host_target.with_file_name("cold-target");
         eprintln!("bench loop: cold: host `cargo build --release` of both apps, empty target dir");
         let base = timed(self.cargo(
@@ -241,6 +245,7 @@ impl Bench {
             namespace: self.args.namespace.clone(),
             port: self.args.port,
             registry: None,
+            builder: format!("{}-builder", self.args.namespace),
         }
     }
 

@@ -1,26 +1,57 @@
-//! The builder: a long-lived container on the target's Docker daemon (the local one, or
-//! Minikube's through its docker-env) in which the workspace's binaries are compiled once,
-//! incrementally, by one cargo invocation, from the same pinned toolchain image the images used
-//! to compile in. Its cargo registry, target directory and sources live in named volumes, so
-//! they outlive the container: `down` removes the container, only `down --images` the volumes.
+//! The builder: one long-lived container on each Docker daemon (the local one, or Minikube's
+//! through its docker-env) in which the workspace's binaries are compiled incrementally, by one
+//! cargo invocation, from the same pinned toolchain image the images used to compile in. Every
+//! deployment on that daemon (every namespace, every checkout) shares it, so the dependencies
+//! compile once per daemon rather than once per namespace. Its cargo registry, target directory
+//! and sources live in named volumes, so they outlive the container.
+//!
+//! Sharing is safe because a run holds the builder's [`Lease`] from the sync of its sources to
+//! the copy of its binaries into its own directory ([`Builder::out_dir`]): the sources are
+//! synced against what the last user left ([`sync`]), so every file whose content differs gets
+//! a new mtime and cargo rebuilds exactly what differs; and no other run can overwrite the
+//! target directory between the compile and the copy.
 //!
 //! Sources reach it the way a build context reaches a daemon, as a tar stream through the
 //! Docker CLI (`docker exec -i ... tar`), never a bind mount, since the daemon may run in a VM;
-//! and only what changed since the last sync ([`sync`]), so cargo's mtime fingerprints see only
-//! real changes.
+//! and only what changed since the last sync, so cargo's mtime fingerprints see only real
+//! changes.
 
 pub mod sync;
 
 use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 use crate::tools::ChildEnv;
 use crate::tools::docker::{Docker, ObjectKind, PART_OF_LABEL, PART_OF_VALUE, RunSpec};
 
-/// Label naming the deployment (its object prefix) a builder and its volumes belong to. Not the
-/// target label: a teardown that keeps or deletes the database's volume leaves these alone.
+/// Label naming the builder a container or volume belongs to (its name; before the builder was
+/// shared, a deployment's object prefix). Not the target label: a teardown that keeps or
+/// deletes the database's volume leaves these alone.
 pub const BUILDER_LABEL: &str = "dev.todo-app.builder";
+/// The builder's name unless `--builder` gives another: its container's, and its volumes'
+/// prefix.
+pub const DEFAULT_NAME: &str = "todo-app-builder";
+
+/// Checks a `--builder` name: it names a container and prefixes volume names, so Docker's
+/// rule for those applies.
+pub fn parse_name(name: &str) -> Result<String, String> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "`{name}` cannot name a container: use letters, digits, `_`, `.` and `-`, starting \
+             with a letter or digit (e.g. `{DEFAULT_NAME}`)"
+        ))
+    }
+}
 /// Label holding the ID of the toolchain image the builder container runs.
 pub const TOOLCHAIN_LABEL: &str = "dev.todo-app.toolchain";
 
@@ -30,6 +61,11 @@ pub const SRC_DIR: &str = "/build/src";
 pub const TARGET_DIR: &str = "/build/target";
 /// The cargo registry (downloaded crates) inside the toolchain image.
 const REGISTRY_DIR: &str = "/usr/local/cargo/registry";
+/// Each deployment's copies of its binaries, under `<prefix>/<profile dir>/`.
+const OUT_DIR: &str = "/build/target/xtask-out";
+/// The file a [`Lease`] holds with flock(1), in the container (not a volume: the lease is
+/// about this container's processes).
+const LOCK_FILE: &str = "/tmp/xtask-builder.lock";
 
 /// The Cargo profile binaries are built with: `--build-profile`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,18 +107,22 @@ impl Profile {
 /// The run-wide parameter (`Session::params`) that holds `--build-profile`.
 pub const PROFILE_PARAM: &str = "build-profile";
 
-/// Which daemon a deployment's builder lives on, and the prefix of its objects' names.
+/// Which daemon a deployment's builder lives on, which builder, and the deployment's prefix.
 #[derive(Debug, Clone)]
 pub struct Site {
     /// The `docker` CLI environment reaching the daemon.
     pub env: ChildEnv,
-    /// `<namespace>-<target>`, like the deployment's other objects.
+    /// `--builder`: the builder's name.
+    pub builder: String,
+    /// `<namespace>-<target>`, like the deployment's other objects: names its binaries'
+    /// directory in the builder.
     pub prefix: String,
 }
 
-/// One deployment's builder on its daemon.
+/// The builder on a deployment's daemon, as that deployment uses it.
 pub struct Builder<'a> {
     docker: Docker<'a>,
+    name: String,
     prefix: String,
 }
 
@@ -91,6 +131,7 @@ impl<'a> Builder<'a> {
     pub fn new(sh: &'a xshell::Shell, site: &Site) -> Builder<'a> {
         Builder {
             docker: Docker::new(sh, site.env.clone()),
+            name: site.builder.clone(),
             prefix: site.prefix.clone(),
         }
     }
@@ -100,26 +141,94 @@ impl<'a> Builder<'a> {
         &self.docker
     }
 
-    /// The container's name: `<prefix>-builder`.
+    /// The container's name, the same for every deployment on the daemon naming this builder.
     pub fn container(&self) -> String {
-        format!("{}-builder", self.prefix)
+        self.name.clone()
+    }
+
+    /// Where this deployment's copies of its binaries built with `profile` are.
+    pub fn out_dir(&self, profile: Profile) -> String {
+        format!("{OUT_DIR}/{}/{}", self.prefix, profile.dir())
     }
 
     /// Its volumes with where they are mounted: the registry, the target directory and the
     /// sources (with the manifest of what the builder holds).
     pub fn volumes(&self) -> [(String, &'static str); 3] {
         [
-            (format!("{}-cargo-registry", self.prefix), REGISTRY_DIR),
-            (format!("{}-cargo-target", self.prefix), TARGET_DIR),
-            (format!("{}-builder-src", self.prefix), SRC_DIR),
+            (format!("{}-cargo-registry", self.name), REGISTRY_DIR),
+            (format!("{}-cargo-target", self.name), TARGET_DIR),
+            (format!("{}-src", self.name), SRC_DIR),
         ]
     }
 
     fn labels(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             (PART_OF_LABEL.to_owned(), PART_OF_VALUE.to_owned()),
-            (BUILDER_LABEL.to_owned(), self.prefix.clone()),
+            (BUILDER_LABEL.to_owned(), self.name.clone()),
         ])
+    }
+
+    /// Waits until no other run uses the builder and holds it until the lease is dropped (or
+    /// this process dies: the lease's `docker exec` ends with it). Says so through `waiting`
+    /// when another run holds it; `cancel` gives up the wait.
+    pub fn lease(&self, cancel: &AtomicBool, waiting: &dyn Fn(String)) -> Result<Lease> {
+        let name = self.container();
+        // `flock` runs `cat` once it holds the lock; `cat` echoes the line written below, so
+        // that line coming back means the lock is held. Closing stdin ends `cat`, and the lock.
+        let args = ["flock", LOCK_FILE, "cat"].map(String::from);
+        let mut command: std::process::Command = self.docker.exec(&name, &args, true).into();
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command
+            .spawn()
+            .context("docker exec flock: could not run docker")?;
+        let mut stdin = child.stdin.take().context("docker exec: no stdin")?;
+        let stdout = child.stdout.take().context("docker exec: no stdout")?;
+        stdin
+            .write_all(b"held\n")
+            .and_then(|()| stdin.flush())
+            .context("writing to the builder's lock")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(read.map(|n| n > 0));
+        });
+        let mut said = false;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(Ok(true)) => {
+                    return Ok(Lease {
+                        child,
+                        _stdin: stdin,
+                    });
+                }
+                Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!(
+                        "the builder {name} stopped while this run waited for it; run the \
+                         command again"
+                    );
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if cancel.load(Ordering::SeqCst) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        bail!("interrupted while waiting for the builder {name}");
+                    }
+                    if !said {
+                        waiting(format!(
+                            "waiting for the builder {name}: another deployment on this daemon \
+                             is compiling"
+                        ));
+                        said = true;
+                    }
+                }
+            }
+        }
     }
 
     /// Makes sure the container runs `toolchain` (an image reference whose ID is
@@ -175,27 +284,50 @@ impl<'a> Builder<'a> {
         self.docker.kill(&self.container())
     }
 
-    /// Removes the container (its volumes stay); the line saying so.
-    pub fn remove_container(&self) -> Result<String> {
+    /// What `down` does to the builder: it stays, shared by every deployment on the daemon;
+    /// only this deployment's copies of its binaries go. The line saying so.
+    pub fn leave(&self) -> Result<String> {
         let name = self.container();
-        let found = self.docker.exists(ObjectKind::Container, &name)?;
-        self.docker
-            .remove(ObjectKind::Container, std::slice::from_ref(&name))?;
-        Ok(if found {
-            format!("builder container removed: {name} (its volumes are kept)")
-        } else {
-            "builder container removed: none".to_owned()
-        })
+        if let Some(info) = self.docker.container_inspect(&name)?
+            && info.is_running()
+        {
+            let dir = format!("{OUT_DIR}/{}", self.prefix);
+            let rm = ["rm", "-rf", "--", &dir].map(String::from);
+            self.docker
+                .exec(&name, &rm, false)
+                .quiet()
+                .run()
+                .with_context(|| format!("removing {dir} in the builder {name}"))?;
+        }
+        Ok(format!(
+            "builder kept: {name} (shared by every deployment on this Docker daemon; \
+             `down --compile-cache` removes it and its volumes)"
+        ))
     }
 
-    /// Removes the container and its volumes: the registry, the compiled target directory and
-    /// the synced sources; the line saying so.
+    /// Removes the container and its volumes (the registry, the compiled target directory and
+    /// the synced sources), once no run uses it; also the per-deployment builder an earlier
+    /// version made (`<prefix>-builder`). The line saying so.
     pub fn remove_all(&self) -> Result<String> {
         let name = self.container();
+        if self.docker.exists(ObjectKind::Container, &name)? {
+            // Taken only to wait for a compile in progress; the container goes with it. Ctrl-C
+            // reaches the `docker exec` waiting for it, which ends the wait.
+            let lease = self.lease(&AtomicBool::new(false), &|_| {});
+            self.docker
+                .remove(ObjectKind::Container, std::slice::from_ref(&name))?;
+            drop(lease);
+        }
+        let legacy = format!("{}-builder", self.prefix);
         self.docker
-            .remove(ObjectKind::Container, std::slice::from_ref(&name))?;
+            .remove(ObjectKind::Container, std::slice::from_ref(&legacy))?;
+        let mut volumes: Vec<String> = self.volumes().into_iter().map(|(v, _)| v).collect();
+        volumes.extend(
+            ["cargo-registry", "cargo-target", "builder-src"]
+                .map(|v| format!("{}-{v}", self.prefix)),
+        );
         let mut removed = Vec::new();
-        for (volume, _) in self.volumes() {
+        for volume in volumes {
             if self.docker.exists(ObjectKind::Volume, &volume)? {
                 self.docker
                     .remove(ObjectKind::Volume, std::slice::from_ref(&volume))?;
@@ -203,12 +335,43 @@ impl<'a> Builder<'a> {
             }
         }
         Ok(format!(
-            "builder volumes removed: {}",
+            "builder removed: {name}; its volumes removed: {}",
             if removed.is_empty() {
                 "none".to_owned()
             } else {
                 removed.join(", ")
             }
         ))
+    }
+}
+
+/// Exclusive use of the builder, from [`Builder::lease`] until dropped.
+pub struct Lease {
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // Kill rather than close stdin and wait: the exec may hang on a daemon that went away.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_builder_name_must_name_a_container() {
+        assert_eq!(parse_name("ci-7.builder_x").expect("a valid name"), "ci-7.builder_x");
+        for bad in ["", "-x", "a b", "a/b", "ä"] {
+            let e = parse_name(bad).expect_err(bad);
+            assert!(
+                e.contains(&format!("`{bad}`")) && e.contains(DEFAULT_NAME),
+                "{e}"
+            );
+        }
     }
 }

@@ -3,9 +3,9 @@
 //! release, our Secret, and the namespace if we created it and it holds no data. The database's
 //! storage (the Docker volume; the release's PersistentVolumeClaims, which `helm uninstall`
 //! leaves behind) is kept and named, so the next `deploy` finds every user and task, unless
-//! `--volumes` says to delete it. The builder container goes too; its volumes (cargo registry,
-//! compiled target directory, synced sources) stay for the next deploy's incremental build.
-//! `--images` also removes our images and the builder's volumes.
+//! `--volumes` says to delete it. The builder, shared by every deployment on the daemon, stays
+//! (only this deployment's binaries in it go); `--compile-cache` removes it and its volumes.
+//! `--images` also removes our images.
 //! Idempotent: on nothing, or twice in a row, it succeeds.
 
 use xshell::Shell;
@@ -18,11 +18,14 @@ use crate::target::Data;
 /// Options of `cargo xtask down`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Also remove the images the pipeline built from the target's daemon, and the builder's
-    /// volumes (cargo registry, compiled target directory, sources): the next deploy compiles
-    /// from scratch.
+    /// Also remove the images the pipeline built from the target's daemon.
     #[arg(long)]
     pub images: bool,
+    /// Also remove the builder (`--builder`) and its volumes (cargo registry, compiled target
+    /// directory, sources), once no compile uses it: the next build of every deployment that
+    /// shares it compiles from scratch.
+    #[arg(long)]
+    pub compile_cache: bool,
     /// Also delete the database's storage (Docker volume, Kubernetes PersistentVolumeClaims):
     /// every user and task is lost.
     #[arg(short = 'v', long)]
@@ -49,6 +52,9 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
                 .deployment()
                 .remove_images(sh, &p.image_repositories(&graph))?,
         );
+    }
+    if args.compile_cache {
+        done.push(target.deployment().remove_builder(sh)?);
     }
     state::forget(&dir)?;
     done.push(format!(

@@ -1,5 +1,6 @@
 //! `kind = "cargo-build"`: compile the workspace's binaries once, incrementally, in the
-//! deployment's builder container (see [`crate::builder`]), with one cargo invocation.
+//! builder container on the deployment's daemon (see [`crate::builder`]), with one cargo
+//! invocation, and copy them into the deployment's own directory there.
 //!
 //! ```toml
 //! [tasks.app-binaries]
@@ -172,6 +173,7 @@ impl CargoBuild {
         match target.deployment().image_store(sh)? {
             ImageStore::Docker(env) => Ok(builder::Site {
                 env,
+                builder: target.deployment().builder_name().to_owned(),
                 prefix: target.deployment().object_prefix(),
             }),
             ImageStore::MinikubeBuild(profile) => bail!(
@@ -284,6 +286,8 @@ impl Task<Target> for CargoBuild {
         if let Some(done) = builder.ensure(&self.toolchain, &toolchain_id)? {
             cx.log(done);
         }
+        // Held until the binaries are copied out: no other deployment syncs or compiles meanwhile.
+        let lease = builder.lease(cx.cancel, &|line| cx.log(line))?;
 
         // Sync: what the builder holds, forgotten until the new state is complete.
         let manifest_path = format!("{SRC_DIR}/{}", sync::MANIFEST);
@@ -334,7 +338,21 @@ impl Task<Target> for CargoBuild {
             return Err(e.context(format!("cargo build in the builder {container}")));
         }
 
-        let paths = self.binaries(profile);
+        // Copied (not hard-linked) so that the next compile, of any deployment, cannot change
+        // them.
+        let out = builder.out_dir(profile);
+        cx.run(docker.exec(
+            &container,
+            &["mkdir", "-p", "--", &out].map(String::from),
+            false,
+        ))?;
+        let mut cp = vec!["cp".to_owned(), "-f".to_owned(), "--".to_owned()];
+        cp.extend(self.binaries(profile));
+        cp.push(format!("{out}/"));
+        cx.run(docker.exec(&container, &cp, false))?;
+        drop(lease);
+
+        let paths: Vec<String> = self.packages.iter().map(|p| format!("{out}/{p}")).collect();
         let mut args = vec!["sha256sum".to_owned(), "--".to_owned()];
         args.extend(paths.iter().cloned());
         let sums = parse_sums(&cx.read(docker.exec(&container, &args, false))?);
@@ -347,10 +365,7 @@ impl Task<Target> for CargoBuild {
             outputs.insert(package.clone(), digest.clone());
         }
         outputs.insert(CONTAINER_OUTPUT.to_owned(), container);
-        outputs.insert(
-            DIR_OUTPUT.to_owned(),
-            format!("{TARGET_DIR}/{}", profile.dir()),
-        );
+        outputs.insert(DIR_OUTPUT.to_owned(), out);
         outputs.insert("profile".to_owned(), profile.name().to_owned());
         if let Some(registry) = cx.target.registry() {
             publish(cx, registry, &site.env, &outputs)?;

@@ -509,6 +509,7 @@ mod tests {
             namespace: "todo-app".into(),
             port: 3000,
             registry: None,
+            builder: crate::builder::DEFAULT_NAME.into(),
         };
         let images = ROLES
             .iter()

@@ -40,6 +40,8 @@ pub struct DockerTarget {
     pub port: u16,
     /// `--registry`, if any.
     pub registry: Option<Arc<Registry>>,
+    /// `--builder`.
+    pub builder: String,
 }
 
 impl DockerTarget {
@@ -90,6 +92,7 @@ impl DockerTarget {
             sh,
             &Site {
                 env: self.docker_env(),
+                builder: self.builder.clone(),
                 prefix: self.prefix(),
             },
         )
@@ -108,6 +111,10 @@ impl Deployment for DockerTarget {
 
     fn object_prefix(&self) -> String {
         self.prefix()
+    }
+
+    fn builder_name(&self) -> &str {
+        &self.builder
     }
 
     /// The published frontend port, and the backend's port published on loopback.
@@ -168,16 +175,16 @@ impl Deployment for DockerTarget {
             docker.remove(kind, &found)?;
             done.push(format!("{kind:?}s removed: {}", list_or_none(&found)));
         }
-        done.push(self.builder(sh).remove_container()?);
+        done.push(self.builder(sh).leave()?);
         Ok(done)
     }
 
-    /// The images, then the builder's volumes: what they were built from goes with them.
     fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<Vec<String>> {
-        Ok(vec![
-            remove_images(sh, &self.docker_env(), repositories)?,
-            self.builder(sh).remove_all()?,
-        ])
+        Ok(vec![remove_images(sh, &self.docker_env(), repositories)?])
+    }
+
+    fn remove_builder(&self, sh: &Shell) -> Result<String> {
+        self.builder(sh).remove_all()
     }
 
     /// Our containers with their state, and the URL.
@@ -430,6 +437,7 @@ mod tests {
             namespace: namespace.to_owned(),
             port,
             registry: None,
+            builder: crate::builder::DEFAULT_NAME.into(),
         })
     }
 

@@ -88,6 +88,8 @@ pub struct KubeTarget {
     pub allowed: Allowed,
     /// `--registry`: images are pushed there and the release pulls them by digest.
     pub registry: Option<Arc<Registry>>,
+    /// `--builder`.
+    pub builder: String,
     /// The answer of [`KubeTarget::delivery`], asked once per run.
     delivery: Mutex<Option<Delivery>>,
 }
@@ -198,6 +200,7 @@ impl KubeTarget {
             product,
             allowed,
             registry: opts.registry.clone(),
+            builder: opts.builder.clone(),
             delivery: Mutex::new(None),
         })
     }
@@ -224,6 +227,7 @@ impl KubeTarget {
             sh,
             &Site {
                 env: ChildEnv::new(),
+                builder: self.builder.clone(),
                 prefix: self.object_prefix(),
             },
         )
@@ -426,6 +430,10 @@ impl Deployment for KubeTarget {
         self.id()
     }
 
+    fn builder_name(&self) -> &str {
+        &self.builder
+    }
+
     fn frontend(&self, sh: &Shell, log: &dyn Fn(&str)) -> Result<Frontend> {
         let (frontend, access, forward) = match self.frontend_access(sh, true)? {
             FrontendAccess::Direct { url } => (url.clone(), Access::Url(url), None),
@@ -474,12 +482,12 @@ impl Deployment for KubeTarget {
 
     fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> Result<Vec<String>> {
         let mut done = super::release::teardown_all(sh, &self.kube(), declared, data)?;
-        done.push(self.builder(sh).remove_container()?);
+        done.push(self.builder(sh).leave()?);
         Ok(done)
     }
 
-    /// The images in the local daemon, then the builder's volumes; nodes keep what was loaded
-    /// into them until their cluster goes (kind and k3d have no command that removes one image
+    /// The images in the local daemon; nodes keep what was loaded into them until their
+    /// cluster goes (kind and k3d have no command that removes one image
     /// from every node).
     fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<Vec<String>> {
         let line = super::docker::remove_images(sh, &ChildEnv::new(), repositories)?;
@@ -489,7 +497,11 @@ impl Deployment for KubeTarget {
             ),
             _ => line,
         };
-        Ok(vec![images, self.builder(sh).remove_all()?])
+        Ok(vec![images])
+    }
+
+    fn remove_builder(&self, sh: &Shell) -> Result<String> {
+        self.builder(sh).remove_all()
     }
 
     /// The release's pods' logs ([`super::release::logs`]).

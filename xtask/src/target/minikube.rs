@@ -36,6 +36,8 @@ pub struct MinikubeTarget {
     pub(super) docker_env: Mutex<Option<ChildEnv>>,
     /// `--registry`, if any.
     pub registry: Option<std::sync::Arc<crate::image_registry::Registry>>,
+    /// `--builder`.
+    pub builder: String,
 }
 
 /// How this host reaches the release's frontend Service.
@@ -127,6 +129,7 @@ impl MinikubeTarget {
         }
         let site = Site {
             env: self.docker_env(sh)?,
+            builder: self.builder.clone(),
             prefix: self.object_prefix(),
         };
         Ok(Some(Builder::new(sh, &site)))
@@ -198,6 +201,10 @@ impl Deployment for MinikubeTarget {
         format!("{}-{NAME}", self.namespace)
     }
 
+    fn builder_name(&self) -> &str {
+        &self.builder
+    }
+
     fn live(&self, _sh: &Shell) -> Result<std::collections::BTreeMap<String, String>> {
         // The release's revision reaches the smoke test's key through the release's key.
         Ok(Default::default())
@@ -255,7 +262,7 @@ impl Deployment for MinikubeTarget {
     fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> Result<Vec<String>> {
         let mut done = super::release::teardown_all(sh, &self.kube(), declared, data)?;
         if let Some(builder) = self.builder(sh)? {
-            done.push(builder.remove_container()?);
+            done.push(builder.leave()?);
         }
         Ok(done)
     }
@@ -265,15 +272,11 @@ impl Deployment for MinikubeTarget {
     fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<Vec<String>> {
         let runtime = self.runtime(sh)?;
         if runtime.is_empty() || runtime == "docker" {
-            let mut done = vec![super::docker::remove_images(
+            return Ok(vec![super::docker::remove_images(
                 sh,
                 &self.docker_env(sh)?,
                 repositories,
-            )?];
-            if let Some(builder) = self.builder(sh)? {
-                done.push(builder.remove_all()?);
-            }
-            return Ok(done);
+            )?]);
         }
         let mut removed = Vec::new();
         for image in minikube::image_ls(sh, &self.profile)? {
@@ -286,6 +289,13 @@ impl Deployment for MinikubeTarget {
             }
         }
         Ok(vec![format!("images removed: {}", list_or_none(&removed))])
+    }
+
+    fn remove_builder(&self, sh: &Shell) -> Result<String> {
+        match self.builder(sh)? {
+            Some(builder) => builder.remove_all(),
+            None => Ok("builder removed: none (this profile's runtime is not Docker)".to_owned()),
+        }
     }
 
     /// The release's pods' logs ([`super::release::logs`]).
@@ -340,6 +350,7 @@ mod tests {
             namespace: namespace.into(),
             docker_env: Mutex::new(None),
             registry: None,
+            builder: crate::builder::DEFAULT_NAME.into(),
         }
     }
 
@@ -350,6 +361,7 @@ mod tests {
             namespace: "todo-app".into(),
             port: 3000,
             registry: None,
+            builder: crate::builder::DEFAULT_NAME.into(),
         });
         assert_ne!(minikube.id(), docker.id());
     }

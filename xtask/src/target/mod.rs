@@ -71,6 +71,8 @@ pub struct Options {
     pub allow_context: Option<String>,
     /// `--registry`: images are pushed there and deployed by digest, and it is the build cache.
     pub registry: Option<Arc<Registry>>,
+    /// `--builder`: the builder container the binaries are compiled in.
+    pub builder: String,
 }
 
 /// A resolved deployment target.
@@ -184,12 +186,14 @@ impl Target {
                 namespace: opts.namespace.clone(),
                 docker_env: Mutex::new(None),
                 registry: opts.registry.clone(),
+                builder: opts.builder.clone(),
             }))
         } else {
             Ok(Target::Docker(DockerTarget {
                 namespace: opts.namespace.clone(),
                 port: opts.port,
                 registry: opts.registry.clone(),
+                builder: opts.builder.clone(),
             }))
         }
     }
@@ -205,6 +209,7 @@ impl Target {
                 context: None,
                 allow_context: None,
                 registry: m.registry.clone(),
+                builder: m.builder.clone(),
             },
             Target::Docker(d) => Options {
                 target: Choice::Docker,
@@ -214,6 +219,7 @@ impl Target {
                 context: None,
                 allow_context: None,
                 registry: d.registry.clone(),
+                builder: d.builder.clone(),
             },
             Target::Kube(k) => Options {
                 target: Choice::Kube,
@@ -223,6 +229,7 @@ impl Target {
                 context: Some(k.context.clone()),
                 allow_context: (k.allowed == kube::Allowed::Flag).then(|| k.context.clone()),
                 registry: k.registry.clone(),
+                builder: k.builder.clone(),
             },
         }
     }
@@ -298,9 +305,11 @@ pub fn check_context_flags(opts: &Options) -> anyhow::Result<()> {
 pub trait Deployment: Send + Sync {
     /// Where images are built for this target.
     fn image_store(&self, sh: &Shell) -> anyhow::Result<ImageStore>;
-    /// The prefix of the deployment's Docker objects' names (`<namespace>-<target>`): its
-    /// builder is `<prefix>-builder`.
+    /// The prefix of the deployment's Docker objects' names (`<namespace>-<target>`): it names
+    /// its binaries' directory in the builder too.
     fn object_prefix(&self) -> String;
+    /// `--builder`: the builder container its binaries are compiled in.
+    fn builder_name(&self) -> &str;
     /// Finds the live frontend (starting a port-forward when the target needs one).
     fn frontend(&self, sh: &Shell, log: &dyn Fn(&str)) -> anyhow::Result<Frontend>;
     /// What identifies the live deployment the smoke test checked (Docker: container IDs);
@@ -311,9 +320,12 @@ pub trait Deployment: Send + Sync {
     /// Tears down what the pipeline created for `declared`, one line per step, keeping the
     /// database's storage unless `data` says to delete it. Idempotent.
     fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> anyhow::Result<Vec<String>>;
-    /// Removes the images of `repositories` that the pipeline built for this target, and the
-    /// builder's volumes (its registry, compiled target directory and sources), one line each.
+    /// Removes the images of `repositories` that the pipeline built for this target, one line
+    /// each.
     fn remove_images(&self, sh: &Shell, repositories: &[String]) -> anyhow::Result<Vec<String>>;
+    /// Removes the builder and its volumes (its registry, compiled target directory and
+    /// sources) from the target's daemon; the line saying so.
+    fn remove_builder(&self, sh: &Shell) -> anyhow::Result<String>;
     /// What is live, one line each (objects, pods, the URL).
     fn status(&self, sh: &Shell, declared: &Declared) -> anyhow::Result<Vec<String>>;
     /// Streams the app's own logs as `request` asks to `out`, until they end or, following

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use test_support::docker::docker_ok;
-use test_support::{Xtask, copy_workspace, docker_daemon, lines};
+use test_support::{TEST_BUILDER, Xtask, copy_workspace, docker_daemon, lines};
 
 use crate::support::one_deployment_at_a_time;
 
@@ -29,13 +29,12 @@ fn deploy_noop_one_file_change_and_down() {
             "ls",
             "-q",
             "--filter",
-            &format!("label=dev.todo-app.builder={ns}-docker"),
+            &format!("label=dev.todo-app.builder={TEST_BUILDER}"),
         ]));
         v.sort();
         v
     };
-    let volumes =
-        ["builder-src", "cargo-registry", "cargo-target"].map(|v| format!("{ns}-docker-{v}"));
+    let volumes = ["cargo-registry", "cargo-target", "src"].map(|v| format!("{TEST_BUILDER}-{v}"));
 
     // 1. From clean: everything runs and the smoke test passes.
     let cold = x.run(&["deploy"]);
@@ -314,12 +313,18 @@ fn deploy_noop_one_file_change_and_down() {
     );
     assert!(x.objects("container").is_empty() && x.objects("network").is_empty());
     assert_eq!(x.objects("volume"), [volume]);
-    // The builder container goes, its volumes stay for the next incremental build.
+    // The builder stays for every deployment on the daemon; only this one's binaries go.
     assert!(
         down.stdout
-            .contains(&format!("builder container removed: {ns}-docker-builder")),
+            .contains(&format!("builder kept: {TEST_BUILDER}")),
         "{}",
         down.stdout
+    );
+    let out_dir = format!("/build/target/xtask-out/{ns}-docker");
+    let test_out = test_support::docker::docker(&["exec", TEST_BUILDER, "test", "-e", &out_dir]);
+    assert!(
+        !test_out.status.success(),
+        "{out_dir} is left in the builder"
     );
     assert_eq!(
         builder_volumes(),
@@ -339,7 +344,8 @@ fn deploy_noop_one_file_change_and_down() {
         );
     }
 
-    // 8. down --volumes --images leaves nothing of ours; a second down is a no-op that succeeds.
+    // 8. down --volumes --images leaves nothing of this deployment's (the shared builder stays);
+    //    a second down is a no-op that succeeds.
     x.run(&["down", "--volumes", "--images"])
         .assert_ok("down --volumes --images");
     for kind in ["container", "network", "volume"] {
@@ -359,7 +365,11 @@ fn deploy_noop_one_file_change_and_down() {
         })
         .collect();
     assert!(left.is_empty(), "images left: {left:?}");
-    assert!(builder_volumes().is_empty(), "builder volumes left");
+    assert_eq!(
+        builder_volumes(),
+        volumes,
+        "--images removed the shared builder"
+    );
     x.run(&["down", "-v", "--images"]).assert_ok("second down");
     let state = format!("target/xtask/docker-{}/state.json", x.namespace());
     assert!(!repo.path().join(state).exists());

@@ -23,6 +23,7 @@ fn keys(root: &Path) -> BTreeMap<String, String> {
         namespace: "todo-app".to_owned(),
         port: 3000,
         registry: None,
+        builder: test_support::TEST_BUILDER.to_owned(),
     });
     let graph = engine::load_for(&session, &xtask::registry(), &target).unwrap();
     let selection = graph.select(&[]).unwrap();

@@ -353,10 +353,24 @@ fn the_image_key_holds_no_daemon_and_freshness_asks_the_daemon() {
     assert_eq!(plan("rebuilt"), "fresh up to date (rebuilt)");
 }
 
-/// The real pipeline: both apps compiled and both images pushed from one checkout, then a
-/// second checkout at another path, without state and without our local tags, compiles and
-/// builds nothing (the compile's outputs and both images are found in the registry); an edited
-/// frontend file compiles, then rebuilds and pushes the frontend only.
+/// Removes the builder named `.0` and its volumes on drop, also after a failed assertion.
+struct BuilderGone(String);
+
+impl Drop for BuilderGone {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "--force", &self.0]);
+        for volume in ["cargo-registry", "cargo-target", "src"] {
+            let _ = docker(&["volume", "rm", &format!("{}-{volume}", self.0)]);
+        }
+    }
+}
+
+/// The real pipeline: both apps compiled from scratch (in a builder of the test's own, new and
+/// empty) and both images pushed from one checkout, then a second checkout at another path,
+/// without state and without our local tags, compiles and builds nothing (the compile's outputs
+/// and both images are found in the registry); an edited frontend file compiles, then rebuilds
+/// and pushes the frontend only. The first runner's builder then goes with `down
+/// --compile-cache`.
 #[test]
 fn a_second_ci_runner_reuses_both_app_images() {
     const TEST: &str = "registry::a_second_ci_runner_reuses_both_app_images";
@@ -372,11 +386,32 @@ fn a_second_ci_runner_reuses_both_app_images() {
     let tasks = ["app-binaries", "backend-image", "frontend-image"];
 
     let first = copy_workspace();
-    let x1 = Xtask::new(first.path());
+    let mut x1 = Xtask::new(first.path());
+    let ns = format!("xreg{}", std::process::id());
+    let cold_builder = format!("{ns}-builder");
+    x1.env.push(("XTASK_BUILDER".into(), cold_builder.clone()));
+    let _gone = BuilderGone(cold_builder.clone());
+    let cold_volumes = || {
+        let label = format!("label=dev.todo-app.builder={cold_builder}");
+        lines(&docker_ok(&["volume", "ls", "-q", "--filter", &label]))
+    };
+    assert!(cold_volumes().is_empty(), "the cold builder is not new");
     let started = Instant::now();
     let cold = x1.run(&["--json", "--registry", &registry, "build"]).ok();
     let cold_time = started.elapsed();
     assert_eq!(cold.tasks_sorted("finished"), tasks);
+    // The builder and its compile cache go, once asked plainly; nothing else of ours does.
+    let removed = x1
+        .run(&["--namespace", &ns, "down", "--compile-cache"])
+        .ok();
+    assert!(
+        removed.stdout.contains(&format!(
+            "builder removed: {cold_builder}; its volumes removed: {cold_builder}-cargo-registry"
+        )),
+        "{}",
+        removed.stdout
+    );
+    assert!(cold_volumes().is_empty(), "left: {:?}", cold_volumes());
 
     let second = copy_workspace();
     let x2 = Xtask::new(second.path());

@@ -104,13 +104,13 @@ fn assert_nowhere(repo: &Path, x: &Xtask, runs: &[Run], needles: &[String], stor
 
 /// The builder compiles without any secret: none in its environment, argv or labels, and none
 /// in the sources synced into it.
-fn assert_not_in_builder(x: &Xtask, needles: &[String]) {
-    let builder = format!("{}-docker-builder", x.namespace());
+fn assert_not_in_builder(needles: &[String]) {
+    let builder = test_support::TEST_BUILDER;
     let config = docker_ok(&[
         "inspect",
         "--format",
         "{{json .Config.Env}} {{json .Path}} {{json .Args}} {{json .Config.Labels}}",
-        &builder,
+        builder,
     ]);
     assert!(
         config.contains("CARGO_TARGET_DIR"),
@@ -118,7 +118,7 @@ fn assert_not_in_builder(x: &Xtask, needles: &[String]) {
     );
     // grep exits 1 when nothing matches: read what it printed, whatever its status.
     let found =
-        test_support::docker::docker(&["exec", &builder, "grep", "-rlF", "MARKER-", "/build/src"]);
+        test_support::docker::docker(&["exec", builder, "grep", "-rlF", "MARKER-", "/build/src"]);
     let sources = String::from_utf8_lossy(&found.stdout).trim().to_owned();
     for needle in needles {
         assert!(
@@ -192,7 +192,7 @@ fn marker_secret_appears_nowhere() {
     let mut needles = vec![marker.clone(), csrf.clone()];
     needles.extend(password.iter().cloned());
     assert_nowhere(repo.path(), &x, &runs, &needles, &password);
-    assert_not_in_builder(&x, &needles);
+    assert_not_in_builder(&needles);
 
     // The secrets did reach the services, through their environment and not their command
     // lines: the JWT key the backend, the CSRF key the frontend (and only the frontend).
