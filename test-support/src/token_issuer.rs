@@ -7,7 +7,8 @@
 //! `GET /token?service=…&scope=TYPE:NAME:ACTIONS` (any number of `scope`s) with Basic
 //! credentials; this server checks them against the test's one user and answers
 //! `{"token": JWT, "access_token": JWT, "expires_in": 300}`, the JWT granting exactly the
-//! requested actions. Wrong or no credentials: 401; another `service`: 400.
+//! requested actions, except on a repository [`TokenIssuer::deny`] names, which gets none (as an
+//! ACL of `docker_auth` would). Wrong or no credentials: 401; another `service`: 400.
 //!
 //! The JWT is what distribution 2.8 (`registry/auth/token/token.go`) verifies: ES256 (P-256),
 //! its certificate in the header's `x5c`, which must chain to the registry's `rootcertbundle`
@@ -61,6 +62,8 @@ struct Shared {
     cert_der: String,
     requests: Mutex<Vec<TokenRequest>>,
     tokens: Mutex<Vec<String>>,
+    denied: Mutex<Vec<String>>,
+    audience: Mutex<String>,
     serial: AtomicU64,
 }
 
@@ -77,7 +80,7 @@ struct Access {
 struct Claims {
     iss: &'static str,
     sub: String,
-    aud: &'static str,
+    aud: String,
     exp: u64,
     nbf: u64,
     iat: u64,
@@ -97,6 +100,8 @@ impl TokenIssuer {
             cert_der: base64::engine::general_purpose::STANDARD.encode(signer.cert.der()),
             requests: Mutex::new(Vec::new()),
             tokens: Mutex::new(Vec::new()),
+            denied: Mutex::new(Vec::new()),
+            audience: Mutex::new(SERVICE.to_owned()),
             serial: AtomicU64::new(0),
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -139,6 +144,21 @@ impl TokenIssuer {
     /// Every token request so far, in order.
     pub fn requests(&self) -> Vec<TokenRequest> {
         self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// From now on, tokens grant no action on `repository` (the user may not even pull it).
+    pub fn deny(&self, repository: &str) {
+        self.shared
+            .denied
+            .lock()
+            .unwrap()
+            .push(repository.to_owned());
+    }
+
+    /// From now on, tokens name `audience` as their `aud`, as an issuer set up for another
+    /// registry would: the registry rejects them (`invalid_token`).
+    pub fn set_audience(&self, audience: &str) {
+        *self.shared.audience.lock().unwrap() = audience.to_owned();
     }
 
     /// Every token issued so far (secrets the tests look for where none may be).
@@ -238,7 +258,13 @@ fn answer(
     } else {
         match scopes.iter().map(|s| access(s)).collect::<Option<Vec<_>>>() {
             None => error("400 Bad Request", "", "invalid scope"),
-            Some(access) => {
+            Some(mut access) => {
+                let denied = shared.denied.lock().unwrap().clone();
+                for a in &mut access {
+                    if denied.contains(&a.name) {
+                        a.actions.clear();
+                    }
+                }
                 let token = sign(shared, access);
                 shared.tokens.lock().unwrap().push(token.clone());
                 record.granted = true;
@@ -292,7 +318,7 @@ fn sign(shared: &Shared, access: Vec<Access>) -> String {
     let claims = Claims {
         iss: ISSUER,
         sub: shared.user.clone(),
-        aud: SERVICE,
+        aud: shared.audience.lock().unwrap().clone(),
         exp: now + LIFETIME,
         nbf: now,
         iat: now,

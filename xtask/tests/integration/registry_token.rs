@@ -96,6 +96,41 @@ fn a_token_registry_serves_the_lookup_the_push_and_docker_login() {
     assert!(asked(seen).iter().all(|r| !r.granted), "{:?}", asked(seen));
     runs.push(run);
 
+    // Credentials the issuer accepts for a repository it grants them nothing on: the registry
+    // refuses the token, and the line says the user lacks pull access there, not that the
+    // password is wrong.
+    let denied_image = format!("{image}-denied");
+    issuer.deny(&format!("private/{denied_image}"));
+    let denied = small_project(&denied_image);
+    let run = runner(denied.root(), Some(&password), no_config.path()).run(&["build"]);
+    let line = one_error_line(&run);
+    assert!(
+        line.contains(&format!(
+            "registry {registry} gave user `ci-bot` (from XTASK_REGISTRY_USERNAME/\
+             XTASK_REGISTRY_PASSWORD) no pull access to private/{denied_image}"
+        )) && line.contains("fix: grant that user pull access"),
+        "{line}"
+    );
+    assert!(recorded(denied.root(), "img").is_none());
+    runs.push(run);
+
+    // A token the registry does not trust (made for another service): the line says so and
+    // names the token endpoint, not the credentials, as the thing to fix.
+    issuer.set_audience("another-registry");
+    let run = runner(first.root(), Some(&password), no_config.path()).run(&["build"]);
+    let line = one_error_line(&run);
+    assert!(
+        line.contains(&format!(
+            "registry {registry} rejected the token its token endpoint {} issued to user \
+             `ci-bot` (invalid_token); fix: the registry's token settings",
+            issuer.realm()
+        )),
+        "{line}"
+    );
+    assert!(recorded(first.root(), "img").is_none());
+    issuer.set_audience(SERVICE);
+    runs.push(run);
+
     // The right ones: a pull token for the look-up (the tag is missing), the build, the
     // pipeline's `docker login` and the daemon's push with its own push token, and the look-up
     // of the pushed digest, which the registry verified every token of.
