@@ -7,6 +7,8 @@
 //! `WWW-Authenticate`: `Basic`, or `Bearer realm=…,service=…,scope=…` (ghcr.io, Docker Hub,
 //! distribution with token auth): a token from the realm for `repository:<name>:pull`, fetched
 //! with the credentials as Basic, then the request again with `Authorization: Bearer <token>`.
+//! The authorization the registry took is kept (in memory, for the run, per repository) and sent
+//! first on the next request there; a 401 to it (an expired token) starts over.
 //!
 //! HTTPS, except for this machine's registries (`localhost`, `127.0.0.0/8`, `::1`), which Docker
 //! too talks plain HTTP to, or `--registry-insecure`. Every error is one line naming the registry
@@ -138,26 +140,45 @@ impl<'a> Client<'a> {
         )
     }
 
+    /// `send`'s answer, authorized as the registry asks: first with the authorization it took
+    /// for `repository` before in this run (none at first); on a 401, with a new one answering
+    /// its challenge, which is kept for the next request. `None`: not found (404).
+    fn authorized(
+        &self,
+        repository: &str,
+        send: impl Fn(Option<&SecretValue>) -> Result<Answer>,
+    ) -> Result<Option<(Box<ureq::Response>, Option<SecretValue>)>> {
+        let kept = self.registry.authorization(repository);
+        let challenge = match send(kept.as_ref())? {
+            Answer::Ok(r) => return Ok(Some((r, kept))),
+            Answer::NotFound => return Ok(None),
+            Answer::Unauthorized(challenge) => challenge,
+        };
+        // No authorization yet, or a kept token that expired: as the challenge says.
+        self.registry.set_authorization(repository, None);
+        let auth = self.authorization(challenge.as_deref(), repository)?;
+        match send(Some(&auth))? {
+            Answer::Ok(r) => {
+                self.registry
+                    .set_authorization(repository, Some(auth.clone()));
+                Ok(Some((r, Some(auth))))
+            }
+            Answer::NotFound => {
+                self.registry.set_authorization(repository, Some(auth));
+                Ok(None)
+            }
+            Answer::Unauthorized(again) => {
+                Err(self.refused_again(challenge.as_deref(), again.as_deref(), repository))
+            }
+        }
+    }
+
     /// Whether `repository:reference` exists, and its digest.
     pub fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Lookup> {
         let url = self.url(repository, reference);
-        let (response, auth) = match self.head(&url, None)? {
-            Answer::Ok(r) => (r, None),
-            Answer::NotFound => return Ok(Lookup::Missing),
-            Answer::Unauthorized(challenge) => {
-                let auth = self.authorization(challenge.as_deref(), repository)?;
-                match self.head(&url, Some(&auth))? {
-                    Answer::Ok(r) => (r, Some(auth)),
-                    Answer::NotFound => return Ok(Lookup::Missing),
-                    Answer::Unauthorized(again) => {
-                        return Err(self.refused_again(
-                            challenge.as_deref(),
-                            again.as_deref(),
-                            repository,
-                        ));
-                    }
-                }
-            }
+        let Some((response, auth)) = self.authorized(repository, |auth| self.head(&url, auth))?
+        else {
+            return Ok(Lookup::Missing);
         };
         match response.header("Docker-Content-Digest") {
             Some(d) if d.starts_with("sha256:") => Ok(Lookup::Found(d.to_owned())),
@@ -182,23 +203,10 @@ impl<'a> Client<'a> {
             self.registry.address.api_host()
         );
         let url = format!("{api}/manifests/{reference}");
-        let (manifest, auth) = match self.get(&url, IMAGE_MANIFEST, None)? {
-            Answer::Ok(r) => (r, None),
-            Answer::NotFound => return Ok(None),
-            Answer::Unauthorized(challenge) => {
-                let auth = self.authorization(challenge.as_deref(), repository)?;
-                match self.get(&url, IMAGE_MANIFEST, Some(&auth))? {
-                    Answer::Ok(r) => (r, Some(auth)),
-                    Answer::NotFound => return Ok(None),
-                    Answer::Unauthorized(again) => {
-                        return Err(self.refused_again(
-                            challenge.as_deref(),
-                            again.as_deref(),
-                            repository,
-                        ));
-                    }
-                }
-            }
+        let Some((manifest, auth)) =
+            self.authorized(repository, |auth| self.get(&url, IMAGE_MANIFEST, auth))?
+        else {
+            return Ok(None);
         };
         let manifest = self.json(*manifest, "a manifest")?;
         let Some(config) = manifest.pointer("/config/digest").and_then(|d| d.as_str()) else {
