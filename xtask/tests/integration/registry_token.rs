@@ -209,6 +209,80 @@ fn a_token_registry_serves_the_lookup_the_push_and_docker_login() {
         String::from_utf8_lossy(&login.stderr)
     );
 
+    // An image's labels through the token flow (what finds a compile's outputs, `app-binaries`,
+    // in the registry): its manifest, then its config blob, with one pull token for both and
+    // for a look-up after them.
+    let labelled = format!(
+        "{}/private/xreg-token-labels-{}:v1",
+        server.host(),
+        std::process::id()
+    );
+    let mut build = Command::new("docker")
+        .args([
+            "build",
+            "--quiet",
+            "--label",
+            "xtask.test=token-flow",
+            "-t",
+            &labelled,
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    build
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM debian:bookworm-slim\n")
+        .unwrap();
+    let build = build.wait_with_output().unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let push = Command::new("docker")
+        .arg("--config")
+        .arg(logged_in.path())
+        .args(["push", &labelled])
+        .output()
+        .unwrap();
+    assert!(
+        push.status.success(),
+        "{}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    let sh = xshell::Shell::new().unwrap();
+    // Empty is unset to the credentials: only the Docker config of the `docker login` above.
+    sh.set_var("XTASK_REGISTRY_USERNAME", "");
+    sh.set_var("XTASK_REGISTRY_PASSWORD", "");
+    sh.set_var("DOCKER_CONFIG", logged_in.path());
+    let client = xtask::image_registry::Registry::new(
+        xtask::image_registry::Address::parse(&registry).unwrap(),
+        true,
+        false,
+    );
+    let seen = issuer.requests().len();
+    let name = format!("xreg-token-labels-{}", std::process::id());
+    let labels = client.labels(&sh, &name, "v1").unwrap().unwrap();
+    assert_eq!(labels["xtask.test"], "token-flow", "{labels:?}");
+    assert!(client.labels(&sh, &name, "v2").unwrap().is_none());
+    assert!(matches!(
+        client.lookup(&sh, &name, "v1").unwrap(),
+        xtask::tools::registry::Lookup::Found(_)
+    ));
+    let requests = asked(seen);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(
+        requests[0].scopes,
+        [format!("repository:private/{name}:pull")],
+        "{requests:?}"
+    );
+    assert!(requests[0].granted);
+
     // A second checkout elsewhere, with no state, no local image and the credentials from that
     // Docker config only: the look-up finds the image by its key; nothing is built or pulled.
     tags.remove();
