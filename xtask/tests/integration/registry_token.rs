@@ -184,6 +184,23 @@ fn a_token_registry_serves_the_lookup_the_push_and_docker_login() {
         .count();
     assert_eq!(logins, 1, "{}", argv.read());
 
+    // `doctor`'s registry row asks through the token flow too.
+    let doctor = runner(first.root(), Some(&password), no_config.path())
+        .run(&["doctor"])
+        .ok();
+    let row = doctor
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("registry"))
+        .unwrap_or_else(|| panic!("no registry row:\n{}", doctor.stdout));
+    assert!(
+        row.contains(&format!(
+            "{registry} (user `ci-bot` from XTASK_REGISTRY_USERNAME/XTASK_REGISTRY_PASSWORD)"
+        )) && row.trim_end().ends_with(" ok"),
+        "{row}"
+    );
+    runs.push(doctor);
+
     // A real `docker login` to the token registry, into a Docker config of the test's own.
     let logged_in = tempfile::tempdir().unwrap();
     let mut login = Command::new("docker")
