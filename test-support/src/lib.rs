@@ -12,6 +12,7 @@ pub mod docker;
 pub mod postgres;
 mod prereq;
 pub mod registry;
+pub mod token_issuer;
 pub mod xtask;
 
 use std::path::{Path, PathBuf};

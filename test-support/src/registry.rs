@@ -1,6 +1,7 @@
 //! A real OCI registry for tests: Debian's `docker-registry` (the CNCF distribution registry)
-//! serving on 127.0.0.1 at a free port from a temporary storage directory, open or behind
-//! htpasswd authentication; stopped and deleted on drop.
+//! serving on 127.0.0.1 at a free port from a temporary storage directory, open, behind
+//! htpasswd authentication, or in token mode (`auth: token`, the Bearer flow of ghcr.io and
+//! Docker Hub) with a [`TokenIssuer`] of its own; stopped and deleted on drop.
 //!
 //! The htpasswd entry is made here with the `bcrypt` crate (the only hash the registry's
 //! htpasswd accepts): no `htpasswd` binary is needed, and the password never is an argument.
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::token_issuer::{self, TokenIssuer};
 use crate::{free_port, skip_or_fail};
 
 /// The registry server's program.
@@ -24,23 +26,47 @@ pub struct Registry {
     pub port: u16,
     /// `(user, password)` when it requires authentication.
     pub auth: Option<(String, String)>,
+    /// The token server, in token mode.
+    pub issuer: Option<TokenIssuer>,
+}
+
+/// How the registry authenticates.
+enum Auth {
+    Open,
+    Htpasswd,
+    Token,
 }
 
 impl Registry {
     /// An open registry, or `None` (after [`skip_or_fail`]) when `docker-registry` is missing.
     #[track_caller]
     pub fn start(test: &str) -> Option<Registry> {
-        Self::spawn(test, None)
+        Self::spawn(test, Auth::Open, None)
     }
 
     /// A registry that accepts only `user` with `password` (htpasswd, bcrypt).
     #[track_caller]
     pub fn with_auth(test: &str, user: &str, password: &str) -> Option<Registry> {
-        Self::spawn(test, Some((user.to_owned(), password.to_owned())))
+        Self::spawn(
+            test,
+            Auth::Htpasswd,
+            Some((user.to_owned(), password.to_owned())),
+        )
+    }
+
+    /// A registry in token mode whose [`TokenIssuer`] issues tokens to `user` with `password`
+    /// only: every request needs a token from the issuer, which the registry verifies.
+    #[track_caller]
+    pub fn with_token_auth(test: &str, user: &str, password: &str) -> Option<Registry> {
+        Self::spawn(
+            test,
+            Auth::Token,
+            Some((user.to_owned(), password.to_owned())),
+        )
     }
 
     #[track_caller]
-    fn spawn(test: &str, auth: Option<(String, String)>) -> Option<Registry> {
+    fn spawn(test: &str, mode: Auth, auth: Option<(String, String)>) -> Option<Registry> {
         if !crate::runs(PROGRAM, &["--version"]) {
             skip_or_fail(
                 test,
@@ -61,14 +87,32 @@ impl Registry {
              http:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
         );
-        if let Some((user, password)) = &auth {
-            let hash = bcrypt::hash(password, 5).unwrap();
-            let htpasswd = dir.path().join("htpasswd");
-            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: xtask-test\n    path: {}\n",
-                htpasswd.display()
-            ));
+        let mut issuer = None;
+        match (mode, &auth) {
+            (Auth::Htpasswd, Some((user, password))) => {
+                let hash = bcrypt::hash(password, 5).unwrap();
+                let htpasswd = dir.path().join("htpasswd");
+                std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: xtask-test\n    path: {}\n",
+                    htpasswd.display()
+                ));
+            }
+            (Auth::Token, Some((user, password))) => {
+                let tokens = TokenIssuer::start(user, password);
+                let bundle = dir.path().join("token-signer.pem");
+                std::fs::write(&bundle, tokens.cert_pem()).unwrap();
+                config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
+                     rootcertbundle: {}\n",
+                    tokens.realm(),
+                    token_issuer::SERVICE,
+                    token_issuer::ISSUER,
+                    bundle.display()
+                ));
+                issuer = Some(tokens);
+            }
+            _ => {}
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
@@ -86,6 +130,7 @@ impl Registry {
             dir,
             port,
             auth,
+            issuer,
         };
         registry.wait_ready();
         Some(registry)

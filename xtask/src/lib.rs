@@ -14,7 +14,7 @@ pub mod context;
 pub mod diagnose;
 pub mod engine;
 pub mod error;
-pub(crate) mod image_registry;
+pub mod image_registry;
 pub(crate) mod kinds;
 pub(crate) mod load;
 pub(crate) mod loop_bench;

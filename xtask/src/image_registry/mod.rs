@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use anyhow::Result;
 use xshell::Shell;
 
+use crate::secrets::SecretValue;
 use crate::tools::registry::{Client, Lookup};
 
 pub use credentials::Credentials;
@@ -176,7 +177,8 @@ fn valid_component(part: &str) -> bool {
 }
 
 /// The registry a run pushes to and looks images up in, with the command line's settings.
-/// Credentials are resolved on first use and kept for the run only, in memory.
+/// Credentials are resolved on first use and kept for the run only, in memory, as are the
+/// authorizations the registry took (a token endpoint's tokens, by repository).
 #[derive(Debug)]
 pub struct Registry {
     /// Where.
@@ -187,6 +189,7 @@ pub struct Registry {
     /// Plain HTTP to a registry that is not on this machine (`--registry-insecure`).
     pub insecure: bool,
     credentials: Mutex<Option<Option<Credentials>>>,
+    authorizations: Mutex<std::collections::BTreeMap<String, SecretValue>>,
 }
 
 impl PartialEq for Registry {
@@ -206,6 +209,7 @@ impl Registry {
             lookup,
             insecure,
             credentials: Mutex::new(None),
+            authorizations: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -231,6 +235,28 @@ impl Registry {
         let found = credentials::resolve(sh, &self.address)?;
         *cached = Some(found.clone());
         Ok(found)
+    }
+
+    /// The `Authorization` the registry last took for `repository` this run, if any: a token
+    /// serves every request of its scope until it expires, so a look-up need not fetch another.
+    pub fn authorization(&self, repository: &str) -> Option<SecretValue> {
+        self.authorizations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(repository)
+            .cloned()
+    }
+
+    /// Keeps `authorization` for `repository` (`None`: forgets it, as after a 401 to it).
+    pub fn set_authorization(&self, repository: &str, authorization: Option<SecretValue>) {
+        let mut kept = self
+            .authorizations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match authorization {
+            Some(a) => kept.insert(repository.to_owned(), a),
+            None => kept.remove(repository),
+        };
     }
 }
 

@@ -7,6 +7,8 @@
 //! `WWW-Authenticate`: `Basic`, or `Bearer realm=…,service=…,scope=…` (ghcr.io, Docker Hub,
 //! distribution with token auth): a token from the realm for `repository:<name>:pull`, fetched
 //! with the credentials as Basic, then the request again with `Authorization: Bearer <token>`.
+//! The authorization the registry took is kept (in memory, for the run, per repository) and sent
+//! first on the next request there; a 401 to it (an expired token) starts over.
 //!
 //! HTTPS, except for this machine's registries (`localhost`, `127.0.0.0/8`, `::1`), which Docker
 //! too talks plain HTTP to, or `--registry-insecure`. Every error is one line naming the registry
@@ -43,12 +45,14 @@ pub enum Lookup {
 pub enum Challenge {
     /// `WWW-Authenticate: Basic …`.
     Basic,
-    /// `WWW-Authenticate: Bearer realm=…,service=…,scope=…`.
+    /// `WWW-Authenticate: Bearer realm=…,service=…,scope=…[,error=…]`.
     Bearer {
         /// The token endpoint.
         realm: String,
         /// Its `service` parameter, if any.
         service: Option<String>,
+        /// Why a token was refused (RFC 6750: `invalid_token`, `insufficient_scope`), if it was.
+        error: Option<String>,
     },
 }
 
@@ -63,16 +67,19 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
     }
     let mut realm = None;
     let mut service = None;
+    let mut error = None;
     for (key, value) in params(rest) {
         match key.to_ascii_lowercase().as_str() {
             "realm" => realm = Some(value),
             "service" => service = Some(value),
+            "error" => error = Some(value),
             _ => {}
         }
     }
     Some(Challenge::Bearer {
         realm: realm?,
         service,
+        error,
     })
 }
 
@@ -133,20 +140,45 @@ impl<'a> Client<'a> {
         )
     }
 
+    /// `send`'s answer, authorized as the registry asks: first with the authorization it took
+    /// for `repository` before in this run (none at first); on a 401, with a new one answering
+    /// its challenge, which is kept for the next request. `None`: not found (404).
+    fn authorized(
+        &self,
+        repository: &str,
+        send: impl Fn(Option<&SecretValue>) -> Result<Answer>,
+    ) -> Result<Option<(Box<ureq::Response>, Option<SecretValue>)>> {
+        let kept = self.registry.authorization(repository);
+        let challenge = match send(kept.as_ref())? {
+            Answer::Ok(r) => return Ok(Some((r, kept))),
+            Answer::NotFound => return Ok(None),
+            Answer::Unauthorized(challenge) => challenge,
+        };
+        // No authorization yet, or a kept token that expired: as the challenge says.
+        self.registry.set_authorization(repository, None);
+        let auth = self.authorization(challenge.as_deref(), repository)?;
+        match send(Some(&auth))? {
+            Answer::Ok(r) => {
+                self.registry
+                    .set_authorization(repository, Some(auth.clone()));
+                Ok(Some((r, Some(auth))))
+            }
+            Answer::NotFound => {
+                self.registry.set_authorization(repository, Some(auth));
+                Ok(None)
+            }
+            Answer::Unauthorized(again) => {
+                Err(self.refused_again(challenge.as_deref(), again.as_deref(), repository))
+            }
+        }
+    }
+
     /// Whether `repository:reference` exists, and its digest.
     pub fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Lookup> {
         let url = self.url(repository, reference);
-        let (response, auth) = match self.head(&url, None)? {
-            Answer::Ok(r) => (r, None),
-            Answer::NotFound => return Ok(Lookup::Missing),
-            Answer::Unauthorized(challenge) => {
-                let auth = self.authorization(challenge.as_deref(), repository)?;
-                match self.head(&url, Some(&auth))? {
-                    Answer::Ok(r) => (r, Some(auth)),
-                    Answer::NotFound => return Ok(Lookup::Missing),
-                    Answer::Unauthorized(_) => return Err(self.refused()),
-                }
-            }
+        let Some((response, auth)) = self.authorized(repository, |auth| self.head(&url, auth))?
+        else {
+            return Ok(Lookup::Missing);
         };
         match response.header("Docker-Content-Digest") {
             Some(d) if d.starts_with("sha256:") => Ok(Lookup::Found(d.to_owned())),
@@ -171,17 +203,10 @@ impl<'a> Client<'a> {
             self.registry.address.api_host()
         );
         let url = format!("{api}/manifests/{reference}");
-        let (manifest, auth) = match self.get(&url, IMAGE_MANIFEST, None)? {
-            Answer::Ok(r) => (r, None),
-            Answer::NotFound => return Ok(None),
-            Answer::Unauthorized(challenge) => {
-                let auth = self.authorization(challenge.as_deref(), repository)?;
-                match self.get(&url, IMAGE_MANIFEST, Some(&auth))? {
-                    Answer::Ok(r) => (r, Some(auth)),
-                    Answer::NotFound => return Ok(None),
-                    Answer::Unauthorized(_) => return Err(self.refused()),
-                }
-            }
+        let Some((manifest, auth)) =
+            self.authorized(repository, |auth| self.get(&url, IMAGE_MANIFEST, auth))?
+        else {
+            return Ok(None);
         };
         let manifest = self.json(*manifest, "a manifest")?;
         let Some(config) = manifest.pointer("/config/digest").and_then(|d| d.as_str()) else {
@@ -259,7 +284,7 @@ impl<'a> Client<'a> {
                 Some(c) => Ok(c.basic_header()),
                 None => Err(self.needs_credentials()),
             },
-            Challenge::Bearer { realm, service } => {
+            Challenge::Bearer { realm, service, .. } => {
                 let token = self.token(&realm, service.as_deref(), repository)?;
                 Ok(SecretValue::new(format!("Bearer {}", token.expose())))
             }
@@ -333,6 +358,46 @@ impl<'a> Client<'a> {
             Err(ureq::Error::Status(403, _)) if authenticated => Err(self.refused()),
             Err(ureq::Error::Status(403, _)) => Err(self.needs_credentials()),
             Err(e) => Err(self.transport(&e)),
+        }
+    }
+
+    /// 401 to a request authorized as `first` (the first 401's `WWW-Authenticate`) asked: with
+    /// a token, the token endpoint took the credentials but the registry not its token, for
+    /// want of access (`again` says `insufficient_scope`) or because it does not trust it.
+    fn refused_again(
+        &self,
+        first: Option<&str>,
+        again: Option<&str>,
+        repository: &str,
+    ) -> anyhow::Error {
+        let r = &self.registry.address;
+        let (Some(Challenge::Bearer { realm, .. }), Some(c)) =
+            (first.and_then(parse_challenge), &self.credentials)
+        else {
+            return self.refused();
+        };
+        match again.and_then(parse_challenge) {
+            Some(Challenge::Bearer {
+                error: Some(error), ..
+            }) if error == "insufficient_scope" => anyhow!(
+                "registry {r} gave user `{}` (from {}) no pull access to {repository} (its token \
+                 endpoint {realm} accepted the credentials); fix: grant that user pull access to \
+                 {repository}, or use credentials that have it",
+                c.username,
+                c.source,
+            ),
+            again => anyhow!(
+                "registry {r} rejected the token its token endpoint {realm} issued to user `{}` \
+                 ({}); fix: the registry's token settings (issuer, service, signing certificate) \
+                 must match that endpoint's tokens, and this machine's clock must be right",
+                c.username,
+                match again {
+                    Some(Challenge::Bearer {
+                        error: Some(error), ..
+                    }) => error,
+                    _ => "no reason given".to_owned(),
+                },
+            ),
         }
     }
 
@@ -428,6 +493,7 @@ mod tests {
             Some(Challenge::Bearer {
                 realm: "https://ghcr.io/token".into(),
                 service: Some("ghcr.io".into()),
+                error: None,
             })
         );
         assert_eq!(
@@ -437,6 +503,18 @@ mod tests {
             Some(Challenge::Bearer {
                 realm: "https://auth.docker.io/token".into(),
                 service: Some("registry.docker.io".into()),
+                error: None,
+            })
+        );
+        // As distribution answers a token it refuses.
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="http://127.0.0.1:5001/token",service="reg",scope="repository:a/b:pull",error="insufficient_scope""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "http://127.0.0.1:5001/token".into(),
+                service: Some("reg".into()),
+                error: Some("insufficient_scope".into()),
             })
         );
         assert_eq!(
@@ -445,117 +523,5 @@ mod tests {
         );
         assert_eq!(parse_challenge("Negotiate"), None);
         assert_eq!(parse_challenge(r#"Bearer service="x""#), None);
-    }
-
-    /// The token flow as ghcr.io runs it (no such registry is reachable from the test machines,
-    /// and `docker-registry`'s token mode needs a JWT-signing token server): a registry that
-    /// answers 401 `Bearer realm=…,service=…`, a realm that issues a token for the credentials
-    /// given as Basic, and the registry accepting that token. What the client sent is checked.
-    #[test]
-    fn the_bearer_token_flow_fetches_a_pull_token_with_basic_credentials() {
-        use std::io::{BufRead, BufReader, Write};
-        use std::net::TcpListener;
-
-        use crate::image_registry::{Address, Source};
-
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let digest = format!("sha256:{}", "c".repeat(64));
-        let served = digest.clone();
-        let server = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            for stream in listener.incoming().take(8) {
-                let mut stream = stream.unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request = String::new();
-                reader.read_line(&mut request).unwrap();
-                let mut auth = String::new();
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if line.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(v) = line.strip_prefix("Authorization: ") {
-                        auth = v.trim().to_owned();
-                    }
-                }
-                let path = request.split_whitespace().nth(1).unwrap().to_owned();
-                let reply = if path.starts_with("/token?") {
-                    // bot:pw
-                    if auth == "Basic Ym90OnB3" {
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{\"token\":\"tok-123\"}".to_owned()
-                    } else {
-                        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_owned()
-                    }
-                } else if auth == "Bearer tok-123" {
-                    let status = if path.ends_with("/missing") {
-                        "404 Not Found"
-                    } else {
-                        "200 OK"
-                    };
-                    format!(
-                        "HTTP/1.1 {status}\r\nDocker-Content-Digest: {served}\r\nContent-Length: 0\r\n\r\n"
-                    )
-                } else {
-                    format!(
-                        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake.registry\",scope=\"repository:acme/app:pull\"\r\nContent-Length: 0\r\n\r\n"
-                    )
-                };
-                seen.push(format!(
-                    "{} {path} [{auth}]",
-                    request.split_whitespace().next().unwrap()
-                ));
-                stream.write_all(reply.as_bytes()).unwrap();
-            }
-            seen
-        });
-        let registry = Registry::new(
-            Address::parse(&format!("127.0.0.1:{port}/acme")).unwrap(),
-            true,
-            false,
-        );
-        let credentials = Credentials {
-            username: "bot".into(),
-            password: SecretValue::new("pw"),
-            source: Source::Environment,
-        };
-        let client = Client::new(&registry, Some(credentials));
-        assert_eq!(
-            client.manifest_digest("acme/app", "tag1").unwrap(),
-            Lookup::Found(digest)
-        );
-        assert_eq!(
-            client.manifest_digest("acme/app", "missing").unwrap(),
-            Lookup::Missing
-        );
-        // Wrong credentials: the realm refuses them, and the error says so in one line.
-        let wrong = Credentials {
-            username: "bot".into(),
-            password: SecretValue::new("nope"),
-            source: Source::Environment,
-        };
-        let err = Client::new(&registry, Some(wrong))
-            .manifest_digest("acme/app", "tag1")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("refused the credentials of user `bot`") && !err.contains("nope"),
-            "{err}"
-        );
-        let seen = server.join().unwrap();
-        assert_eq!(
-            seen,
-            [
-                "HEAD /v2/acme/app/manifests/tag1 []",
-                "GET /token?scope=repository%3Aacme%2Fapp%3Apull&service=fake.registry [Basic Ym90OnB3]",
-                "HEAD /v2/acme/app/manifests/tag1 [Bearer tok-123]",
-                "HEAD /v2/acme/app/manifests/missing []",
-                "GET /token?scope=repository%3Aacme%2Fapp%3Apull&service=fake.registry [Basic Ym90OnB3]",
-                "HEAD /v2/acme/app/manifests/missing [Bearer tok-123]",
-                "HEAD /v2/acme/app/manifests/tag1 []",
-                "GET /token?scope=repository%3Aacme%2Fapp%3Apull&service=fake.registry [Basic Ym90Om5vcGU=]",
-            ],
-        );
     }
 }

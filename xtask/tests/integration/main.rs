@@ -28,4 +28,5 @@ mod engine_walk;
 mod kube_target;
 mod load;
 mod registry;
+mod registry_token;
 mod secret_marker;

@@ -3,7 +3,7 @@
 //! no local image finds every image there and builds nothing; keys are the same at any path;
 //! an unreachable registry and a tag holding another digest each fail in one line and record
 //! nothing. Credentials: `secret_marker::a_registry_password_authenticates_and_appears_nowhere`
-//! and, on Minikube, `cluster::registry_images_are_deployed_by_digest_with_a_pull_secret_from_stdin`.
+//! (htpasswd), `registry_token` (the Bearer token flow, `auth: token`) and, on Minikube, `cluster::registry_images_are_deployed_by_digest_with_a_pull_secret_from_stdin`.
 //!
 //! A small image (a file on `debian:bookworm-slim`) keeps most of these quick; one test runs
 //! the real pipeline's two images on copies of the workspace.

@@ -32,6 +32,44 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     hits
 }
 
+/// A directory holding a `docker` wrapper that appends each call's arguments to a log, then
+/// runs the real `docker`; `path` is `PATH` with it first.
+pub struct DockerArgv {
+    bin: tempfile::TempDir,
+    /// `PATH` with the wrapper first.
+    pub path: String,
+}
+
+impl DockerArgv {
+    pub fn new() -> DockerArgv {
+        use std::os::unix::fs::PermissionsExt as _;
+        let bin = tempfile::tempdir().unwrap();
+        let real = test_support::on_path(&["docker"]).unwrap();
+        let wrapper = bin.path().join("docker");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+                bin.path().join("argv.log").display(),
+                real.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        DockerArgv { bin, path }
+    }
+
+    /// The arguments of every call so far, one call a line.
+    pub fn read(&self) -> String {
+        std::fs::read_to_string(self.bin.path().join("argv.log")).unwrap_or_default()
+    }
+}
+
 /// Asserts that no needle is in the runs' output, under `target/xtask/` (except
 /// `generated-secrets.env` for the `stored` ones), in our images, or in the command line, labels
 /// and logs of the deployment's containers.
@@ -309,26 +347,8 @@ fn a_registry_password_authenticates_and_appears_nowhere() {
     let p = registry::small_project(&image);
 
     // Every `docker` the pipeline runs goes through a wrapper that records its arguments.
-    let bin = tempfile::tempdir().unwrap();
-    let argv_log = bin.path().join("argv.log");
-    let real = test_support::on_path(&["docker"]).unwrap();
-    let wrapper = bin.path().join("docker");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
-            argv_log.display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let argv = DockerArgv::new();
+    let path = argv.path.clone();
     // No Docker config of the user's: only what the test gives.
     let home = tempfile::tempdir().unwrap();
     let runner = |user: &str, pw: &str| {
@@ -398,7 +418,7 @@ fn a_registry_password_authenticates_and_appears_nowhere() {
     assert_eq!(run.tasks_with("finished"), ["img"]);
     runs.push(run);
 
-    let argv = std::fs::read_to_string(&argv_log).unwrap();
+    let argv = argv.read();
     assert!(
         argv.lines()
             .any(|l| l.starts_with("login --username ci-bot --password-stdin")),
