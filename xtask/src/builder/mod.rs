@@ -365,7 +365,10 @@ mod tests {
 
     #[test]
     fn a_builder_name_must_name_a_container() {
-        assert_eq!(parse_name("ci-7.builder_x").expect("a valid name"), "ci-7.builder_x");
+        assert_eq!(
+            parse_name("ci-7.builder_x").expect("a valid name"),
+            "ci-7.builder_x"
+        );
         for bad in ["", "-x", "a b", "a/b", "ä"] {
             let e = parse_name(bad).expect_err(bad);
             assert!(

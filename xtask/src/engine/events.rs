@@ -71,6 +71,13 @@ pub enum Event {
         /// Task name.
         task: String,
     },
+    /// The target settled the walk ([`super::Target::settle`]): what it did.
+    Settled {
+        /// Whether every selected task succeeded.
+        succeeded: bool,
+        /// What it did, one line each.
+        lines: Vec<String>,
+    },
     /// The run ended.
     Summary {
         /// Tasks that ran and succeeded.

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context as _;
 use xshell::Shell;
 
 use super::events::{Event, EventSink};
@@ -293,6 +294,16 @@ pub fn execute<T: Target>(
         sink.emit(Event::NotStarted { task: task.clone() });
     }
     let interrupted = cancel.load(Ordering::SeqCst);
+    let succeeded = failed.is_empty() && not_started.is_empty() && !interrupted;
+    let settled = target.settle(sh, succeeded);
+    let lines = match &settled {
+        Ok(lines) => lines.clone(),
+        // Shown here too: after a failed walk, the walk's error is the one returned.
+        Err(e) => vec![format!("could not settle the target: {e:#}")],
+    };
+    if !lines.is_empty() {
+        sink.emit(Event::Settled { succeeded, lines });
+    }
     sink.emit(Event::Summary {
         ran: ran.clone(),
         fresh: fresh.clone(),
@@ -307,6 +318,7 @@ pub fn execute<T: Target>(
     if !failed.is_empty() {
         return Err(Error::TasksFailed { failed }.into());
     }
+    settled.with_context(|| format!("settling target `{}` after the run", target.id()))?;
     Ok(RunReport {
         outputs,
         ran,

@@ -2,8 +2,8 @@
 //!
 //! The engine is generic over `T`, what the tasks act on (for the pipeline, the resolved
 //! deployment target): it never looks inside it, it only prunes the graph to its
-//! [`Target::name`] and keeps results under its [`Target::id`]. Kinds are passed in as a
-//! [`Registry`], so the engine knows none of them.
+//! [`Target::name`], keeps results under its [`Target::id`] and lets it [`Target::settle`] a
+//! walk. Kinds are passed in as a [`Registry`], so the engine knows none of them.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -29,6 +29,12 @@ pub trait Target: Send + Sync {
     fn name(&self) -> &'static str;
     /// A stable identity; results are recorded under `target/xtask/<id>/`.
     fn id(&self) -> String;
+    /// Called once a walk has run, still under the target's lock, with whether every selected
+    /// task succeeded; what it did, one line each. A target that keeps what a walk replaced
+    /// puts it back after a failed one here, and lets it go after a good one.
+    fn settle(&self, _sh: &Shell, _succeeded: bool) -> anyhow::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// The kinds a declaration may use and the targets its `targets` fields may name.

@@ -358,9 +358,17 @@ impl Task<Target> for Containers {
                 cx.log(format!("{name}: unchanged"));
                 current.map(|c| c.id).unwrap_or_default()
             } else {
-                if current.is_some() {
-                    cx.log(format!("{name}: configuration or image changed; replacing"));
-                    docker.remove(ObjectKind::Container, std::slice::from_ref(name))?;
+                if let Some(c) = &current {
+                    if c.is_running() {
+                        cx.log(format!(
+                            "{name}: configuration or image changed; replacing (the old one is \
+                             kept, stopped, until the run ends)"
+                        ));
+                        names.set_aside(&docker, name)?;
+                    } else {
+                        cx.log(format!("{name}: {}; replacing", c.status));
+                        docker.remove(ObjectKind::Container, std::slice::from_ref(name))?;
+                    }
                 } else {
                     cx.log(format!("{name}: creating"));
                 }

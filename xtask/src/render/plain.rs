@@ -63,6 +63,13 @@ impl EventSink for Lines {
                     human(duration)
                 )
             }
+            Event::Settled { lines, .. } => {
+                let mut err = std::io::stderr().lock();
+                for line in lines {
+                    let _ = writeln!(err, "{} {} | {line}", p.dim(&timestamp()), p.dim("target"));
+                }
+                return;
+            }
             Event::NotStarted { task } => format!("{} {}", p.bold(&task), p.dim("never started")),
             Event::Summary {
                 ran,

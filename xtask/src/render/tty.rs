@@ -108,6 +108,11 @@ impl EventSink for Progress {
                 self.println(&text);
             }
             Event::NotStarted { .. } => {}
+            Event::Settled { lines, .. } => {
+                for line in lines {
+                    self.println(&format!("{} {line}", p.dim("target |")));
+                }
+            }
             Event::Summary {
                 ran,
                 fresh,

@@ -31,6 +31,9 @@ pub const ROLES: [&str; 3] = ["postgres", "backend", "frontend"];
 /// The port the backend container listens on.
 pub const BACKEND_PORT: u16 = 8000;
 
+/// The suffix of a replaced container's name while the run that replaced it settles.
+const PREVIOUS: &str = "-previous";
+
 /// Containers on the local Docker daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DockerTarget {
@@ -76,6 +79,16 @@ impl DockerTarget {
     /// The container of `role`.
     pub fn container(&self, role: &str) -> String {
         format!("{}-{role}", self.prefix())
+    }
+
+    /// Stops container `name`, which a run is replacing, and keeps it as `<name>-previous`
+    /// until the run settles ([`DockerTarget::settle`]): put back if the run fails, removed if
+    /// it succeeds. One that a killed run left goes first.
+    pub fn set_aside(&self, docker: &Docker<'_>, name: &str) -> Result<()> {
+        let previous = format!("{name}{PREVIOUS}");
+        docker.remove(ObjectKind::Container, std::slice::from_ref(&previous))?;
+        docker.stop_now(name)?;
+        docker.rename(name, &previous)
     }
 
     /// Labels every object of this deployment carries.
@@ -185,6 +198,41 @@ impl Deployment for DockerTarget {
 
     fn remove_builder(&self, sh: &Shell) -> Result<String> {
         self.builder(sh).remove_all()
+    }
+
+    /// The containers a run replaced ([`DockerTarget::set_aside`]) go after a good run; after a
+    /// failed one they are put back in place of the new ones, so the last deployment that
+    /// worked keeps serving (a new container that never became ready, or failed the smoke
+    /// test, is removed). The next run replaces them again: their configuration is not the
+    /// recorded one.
+    fn settle(&self, sh: &Shell, succeeded: bool) -> Result<Vec<String>> {
+        let docker = Docker::new(sh, self.docker_env());
+        let previous: Vec<String> = docker
+            .list(ObjectKind::Container, &self.labels())?
+            .into_iter()
+            .filter(|n| n.ends_with(PREVIOUS))
+            .collect();
+        if previous.is_empty() {
+            return Ok(Vec::new());
+        }
+        if succeeded {
+            docker.remove(ObjectKind::Container, &previous)?;
+            return Ok(vec![format!(
+                "replaced containers removed: {}",
+                previous.join(", ")
+            )]);
+        }
+        let mut lines = Vec::new();
+        for kept in previous {
+            let name = kept.trim_end_matches(PREVIOUS).to_owned();
+            docker.remove(ObjectKind::Container, std::slice::from_ref(&name))?;
+            docker.rename(&kept, &name)?;
+            docker.start(&name)?;
+            lines.push(format!(
+                "the run failed: {name} is back as it was before the run (the new one removed)"
+            ));
+        }
+        Ok(lines)
     }
 
     /// Our containers with their state, and the URL.

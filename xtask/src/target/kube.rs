@@ -500,6 +500,12 @@ impl Deployment for KubeTarget {
         Ok(vec![images])
     }
 
+    /// Helm puts back the last release itself when a rollout fails (`--rollback-on-failure`);
+    /// a release that rolled out stays.
+    fn settle(&self, _sh: &Shell, _succeeded: bool) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     fn remove_builder(&self, sh: &Shell) -> Result<String> {
         self.builder(sh).remove_all()
     }

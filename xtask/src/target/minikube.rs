@@ -291,6 +291,12 @@ impl Deployment for MinikubeTarget {
         Ok(vec![format!("images removed: {}", list_or_none(&removed))])
     }
 
+    /// Helm puts back the last release itself when a rollout fails (`--rollback-on-failure`);
+    /// a release that rolled out stays.
+    fn settle(&self, _sh: &Shell, _succeeded: bool) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     fn remove_builder(&self, sh: &Shell) -> Result<String> {
         match self.builder(sh)? {
             Some(builder) => builder.remove_all(),

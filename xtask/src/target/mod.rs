@@ -102,6 +102,10 @@ impl crate::engine::Target for Target {
             Target::Kube(k) => k.id(),
         }
     }
+
+    fn settle(&self, sh: &Shell, succeeded: bool) -> anyhow::Result<Vec<String>> {
+        self.deployment().settle(sh, succeeded)
+    }
 }
 
 /// How this host reaches the app's frontend, as the smoke test found it (recorded in its
@@ -326,6 +330,9 @@ pub trait Deployment: Send + Sync {
     /// Removes the builder and its volumes (its registry, compiled target directory and
     /// sources) from the target's daemon; the line saying so.
     fn remove_builder(&self, sh: &Shell) -> anyhow::Result<String>;
+    /// After a run, under the target's lock ([`crate::engine::Target::settle`]): what was
+    /// replaced goes after a good run, and is put back after a failed one; one line each.
+    fn settle(&self, sh: &Shell, succeeded: bool) -> anyhow::Result<Vec<String>>;
     /// What is live, one line each (objects, pods, the URL).
     fn status(&self, sh: &Shell, declared: &Declared) -> anyhow::Result<Vec<String>>;
     /// Streams the app's own logs as `request` asks to `out`, until they end or, following

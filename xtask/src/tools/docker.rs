@@ -763,6 +763,27 @@ impl<'a> Docker<'a> {
         Ok(())
     }
 
+    /// `docker stop --time 0`: stops `name` at once (SIGKILL right after SIGTERM); succeeds on
+    /// a container that is not running.
+    pub fn stop_now(&self, name: &str) -> Result<()> {
+        let sh = self.sh;
+        self.read(
+            cmd!(sh, "docker stop --time 0 {name}"),
+            &format!("docker stop {name}"),
+        )?;
+        Ok(())
+    }
+
+    /// `docker rename`.
+    pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
+        let sh = self.sh;
+        self.read(
+            cmd!(sh, "docker rename {name} {new_name}"),
+            &format!("docker rename {name} {new_name}"),
+        )?;
+        Ok(())
+    }
+
     /// `docker start`: starts a stopped container again, with its configuration and volumes.
     pub fn start(&self, name: &str) -> Result<()> {
         let sh = self.sh;

@@ -19,6 +19,8 @@ const HANDLER: &str = "backend/src/routes/health.rs";
 const ORIGINAL: &str = r#"Json(json!({ "status": "ok" }))"#;
 const EDITED: &str = r#"Json(json!({ "status": "ok", "edited": "by-the-dev-test" }))"#;
 const BROKEN: &str = r#"Json(json!({ "status": "ok", "edited": by_the_dev_test }))"#;
+/// Compiles, and the backend becomes ready (`/ready`), but its `/health` fails the smoke test.
+const FAILS_SMOKE: &str = r#"panic!("broken by the dev test")"#;
 
 /// How long a cycle may take before the test gives up instead of hanging (a cold backend
 /// build on a loaded machine takes many minutes); not a timing assertion.
@@ -168,6 +170,16 @@ fn logs_and_the_dev_loop_replace_only_what_changed() {
         return;
     }
     let repo = copy_workspace();
+    // The smoke test of step 5 fails on purpose: give up on `/health` after seconds, not 90.
+    let pipeline = repo.path().join("xtask/pipeline.toml");
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    let text = text.replacen(
+        "kind = \"smoke\"\n",
+        "kind = \"smoke\"\nready-timeout = 5\n",
+        1,
+    );
+    assert!(text.contains("ready-timeout = 5"));
+    std::fs::write(&pipeline, text).unwrap();
     let ns = format!("xdev{}", std::process::id());
     let x = Xtask::deployment(repo.path(), &ns);
 
@@ -260,6 +272,20 @@ fn logs_and_the_dev_loop_replace_only_what_changed() {
     assert_eq!(after[0], before[0], "postgres was replaced");
     assert_ne!(after[1], before[1], "backend was not replaced");
     assert_eq!(after[2], before[2], "frontend was replaced");
+    // The replaced one was kept until the run passed, then removed.
+    dev.event("settled event of a good run", |e| {
+        e["event"] == "settled"
+            && e["succeeded"] == true
+            && e["lines"][0]
+                .as_str()
+                .is_some_and(|l| l.contains(&format!("{ns}-docker-backend-previous")))
+    });
+    assert_eq!(
+        x.objects("container").len(),
+        3,
+        "{:?}",
+        x.objects("container")
+    );
     let (status, body) = backend_health(&x);
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
@@ -292,7 +318,36 @@ fn logs_and_the_dev_loop_replace_only_what_changed() {
     };
     assert_eq!(backend_health(&x).0, 200);
 
-    // 5. Ctrl-C: exit 0, the deployment stays up, and the way to tear it down is named.
+    // 5. A change that compiles and starts but fails the smoke test: the new backend replaced
+    //    the old one for the test, and the old one, the last that passed, is put back.
+    edit(repo.path(), EDITED, FAILS_SMOKE);
+    let fifth = dev.cycle_end(4);
+    assert_eq!(fifth["ok"], false, "{fifth}");
+    assert_eq!(strs(&fifth["failed"]), ["smoke"], "{fifth}");
+    assert!(
+        strs(&fifth["ran"]).contains(&"app-containers"),
+        "the broken backend was never deployed: {fifth}"
+    );
+    let settled = dev.event("settled event of a failed run", |e| {
+        e["event"] == "settled" && e["succeeded"] == false
+    });
+    assert_eq!(
+        ids(&x),
+        after,
+        "the last good backend is not back: {settled}"
+    );
+    let (status, body) = backend_health(&x);
+    assert_eq!(status, 200);
+    assert!(body.contains("by-the-dev-test"), "{body}");
+    let mut containers = x.objects("container");
+    containers.sort();
+    assert_eq!(
+        containers,
+        ["backend", "frontend", "postgres"].map(|r| format!("{ns}-docker-{r}")),
+        "the broken backend was left behind"
+    );
+
+    // 6. Ctrl-C: exit 0, the deployment stays up, and the way to tear it down is named.
     let (code, events) = dev.interrupt();
     assert_eq!(code, Some(0), "{events:#?}");
     assert!(
