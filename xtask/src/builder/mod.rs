@@ -245,8 +245,13 @@ impl<'a> Builder<'a> {
                 self.docker.start(&name)?;
                 return Ok(Some(format!("builder {name} started again")));
             }
+            // Another deployment may be compiling in it: the old toolchain goes after that.
+            let lease = info
+                .is_running()
+                .then(|| self.lease(&AtomicBool::new(false), &|_| {}));
             self.docker
                 .remove(ObjectKind::Container, std::slice::from_ref(&name))?;
+            drop(lease);
         }
         let labels = self.labels();
         for (volume, _) in self.volumes() {
@@ -270,9 +275,17 @@ impl<'a> Builder<'a> {
             workdir: Some(SRC_DIR.to_owned()),
             ..RunSpec::default()
         };
-        self.docker
-            .run(&spec)
-            .with_context(|| format!("starting the builder container {name}"))?;
+        if let Err(e) = self.docker.run(&spec) {
+            // Another deployment on the daemon may have created it meanwhile.
+            let theirs = self.docker.container_inspect(&name)?.is_some_and(|info| {
+                info.is_running()
+                    && info.labels.get(TOOLCHAIN_LABEL).map(String::as_str) == Some(toolchain_id)
+            });
+            if theirs {
+                return Ok(None);
+            }
+            return Err(e.context(format!("starting the builder container {name}")));
+        }
         Ok(Some(format!(
             "builder {name} created from {toolchain} (volumes {})",
             self.volumes().map(|(v, _)| v).join(", ")

@@ -19,8 +19,9 @@ const HANDLER: &str = "backend/src/routes/health.rs";
 const ORIGINAL: &str = r#"Json(json!({ "status": "ok" }))"#;
 const EDITED: &str = r#"Json(json!({ "status": "ok", "edited": "by-the-dev-test" }))"#;
 const BROKEN: &str = r#"Json(json!({ "status": "ok", "edited": by_the_dev_test }))"#;
-/// Compiles, and the backend becomes ready (`/ready`), but its `/health` fails the smoke test.
-const FAILS_SMOKE: &str = r#"panic!("broken by the dev test")"#;
+/// Compiles and starts, but its `/health` fails, so the frontend (whose readiness asks it)
+/// never becomes ready.
+const UNHEALTHY: &str = r#"panic!("broken by the dev test")"#;
 
 /// How long a cycle may take before the test gives up instead of hanging (a cold backend
 /// build on a loaded machine takes many minutes); not a timing assertion.
@@ -170,15 +171,12 @@ fn logs_and_the_dev_loop_replace_only_what_changed() {
         return;
     }
     let repo = copy_workspace();
-    // The smoke test of step 5 fails on purpose: give up on `/health` after seconds, not 90.
+    // Step 5 fails readiness on purpose: give up after 30 s, not 120.
     let pipeline = repo.path().join("xtask/pipeline.toml");
     let text = std::fs::read_to_string(&pipeline).unwrap();
-    let text = text.replacen(
-        "kind = \"smoke\"\n",
-        "kind = \"smoke\"\nready-timeout = 5\n",
-        1,
-    );
-    assert!(text.contains("ready-timeout = 5"));
+    let anchor = "frontend-image = \"frontend-image\"\n";
+    assert!(text.contains(anchor), "pipeline.toml changed shape");
+    let text = text.replacen(anchor, &format!("{anchor}ready-timeout = 30\n"), 1);
     std::fs::write(&pipeline, text).unwrap();
     let ns = format!("xdev{}", std::process::id());
     let x = Xtask::deployment(repo.path(), &ns);
@@ -318,15 +316,15 @@ fn logs_and_the_dev_loop_replace_only_what_changed() {
     };
     assert_eq!(backend_health(&x).0, 200);
 
-    // 5. A change that compiles and starts but fails the smoke test: the new backend replaced
-    //    the old one for the test, and the old one, the last that passed, is put back.
-    edit(repo.path(), EDITED, FAILS_SMOKE);
+    // 5. A change that compiles and starts but leaves the app unready: the new backend replaced
+    //    the old one, the run failed, and the old one, the last that passed, is put back.
+    edit(repo.path(), EDITED, UNHEALTHY);
     let fifth = dev.cycle_end(4);
     assert_eq!(fifth["ok"], false, "{fifth}");
-    assert_eq!(strs(&fifth["failed"]), ["smoke"], "{fifth}");
+    assert_eq!(strs(&fifth["failed"]), ["app-containers"], "{fifth}");
     assert!(
-        strs(&fifth["ran"]).contains(&"app-containers"),
-        "the broken backend was never deployed: {fifth}"
+        fifth["error"].as_str().unwrap().contains("not ready"),
+        "{fifth}"
     );
     let settled = dev.event("settled event of a failed run", |e| {
         e["event"] == "settled" && e["succeeded"] == false
