@@ -127,12 +127,12 @@ impl Upgrades {
                 &kube.context,
                 up.timeout,
             )
-            .with_context(|| {
-                format!(
-                    "{}rolling release `{name}` back to revision {previous} after the failed run \
-                     (it is still at revision {}); fix: `helm history {name} --namespace {ns} \
-                     --kube-context {ctx}`, then `helm rollback {name} {previous} --namespace {ns} \
-                     --kube-context {ctx} --wait`",
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}could not roll release `{name}` back to revision {previous} after the \
+                     failed run (it is still at revision {}): {e:#}\nfix: see `helm history \
+                     {name} --namespace {ns} --kube-context {ctx}`, then `helm rollback {name} \
+                     {previous} --namespace {ns} --kube-context {ctx} --wait`",
                     lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
                     up.revision,
                     ns = kube.namespace,
