@@ -163,7 +163,8 @@ impl Release {
 
 /// The argv after `helm` for `rollback RELEASE REVISION`, waiting for the rolled-back pods
 /// like the upgrade did. `--wait` alone is right for both majors: a flag in v3, and in v4 a
-/// strategy whose bare form means `watcher` (as `upgrade --wait`); rollback has no
+/// strategy whose bare form means `watcher` (`WaitStrategy[=watcher]`, default `hookOnly`, in
+/// helm v4.1.4's `rollback --help`), as for `upgrade --wait`. Rollback has no
 /// `--atomic`/`--rollback-on-failure`.
 pub fn rollback_args(
     release: &str,
