@@ -355,6 +355,18 @@ impl Task<Target> for HelmRelease {
                 good
             ));
         }
+        // The revision serving now, for the target to go back to if the run fails after the
+        // rollout: the deployed one or, after a failed revision, the last that was deployed.
+        let previous = match &before {
+            None => None,
+            Some(st) if st.status == "deployed" => Some(st.revision),
+            Some(_) => helm::last_good_revision(&helm::history(
+                cx.sh,
+                &kube.context,
+                &kube.namespace,
+                &self.release,
+            )?),
+        };
         let llm = llm_settings(cx.sh, cx.session, cx.target)?;
         let mut release = self.helm_release(&cx.session.root, &kube, cx.deps, &llm)?;
         if let Some(name) = apply_pull_secret(cx, &kube, &self.release)? {
@@ -419,9 +431,7 @@ impl Task<Target> for HelmRelease {
         cx.target.upgrades()?.note(Upgraded {
             release: self.release.clone(),
             revision: status.revision,
-            previous: before
-                .filter(|b| b.status == "deployed")
-                .map(|b| b.revision),
+            previous,
             timeout: self.timeout,
         })?;
         outputs.insert("release".into(), self.release.clone());

@@ -54,7 +54,8 @@ pub struct Upgraded {
     pub release: String,
     /// The revision this run's rollout made.
     pub revision: u64,
-    /// The `deployed` revision it replaced; `None` for a first install.
+    /// The revision it replaced (the `deployed` one, else the last that was deployed); `None`
+    /// for a first install, or a release none of whose revisions was ever deployed.
     pub previous: Option<u64>,
     /// The rollout's `--timeout`, which a rollback waits as long as.
     pub timeout: Duration,
@@ -81,7 +82,7 @@ impl Upgrades {
     /// this run upgraded is rolled back to the revision it replaced, with `--wait` and the
     /// rollout's timeout, so that the last deployment that worked serves again. A release that
     /// is no longer at the revision the run made (someone else changed it meanwhile) is left
-    /// alone, and so is a first install: there is nothing to go back to.
+    /// alone, and so is a first install: there is nothing to go back to (said in one line).
     pub fn settle(&self, sh: &Shell, kube: &Kube, succeeded: bool) -> Result<Vec<String>> {
         let noted = std::mem::take(
             &mut *self
@@ -97,8 +98,8 @@ impl Upgrades {
             let name = &up.release;
             let Some(previous) = up.previous else {
                 lines.push(format!(
-                    "the run failed: release {name} was first installed by this run (revision {}), \
-                     so there is no earlier revision to roll back to; it stays",
+                    "the run failed: release {name} has no deployed revision before this run's \
+                     (revision {}) to roll back to, so it stays",
                     up.revision
                 ));
                 continue;

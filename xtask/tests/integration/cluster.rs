@@ -2056,8 +2056,8 @@ fn a_run_that_fails_after_the_rollout_rolls_the_release_back() {
     assert_eq!(
         settled_lines(&run),
         [
-            "the run failed: release todo-app was first installed by this run (revision 1), so \
-          there is no earlier revision to roll back to; it stays"
+            "the run failed: release todo-app has no deployed revision before this run's \
+             (revision 1) to roll back to, so it stays"
         ],
         "{all}"
     );
@@ -2156,4 +2156,28 @@ fn a_run_that_fails_after_the_rollout_rolls_the_release_back() {
     assert_eq!(settled_lines(&run), Vec::<String>::new());
     assert_eq!(c.revision_statuses().last().unwrap(), "deployed");
     assert_eq!(c.revision_statuses().len(), 6);
+
+    // 5. The serving revision is `failed` (a helm without --rollback-on-failure left it): a
+    // failed smoke goes back to the last revision that was deployed, found in the history.
+    c.edit_state(|s| {
+        s["releases"]["todo-app/todo-app"]["revisions"][5]["status"] = json!("failed")
+    });
+    c.project.write("app/hello.txt", "hello a fourth time\n");
+    c.clear_calls();
+    let run = c.xtask(&["--json", "run", "smoke"]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_ne!(run.code, Some(0), "{all}");
+    assert_eq!(
+        helm_rollbacks(&c),
+        [
+            "helm rollback todo-app 5 --namespace todo-app --kube-context minikube --wait \
+          --timeout 300s"
+        ]
+    );
+    assert_eq!(
+        settled_lines(&run),
+        ["the run failed: release todo-app rolled back to revision 5 (the last that passed)"],
+        "{all}"
+    );
+    assert_eq!(revisions(&c)[7]["description"], "Rollback to 5");
 }
