@@ -13,6 +13,8 @@
 //! images = { backend = "backend-image", frontend = "frontend-image" }  # values prefix -> image task
 //! secret-task = "secrets"                       # the k8s-secret task (its digest -> secretChecksum)
 //! ```
+//! A rollout that succeeded is noted with the revision it replaced: if a later task of the run
+//! fails (the smoke test), the target rolls the release back to it when the run settles.
 //! While helm waits, the pods are polled: if the rollout fails, the diagnosis printed is of the
 //! failing pods as they were before the rollback replaced them. Runs on Kubernetes targets only.
 //!
@@ -38,6 +40,7 @@ use crate::image_registry::pull_secret;
 use crate::secrets::{self, SecretValue, llm::LlmSettings};
 use crate::target::Target;
 use crate::target::minikube::release_selector;
+use crate::target::release::Upgraded;
 use crate::tools::helm::{self, Release};
 use crate::tools::kubectl::Kube;
 
@@ -338,7 +341,8 @@ impl Task<Target> for HelmRelease {
                 "helm {version} is not supported; install helm v3.8+ or v4 (https://helm.sh/docs/intro/install/)"
             );
         }
-        if let Some(st) = helm::status(cx.sh, &kube.context, &kube.namespace, &self.release)?
+        let before = helm::status(cx.sh, &kube.context, &kube.namespace, &self.release)?;
+        if let Some(st) = &before
             && st.status.starts_with("pending-")
         {
             let history = helm::history(cx.sh, &kube.context, &kube.namespace, &self.release)?;
@@ -347,10 +351,22 @@ impl Task<Target> for HelmRelease {
                 &self.release,
                 &kube.namespace,
                 &kube.context,
-                &st,
+                st,
                 good
             ));
         }
+        // The revision serving now, for the target to go back to if the run fails after the
+        // rollout: the deployed one or, after a failed revision, the last that was deployed.
+        let previous = match &before {
+            None => None,
+            Some(st) if st.status == "deployed" => Some(st.revision),
+            Some(_) => helm::last_good_revision(&helm::history(
+                cx.sh,
+                &kube.context,
+                &kube.namespace,
+                &self.release,
+            )?),
+        };
         let llm = llm_settings(cx.sh, cx.session, cx.target)?;
         let mut release = self.helm_release(&cx.session.root, &kube, cx.deps, &llm)?;
         if let Some(name) = apply_pull_secret(cx, &kube, &self.release)? {
@@ -410,6 +426,14 @@ impl Task<Target> for HelmRelease {
         }
         let status = helm::status(cx.sh, &kube.context, &kube.namespace, &self.release)?
             .context("helm reported success but `helm status` finds no release")?;
+        // Until the run settles: if a later task fails (the smoke test), the target rolls the
+        // release back to the revision that was serving before.
+        cx.target.upgrades()?.note(Upgraded {
+            release: self.release.clone(),
+            revision: status.revision,
+            previous,
+            timeout: self.timeout,
+        })?;
         outputs.insert("release".into(), self.release.clone());
         outputs.insert("revision".into(), status.revision.to_string());
         outputs.insert("namespace".into(), kube.namespace.clone());

@@ -92,6 +92,8 @@ pub struct KubeTarget {
     pub builder: String,
     /// The answer of [`KubeTarget::delivery`], asked once per run.
     delivery: Mutex<Option<Delivery>>,
+    /// The releases the current run rolled out, until it settles.
+    pub(super) upgrades: super::release::Upgrades,
 }
 
 /// Whether `name` is a DNS-1123 label, as a namespace must be.
@@ -202,6 +204,7 @@ impl KubeTarget {
             registry: opts.registry.clone(),
             builder: opts.builder.clone(),
             delivery: Mutex::new(None),
+            upgrades: Default::default(),
         })
     }
 
@@ -501,9 +504,9 @@ impl Deployment for KubeTarget {
     }
 
     /// Helm puts back the last release itself when a rollout fails (`--rollback-on-failure`);
-    /// a release that rolled out stays.
-    fn settle(&self, _sh: &Shell, _succeeded: bool) -> Result<Vec<String>> {
-        Ok(Vec::new())
+    /// one that rolled out in a run that then failed is rolled back here.
+    fn settle(&self, sh: &Shell, succeeded: bool) -> Result<Vec<String>> {
+        self.upgrades.settle(sh, &self.kube(), succeeded)
     }
 
     fn remove_builder(&self, sh: &Shell) -> Result<String> {

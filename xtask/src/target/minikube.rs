@@ -38,6 +38,8 @@ pub struct MinikubeTarget {
     pub registry: Option<std::sync::Arc<crate::image_registry::Registry>>,
     /// `--builder`.
     pub builder: String,
+    /// The releases the current run rolled out, until it settles.
+    pub(super) upgrades: super::release::Upgrades,
 }
 
 /// How this host reaches the release's frontend Service.
@@ -292,9 +294,9 @@ impl Deployment for MinikubeTarget {
     }
 
     /// Helm puts back the last release itself when a rollout fails (`--rollback-on-failure`);
-    /// a release that rolled out stays.
-    fn settle(&self, _sh: &Shell, _succeeded: bool) -> Result<Vec<String>> {
-        Ok(Vec::new())
+    /// one that rolled out in a run that then failed is rolled back here.
+    fn settle(&self, sh: &Shell, succeeded: bool) -> Result<Vec<String>> {
+        self.upgrades.settle(sh, &self.kube(), succeeded)
     }
 
     fn remove_builder(&self, sh: &Shell) -> Result<String> {
@@ -357,6 +359,7 @@ mod tests {
             docker_env: Mutex::new(None),
             registry: None,
             builder: crate::builder::DEFAULT_NAME.into(),
+            upgrades: Default::default(),
         }
     }
 

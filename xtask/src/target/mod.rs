@@ -191,6 +191,7 @@ impl Target {
                 docker_env: Mutex::new(None),
                 registry: opts.registry.clone(),
                 builder: opts.builder.clone(),
+                upgrades: release::Upgrades::default(),
             }))
         } else {
             Ok(Target::Docker(DockerTarget {
@@ -255,6 +256,18 @@ impl Target {
             Target::Kube(k) => Ok(k.kube()),
             Target::Docker(_) => anyhow::bail!(
                 "the Docker target has no Kubernetes cluster; limit the task with `targets = [\"minikube\", \"kube\"]`"
+            ),
+        }
+    }
+
+    /// Where a cluster target keeps the releases the current run rolled out, for
+    /// [`Deployment::settle`] to roll them back if the run fails.
+    pub fn upgrades(&self) -> anyhow::Result<&release::Upgrades> {
+        match self {
+            Target::Minikube(m) => Ok(&m.upgrades),
+            Target::Kube(k) => Ok(&k.upgrades),
+            Target::Docker(_) => anyhow::bail!(
+                "the Docker target has no Helm releases; limit the task with `targets = [\"minikube\", \"kube\"]`"
             ),
         }
     }

@@ -1,10 +1,11 @@
 //! The app as a Helm release on a Kubernetes cluster, whatever target put it there: its pods'
-//! selector, its status lines, its pods' logs and its teardown. Every call names the kube context.
+//! selector, its status lines, its pods' logs, what a failed run puts back and its teardown.
+//! Every call names the kube context.
 
 use std::collections::BTreeSet;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -44,6 +45,108 @@ pub fn status_lines(sh: &Shell, kube: &Kube, declared: &Declared) -> Result<Vec<
         lines.extend(pods.into_iter().map(|l| format!("  {l}")));
     }
     Ok(lines)
+}
+
+/// A release the helm-release task rolled out in the current run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgraded {
+    /// The release's name.
+    pub release: String,
+    /// The revision this run's rollout made.
+    pub revision: u64,
+    /// The revision it replaced (the `deployed` one, else the last that was deployed); `None`
+    /// for a first install, or a release none of whose revisions was ever deployed.
+    pub previous: Option<u64>,
+    /// The rollout's `--timeout`, which a rollback waits as long as.
+    pub timeout: Duration,
+}
+
+/// The releases a run rolled out, kept by a cluster target until the run settles
+/// ([`Upgrades::settle`]). Only a rollout that succeeded is noted: one that failed was already
+/// rolled back by helm (`--rollback-on-failure`/`--atomic`).
+#[derive(Debug, Default)]
+pub struct Upgrades(Mutex<Vec<Upgraded>>);
+
+impl Upgrades {
+    /// Notes a rollout of this run.
+    pub fn note(&self, upgraded: Upgraded) -> Result<()> {
+        self.0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the list of upgraded releases is poisoned"))?
+            .push(upgraded);
+        Ok(())
+    }
+
+    /// After a good run the notes go, and nothing is said. After a failed one (a task after
+    /// the release failed, typically the smoke test, or the run was interrupted) each release
+    /// this run upgraded is rolled back to the revision it replaced, with `--wait` and the
+    /// rollout's timeout, so that the last deployment that worked serves again. A release that
+    /// is no longer at the revision the run made (someone else changed it meanwhile) is left
+    /// alone, and so is a first install: there is nothing to go back to (said in one line).
+    pub fn settle(&self, sh: &Shell, kube: &Kube, succeeded: bool) -> Result<Vec<String>> {
+        let noted = std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the list of upgraded releases is poisoned"))?,
+        );
+        if succeeded {
+            return Ok(Vec::new());
+        }
+        let mut lines = Vec::new();
+        for up in noted {
+            let name = &up.release;
+            let Some(previous) = up.previous else {
+                lines.push(format!(
+                    "the run failed: release {name} has no deployed revision before this run's \
+                     (revision {}) to roll back to, so it stays",
+                    up.revision
+                ));
+                continue;
+            };
+            let now = helm::status(sh, &kube.context, &kube.namespace, name)?;
+            match now {
+                Some(st) if st.revision == up.revision && st.status == "deployed" => {}
+                other => {
+                    let now = other.map_or_else(
+                        || "not installed".to_owned(),
+                        |st| format!("at revision {} ({})", st.revision, st.status),
+                    );
+                    lines.push(format!(
+                        "the run failed: release {name} is {now}, not at revision {} that this \
+                         run deployed, so it is left as it is",
+                        up.revision
+                    ));
+                    continue;
+                }
+            }
+            helm::rollback(
+                sh,
+                name,
+                previous,
+                &kube.namespace,
+                &kube.context,
+                up.timeout,
+            )
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}could not roll release `{name}` back to revision {previous} after the \
+                     failed run (it is still at revision {}): {e:#}\nfix: see `helm history \
+                     {name} --namespace {ns} --kube-context {ctx}`, then `helm rollback {name} \
+                     {previous} --namespace {ns} --kube-context {ctx} --wait`",
+                    lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+                    up.revision,
+                    ns = kube.namespace,
+                    ctx = kube.context,
+                )
+            })?;
+            lines.push(format!(
+                "the run failed: release {name} rolled back to revision {previous} (the last that \
+                 passed)"
+            ));
+        }
+        Ok(lines)
+    }
 }
 
 /// [`teardown`] of every declared release.

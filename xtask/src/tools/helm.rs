@@ -161,6 +161,47 @@ impl Release {
     }
 }
 
+/// The argv after `helm` for `rollback RELEASE REVISION`, waiting for the rolled-back pods
+/// like the upgrade did. `--wait` alone is right for both majors: a flag in v3, and in v4 a
+/// strategy whose bare form means `watcher` (`WaitStrategy[=watcher]`, default `hookOnly`, in
+/// helm v4.1.4's `rollback --help`), as for `upgrade --wait`. Rollback has no
+/// `--atomic`/`--rollback-on-failure`.
+pub fn rollback_args(
+    release: &str,
+    revision: u64,
+    namespace: &str,
+    context: &str,
+    timeout: Duration,
+) -> Vec<String> {
+    vec![
+        "rollback".into(),
+        release.into(),
+        revision.to_string(),
+        "--namespace".into(),
+        namespace.into(),
+        "--kube-context".into(),
+        context.into(),
+        "--wait".into(),
+        "--timeout".into(),
+        format!("{}s", timeout.as_secs()),
+    ]
+}
+
+/// `helm rollback` ([`rollback_args`]): a new revision with `revision`'s chart and values,
+/// `deployed` once its pods are ready.
+pub fn rollback(
+    sh: &Shell,
+    release: &str,
+    revision: u64,
+    namespace: &str,
+    context: &str,
+    timeout: Duration,
+) -> Result<()> {
+    let args = rollback_args(release, revision, namespace, context, timeout);
+    checked(cmd!(sh, "helm {args...}"), "helm rollback")?;
+    Ok(())
+}
+
 /// How long helm may still need after SIGTERM: on SIGTERM (or SIGINT) `helm upgrade` cancels its
 /// context, marks the release failed and, with `--atomic`/`--rollback-on-failure`, rolls back
 /// and waits for that with the same `--timeout` (`cmd/helm/upgrade.go` and `pkg/action/upgrade.go`
@@ -364,6 +405,21 @@ mod tests {
         );
         assert!(args.contains(&"--rollback-on-failure".to_owned()));
         assert!(!args.contains(&"--atomic".to_owned()));
+    }
+
+    #[test]
+    fn rollback_argv_is_exact() {
+        let args = rollback_args(
+            "todo-app",
+            3,
+            "todo-app",
+            "minikube",
+            Duration::from_secs(300),
+        );
+        assert_eq!(
+            args.join(" "),
+            "rollback todo-app 3 --namespace todo-app --kube-context minikube --wait --timeout 300s"
+        );
     }
 
     #[test]

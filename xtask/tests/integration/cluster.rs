@@ -2000,3 +2000,184 @@ fn registry_images_are_deployed_by_digest_with_a_pull_secret_from_stdin() {
             .is_none()
     );
 }
+
+/// The lines of the run's `settled` events (`--json`).
+fn settled_lines(run: &support::Run) -> Vec<String> {
+    run.events()
+        .iter()
+        .filter(|e| e["event"] == "settled")
+        .flat_map(|e| e["lines"].as_array().unwrap().clone())
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn helm_rollbacks(c: &Cluster) -> Vec<String> {
+    c.argv_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("helm rollback"))
+        .collect()
+}
+
+/// A run whose smoke test fails after the release rolled out puts back the revision that served
+/// before it (`helm rollback`, said in the `settled` event); a first install has nothing to go
+/// back to; a rollout that failed was rolled back by helm and is not rolled back again; a good
+/// run rolls nothing back.
+#[test]
+fn a_run_that_fails_after_the_rollout_rolls_the_release_back() {
+    let test = "a_run_that_fails_after_the_rollout_rolls_the_release_back";
+    if !prerequisites(test) {
+        return;
+    }
+    let c = Cluster::new("rb");
+    let pipeline = c.project.read("xtask/pipeline.toml");
+    c.project.set_pipeline(&format!(
+        "{pipeline}\n[tasks.smoke]\nkind = \"smoke\"\ntargets = [\"minikube\"]\n\
+         deps = [\"release\"]\nready-timeout = 2\n"
+    ));
+    // The node never answers (TEST-NET-1), and behind the port-forward every request gets
+    // `200 {}`: the smoke test connects and fails at its first API check.
+    let frontend = FakeFrontend::start("127.0.0.1:0");
+    c.edit_state(|s| {
+        s["knobs"]["node_ip"] = json!("192.0.2.1");
+        s["knobs"]["port_forward_to"] = json!(frontend.addr.to_string());
+    });
+    let revisions = |c: &Cluster| {
+        c.read_state()["releases"]["todo-app/todo-app"]["revisions"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+
+    // 1. A first install that fails the smoke test: nothing to roll back to, said once.
+    let run = c.xtask(&["--json", "run", "smoke"]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_ne!(run.code, Some(0), "{all}");
+    assert!(frontend.saw("GET /health HTTP/1.1"), "{all}");
+    assert_eq!(
+        settled_lines(&run),
+        [
+            "the run failed: release todo-app has no deployed revision before this run's \
+             (revision 1) to roll back to, so it stays"
+        ],
+        "{all}"
+    );
+    assert_eq!(helm_rollbacks(&c), Vec::<String>::new());
+    assert_eq!(c.revision_statuses(), ["deployed"]);
+
+    // 2. A change rolls out as revision 2 and fails the smoke test: back to revision 1.
+    c.project.write("app/hello.txt", "hello again\n");
+    c.clear_calls();
+    let run = c.xtask(&["--json", "run", "smoke"]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_ne!(run.code, Some(0), "{all}");
+    assert!(
+        c.argv_lines()
+            .iter()
+            .any(|l| l.starts_with("helm upgrade --install todo-app")),
+        "the release was not upgraded: {all}"
+    );
+    assert_eq!(
+        helm_rollbacks(&c),
+        [
+            "helm rollback todo-app 1 --namespace todo-app --kube-context minikube --wait \
+          --timeout 300s"
+        ]
+    );
+    assert_eq!(
+        settled_lines(&run),
+        ["the run failed: release todo-app rolled back to revision 1 (the last that passed)"],
+        "{all}"
+    );
+    let revs = revisions(&c);
+    assert_eq!(
+        c.revision_statuses(),
+        ["superseded", "superseded", "deployed"]
+    );
+    assert_eq!(revs[2]["description"], "Rollback to 1");
+    assert_eq!(revs[2]["set"], revs[0]["set"]);
+    assert_ne!(revs[1]["set"], revs[0]["set"]);
+    // The pods serving are revision 1's again.
+    let backend_tag = |rev: &Value| {
+        rev["set"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|s| s.as_str().unwrap().strip_prefix("backend.image.tag="))
+            .unwrap()
+            .to_owned()
+    };
+    let (good, bad) = (backend_tag(&revs[0]), backend_tag(&revs[1]));
+    let images: Vec<String> = c.read_state()["pods"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|p| p["spec"]["containers"].as_array().unwrap().clone())
+        .map(|c| c["image"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        images.iter().any(|i| i.ends_with(&format!(":{good}")))
+            && !images.iter().any(|i| i.ends_with(&format!(":{bad}"))),
+        "{images:?}"
+    );
+
+    // 3. The rollout itself fails: helm rolls it back (--rollback-on-failure), and xtask does
+    // not roll back a second time.
+    c.project.write("app/hello.txt", "hello a third time\n");
+    c.edit_state(|s| {
+        s["knobs"]["fail"] = json!({"backend": "crashloop"});
+        s["knobs"]["wait_seconds"] = json!(1.0);
+    });
+    c.clear_calls();
+    let run = c.xtask(&["--json", "run", "smoke"]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_ne!(run.code, Some(0), "{all}");
+    assert!(
+        all.contains("the rollout of release `todo-app` failed"),
+        "{all}"
+    );
+    assert_eq!(helm_rollbacks(&c), Vec::<String>::new());
+    assert_eq!(settled_lines(&run), Vec::<String>::new(), "{all}");
+    assert_eq!(
+        c.revision_statuses(),
+        [
+            "superseded",
+            "superseded",
+            "superseded",
+            "failed",
+            "deployed"
+        ]
+    );
+
+    // 4. A good run: nothing to roll back, nothing said.
+    c.edit_state(|s| s["knobs"]["fail"] = json!({}));
+    c.clear_calls();
+    let run = c.xtask(&["--json", "run", "release"]).ok();
+    assert_eq!(helm_rollbacks(&c), Vec::<String>::new());
+    assert_eq!(settled_lines(&run), Vec::<String>::new());
+    assert_eq!(c.revision_statuses().last().unwrap(), "deployed");
+    assert_eq!(c.revision_statuses().len(), 6);
+
+    // 5. The serving revision is `failed` (a helm without --rollback-on-failure left it): a
+    // failed smoke goes back to the last revision that was deployed, found in the history.
+    c.edit_state(|s| {
+        s["releases"]["todo-app/todo-app"]["revisions"][5]["status"] = json!("failed")
+    });
+    c.project.write("app/hello.txt", "hello a fourth time\n");
+    c.clear_calls();
+    let run = c.xtask(&["--json", "run", "smoke"]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_ne!(run.code, Some(0), "{all}");
+    assert_eq!(
+        helm_rollbacks(&c),
+        [
+            "helm rollback todo-app 5 --namespace todo-app --kube-context minikube --wait \
+          --timeout 300s"
+        ]
+    );
+    assert_eq!(
+        settled_lines(&run),
+        ["the run failed: release todo-app rolled back to revision 5 (the last that passed)"],
+        "{all}"
+    );
+    assert_eq!(revisions(&c)[7]["description"], "Rollback to 5");
+}

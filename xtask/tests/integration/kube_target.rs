@@ -752,3 +752,79 @@ fn k3d_imports_only_the_images_its_nodes_lack() {
         run.stderr
     );
 }
+
+/// On the kube target too, a run whose smoke test fails after the release rolled out rolls the
+/// release back to the revision it replaced, naming the context; a good run rolls nothing back.
+#[test]
+fn a_failed_smoke_after_the_rollout_rolls_back_on_the_named_context() {
+    let test = "a_failed_smoke_after_the_rollout_rolls_back_on_the_named_context";
+    if !prerequisites(test) {
+        return;
+    }
+    let mut k = Kube::new("rb");
+    k.create_kind();
+    let ctx = k.kind_context();
+    let pipeline = k.project.read("xtask/pipeline.toml");
+    k.project.set_pipeline(&format!(
+        "{pipeline}\n[tasks.smoke]\nkind = \"smoke\"\ntargets = [\"kube\"]\n\
+         deps = [\"release\"]\nready-timeout = 2\n"
+    ));
+    // Behind the port-forward every request gets `200 {}`: the smoke test fails at its first
+    // API check.
+    let frontend = FakeFrontend::start("127.0.0.1:0");
+    k.edit_state(|s| s["knobs"]["port_forward_to"] = json!(frontend.addr.to_string()));
+    let settled = |run: &support::Run| -> Vec<String> {
+        run.events()
+            .iter()
+            .filter(|e| e["event"] == "settled")
+            .flat_map(|e| e["lines"].as_array().unwrap().clone())
+            .map(|l| l.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let rollbacks = |k: &Kube| -> Vec<String> {
+        k.argv_lines()
+            .into_iter()
+            .filter(|l| l.starts_with("helm rollback"))
+            .collect()
+    };
+    let statuses = |k: &Kube| -> Vec<String> {
+        k.read_state()["releases"]["todo-app/todo-app"]["revisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // 1. A good run: revision 1, nothing rolled back, nothing said.
+    let run = k
+        .xtask(&["--context", &ctx, "--json", "run", "release"])
+        .ok();
+    assert_eq!(rollbacks(&k), Vec::<String>::new());
+    assert_eq!(settled(&run), Vec::<String>::new());
+
+    // 2. A change rolls out as revision 2 and fails the smoke test: back to revision 1.
+    k.project.write("app/hello.txt", "hello again\n");
+    k.clear_calls();
+    let run = k.xtask(&["--context", &ctx, "--json", "run", "smoke"]);
+    let all = text(&run);
+    assert_ne!(run.code, Some(0), "{all}");
+    assert!(frontend.saw("GET /health HTTP/1.1"), "{all}");
+    assert_eq!(
+        rollbacks(&k),
+        [format!(
+            "helm rollback todo-app 1 --namespace todo-app --kube-context {ctx} --wait \
+             --timeout 300s"
+        )]
+    );
+    assert_eq!(
+        settled(&run),
+        ["the run failed: release todo-app rolled back to revision 1 (the last that passed)"],
+        "{all}"
+    );
+    assert_eq!(statuses(&k), ["superseded", "superseded", "deployed"]);
+    let revs = k.read_state()["releases"]["todo-app/todo-app"]["revisions"].clone();
+    assert_eq!(revs[2]["description"], "Rollback to 1");
+    assert_eq!(revs[2]["set"], revs[0]["set"]);
+    assert_context_everywhere(&k.argv_lines(), &ctx);
+}
