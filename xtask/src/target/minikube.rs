@@ -260,13 +260,17 @@ impl Deployment for MinikubeTarget {
         };
         let mut done = Vec::new();
         if !self.docker_runtime(sh)? {
-            let mut removed = Vec::new();
-            for image in minikube::images(sh, &self.profile)? {
-                for tag in image.repo_tags.iter().filter(|t| in_repositories(t)) {
-                    let tag = minikube::normalize_image(tag);
-                    minikube::image_rm(sh, &self.profile, &tag)?;
-                    removed.push(tag);
-                }
+            // Sorted: minikube lists the nodes' images in no stable order.
+            let mut removed: Vec<String> = minikube::images(sh, &self.profile)?
+                .iter()
+                .flat_map(|image| &image.repo_tags)
+                .filter(|t| in_repositories(t))
+                .map(|t| minikube::normalize_image(t))
+                .collect();
+            removed.sort();
+            removed.dedup();
+            for tag in &removed {
+                minikube::image_rm(sh, &self.profile, tag)?;
             }
             done.push(format!(
                 "images removed from profile `{}`: {}",
