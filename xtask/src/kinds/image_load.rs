@@ -81,7 +81,7 @@ impl TaskKind<Target> for ImageLoadKind {
 /// How this run's images reach the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {
-    /// A kube context's [`Delivery`].
+    /// A kube context's [`Delivery`], or a Minikube profile's (its context) with `--registry`.
     Kube {
         /// The context.
         context: String,
@@ -105,6 +105,13 @@ fn route(target: &Target, sh: &xshell::Shell) -> Result<Route> {
         Target::Kube(k) => Ok(Route::Kube {
             context: k.context.clone(),
             delivery: k.delivery(sh)?,
+        }),
+        // As on kube: with `--registry` the nodes pull the images by digest.
+        Target::Minikube(m) if let Some(registry) = &m.registry => Ok(Route::Kube {
+            context: m.profile.clone(),
+            delivery: Delivery::Registry {
+                address: registry.address.to_string(),
+            },
         }),
         Target::Minikube(m) if m.docker_runtime(sh)? => Ok(Route::ProfileDaemon {
             profile: m.profile.clone(),
@@ -143,13 +150,13 @@ impl Route {
     }
 }
 
-/// What a Minikube profile lists under `tag` when that is not `id` alone: `None` when it holds
-/// exactly that image.
+/// What a Minikube profile lists under `tag` (`no image`, `ID …`) when that is not `id` alone;
+/// `None` when it holds exactly that image.
 fn profile_lacks(listed: &[minikube::ListedImage], tag: &str, id: &str) -> Option<String> {
     let held = minikube::ids_of(listed, tag);
     match held.as_slice() {
         [one] if one == minikube::bare_id(id) => None,
-        [] => Some("no image under that tag".to_owned()),
+        [] => Some("no image".to_owned()),
         other => Some(format!("ID {}", other.join(" and "))),
     }
 }
@@ -341,7 +348,7 @@ fn load_into_profile(cx: &RunCx<'_>, profile: &str, tag: &str, id: &str) -> Resu
         return Ok(());
     };
     cx.log(format!(
-        "{tag}: Minikube profile `{profile}` lacks {id} ({why})"
+        "{tag}: Minikube profile `{profile}` holds {why} under it, not {id}"
     ));
     let args = minikube::load_args(profile, tag);
     let shown = format!("minikube {}", args.join(" "));
@@ -353,5 +360,8 @@ fn load_into_profile(cx: &RunCx<'_>, profile: &str, tag: &str, id: &str) -> Resu
              profile with `minikube -p {profile} image rm {tag}` and deploy again"
         );
     }
+    cx.log(format!(
+        "{tag}: loaded; Minikube profile `{profile}` lists {id}"
+    ));
     Ok(())
 }
