@@ -2261,3 +2261,38 @@ fn registry_images_are_deployed_by_digest_with_a_pull_secret_from_stdin() {
             .is_none()
     );
 }
+
+/// Issue 12, item 6: on a profile that runs Docker the images are built in its daemon (through
+/// docker-env), so `load-images` loads nothing and asks minikube nothing about images.
+#[test]
+fn a_docker_profile_s_load_images_task_loads_nothing() {
+    if !prerequisites("a_docker_profile_s_load_images_task_loads_nothing") {
+        return;
+    }
+    let c = Cluster::new("ld");
+    let pipeline = c.project.read("xtask/pipeline.toml").replace(
+        "deps = [\"backend-image\", \"frontend-image\", \"secrets\"]",
+        "deps = [\"load-images\", \"secrets\"]",
+    ) + LOAD_IMAGES;
+    c.project.set_pipeline(&pipeline);
+    let run = c.xtask(&["--json", "run", "release"]).ok();
+    assert!(task_set(&run, "finished").contains("load-images"));
+    let logs: Vec<String> = run
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "log" && e["task"] == "load-images")
+        .map(|e| e["line"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(logs.len(), 2, "{logs:#?}");
+    assert!(
+        logs.iter().all(|l| l.ends_with(
+            "built in the Docker daemon of Minikube profile `minikube`, which its node uses: \
+             nothing to load"
+        )),
+        "{logs:#?}"
+    );
+    assert!(c.image_calls().is_empty(), "{:#?}", c.image_calls());
+    assert!(c.proxy.connections.load(Ordering::SeqCst) > 0);
+    let again = c.xtask(&["--json", "run", "release"]).ok();
+    assert!(task_set(&again, "started").is_empty(), "{}", again.stdout);
+}
