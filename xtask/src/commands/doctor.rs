@@ -291,7 +291,7 @@ fn profile_rows(sh: &Shell, rows: &mut Vec<Row>, p: &str) -> bool {
     rows.push(Row::ok("driver", cfg.driver.clone(), "any"));
     let runtime = cfg.container_runtime.as_str();
     let docker = runtime.is_empty() || runtime == "docker";
-    let required = "docker (others: slower builds)";
+    let required = "docker (others: slower deploys)";
     rows.push(match runtime {
         "" => Row::ok("container runtime", "docker (default)", required),
         "docker" => Row::ok("container runtime", "docker", required),
@@ -299,7 +299,7 @@ fn profile_rows(sh: &Shell, rows: &mut Vec<Row>, p: &str) -> bool {
             fix: format!("optional: {recreate} --container-runtime=docker"),
             ..Row::new(
                 "container runtime",
-                format!("{other} (images via `minikube image build`)"),
+                format!("{other} (images built locally, then `minikube image load`)"),
                 required,
                 Status::Warn,
             )

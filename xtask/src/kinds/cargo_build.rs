@@ -30,7 +30,7 @@ use crate::builder::{self, Builder, PROFILE_PARAM, Profile, SRC_DIR, TARGET_DIR,
 use crate::engine::Session;
 use crate::engine::hash::{self, StatCache};
 use crate::image_registry::Registry;
-use crate::target::{ImageStore, Target};
+use crate::target::Target;
 use crate::tools::ChildEnv;
 use crate::tools::docker::{BuildSpec, Docker, PART_OF_LABEL, PART_OF_VALUE};
 
@@ -170,17 +170,11 @@ impl CargoBuild {
     }
 
     fn site(&self, target: &Target, sh: &xshell::Shell) -> Result<builder::Site> {
-        match target.deployment().image_store(sh)? {
-            ImageStore::Docker(env) => Ok(builder::Site {
-                env,
-                builder: target.deployment().builder_name().to_owned(),
-                prefix: target.deployment().object_prefix(),
-            }),
-            ImageStore::MinikubeBuild(profile) => bail!(
-                "Minikube profile `{profile}` does not run Docker, and the builder needs a Docker \
-                 daemon; use a Docker-runtime profile (`minikube start --container-runtime=docker`)"
-            ),
-        }
+        Ok(builder::Site {
+            env: target.deployment().image_daemon(sh)?,
+            builder: target.deployment().builder_name().to_owned(),
+            prefix: target.deployment().object_prefix(),
+        })
     }
 
     /// The builder's paths of the binaries.

@@ -60,12 +60,11 @@ use crate::context::{self, Keyed, Shown, dockerfile, send_verified};
 use crate::engine::Session;
 use crate::engine::hash::{self, StatCache};
 use crate::image_registry::{self, Registry};
-use crate::target::{ImageStore, Target};
+use crate::target::Target;
 use crate::tools::ChildEnv;
 use crate::tools::docker::{
     BuildSpec, Docker, IMAGE_LABEL, KEY_LABEL, PART_OF_LABEL, PART_OF_VALUE,
 };
-use crate::tools::minikube;
 use crate::tools::registry::Lookup;
 
 /// The `docker-image` kind.
@@ -301,25 +300,12 @@ impl Task<Target> for DockerImage {
             .with_context(|| format!("reading {}", self.dockerfile))?;
         let bases = dockerfile::base_images(&text, &self.build_args)
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.dockerfile))?;
-        match cx.target.deployment().image_store(cx.sh)? {
-            ImageStore::Docker(env) => {
-                let docker = Docker::new(cx.sh, env);
-                for base in bases {
-                    m.insert(
-                        format!("base image {base}"),
-                        base_id(&docker, &base, cx.session.refresh)?,
-                    );
-                }
-            }
-            ImageStore::MinikubeBuild(_) => {
-                // The runtime's image store has no ID this CLI can read before the build.
-                for base in bases {
-                    m.insert(
-                        format!("base image {base}"),
-                        "not resolved (minikube image build)".to_owned(),
-                    );
-                }
-            }
+        let docker = Docker::new(cx.sh, cx.target.deployment().image_daemon(cx.sh)?);
+        for base in bases {
+            m.insert(
+                format!("base image {base}"),
+                base_id(&docker, &base, cx.session.refresh)?,
+            );
         }
         if self.binary.is_some() {
             return self.binary_key_material(cx, m);
@@ -417,16 +403,13 @@ impl Task<Target> for DockerImage {
             Some(r) => format!("{}:{}", r.address.image(&self.image), cx.short_key()),
             None => format!("{}:{}", self.image, cx.short_key()),
         };
-        let root = &cx.session.root;
         let mut outputs = Outputs::new();
         outputs.insert("image".into(), tag.clone());
         outputs.insert("repository".into(), self.image.clone());
         if let Some(binary) = &self.binary {
             let id = self.binary_build(cx, binary, &tag)?;
-            // binary_build refuses any store but a Docker daemon, which pushes.
-            if let (Some(registry), ImageStore::Docker(env)) =
-                (registry, cx.target.deployment().image_store(cx.sh)?)
-            {
+            if let Some(registry) = registry {
+                let env = cx.target.deployment().image_daemon(cx.sh)?;
                 let digest = self.push_to_registry(cx, &env, registry, &tag)?;
                 outputs = self.registry_outputs(registry, cx.short_key(), &digest);
             }
@@ -443,76 +426,33 @@ impl Task<Target> for DockerImage {
                 cx.task
             );
         };
-        match cx.target.deployment().image_store(cx.sh)? {
-            ImageStore::Docker(env) => {
-                let plan = context::tar_plan(&snapshot.files)?;
-                let labels = self.labels(cx.key);
-                let spec = BuildSpec {
-                    dockerfile: plan.dockerfile.clone(),
-                    tag: tag.clone(),
-                    build_args: self.build_args.clone(),
-                    target_stage: self.target_stage.clone(),
-                    labels,
-                };
-                cx.log(format!(
-                    "docker build {tag} ({} files from {})",
-                    snapshot.files.files().count(),
-                    self.context
-                ));
-                let docker = Docker::new(cx.sh, env.clone());
-                let id = docker.build(
-                    &spec,
-                    |w| send_verified(&snapshot.files, &keyed, &self.shown(), w),
-                    |line| cx.log(line),
-                    cx.cancel,
-                )?;
-                if let Some(registry) = registry {
-                    let digest = self.push_to_registry(cx, &env, registry, &tag)?;
-                    outputs = self.registry_outputs(registry, cx.short_key(), &digest);
-                }
-                outputs.insert("image_id".into(), id);
-            }
-            ImageStore::MinikubeBuild(profile) if registry.is_some() => bail!(
-                "--registry needs a Docker daemon to build and push from, and Minikube profile \
-                 `{profile}` does not run Docker; use a Docker-runtime profile \
-                 (`minikube start --container-runtime=docker`)"
-            ),
-            ImageStore::MinikubeBuild(profile) => {
-                anyhow::ensure!(
-                    self.build_args.is_empty() && self.target_stage.is_none(),
-                    "task `{}`: build-args and target-stage are not supported with `minikube image build` \
-                     (profile `{profile}` does not run Docker); use a Docker-runtime profile \
-                     (`minikube start --container-runtime=docker`)",
-                    cx.task
-                );
-                let (ctx, dockerfile) = self.paths(root);
-                cx.log(format!("minikube -p {profile} image build {tag}"));
-                minikube::image_build(cx.sh, &profile, &tag, &dockerfile, &ctx)?;
-                // minikube reads the directory itself, so the sent bytes cannot be checked:
-                // list and digest again, and drop the tag if the tree moved under the build.
-                let relisted = self.list(root)?;
-                let changed = if relisted.manifest() != snapshot.files.manifest() {
-                    Some("the build context's layout changed during the build".to_owned())
-                } else {
-                    let now = digest_context(cx.session, &relisted)?;
-                    now.files
-                        .iter()
-                        .find(|(p, sha)| keyed.files.get(*p) != Some(*sha))
-                        .map(|(p, _)| {
-                            format!("`{}` changed during the build", self.shown().path(p))
-                        })
-                        .or_else(|| {
-                            (now.dockerfile != keyed.dockerfile)
-                                .then(|| format!("`{}` changed during the build", self.dockerfile))
-                        })
-                };
-                if let Some(why) = changed {
-                    minikube::image_rm(cx.sh, &profile, &tag)
-                        .with_context(|| format!("{why}; removing the image {tag} it built"))?;
-                    bail!("{why}; run again");
-                }
-            }
+        let env = cx.target.deployment().image_daemon(cx.sh)?;
+        let plan = context::tar_plan(&snapshot.files)?;
+        let labels = self.labels(cx.key);
+        let spec = BuildSpec {
+            dockerfile: plan.dockerfile.clone(),
+            tag: tag.clone(),
+            build_args: self.build_args.clone(),
+            target_stage: self.target_stage.clone(),
+            labels,
+        };
+        cx.log(format!(
+            "docker build {tag} ({} files from {})",
+            snapshot.files.files().count(),
+            self.context
+        ));
+        let docker = Docker::new(cx.sh, env.clone());
+        let id = docker.build(
+            &spec,
+            |w| send_verified(&snapshot.files, &keyed, &self.shown(), w),
+            |line| cx.log(line),
+            cx.cancel,
+        )?;
+        if let Some(registry) = registry {
+            let digest = self.push_to_registry(cx, &env, registry, &tag)?;
+            outputs = self.registry_outputs(registry, cx.short_key(), &digest);
         }
+        outputs.insert("image_id".into(), id);
         Ok(outputs)
     }
 }
@@ -553,13 +493,7 @@ impl DockerImage {
     /// Builds the image from the Dockerfile and the binary streamed out of the builder, both
     /// checked against what was keyed; the image ID.
     fn binary_build(&self, cx: &RunCx<'_>, binary: &BinarySource, tag: &str) -> Result<String> {
-        let ImageStore::Docker(env) = cx.target.deployment().image_store(cx.sh)? else {
-            bail!(
-                "task `{}`: an image built from a binary needs the target's Docker daemon; use a \
-                 Docker-runtime Minikube profile (`minikube start --container-runtime=docker`)",
-                cx.task
-            );
-        };
+        let env = cx.target.deployment().image_daemon(cx.sh)?;
         let digest = cx.dep_output(&binary.task, &binary.name)?;
         let here = |name: &str| {
             cx.dep_output(&binary.task, name).with_context(|| {
@@ -656,20 +590,13 @@ impl DockerImage {
         let Some(tag) = cx.outputs.get("image") else {
             return Ok(false);
         };
-        match cx.target.deployment().image_store(cx.sh)? {
-            ImageStore::Docker(env) => {
-                let found = Docker::new(cx.sh, env).image_id(tag)?;
-                Ok(match (found, cx.outputs.get("image_id")) {
-                    (Some(found), Some(recorded)) => &found == recorded,
-                    (found, None) => found.is_some(),
-                    (None, Some(_)) => false,
-                })
-            }
-            ImageStore::MinikubeBuild(profile) => {
-                let want = minikube::normalize_image(tag);
-                Ok(minikube::image_ls(cx.sh, &profile)?.contains(&want))
-            }
-        }
+        let env = cx.target.deployment().image_daemon(cx.sh)?;
+        let found = Docker::new(cx.sh, env).image_id(tag)?;
+        Ok(match (found, cx.outputs.get("image_id")) {
+            (Some(found), Some(recorded)) => &found == recorded,
+            (found, None) => found.is_some(),
+            (None, Some(_)) => false,
+        })
     }
 
     /// Freshness with a registry: the tag is still there with the recorded digest. Another

@@ -1,10 +1,10 @@
 //! `kind = "image-load"`: put the images built in the local Docker daemon where the kube
-//! target's nodes find them.
+//! target's nodes, or a Minikube profile's, find them.
 //!
 //! ```toml
 //! [tasks.load-images]
 //! kind = "image-load"
-//! targets = ["kube"]
+//! targets = ["minikube", "kube"]
 //! images = { backend = "backend-image", frontend = "frontend-image" }   # name -> image task
 //! ```
 //! How depends on the cluster ([`Delivery`]): kind nodes get `kind load docker-image IMAGE
@@ -14,6 +14,17 @@
 //! `docker save` of the whole image. Docker Desktop and Rancher Desktop (dockerd) see the
 //! daemon's images as they are: nothing to do. Any other cluster needs a registry: the target
 //! says so before anything is built.
+//!
+//! On Minikube ([`Route`]): a profile on the Docker runtime built the images in its own daemon,
+//! which its node uses: nothing to do. On another runtime (containerd, CRI-O) they were built in
+//! the local daemon and go in with `minikube -p PROFILE image load --daemon --overwrite IMAGE`,
+//! only when the profile does not already list the image's ID under its tag
+//! (`minikube image ls --format json`), and the load is confirmed the same way afterwards:
+//! minikube's own trackers show loads that exit 0 and keep the old image or none
+//! (kubernetes/minikube#11276, #16032, #23023), so a load the profile does not show is an error.
+//! `image ls` rather than `minikube ssh -- sudo crictl inspecti` per node: one call covers
+//! every running node (their lists merged by ID, so a node still holding another image under
+//! the tag shows as a second ID), through minikube's own runtime-neutral listing.
 //!
 //! The key covers the image tasks' keys (so their tags) and where the images go; the outputs
 //! record each image's ID, and the freshness check asks the daemon that the tag still names that
@@ -29,10 +40,10 @@ use super::{
     BoxTask, CheckCx, Diagnostic, KeyCx, LoadCx, Outputs, RunCx, Settings, Task, TaskKind,
 };
 use crate::target::Target;
-use crate::target::kube::{Delivery, KubeTarget};
+use crate::target::kube::Delivery;
 use crate::tools::crictl::{self, NodeImage};
 use crate::tools::docker::Docker;
-use crate::tools::{ChildEnv, k3d, kind};
+use crate::tools::{k3d, kind, minikube};
 
 /// The `image-load` kind.
 #[derive(Debug)]
@@ -51,7 +62,7 @@ impl TaskKind<Target> for ImageLoadKind {
     }
 
     fn targets(&self) -> Option<&'static [&'static str]> {
-        Some(&[crate::target::kube::NAME])
+        Some(&[crate::target::minikube::NAME, crate::target::kube::NAME])
     }
 
     fn parse(&self, s: &mut Settings, _cx: &LoadCx<'_>) -> Result<BoxTask, Diagnostic> {
@@ -67,25 +78,94 @@ impl TaskKind<Target> for ImageLoadKind {
     }
 }
 
-fn kube(target: &Target) -> Result<&KubeTarget> {
+/// How this run's images reach the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    /// A kube context's [`Delivery`], or a Minikube profile's (its context) with `--registry`.
+    Kube {
+        /// The context.
+        context: String,
+        /// How its nodes get the images.
+        delivery: Delivery,
+    },
+    /// A Minikube profile on the Docker runtime: the images were built in its daemon.
+    ProfileDaemon {
+        /// `minikube -p`.
+        profile: String,
+    },
+    /// A Minikube profile on another runtime: `minikube image load`, confirmed by ID.
+    MinikubeLoad {
+        /// `minikube -p`.
+        profile: String,
+    },
+}
+
+fn route(target: &Target, sh: &xshell::Shell) -> Result<Route> {
     match target {
-        Target::Kube(k) => Ok(k),
-        _ => bail!("image-load runs on the kube target only; limit it with `targets = [\"kube\"]`"),
+        Target::Kube(k) => Ok(Route::Kube {
+            context: k.context.clone(),
+            delivery: k.delivery(sh)?,
+        }),
+        // As on kube: with `--registry` the nodes pull the images by digest.
+        Target::Minikube(m) if let Some(registry) = &m.registry => Ok(Route::Kube {
+            context: m.profile.clone(),
+            delivery: Delivery::Registry {
+                address: registry.address.to_string(),
+            },
+        }),
+        Target::Minikube(m) if m.docker_runtime(sh)? => Ok(Route::ProfileDaemon {
+            profile: m.profile.clone(),
+        }),
+        Target::Minikube(m) => Ok(Route::MinikubeLoad {
+            profile: m.profile.clone(),
+        }),
+        _ => bail!(
+            "image-load runs on the minikube and kube targets only; limit it with \
+             `targets = [\"minikube\", \"kube\"]`"
+        ),
     }
 }
 
-/// Where images go, as key material: another cluster is another load.
-fn destination(k: &KubeTarget, delivery: &Delivery) -> String {
-    match delivery {
-        Delivery::Kind { cluster } => format!("kind:{cluster}"),
-        Delivery::K3d { cluster } => format!("k3d:{cluster}"),
-        Delivery::SharedDaemon => format!("shared-daemon:{}", k.context),
-        Delivery::Registry { address } => format!("registry:{address}"),
+impl Route {
+    /// Where images go, as key material: another cluster is another load.
+    fn destination(&self) -> String {
+        match self {
+            Route::Kube { context, delivery } => match delivery {
+                Delivery::Kind { cluster } => format!("kind:{cluster}"),
+                Delivery::K3d { cluster } => format!("k3d:{cluster}"),
+                Delivery::SharedDaemon => format!("shared-daemon:{context}"),
+                Delivery::Registry { address } => format!("registry:{address}"),
+            },
+            Route::ProfileDaemon { profile } => format!("minikube-daemon:{profile}"),
+            Route::MinikubeLoad { profile } => format!("minikube-load:{profile}"),
+        }
+    }
+
+    /// The kube context (a Minikube profile's is its name).
+    fn context(&self) -> &str {
+        match self {
+            Route::Kube { context, .. } => context,
+            Route::ProfileDaemon { profile } | Route::MinikubeLoad { profile } => profile,
+        }
+    }
+}
+
+/// What a Minikube profile lists under `tag` (`no image`, `ID …`) when that is not `id` alone;
+/// `None` when it holds exactly that image.
+fn profile_lacks(listed: &[minikube::ListedImage], tag: &str, id: &str) -> Option<String> {
+    let held = minikube::ids_of(listed, tag);
+    match held.as_slice() {
+        [one] if one == minikube::bare_id(id) => None,
+        [] => Some("no image".to_owned()),
+        other => Some(format!("ID {}", other.join(" and "))),
     }
 }
 
 /// The node containers of the cluster, for the loaders that have them.
-fn nodes(sh: &xshell::Shell, delivery: &Delivery) -> Result<Vec<String>> {
+fn nodes(sh: &xshell::Shell, route: &Route) -> Result<Vec<String>> {
+    let Route::Kube { delivery, .. } = route else {
+        return Ok(Vec::new());
+    };
     let (nodes, cluster, list) = match delivery {
         Delivery::Kind { cluster } => (kind::nodes(sh, cluster)?, cluster, "kind get clusters"),
         Delivery::K3d { cluster } => (k3d::nodes(sh, cluster)?, cluster, "k3d cluster list"),
@@ -124,23 +204,29 @@ fn lacking(
 
 impl Task<Target> for ImageLoad {
     fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
-        let k = kube(cx.target)?;
-        let delivery = k.delivery(cx.sh)?;
+        let route = route(cx.target, cx.sh)?;
         Ok(BTreeMap::from([
-            ("destination".to_owned(), destination(k, &delivery)),
-            ("kube-context".to_owned(), k.context.clone()),
+            ("destination".to_owned(), route.destination()),
+            ("kube-context".to_owned(), route.context().to_owned()),
         ]))
     }
 
     fn output_exists(&self, cx: &CheckCx<'_>) -> Result<bool> {
-        let k = kube(cx.target)?;
-        let delivery = k.delivery(cx.sh)?;
-        if let Delivery::Registry { .. } = delivery {
+        let route = route(cx.target, cx.sh)?;
+        if let Route::Kube {
+            delivery: Delivery::Registry { .. },
+            ..
+        } = route
+        {
             // The nodes pull by digest, which the image tasks' keys already pin.
             return Ok(true);
         }
-        let docker = Docker::new(cx.sh, ChildEnv::new());
-        let nodes = nodes(cx.sh, &delivery)?;
+        let docker = Docker::new(cx.sh, cx.target.deployment().image_daemon(cx.sh)?);
+        let nodes = nodes(cx.sh, &route)?;
+        let listed = match &route {
+            Route::MinikubeLoad { profile } => minikube::images(cx.sh, profile)?,
+            _ => Vec::new(),
+        };
         for name in self.images.keys() {
             let (Some(tag), Some(id)) = (
                 cx.outputs.get(&format!("{name}.image")),
@@ -153,36 +239,57 @@ impl Task<Target> for ImageLoad {
             {
                 return Ok(false);
             }
+            if let Route::MinikubeLoad { .. } = route
+                && profile_lacks(&listed, tag, id).is_some()
+            {
+                return Ok(false);
+            }
         }
         Ok(true)
     }
 
     fn run(&self, cx: &RunCx<'_>) -> Result<Outputs> {
-        let k = kube(cx.target)?;
-        let delivery = k.delivery(cx.sh)?;
-        let docker = Docker::new(cx.sh, ChildEnv::new());
-        let nodes = nodes(cx.sh, &delivery)?;
+        let route = route(cx.target, cx.sh)?;
+        let docker = Docker::new(cx.sh, cx.target.deployment().image_daemon(cx.sh)?);
+        let nodes = nodes(cx.sh, &route)?;
         let mut outputs = Outputs::new();
         for (name, task) in &self.images {
             let tag = cx.dep_output(task, "image")?.to_owned();
-            if let Delivery::Registry { address } = &delivery {
+            if let Route::Kube {
+                context,
+                delivery: Delivery::Registry { address },
+            } = &route
+            {
                 cx.log(format!(
-                    "{tag}: the nodes of `{}` pull it from {address}: nothing to load",
-                    k.context
+                    "{tag}: the nodes of `{context}` pull it from {address}: nothing to load"
                 ));
                 outputs.insert(format!("{name}.image"), tag);
                 continue;
             }
             let id = docker.image_id(&tag)?.with_context(|| {
-                format!("image {tag} of task `{task}` is not in the local Docker daemon")
+                format!("image {tag} of task `{task}` is not in the Docker daemon it was built in")
             })?;
             outputs.insert(format!("{name}.image"), tag.clone());
             outputs.insert(format!("{name}.image_id"), id.clone());
-            let args = match &delivery {
+            let delivery = match &route {
+                Route::ProfileDaemon { profile } => {
+                    cx.log(format!(
+                        "{tag}: built in the Docker daemon of Minikube profile `{profile}`, which \
+                         its node uses: nothing to load"
+                    ));
+                    continue;
+                }
+                Route::MinikubeLoad { profile } => {
+                    load_into_profile(cx, profile, &tag, &id)?;
+                    continue;
+                }
+                Route::Kube { delivery, .. } => delivery,
+            };
+            let args = match delivery {
                 Delivery::SharedDaemon => {
                     cx.log(format!(
                         "{tag}: the nodes of `{}` use this Docker daemon: nothing to load",
-                        k.context
+                        route.context()
                     ));
                     continue;
                 }
@@ -224,7 +331,37 @@ impl Task<Target> for ImageLoad {
                 );
             }
         }
-        outputs.insert("nodes".to_owned(), nodes.join(","));
+        if let Route::Kube { .. } = route {
+            outputs.insert("nodes".to_owned(), nodes.join(","));
+        }
         Ok(outputs)
     }
+}
+
+/// Loads `tag` (local image `id`) into Minikube `profile` unless it already lists that ID under
+/// the tag, and confirms the load by ID.
+fn load_into_profile(cx: &RunCx<'_>, profile: &str, tag: &str, id: &str) -> Result<()> {
+    let Some(why) = profile_lacks(&minikube::images(cx.sh, profile)?, tag, id) else {
+        cx.log(format!(
+            "{tag} ({id}) already in Minikube profile `{profile}`: not loaded"
+        ));
+        return Ok(());
+    };
+    cx.log(format!(
+        "{tag}: Minikube profile `{profile}` holds {why} under it, not {id}"
+    ));
+    let args = minikube::load_args(profile, tag);
+    let shown = format!("minikube {}", args.join(" "));
+    cx.run(cmd!(cx.sh, "minikube {args...}"))?;
+    if let Some(held) = profile_lacks(&minikube::images(cx.sh, profile)?, tag, id) {
+        bail!(
+            "`{shown}` exited 0 but Minikube profile `{profile}` lists {held} under {tag}, \
+             not the local image's {id} (kubernetes/minikube#11276); fix: remove it from the \
+             profile with `minikube -p {profile} image rm {tag}` and deploy again"
+        );
+    }
+    cx.log(format!(
+        "{tag}: loaded; Minikube profile `{profile}` lists {id}"
+    ));
+    Ok(())
 }

@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
 use super::logs::{self, Lines, Request, Service};
-use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, kept_line, list_or_none};
+use super::{Access, Data, Declared, Deployment, Frontend, kept_line, list_or_none};
 use crate::builder::{Builder, Site};
 use crate::engine::task::{DEFAULT_GRACE, terminate};
 use crate::image_registry::Registry;
@@ -118,8 +118,8 @@ impl DockerTarget {
 }
 
 impl Deployment for DockerTarget {
-    fn image_store(&self, _sh: &Shell) -> Result<ImageStore> {
-        Ok(ImageStore::Docker(self.docker_env()))
+    fn image_daemon(&self, _sh: &Shell) -> Result<ChildEnv> {
+        Ok(self.docker_env())
     }
 
     fn object_prefix(&self) -> String {

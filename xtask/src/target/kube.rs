@@ -24,7 +24,7 @@ use xshell::Shell;
 
 use super::logs::{Lines, Request};
 use super::product::{self, Product};
-use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, Options, settings};
+use super::{Access, Data, Declared, Deployment, Frontend, Options, settings};
 use crate::builder::{Builder, Site};
 use crate::error::Error;
 use crate::image_registry::Registry;
@@ -422,9 +422,9 @@ pub enum FrontendAccess {
 
 impl Deployment for KubeTarget {
     /// The local daemon, once it is known that the images can reach the nodes from there.
-    fn image_store(&self, sh: &Shell) -> Result<ImageStore> {
+    fn image_daemon(&self, sh: &Shell) -> Result<ChildEnv> {
         self.delivery(sh)?;
-        Ok(ImageStore::Docker(ChildEnv::new()))
+        Ok(ChildEnv::new())
     }
 
     /// The state directory's name: unique per context and namespace, so two of them never

@@ -1,6 +1,9 @@
 //! The Minikube target: a profile's cluster, the app installed as a Helm release in a
-//! namespace, images built in the profile's Docker daemon (or with `minikube image build` on
-//! other runtimes). Every cluster call names the profile's context explicitly.
+//! namespace. On the Docker runtime the binaries and images are built in the profile's Docker
+//! daemon (docker-env), where the node sees them; on other runtimes (containerd, CRI-O) they are
+//! built in the local Docker daemon and loaded into the profile by the `image-load` task
+//! ([`crate::kinds::image_load`]), which confirms each by image ID. Every cluster call names the
+//! profile's context explicitly.
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
@@ -12,7 +15,7 @@ use xshell::Shell;
 
 use super::logs::{Lines, Request};
 pub use super::release::{pod_lines, release_selector, teardown};
-use super::{Access, Data, Declared, Deployment, Frontend, ImageStore, list_or_none};
+use super::{Access, Data, Declared, Deployment, Frontend, list_or_none};
 use crate::builder::{Builder, Site};
 use crate::smoke::Endpoints;
 pub use crate::tools::kubectl::Kube;
@@ -75,8 +78,7 @@ impl MinikubeTarget {
         }
     }
 
-    /// `minikube docker-env`, cached for the run. Only for the Docker runtime: other runtimes
-    /// build with `minikube image build`.
+    /// `minikube docker-env`, cached for the run. Only for the Docker runtime.
     pub fn docker_env(&self, sh: &Shell) -> Result<ChildEnv> {
         let mut cached = self
             .docker_env
@@ -85,56 +87,42 @@ impl MinikubeTarget {
         if let Some(env) = cached.as_ref() {
             return Ok(env.clone());
         }
-        let profile = &self.profile;
-        let runtime = minikube::profile_config(sh, profile)?
-            .map(|p| p.container_runtime)
-            .unwrap_or_default();
-        let env = match minikube::image_store(sh, profile, &runtime)? {
-            minikube::ImageStore::DockerEnv(env) => env,
-            minikube::ImageStore::MinikubeImageBuild => bail!(
-                "Minikube profile `{profile}` runs `{runtime}`, not Docker: its images are built \
-                 with `minikube image build`, not through docker-env"
-            ),
-        };
+        let env = minikube::docker_env(sh, &self.profile)?;
         *cached = Some(env.clone());
         Ok(env)
     }
 
-    /// The profile's Docker daemon, or `minikube image build` when its runtime is not Docker.
-    fn store(&self, sh: &Shell) -> Result<ImageStore> {
-        // docker-env is cached for the run, so the common (Docker runtime) case costs one
-        // `minikube docker-env` per run; only when it fails do we ask for the runtime.
-        let env_err = match self.docker_env(sh) {
-            Ok(env) => return Ok(ImageStore::Docker(env)),
-            Err(e) => e,
-        };
-        let runtime = self.runtime(sh)?;
-        if runtime.is_empty() || runtime == "docker" {
-            Err(env_err)
-        } else {
-            Ok(ImageStore::MinikubeBuild(self.profile.clone()))
-        }
-    }
-
-    fn runtime(&self, sh: &Shell) -> Result<String> {
+    /// The profile's container runtime (`docker`, `containerd`, `cri-o`; empty: minikube's
+    /// default, Docker).
+    pub fn runtime(&self, sh: &Shell) -> Result<String> {
         Ok(minikube::profile_config(sh, &self.profile)?
             .map(|c| c.container_runtime)
             .unwrap_or_default())
     }
 
-    /// The deployment's builder in the profile's Docker daemon; `None` on other runtimes,
-    /// where none is ever created.
-    fn builder<'a>(&self, sh: &'a Shell) -> Result<Option<Builder<'a>>> {
-        let runtime = self.runtime(sh)?;
-        if !(runtime.is_empty() || runtime == "docker") {
-            return Ok(None);
+    /// Whether the node runs Docker, so the images are built where it sees them.
+    pub fn docker_runtime(&self, sh: &Shell) -> Result<bool> {
+        Ok(minikube::is_docker_runtime(&self.runtime(sh)?))
+    }
+
+    /// The daemon binaries and images are built in: the profile's (docker-env) on the Docker
+    /// runtime, else the local one, from which `image-load` loads them into the profile.
+    fn daemon(&self, sh: &Shell) -> Result<ChildEnv> {
+        if self.docker_runtime(sh)? {
+            self.docker_env(sh)
+        } else {
+            Ok(ChildEnv::new())
         }
+    }
+
+    /// The deployment's builder, on [`MinikubeTarget::daemon`].
+    fn builder<'a>(&self, sh: &'a Shell) -> Result<Builder<'a>> {
         let site = Site {
-            env: self.docker_env(sh)?,
+            env: self.daemon(sh)?,
             builder: self.builder.clone(),
             prefix: self.object_prefix(),
         };
-        Ok(Some(Builder::new(sh, &site)))
+        Ok(Builder::new(sh, &site))
     }
 
     /// `kubectl port-forward` of `service` to the same local port, as a user would type it.
@@ -195,8 +183,8 @@ impl MinikubeTarget {
 }
 
 impl Deployment for MinikubeTarget {
-    fn image_store(&self, sh: &Shell) -> Result<ImageStore> {
-        self.store(sh)
+    fn image_daemon(&self, sh: &Shell) -> Result<ChildEnv> {
+        self.daemon(sh)
     }
 
     fn object_prefix(&self) -> String {
@@ -263,34 +251,48 @@ impl Deployment for MinikubeTarget {
     /// [`Data::Delete`]), then the namespace if we created it and it holds no kept claims.
     fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> Result<Vec<String>> {
         let mut done = super::release::teardown_all(sh, &self.kube(), declared, data)?;
-        if let Some(builder) = self.builder(sh)? {
-            done.push(builder.leave()?);
-        }
+        done.push(self.builder(sh)?.leave()?);
         Ok(done)
     }
 
-    /// The images of `repositories` in the profile: from its Docker daemon, or its image store
-    /// on other runtimes.
+    /// The images of `repositories` in the profile, and the builder's volumes. On the Docker
+    /// runtime both are in the profile's daemon; on others the images go from the nodes
+    /// (`minikube image rm`) and from the local daemon they were built and loaded from, where
+    /// the builder is too.
     fn remove_images(&self, sh: &Shell, repositories: &[String]) -> Result<Vec<String>> {
-        let runtime = self.runtime(sh)?;
-        if runtime.is_empty() || runtime == "docker" {
-            return Ok(vec![super::docker::remove_images(
-                sh,
-                &self.docker_env(sh)?,
-                repositories,
-            )?]);
-        }
-        let mut removed = Vec::new();
-        for image in minikube::image_ls(sh, &self.profile)? {
-            if repositories
+        let in_repositories = |tag: &str| {
+            let tag = minikube::normalize_image(tag);
+            repositories.iter().any(|r| {
+                tag.strip_prefix(&minikube::normalize_image(r))
+                    .is_some_and(|rest| rest.starts_with(':'))
+            })
+        };
+        let mut done = Vec::new();
+        if !self.docker_runtime(sh)? {
+            // Sorted: minikube lists the nodes' images in no stable order.
+            let mut removed: Vec<String> = minikube::images(sh, &self.profile)?
                 .iter()
-                .any(|r| image.starts_with(&format!("{r}:")))
-            {
-                minikube::image_rm(sh, &self.profile, &image)?;
-                removed.push(image);
+                .flat_map(|image| &image.repo_tags)
+                .filter(|t| in_repositories(t))
+                .map(|t| minikube::normalize_image(t))
+                .collect();
+            removed.sort();
+            removed.dedup();
+            for tag in &removed {
+                minikube::image_rm(sh, &self.profile, tag)?;
             }
+            done.push(format!(
+                "images removed from profile `{}`: {}",
+                self.profile,
+                list_or_none(&removed)
+            ));
         }
-        Ok(vec![format!("images removed: {}", list_or_none(&removed))])
+        done.push(super::docker::remove_images(
+            sh,
+            &self.daemon(sh)?,
+            repositories,
+        )?);
+        Ok(done)
     }
 
     /// Helm puts back the last release itself when a rollout fails (`--rollback-on-failure`);
@@ -300,10 +302,7 @@ impl Deployment for MinikubeTarget {
     }
 
     fn remove_builder(&self, sh: &Shell) -> Result<String> {
-        match self.builder(sh)? {
-            Some(builder) => builder.remove_all(),
-            None => Ok("builder removed: none (this profile's runtime is not Docker)".to_owned()),
-        }
+        self.builder(sh)?.remove_all()
     }
 
     /// The release's pods' logs ([`super::release::logs`]).

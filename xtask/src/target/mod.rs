@@ -154,14 +154,6 @@ pub struct Frontend {
     pub forward: Option<PortForward>,
 }
 
-/// Where images are built.
-pub enum ImageStore {
-    /// A Docker daemon reached with this child environment (local, or Minikube's docker-env).
-    Docker(ChildEnv),
-    /// A Minikube profile whose runtime is not Docker: `minikube image build`.
-    MinikubeBuild(String),
-}
-
 impl Target {
     /// Resolve `--target`: `auto` is Minikube when `minikube` is on the Shell's PATH, else
     /// Docker (said in one line). A Minikube profile must be running; `kube` needs `--context`
@@ -320,8 +312,9 @@ pub fn check_context_flags(opts: &Options) -> anyhow::Result<()> {
 /// What a deployment on a target is, as kinds and commands use it: each target module
 /// implements it once.
 pub trait Deployment: Send + Sync {
-    /// Where images are built for this target.
-    fn image_store(&self, sh: &Shell) -> anyhow::Result<ImageStore>;
+    /// The Docker daemon the target's binaries and images are built in: the child environment
+    /// that reaches it (empty for the local daemon, Minikube's docker-env for its Docker runtime).
+    fn image_daemon(&self, sh: &Shell) -> anyhow::Result<ChildEnv>;
     /// The prefix of the deployment's Docker objects' names (`<namespace>-<target>`): it names
     /// its binaries' directory in the builder too.
     fn object_prefix(&self) -> String;

@@ -7,10 +7,12 @@
 //! "KubernetesConfig":{"ContainerRuntime",...}}}]}` (or `{"error":...}`, exit 80);
 //! `docker-env --shell none` prints bare `KEY=value` lines (no quotes, no `export`, no usage
 //! hint). A missing profile exits 85 (`reason.ExGuestNotFound`) with a message whose wording
-//! changed between versions; `image build` exits 0 even when the build failed.
+//! changed between versions. `image ls --format json` prints `[{"id","repoDigests","repoTags",
+//! "size"}]`; `image load` exits 0 when the image was not found (it only warns), and before
+//! v1.21 kept an image already loaded under the same tag (kubernetes/minikube#11276, #16032), so
+//! a load is confirmed by image ID afterwards.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -69,15 +71,6 @@ pub struct ProfileConfig {
     pub cpus: u32,
     /// Memory given to the node, in MB.
     pub memory_mb: u64,
-}
-
-/// Where the profile's image store is reached from our side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageStore {
-    /// The profile runs Docker: build with the local docker CLI and this child environment.
-    DockerEnv(ChildEnv),
-    /// Another runtime: build with `minikube image build`.
-    MinikubeImageBuild,
 }
 
 /// Parses `minikube status -o json` (object or array) into the control plane's status.
@@ -301,13 +294,10 @@ pub fn docker_env(sh: &Shell, profile: &str) -> Result<ChildEnv> {
     parse_docker_env(&out.stdout)
 }
 
-/// Chooses how images reach the profile: docker-env for the Docker runtime, else `image build`.
-pub fn image_store(sh: &Shell, profile: &str, container_runtime: &str) -> Result<ImageStore> {
-    if container_runtime.is_empty() || container_runtime == "docker" {
-        Ok(ImageStore::DockerEnv(docker_env(sh, profile)?))
-    } else {
-        Ok(ImageStore::MinikubeImageBuild)
-    }
+/// Whether a profile's container runtime (`KubernetesConfig.ContainerRuntime`) is Docker; an
+/// empty one is minikube's default, Docker.
+pub fn is_docker_runtime(runtime: &str) -> bool {
+    runtime.is_empty() || runtime == "docker"
 }
 
 /// `minikube -p PROFILE ip`, validated as an IP address.
@@ -334,41 +324,6 @@ pub fn is_wsl() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
-/// `minikube -p PROFILE image build -t TAG -f DOCKERFILE DIR` for non-Docker runtimes; the
-/// Dockerfile path is given relative to the context, as minikube copies the context first.
-pub fn image_build(
-    sh: &Shell,
-    profile: &str,
-    tag: &str,
-    dockerfile: &Path,
-    context_dir: &Path,
-) -> Result<()> {
-    let rel = dockerfile.strip_prefix(context_dir).with_context(|| {
-        format!(
-            "minikube image build needs the Dockerfile inside its context: {} is not under {}",
-            dockerfile.display(),
-            context_dir.display()
-        )
-    })?;
-    let out = checked(
-        cmd!(
-            sh,
-            "minikube -p {profile} image build -t {tag} -f {rel} {context_dir}"
-        ),
-        &format!("minikube image build {tag}"),
-    )?;
-    // minikube exits 0 when the build failed (it only logs "failed building to: PROFILE";
-    // kubernetes/minikube#16576, #12556), so success means the tag is in the image store.
-    if !image_ls(sh, profile)?.contains(&normalize_image(tag)) {
-        bail!(
-            "`minikube -p {profile} image build` of {tag} reported success but the image is not in the \
-             profile's image store, so the build failed; run it with `--alsologtostderr` to see why:\n{}",
-            out.tail(10)
-        );
-    }
-    Ok(())
-}
-
 /// Normalizes an image reference so `docker.io/library/x:t` and `x:t` compare equal.
 pub fn normalize_image(reference: &str) -> String {
     let r = reference.trim();
@@ -376,18 +331,78 @@ pub fn normalize_image(reference: &str) -> String {
     r.strip_prefix("library/").unwrap_or(r).to_owned()
 }
 
-/// `minikube -p PROFILE image ls --format short`, normalized.
-pub fn image_ls(sh: &Shell, profile: &str) -> Result<Vec<String>> {
+/// An image ID without its `sha256:` prefix: containerd's CRI reports it with the prefix,
+/// CRI-O's without, Docker always with.
+pub fn bare_id(id: &str) -> &str {
+    id.trim().strip_prefix("sha256:").unwrap_or(id.trim())
+}
+
+/// One image of `minikube image ls --format json`: `cruntime.ListImage` (`id`, `repoDigests`,
+/// `repoTags`, `size`; pkg/minikube/cruntime/cruntime.go, v1.25.0 to HEAD).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedImage {
+    /// The runtime's image ID (`crictl images` `id` on containerd and CRI-O).
+    pub id: String,
+    /// Its tags, as the runtime spells them (`docker.io/library/x:t`).
+    #[serde(default)]
+    pub repo_tags: Vec<String>,
+}
+
+/// Parses `minikube image ls --format json`: one JSON array (`json.Marshal` of the images of
+/// every running node, merged by ID), then a newline.
+pub fn parse_image_list(stdout: &str) -> Result<Vec<ListedImage>> {
+    let text = stdout.trim();
+    if text.is_empty() || text == "null" {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(text).with_context(|| {
+        format!(
+            "`minikube image ls --format json` printed unexpected output: {:?}",
+            text.chars().take(200).collect::<String>()
+        )
+    })
+}
+
+/// `minikube -p PROFILE image ls --format json`: the images of the profile's running nodes.
+pub fn images(sh: &Shell, profile: &str) -> Result<Vec<ListedImage>> {
     let out = checked(
-        cmd!(sh, "minikube -p {profile} image ls --format short"),
+        cmd!(sh, "minikube -p {profile} image ls --format json"),
         "minikube image ls",
     )?;
-    Ok(out
-        .stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(normalize_image)
-        .collect())
+    parse_image_list(&out.stdout)
+}
+
+/// The IDs the profile's nodes hold under `tag` (bare, see [`bare_id`]), sorted: none when no
+/// node has it, more than one when nodes disagree (`image ls` merges the nodes' lists by ID).
+pub fn ids_of(listed: &[ListedImage], tag: &str) -> Vec<String> {
+    let want = normalize_image(tag);
+    let mut ids: Vec<String> = listed
+        .iter()
+        .filter(|i| i.repo_tags.iter().any(|t| normalize_image(t) == want))
+        .map(|i| bare_id(&i.id).to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The arguments after `minikube` that load `tag` from the local Docker daemon into every node
+/// of `profile`: `--daemon` so minikube never falls back to pulling a same-named image from a
+/// registry (without it, it tries both), `--overwrite` (the default since v1.25.0, said
+/// explicitly) so a tag the node already holds is replaced.
+pub fn load_args(profile: &str, tag: &str) -> Vec<String> {
+    [
+        "-p",
+        profile,
+        "image",
+        "load",
+        "--daemon",
+        "--overwrite",
+        tag,
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// `minikube -p PROFILE image rm TAG`.
@@ -564,6 +579,19 @@ mod tests {
             err.to_string().contains("could not read the profiles"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn image_ls_json_lists_ids_by_tag() {
+        // What v1.33 prints for a containerd node: compact, one line.
+        let out = r#"[{"id":"sha256:aa11","repoDigests":[],"repoTags":["docker.io/library/todo-backend:abc"],"size":"1234"},{"id":"bb22","repoDigests":["registry.k8s.io/pause@sha256:cc"],"repoTags":["registry.k8s.io/pause:3.9"],"size":"321"}]
+"#;
+        let listed = parse_image_list(out).unwrap();
+        assert_eq!(ids_of(&listed, "todo-backend:abc"), ["aa11"]);
+        assert_eq!(ids_of(&listed, "registry.k8s.io/pause:3.9"), ["bb22"]);
+        assert!(ids_of(&listed, "todo-backend:other").is_empty());
+        assert!(parse_image_list("null\n").unwrap().is_empty());
+        assert!(parse_image_list("docker.io/library/x:t").is_err());
     }
 
     #[test]

@@ -109,6 +109,37 @@ def docker_image_exists(ref):
     return r.returncode == 0
 
 
+def full_ref(ref):
+    """How crictl names an image: `x:t` is `docker.io/library/x:t`."""
+    if "/" not in ref:
+        return f"docker.io/library/{ref}"
+    first = ref.split("/", 1)[0]
+    if "." in first or ":" in first or first == "localhost":
+        return ref
+    return f"docker.io/{ref}"
+
+
+def node_has_image(state, ctx, ref):
+    """Whether the node of kube context `ctx` can start `ref` without a pull: a Minikube profile
+    that does not run Docker has the images loaded into its store (`minikube image load`),
+    any other node uses the REAL docker daemon."""
+    profile = state["minikube"]["profiles"].get(ctx or "")
+    if profile is not None and profile.get("runtime", "docker") != "docker":
+        return full_ref(ref) in state["minikube"].get("node_images", {}) or pullable(ref)
+    return docker_image_exists(ref)
+
+
+def pullable(ref):
+    """Whether a node could pull `ref` from its registry (`postgres:15-bookworm`): the REAL
+    local daemon has it and the pipeline did not build it (no `app.kubernetes.io/part-of`
+    label: the test machines hold base images loaded from tarballs, without repo digests)."""
+    import subprocess
+    r = subprocess.run(["docker", "image", "inspect", "--format",
+                        '{{index .Config.Labels "app.kubernetes.io/part-of"}}', ref],
+                       capture_output=True, text=True)
+    return r.returncode == 0 and r.stdout.strip() in ("", "<no value>")
+
+
 def version_tuple(text):
     """(1, 35, 0) of "v1.35.0" (pre-release/build suffixes ignored)."""
     core = text.strip().lstrip("v").split("-")[0].split("+")[0]
