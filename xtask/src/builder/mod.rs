@@ -298,12 +298,14 @@ impl<'a> Builder<'a> {
     }
 
     /// What `down` does to the builder: it stays, shared by every deployment on the daemon;
-    /// only this deployment's copies of its binaries go. The line saying so.
-    pub fn leave(&self) -> Result<String> {
+    /// only this deployment's copies of its binaries go. The line saying so, if there is a
+    /// builder.
+    pub fn leave(&self) -> Result<Option<String>> {
         let name = self.container();
-        if let Some(info) = self.docker.container_inspect(&name)?
-            && info.is_running()
-        {
+        let Some(info) = self.docker.container_inspect(&name)? else {
+            return Ok(None);
+        };
+        if info.is_running() {
             let dir = format!("{OUT_DIR}/{}", self.prefix);
             let rm = ["rm", "-rf", "--", &dir].map(String::from);
             self.docker
@@ -312,10 +314,10 @@ impl<'a> Builder<'a> {
                 .run()
                 .with_context(|| format!("removing {dir} in the builder {name}"))?;
         }
-        Ok(format!(
+        Ok(Some(format!(
             "builder kept: {name} (shared by every deployment on this Docker daemon; \
              `down --compile-cache` removes it and its volumes)"
-        ))
+        )))
     }
 
     /// Removes the container and its volumes (the registry, the compiled target directory and
@@ -323,6 +325,7 @@ impl<'a> Builder<'a> {
     /// version made (`<prefix>-builder`). The line saying so.
     pub fn remove_all(&self) -> Result<String> {
         let name = self.container();
+        let mut containers = Vec::new();
         if self.docker.exists(ObjectKind::Container, &name)? {
             // Taken only to wait for a compile in progress; the container goes with it. Ctrl-C
             // reaches the `docker exec` waiting for it, which ends the wait.
@@ -330,10 +333,14 @@ impl<'a> Builder<'a> {
             self.docker
                 .remove(ObjectKind::Container, std::slice::from_ref(&name))?;
             drop(lease);
+            containers.push(name);
         }
         let legacy = format!("{}-builder", self.prefix);
-        self.docker
-            .remove(ObjectKind::Container, std::slice::from_ref(&legacy))?;
+        if self.docker.exists(ObjectKind::Container, &legacy)? {
+            self.docker
+                .remove(ObjectKind::Container, std::slice::from_ref(&legacy))?;
+            containers.push(legacy);
+        }
         let mut volumes: Vec<String> = self.volumes().into_iter().map(|(v, _)| v).collect();
         volumes.extend(
             ["cargo-registry", "cargo-target", "builder-src"]
@@ -347,13 +354,17 @@ impl<'a> Builder<'a> {
                 removed.push(volume);
             }
         }
-        Ok(format!(
-            "builder removed: {name}; its volumes removed: {}",
-            if removed.is_empty() {
+        let or_none = |v: Vec<String>| {
+            if v.is_empty() {
                 "none".to_owned()
             } else {
-                removed.join(", ")
+                v.join(", ")
             }
+        };
+        Ok(format!(
+            "builder removed: {}; its volumes removed: {}",
+            or_none(containers),
+            or_none(removed)
         ))
     }
 }

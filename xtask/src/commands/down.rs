@@ -43,18 +43,22 @@ pub fn run(sh: &Shell, p: &Pipeline, args: &Args) -> anyhow::Result<()> {
     } else {
         Data::Keep
     };
-    let mut done = target
-        .deployment()
-        .teardown(sh, &p.declared(&graph), data)?;
+    let mut done = Vec::new();
+    if args.compile_cache {
+        // First: the teardown then finds no builder to say it keeps.
+        done.push(target.deployment().remove_builder(sh)?);
+    }
+    done.extend(
+        target
+            .deployment()
+            .teardown(sh, &p.declared(&graph), data)?,
+    );
     if args.images {
         done.extend(
             target
                 .deployment()
                 .remove_images(sh, &p.image_repositories(&graph))?,
         );
-    }
-    if args.compile_cache {
-        done.push(target.deployment().remove_builder(sh)?);
     }
     state::forget(&dir)?;
     done.push(format!(

@@ -188,7 +188,7 @@ impl Deployment for DockerTarget {
             docker.remove(kind, &found)?;
             done.push(format!("{kind:?}s removed: {}", list_or_none(&found)));
         }
-        done.push(self.builder(sh).leave()?);
+        done.extend(self.builder(sh).leave()?);
         Ok(done)
     }
 

@@ -485,7 +485,7 @@ impl Deployment for KubeTarget {
 
     fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> Result<Vec<String>> {
         let mut done = super::release::teardown_all(sh, &self.kube(), declared, data)?;
-        done.push(self.builder(sh).leave()?);
+        done.extend(self.builder(sh).leave()?);
         Ok(done)
     }
 

@@ -251,7 +251,7 @@ impl Deployment for MinikubeTarget {
     /// [`Data::Delete`]), then the namespace if we created it and it holds no kept claims.
     fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> Result<Vec<String>> {
         let mut done = super::release::teardown_all(sh, &self.kube(), declared, data)?;
-        done.push(self.builder(sh)?.leave()?);
+        done.extend(self.builder(sh)?.leave()?);
         Ok(done)
     }
 
