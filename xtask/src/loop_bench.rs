@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail, ensure};
 use xshell::Shell;
 
+use crate::builder::Profile;
 use crate::pipeline::Pipeline;
 use crate::target::DockerTarget;
 use crate::target::docker::BACKEND_PORT;
@@ -37,6 +38,9 @@ pub struct Args {
     /// Leave out the cold build (it takes minutes on two cores).
     #[arg(long)]
     pub no_cold: bool,
+    /// The build profiles whose edit -> live figure to measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "dev,release")]
+    pub profiles: Vec<crate::builder::Profile>,
     /// Namespace of the benchmark's own deployment and of its builder (`<namespace>-builder`),
     /// all removed, images and the builder's volumes included, when the benchmark ends.
     #[arg(long, default_value = "bench-loop")]
@@ -111,8 +115,13 @@ impl Bench {
             figures.push(self.cold()?);
         }
         let mut edit = 0;
-        for (profile, goal) in [("dev", "<= 2.5x and <= 5 s"), ("release", "<= 1.3x")] {
-            figures.push(self.edit_to_live(sh, profile, goal, &mut edit)?);
+        for (profile, goal) in [
+            (Profile::Dev, "<= 2.5x and <= 5 s"),
+            (Profile::Release, "<= 1.3x"),
+        ] {
+            if self.args.profiles.contains(&profile) {
+                figures.push(self.edit_to_live(sh, profile.name(), goal, &mut edit)?);
+            }
         }
         Ok(figures)
     }

@@ -186,6 +186,19 @@ impl CargoBuild {
     }
 }
 
+/// Cargo `--config` arguments the builder adds to `profile`. With `dev`, line tables only:
+/// panics still name files and lines, but the binary is a fraction of the size, so linking,
+/// copying it out, hashing it and the image build (the binary is its layer) all take less time
+/// on every edit.
+fn profile_config(profile: Profile) -> Vec<String> {
+    match profile {
+        Profile::Dev => ["--config", "profile.dev.debug=\"line-tables-only\""]
+            .map(String::from)
+            .to_vec(),
+        Profile::Release => Vec::new(),
+    }
+}
+
 /// `sha256sum` output: `DIGEST  PATH` per line, as path → digest.
 fn parse_sums(text: &str) -> BTreeMap<String, String> {
     text.lines()
@@ -205,10 +218,9 @@ impl Task<Target> for CargoBuild {
 
     fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
         let mut m = BTreeMap::new();
-        m.insert(
-            "profile".to_owned(),
-            self.profile(cx.session)?.name().to_owned(),
-        );
+        let profile = self.profile(cx.session)?;
+        m.insert("profile".to_owned(), profile.name().to_owned());
+        m.insert("cargo config".to_owned(), profile_config(profile).join(" "));
         let site = self.site(cx.target, cx.sh)?;
         let docker = Docker::new(cx.sh, site.env);
         m.insert(
@@ -318,6 +330,7 @@ impl Task<Target> for CargoBuild {
         let mut cargo: Vec<String> = ["cargo", "build", "--locked", "--profile", profile.name()]
             .map(String::from)
             .to_vec();
+        cargo.extend(profile_config(profile));
         for p in &self.packages {
             cargo.push("-p".into());
             cargo.push(p.clone());

@@ -460,7 +460,8 @@ impl Containers {
                     docker.logs_tail(name, 30)?
                 );
             }
-            std::thread::sleep(Duration::from_millis(500));
+            // A replaced container is usually ready within a second: poll often.
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
