@@ -218,9 +218,11 @@ impl Task<Target> for CargoBuild {
 
     fn key_material(&self, cx: &KeyCx<'_>) -> Result<BTreeMap<String, String>> {
         let mut m = BTreeMap::new();
+        // The profile as the builder compiles it: its name and what the builder adds to it.
         let profile = self.profile(cx.session)?;
-        m.insert("profile".to_owned(), profile.name().to_owned());
-        m.insert("cargo config".to_owned(), profile_config(profile).join(" "));
+        let mut definition = vec![profile.name().to_owned()];
+        definition.extend(profile_config(profile));
+        m.insert("profile".to_owned(), definition.join(" "));
         let site = self.site(cx.target, cx.sh)?;
         let docker = Docker::new(cx.sh, site.env);
         m.insert(
