@@ -43,6 +43,19 @@ pub fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Removes the builder named `.0` and its volumes on drop, also after a failed assertion: for a
+/// test that compiles in a builder of its own (`--builder`).
+pub struct BuilderGone(pub String);
+
+impl Drop for BuilderGone {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "--force", &self.0]);
+        for volume in ["cargo-registry", "cargo-target", "src"] {
+            let _ = docker(&["volume", "rm", &format!("{}-{volume}", self.0)]);
+        }
+    }
+}
+
 /// The namespace of the image tests' deployment (they compile in [`crate::TEST_BUILDER`], like
 /// every test).
 pub const IMAGE_TESTS_NAMESPACE: &str = "xtask-image-tests";

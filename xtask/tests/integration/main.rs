@@ -8,6 +8,7 @@
 
 mod support;
 
+mod builder;
 mod chart;
 mod cluster;
 mod context_list;

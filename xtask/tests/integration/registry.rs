@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use serde_json::Value;
-use test_support::docker::{docker, docker_ok};
+use test_support::docker::{BuilderGone, docker, docker_ok};
 use test_support::registry::Registry;
 use test_support::{Run, Xtask, copy_workspace, docker_daemon, lines};
 
@@ -351,18 +351,6 @@ fn the_image_key_holds_no_daemon_and_freshness_asks_the_daemon() {
     let rebuilt = p.xtask(&["--json", "build"]).ok();
     assert_eq!(rebuilt.tasks_with("finished"), ["img"]);
     assert_eq!(plan("rebuilt"), "fresh up to date (rebuilt)");
-}
-
-/// Removes the builder named `.0` and its volumes on drop, also after a failed assertion.
-struct BuilderGone(String);
-
-impl Drop for BuilderGone {
-    fn drop(&mut self) {
-        let _ = docker(&["rm", "--force", &self.0]);
-        for volume in ["cargo-registry", "cargo-target", "src"] {
-            let _ = docker(&["volume", "rm", &format!("{}-{volume}", self.0)]);
-        }
-    }
 }
 
 /// The real pipeline: both apps compiled from scratch (in a builder of the test's own, new and
