@@ -226,6 +226,16 @@ impl Run {
             .collect()
     }
 
+    /// The lines of the run's `settled` events: what the target did once the run ended.
+    pub fn settled_lines(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .filter(|e| e["event"] == "settled")
+            .flat_map(|e| e["lines"].as_array().unwrap().clone())
+            .map(|l| l.as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// Names of the tasks with event `kind` (`started`, `fresh`, `finished`, ...), in order.
     pub fn tasks_with(&self, kind: &str) -> Vec<String> {
         self.events()

@@ -2275,16 +2275,6 @@ fn registry_images_are_deployed_by_digest_with_a_pull_secret_from_stdin() {
     );
 }
 
-/// The lines of the run's `settled` events (`--json`).
-fn settled_lines(run: &support::Run) -> Vec<String> {
-    run.events()
-        .iter()
-        .filter(|e| e["event"] == "settled")
-        .flat_map(|e| e["lines"].as_array().unwrap().clone())
-        .map(|l| l.as_str().unwrap().to_owned())
-        .collect()
-}
-
 fn helm_rollbacks(c: &Cluster) -> Vec<String> {
     c.argv_lines()
         .into_iter()
@@ -2328,7 +2318,7 @@ fn a_run_that_fails_after_the_rollout_rolls_the_release_back() {
     assert_ne!(run.code, Some(0), "{all}");
     assert!(frontend.saw("GET /health HTTP/1.1"), "{all}");
     assert_eq!(
-        settled_lines(&run),
+        run.settled_lines(),
         [
             "the run failed: release todo-app has no deployed revision before this run's \
              (revision 1) to roll back to, so it stays"
@@ -2358,7 +2348,7 @@ fn a_run_that_fails_after_the_rollout_rolls_the_release_back() {
         ]
     );
     assert_eq!(
-        settled_lines(&run),
+        run.settled_lines(),
         ["the run failed: release todo-app rolled back to revision 1 (the last that passed)"],
         "{all}"
     );
@@ -2410,7 +2400,7 @@ fn a_run_that_fails_after_the_rollout_rolls_the_release_back() {
         "{all}"
     );
     assert_eq!(helm_rollbacks(&c), Vec::<String>::new());
-    assert_eq!(settled_lines(&run), Vec::<String>::new(), "{all}");
+    assert_eq!(run.settled_lines(), Vec::<String>::new(), "{all}");
     assert_eq!(
         c.revision_statuses(),
         [
@@ -2427,7 +2417,7 @@ fn a_run_that_fails_after_the_rollout_rolls_the_release_back() {
     c.clear_calls();
     let run = c.xtask(&["--json", "run", "release"]).ok();
     assert_eq!(helm_rollbacks(&c), Vec::<String>::new());
-    assert_eq!(settled_lines(&run), Vec::<String>::new());
+    assert_eq!(run.settled_lines(), Vec::<String>::new());
     assert_eq!(c.revision_statuses().last().unwrap(), "deployed");
     assert_eq!(c.revision_statuses().len(), 6);
 
@@ -2449,7 +2439,7 @@ fn a_run_that_fails_after_the_rollout_rolls_the_release_back() {
         ]
     );
     assert_eq!(
-        settled_lines(&run),
+        run.settled_lines(),
         ["the run failed: release todo-app rolled back to revision 5 (the last that passed)"],
         "{all}"
     );

@@ -773,14 +773,6 @@ fn a_failed_smoke_after_the_rollout_rolls_back_on_the_named_context() {
     // API check.
     let frontend = FakeFrontend::start("127.0.0.1:0");
     k.edit_state(|s| s["knobs"]["port_forward_to"] = json!(frontend.addr.to_string()));
-    let settled = |run: &support::Run| -> Vec<String> {
-        run.events()
-            .iter()
-            .filter(|e| e["event"] == "settled")
-            .flat_map(|e| e["lines"].as_array().unwrap().clone())
-            .map(|l| l.as_str().unwrap().to_owned())
-            .collect()
-    };
     let rollbacks = |k: &Kube| -> Vec<String> {
         k.argv_lines()
             .into_iter()
@@ -801,7 +793,7 @@ fn a_failed_smoke_after_the_rollout_rolls_back_on_the_named_context() {
         .xtask(&["--context", &ctx, "--json", "run", "release"])
         .ok();
     assert_eq!(rollbacks(&k), Vec::<String>::new());
-    assert_eq!(settled(&run), Vec::<String>::new());
+    assert_eq!(run.settled_lines(), Vec::<String>::new());
 
     // 2. A change rolls out as revision 2 and fails the smoke test: back to revision 1.
     k.project.write("app/hello.txt", "hello again\n");
@@ -818,7 +810,7 @@ fn a_failed_smoke_after_the_rollout_rolls_back_on_the_named_context() {
         )]
     );
     assert_eq!(
-        settled(&run),
+        run.settled_lines(),
         ["the run failed: release todo-app rolled back to revision 1 (the last that passed)"],
         "{all}"
     );

@@ -36,6 +36,23 @@ pub fn small_project(image: &str) -> Project {
     p
 }
 
+/// A copy of [`small_project`] `first` at another path, as a second CI runner checks it out:
+/// its files only, no recorded state.
+pub fn second_checkout(first: &Project) -> tempfile::TempDir {
+    let second = tempfile::tempdir().unwrap();
+    for file in [
+        ".dockerignore",
+        "Dockerfile",
+        "hello.txt",
+        "xtask/pipeline.toml",
+    ] {
+        let to = second.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(first.path(file), to).unwrap();
+    }
+    second
+}
+
 /// Removes, on drop, every local image tag of the registry at `host` (its port is this test's
 /// own, so these are the tags this test made).
 pub struct LocalTags(pub String);
@@ -158,17 +175,7 @@ fn a_second_checkout_finds_the_image_in_the_registry_and_builds_nothing() {
 
     // A second runner: another path, no state, our image gone from the daemon.
     tags.remove();
-    let second = tempfile::tempdir().unwrap();
-    for file in [
-        ".dockerignore",
-        "Dockerfile",
-        "hello.txt",
-        "xtask/pipeline.toml",
-    ] {
-        let to = second.path().join(file);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(first.path(file), to).unwrap();
-    }
+    let second = second_checkout(&first);
     let x2 = Xtask::new(second.path());
     assert_eq!(
         plan_keys(&Xtask::new(first.root()), &registry),

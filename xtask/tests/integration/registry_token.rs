@@ -16,7 +16,7 @@ use test_support::registry::Registry;
 use test_support::token_issuer::{SERVICE, TokenRequest};
 use test_support::{Run, Xtask, docker_daemon};
 
-use crate::registry::{LocalTags, one_error_line, recorded, small_project};
+use crate::registry::{LocalTags, one_error_line, recorded, second_checkout, small_project};
 use crate::secret_marker::{DockerArgv, files_containing};
 
 #[test]
@@ -303,17 +303,7 @@ fn a_token_registry_serves_the_lookup_the_push_and_docker_login() {
     // A second checkout elsewhere, with no state, no local image and the credentials from that
     // Docker config only: the look-up finds the image by its key; nothing is built or pulled.
     tags.remove();
-    let second = tempfile::tempdir().unwrap();
-    for file in [
-        ".dockerignore",
-        "Dockerfile",
-        "hello.txt",
-        "xtask/pipeline.toml",
-    ] {
-        let to = second.path().join(file);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(first.path(file), to).unwrap();
-    }
+    let second = second_checkout(&first);
     let x2 = runner(second.path(), None, logged_in.path());
     let plan = x2.run(&["--json", "plan"]).ok();
     assert_eq!(plan.events()[0]["decision"], "cached", "{}", plan.stdout);
