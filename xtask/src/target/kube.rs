@@ -13,10 +13,8 @@
 //! registry, which this target does not do yet: it says so before anything is built.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Result, bail};
 use sha2::{Digest as _, Sha256};
@@ -24,20 +22,16 @@ use xshell::Shell;
 
 use super::logs::{Lines, Request};
 use super::product::{self, Product};
-use super::{Access, Data, Declared, Deployment, Frontend, Options, settings};
+use super::release::{self, FrontendAccess};
+use super::{Data, Declared, Deployment, Frontend, Options, settings};
 use crate::builder::{Builder, Site};
 use crate::error::Error;
 use crate::image_registry::Registry;
-use crate::smoke::Endpoints;
 use crate::tools::ChildEnv;
 use crate::tools::kubectl::{self, ContextInfo, Kube};
 
 /// The target's name in `targets = [...]`.
 pub const NAME: &str = "kube";
-
-/// How long a node's NodePort may take to accept a connection before the smoke test goes
-/// through a port-forward instead.
-const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why the pipeline may deploy to the context.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +87,7 @@ pub struct KubeTarget {
     /// The answer of [`KubeTarget::delivery`], asked once per run.
     delivery: Mutex<Option<Delivery>>,
     /// The releases the current run rolled out, until it settles.
-    pub(super) upgrades: super::release::Upgrades,
+    pub(super) upgrades: release::Upgrades,
 }
 
 /// Whether `name` is a DNS-1123 label, as a namespace must be.
@@ -320,59 +314,31 @@ impl KubeTarget {
         )
     }
 
-    /// `kubectl port-forward` of `service` to the same local port, as a user would type it.
-    pub fn port_forward_command(&self, service: &str, port: u16) -> String {
-        format!(
-            "kubectl --context {} -n {} port-forward svc/{service} {port}:{port}",
-            self.context, self.namespace
-        )
-    }
-
     /// How this host reaches the release's frontend Service: at a node's InternalIP and the
     /// NodePort when one answers (kind and k3d nodes on Linux do), else through a port-forward
     /// (a ClusterIP Service, nodes in a VM, Docker Desktop).
     pub fn frontend_access(&self, sh: &Shell, probe: bool) -> Result<FrontendAccess> {
         let kube = self.kube();
-        let Some(svc) = kube
-            .services(sh)?
-            .into_iter()
-            .find(|s| s.name.ends_with("frontend"))
-        else {
-            bail!(
+        let missing = || {
+            format!(
                 "no frontend Service in namespace `{}` of context `{}`; is the release deployed \
                  (`cargo xtask deploy {}`)?",
                 self.namespace,
                 self.context,
                 self.flags()
-            );
+            )
         };
-        let forward = |reason: String| FrontendAccess::Forward {
-            reason,
-            service: svc.name.clone(),
-            port: svc.port,
-        };
-        let Some(node_port) = svc.node_port else {
-            return Ok(forward(format!(
-                "Service `{}` has no NodePort ({})",
-                svc.name, svc.kind
-            )));
-        };
-        let ips: Vec<std::net::IpAddr> = kube
-            .nodes(sh)?
-            .into_iter()
-            .filter_map(|n| n.internal_ip)
-            .collect();
-        let Some(&ip) = ips.first() else {
-            return Ok(forward("no node has an InternalIP".to_owned()));
-        };
-        let addr = SocketAddr::new(ip, node_port);
-        let url = format!("http://{addr}");
-        if probe && let Err(e) = TcpStream::connect_timeout(&addr, NODE_CONNECT_TIMEOUT) {
-            return Ok(forward(format!(
-                "{url} does not answer from this host ({e})"
-            )));
-        }
-        Ok(FrontendAccess::Direct { url })
+        release::frontend_access(sh, &kube, probe, missing, || {
+            let ips: Vec<std::net::IpAddr> = kube
+                .nodes(sh)?
+                .into_iter()
+                .filter_map(|n| n.internal_ip)
+                .collect();
+            Ok(ips
+                .first()
+                .copied()
+                .ok_or_else(|| "no node has an InternalIP".to_owned()))
+        })
     }
 }
 
@@ -401,25 +367,6 @@ pub fn state_id(context: &str, namespace: &str) -> String {
     format!("{NAME}-{safe}.{namespace}")
 }
 
-/// How this host reaches the release's frontend Service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FrontendAccess {
-    /// At a node's address and the Service's NodePort.
-    Direct {
-        /// `http://<node IP>:<NodePort>`.
-        url: String,
-    },
-    /// Only through `kubectl port-forward` of the Service.
-    Forward {
-        /// Why not directly.
-        reason: String,
-        /// The Service's name.
-        service: String,
-        /// The Service's port.
-        port: u16,
-    },
-}
-
 impl Deployment for KubeTarget {
     /// The local daemon, once it is known that the images can reach the nodes from there.
     fn image_daemon(&self, sh: &Shell) -> Result<ChildEnv> {
@@ -438,36 +385,7 @@ impl Deployment for KubeTarget {
     }
 
     fn frontend(&self, sh: &Shell, log: &dyn Fn(&str)) -> Result<Frontend> {
-        let (frontend, access, forward) = match self.frontend_access(sh, true)? {
-            FrontendAccess::Direct { url } => (url.clone(), Access::Url(url), None),
-            FrontendAccess::Forward {
-                reason,
-                service,
-                port,
-            } => {
-                log(&format!(
-                    "{reason}: reaching svc/{service} through `kubectl port-forward`"
-                ));
-                let forward = self.kube().port_forward(sh, &service, port)?;
-                log(&format!(
-                    "forwarding {} to svc/{service}:{port}",
-                    forward.local
-                ));
-                (
-                    format!("http://{}", forward.local),
-                    Access::PortForward(self.port_forward_command(&service, port)),
-                    Some(forward),
-                )
-            }
-        };
-        Ok(Frontend {
-            endpoints: Endpoints {
-                frontend,
-                backend: None,
-            },
-            access,
-            forward,
-        })
+        self.frontend_access(sh, true)?.open(sh, &self.kube(), log)
     }
 
     fn live(&self, _sh: &Shell) -> Result<BTreeMap<String, String>> {
@@ -479,12 +397,12 @@ impl Deployment for KubeTarget {
         format!(
             "run `cargo xtask status {}`, or forward the frontend with `{}`",
             self.flags(),
-            self.port_forward_command("todo-app-frontend", 3000)
+            self.kube().port_forward_command("todo-app-frontend", 3000)
         )
     }
 
     fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> Result<Vec<String>> {
-        let mut done = super::release::teardown_all(sh, &self.kube(), declared, data)?;
+        let mut done = release::teardown_all(sh, &self.kube(), declared, data)?;
         done.extend(self.builder(sh).leave()?);
         Ok(done)
     }
@@ -513,7 +431,7 @@ impl Deployment for KubeTarget {
         self.builder(sh).remove_all()
     }
 
-    /// The release's pods' logs ([`super::release::logs`]).
+    /// The release's pods' logs ([`release::logs`]).
     fn logs(
         &self,
         sh: &Shell,
@@ -522,7 +440,7 @@ impl Deployment for KubeTarget {
         cancel: &AtomicBool,
         out: Lines<'_>,
     ) -> Result<()> {
-        super::release::logs(
+        release::logs(
             sh,
             &self.kube(),
             declared,
@@ -534,19 +452,11 @@ impl Deployment for KubeTarget {
     }
 
     fn status(&self, sh: &Shell, declared: &Declared) -> Result<Vec<String>> {
-        let mut lines = super::release::status_lines(sh, &self.kube(), declared)?;
-        lines.push(match self.frontend_access(sh, false) {
-            Ok(FrontendAccess::Direct { url }) => format!("url: {url} (frontend NodePort)"),
-            Ok(FrontendAccess::Forward {
-                reason,
-                service,
-                port,
-            }) => format!(
-                "url: none from this host ({reason}); `{}` gives it on localhost",
-                self.port_forward_command(&service, port)
-            ),
-            Err(e) => format!("url: unknown ({e:#})"),
-        });
+        let mut lines = release::status_lines(sh, &self.kube(), declared)?;
+        lines.push(FrontendAccess::status_line(
+            self.frontend_access(sh, false),
+            &self.kube(),
+        ));
         Ok(lines)
     }
 }

@@ -5,28 +5,22 @@
 //! ([`crate::kinds::image_load`]), which confirms each by image ID. Every cluster call names the
 //! profile's context explicitly.
 
-use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use xshell::Shell;
 
 use super::logs::{Lines, Request};
-pub use super::release::{pod_lines, release_selector, teardown};
-use super::{Access, Data, Declared, Deployment, Frontend, list_or_none};
+use super::release::{self, FrontendAccess};
+use super::{Data, Declared, Deployment, Frontend, list_or_none};
 use crate::builder::{Builder, Site};
-use crate::smoke::Endpoints;
 pub use crate::tools::kubectl::Kube;
 use crate::tools::{ChildEnv, minikube};
+pub use release::{pod_lines, release_selector, teardown};
 
 /// The target's name in `targets = [...]`.
 pub const NAME: &str = "minikube";
-
-/// How long the node's NodePort may take to accept a connection before the smoke test goes
-/// through a port-forward instead.
-const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A Minikube profile and the namespace the app goes into.
 #[derive(Debug)]
@@ -42,26 +36,7 @@ pub struct MinikubeTarget {
     /// `--builder`.
     pub builder: String,
     /// The releases the current run rolled out, until it settles.
-    pub(super) upgrades: super::release::Upgrades,
-}
-
-/// How this host reaches the release's frontend Service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FrontendAccess {
-    /// At the node's IP and the Service's NodePort.
-    Direct {
-        /// `http://<node IP>:<NodePort>`.
-        url: String,
-    },
-    /// Only through `kubectl port-forward` of the Service.
-    Forward {
-        /// Why not directly.
-        reason: String,
-        /// The Service's name.
-        service: String,
-        /// The Service's port.
-        port: u16,
-    },
+    pub(super) upgrades: release::Upgrades,
 }
 
 impl MinikubeTarget {
@@ -125,60 +100,34 @@ impl MinikubeTarget {
         Ok(Builder::new(sh, &site))
     }
 
-    /// `kubectl port-forward` of `service` to the same local port, as a user would type it.
-    pub fn port_forward_command(&self, service: &str, port: u16) -> String {
-        format!(
-            "kubectl --context {} -n {} port-forward svc/{service} {port}:{port}",
-            self.profile, self.namespace
-        )
-    }
-
     /// How this host reaches the release's frontend Service: at the node's IP and NodePort,
     /// unless the Service has none (ClusterIP), or minikube's rule says the node's IP is not
     /// routed here (its container drivers on macOS, Windows and WSL), or (with `probe`) the
     /// NodePort does not accept a connection.
     pub fn frontend_access(&self, sh: &Shell, probe: bool) -> Result<FrontendAccess> {
-        let kube = self.kube();
-        let Some(svc) = kube
-            .services(sh)?
-            .into_iter()
-            .find(|s| s.name.ends_with("frontend"))
-        else {
-            bail!(
+        let missing = || {
+            format!(
                 "no frontend Service in namespace `{}`; is the release deployed \
                  (`cargo xtask deploy`)?",
                 self.namespace
-            );
+            )
         };
-        let forward = |reason: String| FrontendAccess::Forward {
-            reason,
-            service: svc.name.clone(),
-            port: svc.port,
-        };
-        let Some(node_port) = svc.node_port else {
-            return Ok(forward(format!(
-                "Service `{}` has no NodePort ({})",
-                svc.name, svc.kind
-            )));
-        };
-        let ip = minikube::ip(sh, &self.profile)?;
-        let driver = minikube::profile_config(sh, &self.profile)?
-            .map(|c| c.driver)
-            .unwrap_or_default();
-        let os = std::env::consts::OS;
-        let addr = SocketAddr::new(ip, node_port);
-        let url = format!("http://{addr}");
-        if minikube::needs_port_forward(&driver, os, minikube::is_wsl()) {
-            return Ok(forward(format!(
-                "the {driver} driver on {os} does not route the node's IP {ip} to this host"
-            )));
-        }
-        if probe && let Err(e) = TcpStream::connect_timeout(&addr, NODE_CONNECT_TIMEOUT) {
-            return Ok(forward(format!(
-                "{url} does not answer from this host ({e})"
-            )));
-        }
-        Ok(FrontendAccess::Direct { url })
+        release::frontend_access(sh, &self.kube(), probe, missing, || {
+            let ip = minikube::ip(sh, &self.profile)?;
+            let driver = minikube::profile_config(sh, &self.profile)?
+                .map(|c| c.driver)
+                .unwrap_or_default();
+            let os = std::env::consts::OS;
+            Ok(
+                if minikube::needs_port_forward(&driver, os, minikube::is_wsl()) {
+                    Err(format!(
+                        "the {driver} driver on {os} does not route the node's IP {ip} to this host"
+                    ))
+                } else {
+                    Ok(ip)
+                },
+            )
+        })
     }
 }
 
@@ -203,37 +152,7 @@ impl Deployment for MinikubeTarget {
     /// [`MinikubeTarget::frontend_access`], probed, with the port-forward started when it
     /// takes one.
     fn frontend(&self, sh: &Shell, log: &dyn Fn(&str)) -> Result<Frontend> {
-        let (frontend, access, forward) = match self.frontend_access(sh, true)? {
-            FrontendAccess::Direct { url } => (url.clone(), Access::Url(url), None),
-            FrontendAccess::Forward {
-                reason,
-                service,
-                port,
-            } => {
-                log(&format!(
-                    "{reason}: reaching svc/{service} through `kubectl port-forward`"
-                ));
-                let forward = self.kube().port_forward(sh, &service, port)?;
-                log(&format!(
-                    "forwarding {} to svc/{service}:{port}",
-                    forward.local
-                ));
-                (
-                    format!("http://{}", forward.local),
-                    Access::PortForward(self.port_forward_command(&service, port)),
-                    Some(forward),
-                )
-            }
-        };
-        Ok(Frontend {
-            endpoints: Endpoints {
-                frontend,
-                // The backend has no outside address; the frontend's /ready checks it.
-                backend: None,
-            },
-            access,
-            forward,
-        })
+        self.frontend_access(sh, true)?.open(sh, &self.kube(), log)
     }
 
     /// The fix named when the smoke test cannot connect to the app.
@@ -243,14 +162,14 @@ impl Deployment for MinikubeTarget {
              shows the frontend's URL, or forward it with `{}`",
             self.profile,
             self.namespace,
-            self.port_forward_command("todo-app-frontend", 3000)
+            self.kube().port_forward_command("todo-app-frontend", 3000)
         )
     }
 
     /// For each release: helm uninstall, its Secret, its PersistentVolumeClaims (only with
     /// [`Data::Delete`]), then the namespace if we created it and it holds no kept claims.
     fn teardown(&self, sh: &Shell, declared: &Declared, data: Data) -> Result<Vec<String>> {
-        let mut done = super::release::teardown_all(sh, &self.kube(), declared, data)?;
+        let mut done = release::teardown_all(sh, &self.kube(), declared, data)?;
         done.extend(self.builder(sh)?.leave()?);
         Ok(done)
     }
@@ -305,7 +224,7 @@ impl Deployment for MinikubeTarget {
         self.builder(sh)?.remove_all()
     }
 
-    /// The release's pods' logs ([`super::release::logs`]).
+    /// The release's pods' logs ([`release::logs`]).
     fn logs(
         &self,
         sh: &Shell,
@@ -314,7 +233,7 @@ impl Deployment for MinikubeTarget {
         cancel: &AtomicBool,
         out: Lines<'_>,
     ) -> Result<()> {
-        super::release::logs(
+        release::logs(
             sh,
             &self.kube(),
             declared,
@@ -327,20 +246,12 @@ impl Deployment for MinikubeTarget {
 
     /// The releases with their revisions, their pods' readiness, and how to reach the app.
     fn status(&self, sh: &Shell, declared: &Declared) -> Result<Vec<String>> {
-        let mut lines = super::release::status_lines(sh, &self.kube(), declared)?;
+        let mut lines = release::status_lines(sh, &self.kube(), declared)?;
         // Without the connect probe: status stays quick on an unroutable node.
-        lines.push(match self.frontend_access(sh, false) {
-            Ok(FrontendAccess::Direct { url }) => format!("url: {url} (frontend NodePort)"),
-            Ok(FrontendAccess::Forward {
-                reason,
-                service,
-                port,
-            }) => format!(
-                "url: none from this host ({reason}); `{}` gives it on localhost",
-                self.port_forward_command(&service, port)
-            ),
-            Err(e) => format!("url: unknown ({e:#})"),
-        });
+        lines.push(FrontendAccess::status_line(
+            self.frontend_access(sh, false),
+            &self.kube(),
+        ));
         Ok(lines)
     }
 }

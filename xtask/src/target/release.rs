@@ -1,8 +1,9 @@
 //! The app as a Helm release on a Kubernetes cluster, whatever target put it there: its pods'
-//! selector, its status lines, its pods' logs, what a failed run puts back and its teardown.
-//! Every call names the kube context.
+//! selector, its status lines, how this host reaches its frontend, its pods' logs, what a failed
+//! run puts back and its teardown. Every call names the kube context.
 
 use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
@@ -13,8 +14,9 @@ use serde_json::Value;
 use xshell::Shell;
 
 use super::logs::{self, Lines, Request, Service};
-use super::{Data, Declared, kept_line, list_or_none};
+use super::{Access, Data, Declared, Frontend, kept_line, list_or_none};
 use crate::engine::task::{DEFAULT_GRACE, terminate};
+use crate::smoke::Endpoints;
 use crate::tools::helm;
 use crate::tools::kubectl::{Kube, NamespaceState};
 
@@ -45,6 +47,125 @@ pub fn status_lines(sh: &Shell, kube: &Kube, declared: &Declared) -> Result<Vec<
         lines.extend(pods.into_iter().map(|l| format!("  {l}")));
     }
     Ok(lines)
+}
+
+/// How long a node's NodePort may take to accept a connection before the smoke test goes
+/// through a port-forward instead.
+const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How this host reaches the release's frontend Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrontendAccess {
+    /// At a node's address and the Service's NodePort.
+    Direct {
+        /// `http://<node IP>:<NodePort>`.
+        url: String,
+    },
+    /// Only through `kubectl port-forward` of the Service.
+    Forward {
+        /// Why not directly.
+        reason: String,
+        /// The Service's name.
+        service: String,
+        /// The Service's port.
+        port: u16,
+    },
+}
+
+/// How this host reaches the release's frontend Service: at the address `node` gives (or the
+/// reason it gives why no node address is routed here) and the NodePort, unless the Service has
+/// none (ClusterIP) or (with `probe`) the NodePort does not accept a connection; else through a
+/// port-forward. `missing` is the error when the namespace has no frontend Service.
+pub fn frontend_access(
+    sh: &Shell,
+    kube: &Kube,
+    probe: bool,
+    missing: impl FnOnce() -> String,
+    node: impl FnOnce() -> Result<std::result::Result<IpAddr, String>>,
+) -> Result<FrontendAccess> {
+    let Some(svc) = kube
+        .services(sh)?
+        .into_iter()
+        .find(|s| s.name.ends_with("frontend"))
+    else {
+        bail!("{}", missing());
+    };
+    let forward = |reason: String| FrontendAccess::Forward {
+        reason,
+        service: svc.name.clone(),
+        port: svc.port,
+    };
+    let Some(node_port) = svc.node_port else {
+        return Ok(forward(format!(
+            "Service `{}` has no NodePort ({})",
+            svc.name, svc.kind
+        )));
+    };
+    let ip = match node()? {
+        Ok(ip) => ip,
+        Err(reason) => return Ok(forward(reason)),
+    };
+    let addr = SocketAddr::new(ip, node_port);
+    let url = format!("http://{addr}");
+    if probe && let Err(e) = TcpStream::connect_timeout(&addr, NODE_CONNECT_TIMEOUT) {
+        return Ok(forward(format!(
+            "{url} does not answer from this host ({e})"
+        )));
+    }
+    Ok(FrontendAccess::Direct { url })
+}
+
+impl FrontendAccess {
+    /// The frontend the smoke test talks to, with the port-forward started when it takes one.
+    pub fn open(self, sh: &Shell, kube: &Kube, log: &dyn Fn(&str)) -> Result<Frontend> {
+        let (frontend, access, forward) = match self {
+            FrontendAccess::Direct { url } => (url.clone(), Access::Url(url), None),
+            FrontendAccess::Forward {
+                reason,
+                service,
+                port,
+            } => {
+                log(&format!(
+                    "{reason}: reaching svc/{service} through `kubectl port-forward`"
+                ));
+                let forward = kube.port_forward(sh, &service, port)?;
+                log(&format!(
+                    "forwarding {} to svc/{service}:{port}",
+                    forward.local
+                ));
+                (
+                    format!("http://{}", forward.local),
+                    Access::PortForward(kube.port_forward_command(&service, port)),
+                    Some(forward),
+                )
+            }
+        };
+        Ok(Frontend {
+            endpoints: Endpoints {
+                frontend,
+                // The backend has no outside address; the frontend's /ready checks it.
+                backend: None,
+            },
+            access,
+            forward,
+        })
+    }
+
+    /// `status`'s line for the frontend's URL (or why it is unknown).
+    pub fn status_line(access: Result<FrontendAccess>, kube: &Kube) -> String {
+        match access {
+            Ok(FrontendAccess::Direct { url }) => format!("url: {url} (frontend NodePort)"),
+            Ok(FrontendAccess::Forward {
+                reason,
+                service,
+                port,
+            }) => format!(
+                "url: none from this host ({reason}); `{}` gives it on localhost",
+                kube.port_forward_command(&service, port)
+            ),
+            Err(e) => format!("url: unknown ({e:#})"),
+        }
+    }
 }
 
 /// A release the helm-release task rolled out in the current run.

@@ -666,6 +666,14 @@ impl Kube {
         parse_services(&out.stdout)
     }
 
+    /// `kubectl port-forward` of `service` to the same local port, as a user would type it.
+    pub fn port_forward_command(&self, service: &str, port: u16) -> String {
+        format!(
+            "kubectl --context {} -n {} port-forward svc/{service} {port}:{port}",
+            self.context, self.namespace
+        )
+    }
+
     /// `port-forward svc/SERVICE :PORT --address 127.0.0.1`: a local port (chosen by the system,
     /// so it never clashes) forwarded through the API server to a pod behind the Service.
     /// Returns once kubectl says it listens; fails with kubectl's own words if it exits first.
