@@ -255,87 +255,111 @@ impl Task<Target> for ImageLoad {
         let mut outputs = Outputs::new();
         for (name, task) in &self.images {
             let tag = cx.dep_output(task, "image")?.to_owned();
-            if let Route::Kube {
-                context,
-                delivery: Delivery::Registry { address },
-            } = &route
-            {
-                cx.log(format!(
-                    "{tag}: the nodes of `{context}` pull it from {address}: nothing to load"
-                ));
-                outputs.insert(format!("{name}.image"), tag);
-                continue;
-            }
-            let id = docker.image_id(&tag)?.with_context(|| {
-                format!("image {tag} of task `{task}` is not in the Docker daemon it was built in")
-            })?;
             outputs.insert(format!("{name}.image"), tag.clone());
-            outputs.insert(format!("{name}.image_id"), id.clone());
-            let delivery = match &route {
+            // Not asked on the registry route: the image may never have been in this daemon.
+            let local_id = || {
+                docker.image_id(&tag)?.with_context(|| {
+                    format!(
+                        "image {tag} of task `{task}` is not in the Docker daemon it was built in"
+                    )
+                })
+            };
+            let id = match &route {
+                Route::Kube {
+                    context,
+                    delivery: Delivery::Registry { address },
+                } => {
+                    cx.log(format!(
+                        "{tag}: the nodes of `{context}` pull it from {address}: nothing to load"
+                    ));
+                    continue;
+                }
                 Route::ProfileDaemon { profile } => {
                     cx.log(format!(
                         "{tag}: built in the Docker daemon of Minikube profile `{profile}`, which \
                          its node uses: nothing to load"
                     ));
-                    continue;
+                    local_id()?
                 }
                 Route::MinikubeLoad { profile } => {
+                    let id = local_id()?;
                     load_into_profile(cx, profile, &tag, &id)?;
-                    continue;
+                    id
                 }
-                Route::Kube { delivery, .. } => delivery,
-            };
-            let args = match delivery {
-                Delivery::SharedDaemon => {
+                Route::Kube {
+                    context,
+                    delivery: Delivery::SharedDaemon,
+                } => {
                     cx.log(format!(
-                        "{tag}: the nodes of `{}` use this Docker daemon: nothing to load",
-                        route.context()
+                        "{tag}: the nodes of `{context}` use this Docker daemon: nothing to load"
                     ));
-                    continue;
+                    local_id()?
                 }
-                Delivery::Registry { .. } => unreachable!("handled above"),
-                Delivery::Kind { cluster } => {
-                    let mut a = vec!["kind".to_owned()];
-                    a.extend(kind::load_args(&tag, cluster));
-                    a
+                Route::Kube {
+                    delivery: Delivery::Kind { cluster },
+                    ..
+                } => {
+                    let id = local_id()?;
+                    let mut args = vec!["kind".to_owned()];
+                    args.extend(kind::load_args(&tag, cluster));
+                    load_into_nodes(cx, &nodes, &args, &tag, &id)?;
+                    id
                 }
-                Delivery::K3d { cluster } => {
-                    let mut a = vec!["k3d".to_owned()];
-                    a.extend(k3d::import_args(&tag, cluster));
-                    a
+                Route::Kube {
+                    delivery: Delivery::K3d { cluster },
+                    ..
+                } => {
+                    let id = local_id()?;
+                    let mut args = vec!["k3d".to_owned()];
+                    args.extend(k3d::import_args(&tag, cluster));
+                    load_into_nodes(cx, &nodes, &args, &tag, &id)?;
+                    id
                 }
             };
-            let missing = lacking(cx.sh, &nodes, &tag, &id)?;
-            if missing.is_empty() {
-                cx.log(format!(
-                    "{tag} ({id}) already on every node ({}): not loaded",
-                    nodes.join(", ")
-                ));
-                continue;
-            }
-            for (node, why) in &missing {
-                cx.log(format!("{tag}: node {node} lacks {id} ({why})"));
-            }
-            let (program, rest) = args.split_first().context("empty loader argv")?;
-            cx.run(cmd!(cx.sh, "{program} {rest...}"))?;
-            let still = lacking(cx.sh, &nodes, &tag, &id)?;
-            if !still.is_empty() {
-                bail!(
-                    "`{}` succeeded but node(s) {} still lack {id}",
-                    args.join(" "),
-                    still
-                        .iter()
-                        .map(|(n, why)| format!("{n} ({why})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
+            outputs.insert(format!("{name}.image_id"), id);
         }
         if let Route::Kube { .. } = route {
             outputs.insert("nodes".to_owned(), nodes.join(","));
         }
         Ok(outputs)
     }
+}
+
+/// Runs the loader `args` unless every node already holds `tag` as image `id`, and confirms
+/// that every node holds it afterwards.
+fn load_into_nodes(
+    cx: &RunCx<'_>,
+    nodes: &[String],
+    args: &[String],
+    tag: &str,
+    id: &str,
+) -> Result<()> {
+    let missing = lacking(cx.sh, nodes, tag, id)?;
+    if missing.is_empty() {
+        cx.log(format!(
+            "{tag} ({id}) already on every node ({}): not loaded",
+            nodes.join(", ")
+        ));
+        return Ok(());
+    }
+    for (node, why) in &missing {
+        cx.log(format!("{tag}: node {node} lacks {id} ({why})"));
+    }
+    let (program, rest) = args.split_first().context("empty loader argv")?;
+    cx.run(cmd!(cx.sh, "{program} {rest...}"))?;
+    let still = lacking(cx.sh, nodes, tag, id)?;
+    if !still.is_empty() {
+        bail!(
+            "`{}` succeeded but node(s) {} still lack {id}",
+            args.join(" "),
+            still
+                .iter()
+                .map(|(n, why)| format!("{n} ({why})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Loads `tag` (local image `id`) into Minikube `profile` unless it already lists that ID under
