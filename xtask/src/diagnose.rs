@@ -253,8 +253,9 @@ fn fix_for(problem: &Problem, container: &str, ctx: &FixContext) -> String {
         Problem::Unschedulable { message } => unschedulable_fix(message, ctx),
         Problem::ImagePull { image, .. } => match &ctx.profile {
             Some(p) => format!(
-                "the image {image} is not in the profile's Docker daemon (nothing is pulled: tags are local): \
-                 run `cargo xtask build {flags}` and check `minikube -p {p} image ls`"
+                "the image {image} is not on the profile's node (nothing is pulled: tags are local): \
+                 run `cargo xtask deploy {flags}`, which builds it in the node's Docker daemon or \
+                 loads it into the node, and check `minikube -p {p} image ls`"
             ),
             None => format!(
                 "the image {image} is not on the cluster's nodes (nothing is pulled: tags are local): \
