@@ -66,6 +66,11 @@ const OUT_DIR: &str = "/build/target/xtask-out";
 /// The file a [`Lease`] holds with flock(1), in the container (not a volume: the lease is
 /// about this container's processes).
 const LOCK_FILE: &str = "/tmp/xtask-builder.lock";
+/// The process group id of the compile in progress (one at a time: the lease's holder's), so
+/// that an interrupted run stops that compile and nothing else in the shared builder.
+const COMPILE_PGID_FILE: &str = "/tmp/xtask-compile.pgid";
+/// How long an interrupted compile has to end after SIGTERM before it gets SIGKILL.
+const COMPILE_STOP_GRACE_TENTHS: u32 = 50;
 
 /// The Cargo profile binaries are built with: `--build-profile`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -292,9 +297,44 @@ impl<'a> Builder<'a> {
         )))
     }
 
-    /// Stops the container and whatever runs in it (its volumes stay).
-    pub fn stop(&self) -> Result<()> {
-        self.docker.kill(&self.container())
+    /// `argv` (a cargo command) as the builder runs it: in a session and process group of its
+    /// own, whose id is written to [`COMPILE_PGID_FILE`], so that [`Builder::interrupt_compile`]
+    /// can stop cargo and every compiler it started. Ending `docker exec` would not: the daemon
+    /// leaves an exec'd process running (moby/moby#9098).
+    pub fn compile_command(argv: &[String]) -> Vec<String> {
+        let mut command: Vec<String> = [
+            "setsid",
+            "--wait",
+            "sh",
+            "-c",
+            &format!("echo $$ > {COMPILE_PGID_FILE} && exec \"$@\""),
+            "sh",
+        ]
+        .map(String::from)
+        .to_vec();
+        command.extend_from_slice(argv);
+        command
+    }
+
+    /// Stops the compile that [`Builder::compile_command`] started (SIGTERM to its process
+    /// group, SIGKILL after a grace period) and returns once it has ended. (dash's `kill` takes
+    /// `-PGID` but not `--`.) Only the lease's
+    /// holder calls this, so the group is its own; the builder stays up for the runs waiting.
+    pub fn interrupt_compile(&self) -> Result<()> {
+        let script = format!(
+            "pg=$(cat {COMPILE_PGID_FILE}) && [ -n \"$pg\" ] || exit 0; \
+             kill -TERM -$pg 2>/dev/null || exit 0; \
+             n=0; while kill -0 -$pg 2>/dev/null; do \
+             n=$((n+1)); if [ $n -ge {COMPILE_STOP_GRACE_TENTHS} ]; then kill -KILL -$pg; fi; \
+             sleep 0.1; done"
+        );
+        let args = ["sh".to_owned(), "-c".to_owned(), script];
+        let name = self.container();
+        self.docker
+            .exec(&name, &args, false)
+            .quiet()
+            .run()
+            .with_context(|| format!("stopping the interrupted compile in the builder {name}"))
     }
 
     /// What `down` does to the builder: it stays, shared by every deployment on the daemon;

@@ -337,12 +337,12 @@ impl Task<Target> for CargoBuild {
             cargo.push("-p".into());
             cargo.push(p.clone());
         }
-        if let Err(e) = cx.run_compiler(docker.exec(&container, &cargo, false)) {
+        let compile = Builder::compile_command(&cargo);
+        if let Err(e) = cx.run_compiler(docker.exec(&container, &compile, false)) {
             if cx.cancel.load(std::sync::atomic::Ordering::SeqCst) {
-                // Stopping `docker exec` leaves cargo running in the container: stop the
-                // container (its volumes stay; the next run starts it again).
-                cx.log(format!("interrupted: stopping the builder {container}"));
-                builder.stop()?;
+                // Still under the lease: the next run's compile cannot start meanwhile.
+                cx.log(format!("interrupted: stopping the compile in {container}"));
+                builder.interrupt_compile()?;
             }
             return Err(e.context(format!("cargo build in the builder {container}")));
         }

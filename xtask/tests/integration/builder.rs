@@ -7,7 +7,7 @@
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -52,6 +52,46 @@ fn recorded(p: &Project, namespace: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// `x` run with `args`, its stdout's lines coming through the receiver.
+fn spawn(x: &Xtask, args: &[&str]) -> (Child, Receiver<String>) {
+    let mut run = x
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = run.stdout.take().unwrap();
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (run, rx)
+}
+
+/// The first line containing `needle`; panics after [`BOUND`] or when the run ends first.
+fn wait_for(rx: &Receiver<String>, needle: &str) -> String {
+    loop {
+        let line = rx
+            .recv_timeout(BOUND)
+            .unwrap_or_else(|e| panic!("no line with `{needle}` ({e})"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+/// The processes running in `container` whose command line contains `needle`, from `/proc`
+/// (the toolchain image has no `ps`).
+fn processes(container: &str, needle: &str) -> Vec<String> {
+    let script = "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < \"$f\" 2>/dev/null; echo; done";
+    lines(&docker_ok(&["exec", container, "sh", "-c", script]))
+        .into_iter()
+        .filter(|l| l.contains(needle))
+        .collect()
 }
 
 /// Holds the builder's lock as a run's lease does, until dropped.
@@ -112,27 +152,8 @@ fn deployments_take_turns_in_the_shared_builder_and_keep_their_own_binaries() {
     //    compiles once the builder is free.
     p.write("one/src/main.rs", "fn main() {\n    println!(\"b\");\n}\n");
     let held = Held::take(&builder);
-    let mut run = x
-        .command(&["--json", "--namespace", "b", "run", "app-binaries"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = run.stdout.take().unwrap();
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let waiting = loop {
-        let line = rx
-            .recv_timeout(BOUND)
-            .expect("the run neither waited nor ended");
-        if line.contains("waiting for the builder") {
-            break line;
-        }
-    };
+    let (mut run, rx) = spawn(&x, &["--json", "--namespace", "b", "run", "app-binaries"]);
+    let waiting = wait_for(&rx, "waiting for the builder");
     assert!(waiting.contains(&builder), "{waiting}");
     drop(held);
     let status = run.wait().unwrap();
@@ -176,4 +197,58 @@ fn deployments_take_turns_in_the_shared_builder_and_keep_their_own_binaries() {
     assert!(!docker(&["container", "inspect", &builder]).status.success());
     let label = format!("label=dev.todo-app.builder={builder}");
     assert!(lines(&docker_ok(&["volume", "ls", "-q", "--filter", &label])).is_empty());
+}
+
+#[test]
+fn ctrl_c_stops_the_compile_and_leaves_the_shared_builder_running() {
+    if !docker_daemon("builder::ctrl_c_stops_the_compile_and_leaves_the_shared_builder_running") {
+        return;
+    }
+    let p = project();
+    // A build script that compiles for ten minutes, as far as cargo can tell.
+    p.write(
+        "one/build.rs",
+        "fn main() {\n    std::thread::sleep(std::time::Duration::from_secs(600));\n}\n",
+    );
+    let builder = format!("xint{}-builder", std::process::id());
+    let _gone = BuilderGone(builder.clone());
+    let mut x = Xtask::new(&p.path(""));
+    x.env.push(("XTASK_BUILDER".into(), builder.clone()));
+
+    let (mut run, rx) = spawn(&x, &["--json", "run", "app-binaries"]);
+    wait_for(&rx, "Compiling one");
+    // The build script runs once cargo has compiled it; cargo says nothing more meanwhile.
+    let started = std::time::Instant::now();
+    while processes(&builder, "build-script-build").is_empty() {
+        assert!(started.elapsed() < BOUND, "the build script never ran");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pid = run.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = run.wait().unwrap();
+    let out: Vec<String> = rx.try_iter().collect();
+    assert!(!status.success(), "the interrupted run passed: {out:#?}");
+    assert!(
+        out.iter()
+            .any(|l| l.contains(&format!("interrupted: stopping the compile in {builder}"))),
+        "{out:#?}"
+    );
+
+    // The builder serves on: running, with no compile left in it, and free for the next run.
+    let running = docker_ok(&["inspect", "-f", "{{.State.Running}}", &builder]);
+    assert_eq!(running.trim(), "true", "the builder was stopped");
+    assert_eq!(
+        processes(&builder, "build-script-build"),
+        Vec::<String>::new()
+    );
+    assert_eq!(processes(&builder, "cargo build"), Vec::<String>::new());
+    p.write("one/build.rs", "fn main() {}\n");
+    x.run(&["run", "app-binaries"])
+        .assert_ok("the compile after the interrupted one");
 }
