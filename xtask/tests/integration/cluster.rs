@@ -823,7 +823,7 @@ fn failed_rollouts_are_diagnosed_per_reason() {
             "imagepull",
             vec![
                 "container backend: ImagePullBackOff for image",
-                "cargo xtask build",
+                "cargo xtask deploy --target minikube",
             ],
         ),
         (

@@ -115,7 +115,7 @@ fn image_pull_backoff() {
     );
     assert!(f[0].events[1].starts_with("Warning Failed: Failed to pull image"));
     assert!(f[0].events[1].ends_with("(x3)"));
-    assert!(f[0].fix.contains("cargo xtask build"));
+    assert!(f[0].fix.contains("cargo xtask deploy"), "{}", f[0].fix);
     let text = render(&f);
     assert!(text.contains("pod todo-app-backend-7d9c-x1, container backend: ImagePullBackOff for image todo-backend:0123456789ab"), "{text}");
 }
