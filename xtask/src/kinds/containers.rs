@@ -56,6 +56,9 @@ const PRIVATE_RANGES: &str = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7";
 /// the Docker target runs under the ceilings Kubernetes enforces (a test keeps them equal).
 pub(crate) const MEMORY_LIMITS: [(&str, &str); 3] =
     [("postgres", "1g"), ("backend", "1g"), ("frontend", "512m")];
+/// Every container's `--restart`: Docker's closest match to a pod's `restartPolicy: Always`.
+/// A container a user or the pipeline stops is not restarted.
+const RESTART_POLICY: &str = "unless-stopped";
 
 /// Resolves the app's secrets for the Docker target (environment, `.env`, stored generated
 /// values, the running PostgreSQL container's password, or freshly generated).
@@ -172,6 +175,10 @@ impl Containers {
                     .iter()
                     .find(|(r, _)| *r == role)
                     .map(|(_, m)| (*m).to_owned()),
+                // As Kubernetes restarts a pod's container: a process that exits or is
+                // OOM-killed comes back by itself, and so does the app after the daemon
+                // restarts. What we stop (`docker stop`, `docker kill`, `down`) stays stopped.
+                restart: Some(RESTART_POLICY.to_owned()),
                 ..RunSpec::default()
             };
             spec.labels
@@ -259,6 +266,7 @@ fn config_digest(spec: &RunSpec, image_id: &str, secrets_digest: &str) -> String
         "health": spec.health_cmd,
         "command": spec.command,
         "memory": spec.memory,
+        "restart": spec.restart,
     });
     hex::encode(Sha256::digest(material.to_string().as_bytes()))
 }

@@ -106,6 +106,8 @@ pub struct RunSpec {
     pub memory: Option<String>,
     /// `--init`: a minimal init as PID 1, so a command that ignores SIGTERM still stops.
     pub init: bool,
+    /// `--restart` policy, e.g. `unless-stopped`; Docker's default (`no`) when `None`.
+    pub restart: Option<String>,
     /// `--workdir`.
     pub workdir: Option<String>,
 }
@@ -612,6 +614,10 @@ impl<'a> Docker<'a> {
         }
         if spec.init {
             args.push("--init".into());
+        }
+        if let Some(policy) = &spec.restart {
+            args.push("--restart".into());
+            args.push(policy.clone());
         }
         if let Some(dir) = &spec.workdir {
             args.push("--workdir".into());

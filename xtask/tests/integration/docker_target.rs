@@ -292,6 +292,32 @@ fn deploy_noop_one_file_change_and_down() {
     assert!(healed_ids[1].is_some() && healed_ids[1] != after[1]);
     assert_eq!(healed_ids[2], after[2]);
 
+    // 6b. A backend that exits by itself comes back by itself (the containers' restart policy,
+    //    as Kubernetes restarts a pod's container): the same container, restarted by Docker,
+    //    and the live app passes the smoke test again with no deploy.
+    let backend = format!("{ns}-docker-backend");
+    docker_ok(&["exec", &backend, "sh", "-c", "kill -TERM 1"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let state = docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.Running}}",
+            &backend,
+        ]);
+        if state.trim() == "1 true" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Docker did not restart the backend that exited: {state}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(x.container_id("backend"), healed_ids[1]);
+    x.run(&["smoke"])
+        .assert_ok("smoke after Docker restarted the backend");
+
     // 7. `down` keeps the database: the containers and network go, the volume stays and is
     //    named, and the next deploy finds every account again.
     let users = || {
