@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use serde_json::Value;
-use test_support::docker::{BuilderGone, docker, docker_ok};
+use test_support::docker::{docker, docker_ok};
 use test_support::registry::Registry;
 use test_support::{Run, Xtask, copy_workspace, docker_daemon, lines};
 
@@ -360,12 +360,13 @@ fn the_image_key_holds_no_daemon_and_freshness_asks_the_daemon() {
     assert_eq!(plan("rebuilt"), "fresh up to date (rebuilt)");
 }
 
-/// The real pipeline: both apps compiled from scratch (in a builder of the test's own, new and
-/// empty) and both images pushed from one checkout, then a second checkout at another path,
-/// without state and without our local tags, compiles and builds nothing (the compile's outputs
-/// and both images are found in the registry); an edited frontend file compiles, then rebuilds
-/// and pushes the frontend only. The first runner's builder then goes with `down
-/// --compile-cache`.
+/// The real pipeline: both apps compiled and both images pushed from one checkout, then a second
+/// checkout at another path, without state and without our local tags, compiles and builds
+/// nothing (the compile's outputs and both images are found in the registry); an edited
+/// frontend file compiles, then rebuilds and pushes the frontend only. Both runners compile in
+/// the tests' shared builder with the `dev` profile, as the other tests do, so CI compiles the
+/// app once for all of them; that the second runner needs no builder cache is shown by what it
+/// does not do (start a task, compile), and `down --compile-cache` by the builder tests.
 #[test]
 fn a_second_ci_runner_reuses_both_app_images() {
     const TEST: &str = "registry::a_second_ci_runner_reuses_both_app_images";
@@ -380,36 +381,18 @@ fn a_second_ci_runner_reuses_both_app_images() {
     let registry = format!("{}/ci", server.host());
     let tasks = ["app-binaries", "backend-image", "frontend-image"];
 
+    let dev = || ("XTASK_BUILD_PROFILE".to_owned(), "dev".to_owned());
     let first = copy_workspace();
     let mut x1 = Xtask::new(first.path());
-    let ns = format!("xreg{}", std::process::id());
-    let cold_builder = format!("{ns}-builder");
-    x1.env.push(("XTASK_BUILDER".into(), cold_builder.clone()));
-    let _gone = BuilderGone(cold_builder.clone());
-    let cold_volumes = || {
-        let label = format!("label=dev.todo-app.builder={cold_builder}");
-        lines(&docker_ok(&["volume", "ls", "-q", "--filter", &label]))
-    };
-    assert!(cold_volumes().is_empty(), "the cold builder is not new");
+    x1.env.push(dev());
     let started = Instant::now();
-    let cold = x1.run(&["--json", "--registry", &registry, "build"]).ok();
-    let cold_time = started.elapsed();
-    assert_eq!(cold.tasks_sorted("finished"), tasks);
-    // The builder and its compile cache go, once asked plainly; nothing else of ours does.
-    let removed = x1
-        .run(&["--namespace", &ns, "down", "--compile-cache"])
-        .ok();
-    assert!(
-        removed.stdout.contains(&format!(
-            "builder removed: {cold_builder}; its volumes removed: {cold_builder}-cargo-registry"
-        )),
-        "{}",
-        removed.stdout
-    );
-    assert!(cold_volumes().is_empty(), "left: {:?}", cold_volumes());
+    let first_run = x1.run(&["--json", "--registry", &registry, "build"]).ok();
+    let first_time = started.elapsed();
+    assert_eq!(first_run.tasks_sorted("finished"), tasks);
 
     let second = copy_workspace();
-    let x2 = Xtask::new(second.path());
+    let mut x2 = Xtask::new(second.path());
+    x2.env.push(dev());
     let keys1 = plan_keys(&x1, &registry);
     let keys2 = plan_keys(&x2, &registry);
     for task in tasks {
@@ -442,10 +425,10 @@ fn a_second_ci_runner_reuses_both_app_images() {
     }
     assert_eq!(warm.tasks_sorted("fresh"), tasks);
     eprintln!(
-        "registry build times: cold (first runner: both apps compiled, both images built and \
-         pushed) {:.1} s; second runner (the compile and both images found in the registry) \
-         {:.2} s",
-        cold_time.as_secs_f64(),
+        "registry build times: first runner (both apps compiled in the tests' builder, both \
+         images built and pushed) {:.1} s; second runner (the compile and both images found in \
+         the registry) {:.2} s",
+        first_time.as_secs_f64(),
         warm_time.as_secs_f64()
     );
 
@@ -471,7 +454,8 @@ fn a_second_ci_runner_reuses_both_app_images() {
 
     // The Docker target runs them by digest; the backend, found in the registry, is not in this
     // daemon, so `app-containers` pulls it. The smoke test passes against them.
-    let x3 = Xtask::deployment(second.path(), &format!("xreg{}", std::process::id()));
+    let mut x3 = Xtask::deployment(second.path(), &format!("xreg{}", std::process::id()));
+    x3.env.push(dev());
     x3.run(&["--registry", &registry, "run", "smoke"])
         .assert_ok("the app from the registry's images");
     for role in ["backend", "frontend"] {
