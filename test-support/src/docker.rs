@@ -63,21 +63,12 @@ pub const IMAGE_TESTS_NAMESPACE: &str = "xtask-image-tests";
 /// Builds the image of pipeline task `task` (`backend-image`, `frontend-image`) of the project
 /// at `root` as `cargo xtask build` does (both binaries compiled in the builder container, the
 /// runtime Dockerfile around one), tags it `tag` too, and returns how long it took. Builds the
-/// xtask binary first (a no-op when it is current). Panics with the run's output on failure.
+/// xtask binary first ([`crate::workspace_binary`]). Panics with the run's output on failure.
 #[track_caller]
 pub fn build(root: &Path, task: &str, tag: &str) -> Duration {
     let started = Instant::now();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(&cargo)
-        .args(["build", "--quiet", "--package", "xtask"])
-        .current_dir(crate::workspace_root())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    check(&out, "cargo build --package xtask");
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| crate::workspace_root().join("target"), Into::into);
-    let out = Command::new(target_dir.join("debug/xtask"))
+    let xtask = crate::workspace_binary("xtask").unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(xtask)
         .arg("--root")
         .arg(root)
         .args(["--target", "docker", "--namespace", IMAGE_TESTS_NAMESPACE])

@@ -45,6 +45,49 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The path of the workspace's binary `name` (`todo-backend`, `xtask`), built from the current
+/// sources, or the build's failure. The build is the workspace's every target, so its features
+/// are the ones `cargo test --workspace` (CI) resolves: under it this is a no-op, where `cargo
+/// build -p NAME` would compile a quarter of the dependencies again with other features, and
+/// replace the binary the other tests run. Built once per test process.
+pub fn workspace_binary(name: &str) -> Result<PathBuf, String> {
+    static BINS: std::sync::OnceLock<Result<Vec<(String, PathBuf)>, String>> =
+        std::sync::OnceLock::new();
+    let bins = BINS.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "--workspace",
+                "--all-targets",
+                "--message-format=json",
+            ])
+            .current_dir(workspace_root())
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !out.status.success() {
+            return Err("cargo build --workspace --all-targets failed (see above)".to_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["profile"]["test"] == false && v["target"]["kind"][0] == "bin")
+            .filter_map(|v| {
+                let name = v["target"]["name"].as_str()?.to_owned();
+                Some((name, PathBuf::from(v["executable"].as_str()?)))
+            })
+            .collect())
+    });
+    let bins = bins.as_ref().map_err(Clone::clone)?;
+    bins.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, path)| path.clone())
+        .ok_or_else(|| format!("cargo built no binary `{name}` in the workspace"))
+}
+
 /// A copy of the workspace's tracked and untracked-but-not-ignored files in a temp dir, so a
 /// test can edit sources and keep state without touching the real tree.
 pub fn copy_workspace() -> tempfile::TempDir {

@@ -5,42 +5,16 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use test_support::{PgServer, free_port, workspace_root};
+use test_support::{PgServer, free_port};
 use todo_frontend::config::{Config, LogFormat};
 use todo_frontend::csrf::CsrfKey;
 
-/// Builds `todo-backend` once per test binary (into the same target dir) and returns its path,
-/// or the build failure.
+/// The `todo-backend` binary of the current sources ([`test_support::workspace_binary`]).
 pub fn backend_binary() -> Result<PathBuf, String> {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "todo-backend",
-                "--message-format=json",
-            ])
-            .current_dir(workspace_root())
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !out.status.success() {
-            return Err("cargo build -p todo-backend failed (see above)".to_owned());
-        }
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"]["name"] == "todo-backend")
-            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-            .ok_or_else(|| "cargo did not report a todo-backend executable".to_owned())
-    })
-    .clone()
+    test_support::workspace_binary("todo-backend")
 }
 
 /// A running `todo-backend` process on its own database; killed on drop.
