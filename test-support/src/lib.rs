@@ -37,6 +37,14 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Sends `child` SIGINT, as Ctrl-C in a terminal does.
+#[track_caller]
+pub fn interrupt(child: &std::process::Child) {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success(), "kill -INT {pid} failed");
+}
+
 /// The workspace root (this crate lives in its top-level `test-support/`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -223,14 +223,7 @@ fn ctrl_c_stops_the_compile_and_leaves_the_shared_builder_running() {
         assert!(started.elapsed() < BOUND, "the build script never ran");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let pid = run.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    test_support::interrupt(&run);
     let status = run.wait().unwrap();
     let out: Vec<String> = rx.try_iter().collect();
     assert!(!status.success(), "the interrupted run passed: {out:#?}");

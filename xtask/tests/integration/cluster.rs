@@ -1648,14 +1648,7 @@ fn ctrl_c_lets_helm_roll_back_and_a_pending_release_is_named() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     // Ctrl-C: the ctrlc handler sees SIGINT.
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    test_support::interrupt(&child);
     let out = child.wait_with_output().unwrap();
     let text = format!(
         "{}\n{}",
@@ -2137,14 +2130,7 @@ fn logs_read_the_release_s_pods_and_follow_a_rollout() {
         );
     });
     wait_for_line(&rx, &mut seen, "backend  | new pod listening");
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    test_support::interrupt(&child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{seen:?}");
     assert!(

@@ -116,14 +116,7 @@ impl Dev {
 
     /// SIGINT, as Ctrl-C sends it; the exit code and every event left.
     fn interrupt(&mut self) -> (Option<i32>, Vec<Value>) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        test_support::interrupt(&self.child);
         let code = self.child.wait().unwrap().code();
         while let Ok(event) = self.events.recv_timeout(Duration::from_secs(10)) {
             self.seen.push(event);

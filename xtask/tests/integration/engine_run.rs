@@ -489,11 +489,7 @@ fn ctrl_c_terminates_children_and_leaves_state_valid() {
         .spawn()
         .unwrap();
     wait_for(&p.path("slow.started"));
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &run.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    test_support::interrupt(&run);
     let deadline = Instant::now() + Duration::from_secs(10);
     while run.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "xtask did not stop after Ctrl-C");
