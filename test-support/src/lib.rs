@@ -63,7 +63,31 @@ pub fn workspace_binary(name: &str) -> Result<PathBuf, String> {
         std::sync::OnceLock::new();
     let bins = BINS.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        // What cargo set for this test process (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, OUT_DIR...)
+        // must not reach the build: build scripts rerun when such a variable changes (ring's, via
+        // `cc`), so 36 units were compiled again, and again by the next cargo outside the tests.
+        for (key, _) in std::env::vars_os() {
+            let set_by_cargo = key.to_str().is_some_and(|k| {
+                k.starts_with("CARGO_PKG_")
+                    || k.starts_with("CARGO_BIN_")
+                    || [
+                        "CARGO_MANIFEST_DIR",
+                        "CARGO_MANIFEST_PATH",
+                        "CARGO_MANIFEST_LINKS",
+                        "CARGO_CRATE_NAME",
+                        "CARGO_PRIMARY_PACKAGE",
+                        "CARGO_TARGET_TMPDIR",
+                        "CARGO_RUSTC_CURRENT_DIR",
+                        "OUT_DIR",
+                    ]
+                    .contains(&k)
+            });
+            if set_by_cargo {
+                build.env_remove(key);
+            }
+        }
+        let out = build
             .args([
                 "build",
                 "--quiet",
