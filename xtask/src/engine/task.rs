@@ -324,7 +324,7 @@ impl<T> RunCx<'_, T> {
 /// The program and its arguments, quoted as `Command`'s Debug quotes them, but never the
 /// environment it sets: that Debug form prints `KEY="value"` for every variable set on the
 /// command, and a child's environment may carry a credential.
-fn shown(cmd: &Command) -> String {
+pub fn shown(cmd: &Command) -> String {
     std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|part| format!("{part:?}"))

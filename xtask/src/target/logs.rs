@@ -102,7 +102,8 @@ pub(super) fn stream(
     cancel: &AtomicBool,
     out: Lines<'_>,
 ) -> Result<(Option<ExitStatus>, String)> {
-    let shown = format!("{cmd:?}");
+    // Never `{cmd:?}`: it prints the environment, which may carry a daemon's credentials.
+    let shown = crate::engine::task::shown(&cmd);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
