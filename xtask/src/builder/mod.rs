@@ -317,9 +317,9 @@ impl<'a> Builder<'a> {
     }
 
     /// Stops the compile that [`Builder::compile_command`] started (SIGTERM to its process
-    /// group, SIGKILL after a grace period) and returns once it has ended. (dash's `kill` takes
-    /// `-PGID` but not `--`.) Only the lease's
+    /// group, SIGKILL after a grace period) and returns once it has ended. Only the lease's
     /// holder calls this, so the group is its own; the builder stays up for the runs waiting.
+    /// (dash's `kill` takes `-PGID` but not `--`.)
     pub fn interrupt_compile(&self) -> Result<()> {
         let script = format!(
             "pg=$(cat {COMPILE_PGID_FILE}) && [ -n \"$pg\" ] || exit 0; \
