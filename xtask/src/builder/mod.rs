@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::tools::ChildEnv;
 use crate::tools::docker::{Docker, ObjectKind, PART_OF_LABEL, PART_OF_VALUE, RunSpec};
+use crate::tools::{ChildEnv, list_or_none};
 
 /// Label naming the builder a container or volume belongs to (its name; before the builder was
 /// shared, a deployment's object prefix). Not the target label: a teardown that keeps or
@@ -394,17 +394,10 @@ impl<'a> Builder<'a> {
                 removed.push(volume);
             }
         }
-        let or_none = |v: Vec<String>| {
-            if v.is_empty() {
-                "none".to_owned()
-            } else {
-                v.join(", ")
-            }
-        };
         Ok(format!(
             "builder removed: {}; its volumes removed: {}",
-            or_none(containers),
-            or_none(removed)
+            list_or_none(&containers),
+            list_or_none(&removed)
         ))
     }
 }

@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
 use super::logs::{self, Lines, Request, Service};
-use super::{Access, Data, Declared, Deployment, Frontend, kept_line, list_or_none};
+use super::{Access, Data, Declared, Deployment, Frontend, kept_line};
 use crate::builder::{Builder, Site};
 use crate::engine::task::{DEFAULT_GRACE, terminate};
 use crate::image_registry::Registry;
@@ -20,6 +20,7 @@ use crate::smoke::Endpoints;
 use crate::tools::docker::{
     Docker, IMAGE_LABEL, ObjectKind, PART_OF_LABEL, PART_OF_VALUE, TARGET_LABEL,
 };
+use crate::tools::list_or_none;
 use crate::tools::{ChildEnv, capture};
 
 /// The target's name in `targets = [...]`.

@@ -13,9 +13,10 @@ use xshell::Shell;
 
 use super::logs::{Lines, Request};
 use super::release::{self, FrontendAccess};
-use super::{Data, Declared, Deployment, Frontend, list_or_none};
+use super::{Data, Declared, Deployment, Frontend};
 use crate::builder::{Builder, Site};
 pub use crate::tools::kubectl::Kube;
+use crate::tools::list_or_none;
 use crate::tools::{ChildEnv, minikube};
 pub use release::{pod_lines, release_selector, teardown};
 

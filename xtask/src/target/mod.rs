@@ -387,12 +387,3 @@ pub struct Release {
     /// The Secret the pipeline creates for it.
     pub secret: String,
 }
-
-/// `s` or `none`, for teardown lines.
-fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".to_owned()
-    } else {
-        items.join(", ")
-    }
-}

@@ -14,11 +14,12 @@ use serde_json::Value;
 use xshell::Shell;
 
 use super::logs::{self, Lines, Request, Service};
-use super::{Access, Data, Declared, Frontend, kept_line, list_or_none};
+use super::{Access, Data, Declared, Frontend, kept_line};
 use crate::engine::task::{DEFAULT_GRACE, terminate};
 use crate::smoke::Endpoints;
 use crate::tools::helm;
 use crate::tools::kubectl::{Kube, NamespaceState};
+use crate::tools::list_or_none;
 
 /// The label every pod of `release` carries.
 pub fn release_selector(release: &str) -> String {

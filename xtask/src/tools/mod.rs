@@ -111,6 +111,16 @@ pub mod versions {
     pub const KUBECTL: (u32, u32, u32) = (1, 24, 0);
 }
 
+/// The names of the objects a tool call touched, comma-separated, or `none`, for the lines that
+/// say what a teardown removed or kept.
+pub fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
 /// `MAJOR.MINOR.PATCH` of `v1.33.1`, `v1.32.4-dispatcher`, `1.30.0+g3a31588`.
 pub fn semver(text: &str) -> Option<(u32, u32, u32)> {
     let t = text.trim();
