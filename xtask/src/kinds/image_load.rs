@@ -264,6 +264,13 @@ impl Task<Target> for ImageLoad {
                     )
                 })
             };
+            // Into kind or k3d nodes with `program` and its `args`.
+            let load_with = |program: &str, args: Vec<String>| -> Result<String> {
+                let id = local_id()?;
+                let argv: Vec<String> = std::iter::once(program.to_owned()).chain(args).collect();
+                load_into_nodes(cx, &nodes, &argv, &tag, &id)?;
+                Ok(id)
+            };
             let id = match &route {
                 Route::Kube {
                     context,
@@ -298,23 +305,11 @@ impl Task<Target> for ImageLoad {
                 Route::Kube {
                     delivery: Delivery::Kind { cluster },
                     ..
-                } => {
-                    let id = local_id()?;
-                    let mut args = vec!["kind".to_owned()];
-                    args.extend(kind::load_args(&tag, cluster));
-                    load_into_nodes(cx, &nodes, &args, &tag, &id)?;
-                    id
-                }
+                } => load_with("kind", kind::load_args(&tag, cluster))?,
                 Route::Kube {
                     delivery: Delivery::K3d { cluster },
                     ..
-                } => {
-                    let id = local_id()?;
-                    let mut args = vec!["k3d".to_owned()];
-                    args.extend(k3d::import_args(&tag, cluster));
-                    load_into_nodes(cx, &nodes, &args, &tag, &id)?;
-                    id
-                }
+                } => load_with("k3d", k3d::import_args(&tag, cluster))?,
             };
             outputs.insert(format!("{name}.image_id"), id);
         }
