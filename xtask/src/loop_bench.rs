@@ -40,7 +40,7 @@ pub struct Args {
     pub no_cold: bool,
     /// The build profiles whose edit -> live figure to measure.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "dev,release")]
-    pub profiles: Vec<crate::builder::Profile>,
+    pub profiles: Vec<Profile>,
     /// Namespace of the benchmark's own deployment and of its builder (`<namespace>-builder`),
     /// all removed, images and the builder's volumes included, when the benchmark ends.
     #[arg(long, default_value = "bench-loop")]
