@@ -1,8 +1,10 @@
 //! The real `xtask` binary run against a project root (a throwaway project, or a copy of the
 //! workspace deployed on the Docker target), and what one run produced.
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -94,6 +96,27 @@ impl Xtask {
             .current_dir(&self.root)
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// Starts xtask with `args`; its stdout's lines come through the receiver as it writes
+    /// them (its stderr goes to the test's).
+    pub fn spawn(&self, args: &[&str]) -> (Child, Receiver<String>) {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, rx)
     }
 
     /// Runs xtask with `args` and collects what it produced.

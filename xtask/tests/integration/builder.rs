@@ -7,7 +7,7 @@
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -52,24 +52,6 @@ fn recorded(p: &Project, namespace: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// `x` run with `args`, its stdout's lines coming through the receiver.
-fn spawn(x: &Xtask, args: &[&str]) -> (Child, Receiver<String>) {
-    let mut run = x
-        .command(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = run.stdout.take().unwrap();
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (run, rx)
 }
 
 /// The first line containing `needle`; panics after [`BOUND`] or when the run ends first.
@@ -152,7 +134,7 @@ fn deployments_take_turns_in_the_shared_builder_and_keep_their_own_binaries() {
     //    compiles once the builder is free.
     p.write("one/src/main.rs", "fn main() {\n    println!(\"b\");\n}\n");
     let held = Held::take(&builder);
-    let (mut run, rx) = spawn(&x, &["--json", "--namespace", "b", "run", "app-binaries"]);
+    let (mut run, rx) = x.spawn(&["--json", "--namespace", "b", "run", "app-binaries"]);
     let waiting = wait_for(&rx, "waiting for the builder");
     assert!(waiting.contains(&builder), "{waiting}");
     drop(held);
@@ -215,7 +197,7 @@ fn ctrl_c_stops_the_compile_and_leaves_the_shared_builder_running() {
     let mut x = Xtask::new(&p.path(""));
     x.env.push(("XTASK_BUILDER".into(), builder.clone()));
 
-    let (mut run, rx) = spawn(&x, &["--json", "run", "app-binaries"]);
+    let (mut run, rx) = x.spawn(&["--json", "run", "app-binaries"]);
     wait_for(&rx, "Compiling one");
     // The build script runs once cargo has compiled it; cargo says nothing more meanwhile.
     let started = std::time::Instant::now();

@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -30,7 +29,7 @@ const CYCLE_BOUND: Duration = Duration::from_secs(3600);
 /// `cargo xtask dev --json`, killed if the test fails before it stops it.
 struct Dev {
     child: Child,
-    events: Receiver<Value>,
+    lines: Receiver<String>,
     seen: Vec<Value>,
 }
 
@@ -55,35 +54,27 @@ impl Drop for Dev {
 
 impl Dev {
     fn start(x: &Xtask) -> Dev {
-        let mut child = x
-            .command(&["dev"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, events) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let event: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("dev's stdout is not JSON lines: {line:?}: {e}"));
-                if tx.send(event).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, lines) = x.spawn(&["dev"]);
         Dev {
             child,
-            events,
+            lines,
             seen: Vec::new(),
         }
+    }
+
+    /// The next event, waiting up to `limit`.
+    #[track_caller]
+    fn next(&self, limit: Duration) -> Result<Value, RecvTimeoutError> {
+        let line = self.lines.recv_timeout(limit)?;
+        Ok(serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("dev's stdout is not JSON lines: {line:?}: {e}")))
     }
 
     /// The next `cycle_ended` event (of the cycle after `after`).
     #[track_caller]
     fn cycle_end(&mut self, after: u64) -> Value {
         loop {
-            let event = self.events.recv_timeout(CYCLE_BOUND).unwrap_or_else(|e| {
+            let event = self.next(CYCLE_BOUND).unwrap_or_else(|e| {
                 panic!(
                     "no cycle ended after cycle {after} ({e}); events: {:#?}",
                     self.seen
@@ -104,8 +95,7 @@ impl Dev {
         }
         loop {
             let event = self
-                .events
-                .recv_timeout(CYCLE_BOUND)
+                .next(CYCLE_BOUND)
                 .unwrap_or_else(|e| panic!("no {what} ({e}); events: {:#?}", self.seen));
             self.seen.push(event.clone());
             if wanted(&event) {
@@ -118,7 +108,7 @@ impl Dev {
     fn interrupt(&mut self) -> (Option<i32>, Vec<Value>) {
         test_support::interrupt(&self.child);
         let code = self.child.wait().unwrap().code();
-        while let Ok(event) = self.events.recv_timeout(Duration::from_secs(10)) {
+        while let Ok(event) = self.next(Duration::from_secs(10)) {
             self.seen.push(event);
         }
         (code, std::mem::take(&mut self.seen))
